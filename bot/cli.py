@@ -1,0 +1,259 @@
+"""`hotfix-bot`: serve, console, check-config, migrate, and every chat command.
+
+`hotfix-bot audit --limit 5` runs the same command as `/hotfix audit --limit 5`
+in Slack: the chat command tree is mounted here, so help texts exist once.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any, NoReturn
+
+import click
+
+from bot.config import ConfigError, LoadedConfig, load_config, resolve_config_path
+from bot.secrets import Secrets, install_redaction, load_secrets
+from handlers.commands import ROOT
+from handlers.context import Deps
+from services.errors import UserFacingError
+
+log = logging.getLogger("hotfix_bot")
+EXIT_CONFIG = 2
+
+
+class BotCli(click.Group):
+    """Our own subcommands, then the chat commands as a fallback."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        own = super().list_commands(ctx)
+        return own + [name for name in sorted(ROOT.commands) if name not in own]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None or cmd_name not in ROOT.commands:
+            return command
+        return _chat_passthrough(cmd_name, ROOT.commands[cmd_name])
+
+
+def _chat_passthrough(name: str, chat: click.Command) -> click.Command:
+    @click.command(
+        name,
+        help=chat.help,
+        short_help=chat.get_short_help_str(limit=60),
+        context_settings={"ignore_unknown_options": True, "help_option_names": []},
+    )
+    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+    @click.pass_obj
+    def run(obj: dict[str, Any], args: tuple[str, ...]) -> None:
+        from bot.console import console_actor, run_cli_command
+
+        deps = _deps(obj)
+        router = _router(deps)
+        code, text = run_cli_command(deps, router, [name, *args], actor=console_actor())
+        click.echo(text)
+        sys.exit(code)
+
+    return run
+
+
+@click.group(cls=BotCli, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    metavar="PATH",
+    help="Config file (default: $HOTFIX_CONFIG, then ./hotfix.yml, then the shipped example).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log debug details.")
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
+    """hotfix-bot: incident response and hotfix deploys from Slack."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    ctx.obj = {"config_path": config_path}
+
+
+def _fail(message: str, code: int = EXIT_CONFIG) -> NoReturn:
+    click.echo(message, err=True)
+    sys.exit(code)
+
+
+def _config(obj: dict[str, Any]) -> LoadedConfig:
+    if "config" not in obj:
+        path, is_example = resolve_config_path(obj.get("config_path"))
+        try:
+            obj["config"] = load_config(path, is_example=is_example)
+        except ConfigError as exc:
+            _fail(exc.report())
+    loaded: LoadedConfig = obj["config"]
+    return loaded
+
+
+def _deps(obj: dict[str, Any]) -> Deps:
+    if "deps" not in obj:
+        from bot.wiring import build_deps
+
+        try:
+            obj["deps"] = build_deps(_config(obj).settings)
+        except UserFacingError as exc:
+            _fail(f"{exc.message}\n{exc.hint or ''}".strip())
+    deps: Deps = obj["deps"]
+    return deps
+
+
+def _router(deps: Deps) -> Any:
+    from bot.wiring import build_router
+
+    return build_router(deps.settings)
+
+
+@main.command()
+@click.option("--http", "mode", flag_value="http", help="Receive Slack's requests over HTTP.")
+@click.option("--socket", "mode", flag_value="socket", help="Connect to Slack in Socket Mode.")
+@click.option("--host", help="HTTP mode: address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), help="HTTP mode: port (0 picks a free one).")
+@click.pass_obj
+def serve(obj: dict[str, Any], mode: str | None, host: str | None, port: int | None) -> None:
+    """Run the bot: Socket Mode by default, HTTP with --http; console mode without tokens."""
+    loaded = _config(obj)
+    settings = loaded.settings
+    secrets = load_secrets()
+    install_redaction(secrets)
+    mode = mode or settings.slack.mode
+    if mode == "socket" and not (secrets.bot_token or secrets.app_token):
+        click.echo(
+            "No SLACK_BOT_TOKEN or SLACK_APP_TOKEN in the environment or .env: starting the"
+            " console mode instead (see README: 'Create the Slack app').",
+            err=True,
+        )
+        _run_console(obj, user=None, channel=None)
+        return
+    _require_secrets(secrets, mode)
+    from bot.slack_app import build_slack_app
+
+    deps = _deps(obj)
+    try:
+        app = build_slack_app(deps, _router(deps), secrets)
+    except Exception as exc:  # Bolt verifies the token with auth.test at start
+        _fail(f"Slack did not accept the bot token: {secrets.redact(str(exc))}", code=1)
+    if mode == "http":
+        from bot.http_server import EVENTS_PATH, HttpServer, build_wsgi_app
+
+        server = HttpServer(
+            build_wsgi_app(app, deps),
+            host=host or settings.slack.http_host,
+            port=settings.slack.http_port if port is None else port,
+        )
+        click.echo(
+            f"listening on http://{host or settings.slack.http_host}:{server.port}{EVENTS_PATH}"
+        )
+        server.serve_forever()
+    else:
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+        log.info("connecting to Slack in Socket Mode")
+        SocketModeHandler(app, secrets.app_token).start()
+
+
+def _require_secrets(secrets: Secrets, mode: str) -> None:
+    needed = {"SLACK_BOT_TOKEN": secrets.bot_token}
+    if mode == "http":
+        needed["SLACK_SIGNING_SECRET"] = secrets.signing_secret
+    else:
+        needed["SLACK_APP_TOKEN"] = secrets.app_token
+    missing = [name for name, value in needed.items() if not value]
+    if missing:
+        _fail(
+            f"{mode} mode needs {' and '.join(missing)} in the environment or .env"
+            " (see README: 'Create the Slack app')."
+        )
+
+
+@main.command()
+@click.option("--user", help="Who you are in the audit log (default: your login).")
+@click.option("--channel", help="Act as if typing in this channel id.")
+@click.pass_obj
+def console(obj: dict[str, Any], user: str | None, channel: str | None) -> None:
+    """Run the commands in this terminal, against the same store, with no Slack."""
+    _run_console(obj, user=user, channel=channel)
+
+
+def _run_console(obj: dict[str, Any], *, user: str | None, channel: str | None) -> None:
+    from bot.console import Console, console_actor
+
+    loaded = _config(obj)
+    if loaded.is_example:
+        click.echo(f"Using the example configuration {loaded.path}.", err=True)
+    deps = _deps(obj)
+    shell = Console(deps, _router(deps), actor=console_actor(user), channel_id=channel)
+    shell.loop(sys.stdin, interactive=sys.stdin.isatty())
+
+
+@main.command("check-config")
+@click.pass_obj
+def check_config(obj: dict[str, Any]) -> None:
+    """Validate the configuration and templates and print a report."""
+    from handlers.rendering import Renderer
+    from services.store import Store
+    from services.store.migrations import current_version, pending
+
+    loaded = _config(obj)
+    settings = loaded.settings
+    secrets = load_secrets()
+    lines = [f"{loaded.path}: valid"]
+    store = Store(settings.store.path)
+    try:
+        waiting = pending(store)
+        state = "up to date" if not waiting else f"{len(waiting)} migration(s) pending"
+        lines.append(f"  store: {settings.store.path} (schema {current_version(store)}, {state})")
+    except UserFacingError as exc:
+        lines.append(f"  store: {exc.message}")
+    finally:
+        store.close()
+    lines.append(f"  slack: {settings.slack.mode} mode, command {settings.slack.command}")
+    for name, value in (
+        ("SLACK_BOT_TOKEN", secrets.bot_token),
+        ("SLACK_APP_TOKEN", secrets.app_token),
+        ("SLACK_SIGNING_SECRET", secrets.signing_secret),
+    ):
+        lines.append(f"  {name}: {'set' if value else 'not set'}")
+    renderer = Renderer(override_dir=settings.templates_dir, zone=settings.zone)
+    problems = renderer.check()
+    source = f" (overrides from {settings.templates_dir})" if settings.templates_dir else ""
+    lines.append(f"  templates: {'OK' if not problems else f'{len(problems)} broken'}{source}")
+    lines += [f"    {problem}" for problem in problems]
+    click.echo("\n".join(lines))
+    if problems:
+        sys.exit(EXIT_CONFIG)
+
+
+@main.command()
+@click.pass_obj
+def migrate(obj: dict[str, Any]) -> None:
+    """Apply pending store migrations (serve and console also do this on start)."""
+    from services.clock import SystemClock
+    from services.store import Store
+    from services.store.migrations import current_version
+    from services.store.migrations import migrate as apply
+
+    settings = _config(obj).settings
+    store = Store(settings.store.path)
+    try:
+        applied = apply(store, clock=SystemClock())
+        for migration in applied:
+            click.echo(f"applied {migration.version}: {migration.name}")
+        click.echo(f"{settings.store.path}: schema version {current_version(store)}")
+    except UserFacingError as exc:
+        _fail(f"{exc.message}\n{exc.hint or ''}".strip())
+    finally:
+        store.close()
+
+
+def run() -> None:  # pragma: no cover - console_scripts entry point alias
+    main()
+
+
+__all__ = ["main"]

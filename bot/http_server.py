@@ -1,0 +1,92 @@
+"""HTTP mode: Slack's requests arrive at /slack/events, signatures verified by Bolt.
+
+Bolt's WSGI adapter runs under waitress (a production WSGI server with a
+thread pool); a thin WSGI layer in front adds /healthz and audits requests
+whose signature did not verify.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt import App
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+from waitress.server import create_server
+
+from handlers.context import Deps
+from services.audit import AuditEntry, Outcome, record
+
+if TYPE_CHECKING:
+    from wsgiref.types import StartResponse, WSGIEnvironment
+
+log = logging.getLogger(__name__)
+EVENTS_PATH = "/slack/events"
+
+WsgiApp = Callable[["WSGIEnvironment", "StartResponse"], Iterable[bytes]]
+
+
+def build_wsgi_app(app: App, deps: Deps) -> WsgiApp:
+    slack = SlackRequestHandler(app, path=EVENTS_PATH)
+
+    def wsgi(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path == "/healthz":
+            body = json.dumps({"status": "ok"}).encode()
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [body]
+        status_seen: list[str] = []
+
+        def spy(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            status_seen.append(status)
+            return start_response(status, headers, exc_info)
+
+        result = slack(environ, spy)
+        if path == EVENTS_PATH and status_seen and status_seen[0].startswith("401"):
+            _audit_forged(deps, environ)
+        return result
+
+    return wsgi
+
+
+def _audit_forged(deps: Deps, environ: WSGIEnvironment) -> None:
+    record(
+        deps.store,
+        clock=deps.clock,
+        entry=AuditEntry(
+            actor=environ.get("REMOTE_ADDR", "unknown"),
+            source="http",
+            action="request",
+            outcome=Outcome.FORGED,
+            detail="signature or timestamp did not verify; request rejected with 401",
+        ),
+    )
+
+
+class HttpServer:
+    """A waitress server; `serve_forever` for the bot, `start`/`stop` for tests."""
+
+    def __init__(self, wsgi: WsgiApp, *, host: str, port: int, threads: int = 8) -> None:
+        self._server = create_server(
+            wsgi, host=host, port=port, threads=threads, ident="hotfix-bot"
+        )
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self._server.effective_port)  # type: ignore[union-attr]
+
+    def serve_forever(self) -> None:
+        self._server.run()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._server.run, name="http", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)

@@ -1,0 +1,56 @@
+"""The Bolt app: one WebClient pointed at Slack (or SLACK_API_URL), our listeners on it."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from slack_bolt import App
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+
+from bot.secrets import SLACK_API_URL_ENV, Secrets
+from handlers.context import Deps
+from handlers.router import Router
+from handlers.slack import register_listeners
+
+log = logging.getLogger(__name__)
+
+
+def slack_api_url(deps: Deps) -> str:
+    url = os.environ.get(SLACK_API_URL_ENV) or deps.settings.slack.api_url or WebClient.BASE_URL
+    return url if url.endswith("/") else url + "/"
+
+
+def build_web_client(deps: Deps, secrets: Secrets) -> WebClient:
+    return WebClient(
+        token=secrets.bot_token,
+        base_url=slack_api_url(deps),
+        timeout=10,
+        retry_handlers=[
+            ConnectionErrorRetryHandler(max_retry_count=2),
+            RateLimitErrorRetryHandler(max_retry_count=2),
+            ServerErrorRetryHandler(max_retry_count=2),
+        ],
+    )
+
+
+def build_slack_app(deps: Deps, router: Router, secrets: Secrets) -> App:
+    app = App(
+        client=build_web_client(deps, secrets),
+        signing_secret=secrets.signing_secret,
+        # Listeners ack first and hand slow work to our worker; Bolt answers Slack at once.
+        process_before_response=False,
+        logger=logging.getLogger("slack_bolt"),
+    )
+
+    @app.error
+    def on_error(error: Exception) -> None:
+        log.error("unhandled error in a Slack listener: %s", error, exc_info=error)
+
+    register_listeners(app, deps=deps, router=router)
+    return app

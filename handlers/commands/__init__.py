@@ -1,0 +1,13 @@
+"""The /hotfix command tree. Importing this package registers every command."""
+
+from handlers.commands.registry import ChatGroup
+
+ROOT = ChatGroup(
+    "hotfix",
+    help="Incident response and hotfix deploys from Slack. Type a command with --help for details.",
+)
+
+# Command modules register themselves on ROOT when imported.
+from handlers.commands import audit, help  # noqa: E402, F401
+
+__all__ = ["ROOT"]

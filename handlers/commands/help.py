@@ -1,0 +1,41 @@
+"""/hotfix help [command…]: every command with its flags and an example."""
+
+from __future__ import annotations
+
+import click
+
+from handlers.actions import action
+from handlers.commands.registry import chat_command
+from handlers.context import CommandEnv
+from handlers.replies import Reply
+
+
+def _root() -> click.Group:
+    from handlers.commands import ROOT
+
+    return ROOT
+
+
+@chat_command(
+    _root(),
+    "help",
+    example="/hotfix help incident create",
+    short_help="List every command, or explain one.",
+    on_worker=False,
+)
+@click.argument("topic", nargs=-1)
+def help_command(env: CommandEnv, topic: tuple[str, ...]) -> Reply:
+    """List every command with its flags and an example, or explain one command."""
+    return help_for(" ".join(topic), env)
+
+
+def help_for(path: str, env: CommandEnv) -> Reply:
+    from handlers.router import Router
+
+    return Router(_root(), prog=env.deps.settings.slack.command).help_for(path, env)
+
+
+@action("hotfix_help")
+def help_button(env: CommandEnv, value: str) -> Reply:
+    """The "Help for …" button under a usage error."""
+    return help_for(value, env)

@@ -1,0 +1,48 @@
+"""What every handler is given: who is asking, from where, and the bot's dependencies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Literal
+
+from services.clock import Clock
+from services.settings import Settings
+from services.store import Store
+from services.worker import Worker
+
+if TYPE_CHECKING:
+    from handlers.rendering import Renderer
+
+Source = Literal["slack", "console", "cli"]
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One request from one person: a slash command, a click, a console line."""
+
+    actor: str  # a Slack user id, or "console:<login>" outside Slack
+    source: Source
+    channel_id: str | None = None
+    team_id: str | None = None
+    trigger_id: str | None = None  # lets a handler open a modal within Slack's 3 s window
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class Deps:
+    """The bot's long-lived parts, built once by the composition root (`bot.wiring`)."""
+
+    settings: Settings
+    store: Store
+    clock: Clock
+    renderer: Renderer
+    worker: Worker
+
+
+@dataclass(frozen=True)
+class CommandEnv:
+    invocation: Invocation
+    deps: Deps
+
+    def with_invocation(self, **changes: object) -> CommandEnv:
+        return CommandEnv(replace(self.invocation, **changes), self.deps)  # type: ignore[arg-type]

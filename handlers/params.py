@@ -1,0 +1,57 @@
+"""Parameter types for Slack's encodings of users and channels.
+
+With `should_escape: true` in the manifest, Slack sends a mention as
+`<@U123ABC|alice>` and a channel as `<#C123ABC|general>`. These types accept
+those, bare ids (handy in the console), and reject a plain `@alice` with a
+hint, because a name is not an identity.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import click
+
+_USER_MENTION = re.compile(r"^<@([UW][A-Z0-9]{2,})(?:\|[^>]*)?>$")
+_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+_CHANNEL_MENTION = re.compile(r"^<#([CGD][A-Z0-9]{2,})(?:\|[^>]*)?>$")
+_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
+
+
+class SlackUser(click.ParamType):
+    name = "@user"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value).strip()
+        match = _USER_MENTION.match(text)
+        if match:
+            return match.group(1)
+        if _USER_ID.match(text):
+            return text
+        self.fail(
+            f"{text!r} is not a Slack user. Mention them: type @ and pick the person.",
+            param,
+            ctx,
+        )
+
+
+class SlackChannel(click.ParamType):
+    name = "#channel"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value).strip()
+        match = _CHANNEL_MENTION.match(text)
+        if match:
+            return match.group(1)
+        if _CHANNEL_ID.match(text):
+            return text
+        self.fail(
+            f"{text!r} is not a Slack channel. Type # and pick the channel from the list.",
+            param,
+            ctx,
+        )
+
+
+SLACK_USER = SlackUser()
+SLACK_CHANNEL = SlackChannel()

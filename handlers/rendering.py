@@ -1,0 +1,141 @@
+"""Templates to messages: Jinja2 renders YAML that becomes Block Kit plus fallback text.
+
+Templates live in `templates/<name>.yml.j2`; a team may point
+`templates_dir` at a directory of its own whose files win over the shipped
+ones. Every value that comes from a person goes through `q` (quoting for
+YAML) and, in mrkdwn text, through `mrkdwn` (Slack's escaping), so no title
+can break a message or smuggle in a mention.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import jinja2
+import yaml
+
+from handlers.replies import Reply
+
+SHIPPED_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+SUFFIX = ".yml.j2"
+SECTION_LIMIT = 3000  # Slack's limit for a section's text
+
+
+@dataclass(frozen=True)
+class Message:
+    text: str
+    blocks: list[dict[str, Any]]
+
+    def as_response(self, *, public: bool) -> dict[str, Any]:
+        """Arguments for ack()/respond(): visible to the channel or only to the asker."""
+        return {
+            "text": self.text,
+            "blocks": self.blocks,
+            "response_type": "in_channel" if public else "ephemeral",
+        }
+
+
+@dataclass(frozen=True)
+class TemplateProblem:
+    template: str
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.template}:{self.line}" if self.line else self.template
+        return f"{where}: {self.message}"
+
+
+class TemplateError(Exception):
+    """A template failed to render or rendered something that is not a message."""
+
+
+def quote(value: Any) -> str:
+    """A YAML-safe (JSON) string literal for any value."""
+    if value is None:
+        return '""'
+    return json.dumps(value if isinstance(value, str) else str(value), ensure_ascii=False)
+
+
+def escape_mrkdwn(value: Any) -> str:
+    """Slack's escaping: only &, < and > are control characters in message text."""
+    text = "" if value is None else str(value)
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+_SLACK_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+
+
+def mention(actor: Any) -> str:
+    """`<@U123>` for a Slack user id; console and CLI actors are shown by name."""
+    text = "" if actor is None else str(actor)
+    return f"<@{text}>" if _SLACK_ID.match(text) else escape_mrkdwn(text)
+
+
+class Renderer:
+    def __init__(self, *, override_dir: Path | None = None, zone: ZoneInfo | None = None) -> None:
+        self.override_dir = override_dir
+        self.zone = zone or ZoneInfo("UTC")
+        search_path = [str(p) for p in (override_dir, SHIPPED_TEMPLATES) if p is not None]
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(search_path),
+            undefined=jinja2.StrictUndefined,
+            autoescape=False,  # noqa: S701 - output is YAML for Slack, escaped by the filters
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+        )
+        self.env.filters.update(
+            q=quote, mrkdwn=escape_mrkdwn, mention=mention, time=self.format_time
+        )
+
+    def format_time(self, value: Any, fmt: str = "%Y-%m-%d %H:%M %Z") -> str:
+        if value is None:
+            return ""
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+        return str(moment.astimezone(self.zone).strftime(fmt))
+
+    def render_data(self, name: str, data: dict[str, Any]) -> dict[str, Any]:
+        """Render a template to its YAML document (a message, a modal, a home tab)."""
+        try:
+            template = self.env.get_template(name + SUFFIX)
+            source = template.render(**data)
+        except jinja2.TemplateError as exc:
+            raise TemplateError(f"template {name}: {exc}") from exc
+        try:
+            document = yaml.safe_load(source)
+        except yaml.YAMLError as exc:
+            raise TemplateError(f"template {name} rendered invalid YAML: {exc}") from exc
+        if not isinstance(document, dict):
+            raise TemplateError(f"template {name} must render a mapping")
+        return document
+
+    def render(self, reply: Reply) -> Message:
+        document = self.render_data(reply.template, dict(reply.data))
+        text = str(document.get("text") or "")
+        blocks = document.get("blocks") or []
+        if not text:
+            raise TemplateError(f"template {reply.template} has no fallback text")
+        for block in blocks:
+            body = block.get("text")
+            if isinstance(body, dict) and len(body.get("text", "")) > SECTION_LIMIT:
+                body["text"] = body["text"][: SECTION_LIMIT - 1] + "…"
+        return Message(text=text, blocks=blocks)
+
+    def check(self) -> list[TemplateProblem]:
+        """Compile every template (shipped and overrides); report syntax errors by line."""
+        problems = []
+        for name in sorted(self.env.list_templates(extensions=["j2"])):
+            try:
+                self.env.get_template(name)
+            except jinja2.TemplateSyntaxError as exc:
+                problems.append(
+                    TemplateProblem(exc.filename or name, exc.lineno, exc.message or "")
+                )
+        return problems

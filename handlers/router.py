@@ -1,0 +1,240 @@
+"""From a line of text to a Reply: tokenize, find the command, parse, run, audit.
+
+`prepare` is fast and never touches Slack, git or the cluster: the Slack
+listener calls it inside the 3 s acknowledgement window, answers help and
+usage errors at once, and hands the parsed command to the worker. `run`
+does both steps for the console and the terminal.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+import click
+
+from handlers.commands.registry import ChatCommand, HelpRequested, leaf_commands
+from handlers.context import CommandEnv
+from handlers.replies import Reply, error_reply
+from handlers.tokenize import TokenizeError, split_words, tokenize
+from services.audit import AuditEntry, Outcome, record
+from services.errors import PermissionDeniedError, UserFacingError
+
+log = logging.getLogger(__name__)
+
+HELP_TOKENS = ("--help", "-h")
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A parsed command ready to run, or the answer to give instead."""
+
+    action: str  # the command path, e.g. "incident create", for the audit log
+    reply: Reply | None = None  # set when the answer is known without running anything
+    outcome: Outcome = Outcome.OK
+    ctx: click.Context | None = None
+    command: ChatCommand | None = None
+
+    @property
+    def runs_on_worker(self) -> bool:
+        return self.reply is None and self.command is not None and self.command.on_worker
+
+
+class Router:
+    def __init__(self, root: click.Group, *, prog: str = "/hotfix") -> None:
+        self.root = root
+        self.prog = prog
+
+    # -- parsing -----------------------------------------------------------
+
+    def prepare(self, text: str, env: CommandEnv) -> Prepared:
+        prepared = self._parse(text, env)
+        if prepared.reply is not None:
+            self._audit(env, prepared.action, prepared.outcome, prepared.reply)
+        return prepared
+
+    def _parse(self, text: str, env: CommandEnv) -> Prepared:
+        try:
+            tokens = tokenize(text)
+        except TokenizeError as exc:
+            return self._usage(str(exc), None, action="(unparsed)")
+        consumed = 0
+        if tokens and tokens[0] in (self.prog, self.prog.lstrip("/")):
+            tokens, consumed = tokens[1:], 1
+        ctx = click.Context(self.root, info_name=self.prog, obj=env)
+        group: click.Group = self.root
+        path: list[str] = []
+        while True:
+            if not tokens or tokens[0] in HELP_TOKENS:
+                return Prepared(" ".join(path) or "help", reply=self.help_reply(ctx))
+            name = tokens[0]
+            found = group.get_command(ctx, name)
+            if found is None:
+                return self._unknown(name, group, ctx)
+            tokens, consumed = tokens[1:], consumed + 1
+            path.append(name)
+            if isinstance(found, click.Group):
+                ctx = click.Context(found, info_name=name, parent=ctx)
+                group = found
+                continue
+            if not isinstance(found, ChatCommand):
+                raise TypeError(f"{name} is not a chat command")
+            return self._bind(found, name, tokens, ctx, " ".join(path), text, consumed)
+
+    def _bind(
+        self,
+        command: ChatCommand,
+        name: str,
+        tokens: list[str],
+        parent: click.Context,
+        action: str,
+        text: str,
+        consumed: int,
+    ) -> Prepared:
+        args = tokens
+        if command.raw_text is not None:
+            # Free text (a note) is taken verbatim: apostrophes and dashes are content.
+            _, rest = split_words(text, consumed)
+            args = (
+                list(HELP_TOKENS[:1])
+                if rest.strip() in HELP_TOKENS
+                else (["--", rest] if rest else [])
+            )
+        try:
+            ctx = command.make_context(name, args, parent=parent)
+        except HelpRequested as request:
+            return Prepared(action, reply=self.help_reply(request.ctx))
+        except click.UsageError as exc:
+            return self._usage(exc.format_message(), exc.ctx or parent, action=action)
+        return Prepared(action, ctx=ctx, command=command)
+
+    def _unknown(self, name: str, group: click.Group, ctx: click.Context) -> Prepared:
+        known = sorted(group.commands)
+        close = difflib.get_close_matches(name, known, n=1)
+        where = ctx.command_path
+        if name.startswith("-"):
+            message = f"`{name}` is an option, but `{where}` needs a command first."
+        else:
+            message = f"`{where} {name}` is not a command."
+        if close:
+            message += f" Did you mean `{where} {close[0]}`?"
+        return self._usage(message, ctx, action=f"{where} {name}".removeprefix(self.prog).strip())
+
+    def _usage(self, message: str, ctx: click.Context | None, *, action: str) -> Prepared:
+        data: dict[str, Any] = {"message": message, "usage": None, "example": None, "help_path": ""}
+        if ctx is not None:
+            data["usage"] = ctx.get_usage().removeprefix("Usage: ")
+            data["help_path"] = _path_of(ctx, self.prog)
+            if isinstance(ctx.command, ChatCommand):
+                data["example"] = ctx.command.example
+        data["prog"] = self.prog
+        return Prepared(action, reply=Reply("usage_error", data), outcome=Outcome.USAGE_ERROR)
+
+    # -- help --------------------------------------------------------------
+
+    def help_reply(self, ctx: click.Context) -> Reply:
+        command = ctx.command
+        if isinstance(command, ChatCommand):
+            return Reply("help", {"prog": self.prog, "commands": [describe(ctx)], "detailed": True})
+        assert isinstance(command, click.Group)
+        commands = []
+        for path, leaf in leaf_commands(command):
+            leaf_ctx = click.Context(leaf, info_name=" ".join(path), parent=ctx)
+            commands.append(describe(leaf_ctx))
+        return Reply(
+            "help",
+            {
+                "prog": self.prog,
+                "title": ctx.command_path,
+                "summary": command.help or "",
+                "commands": commands,
+                "detailed": False,
+            },
+        )
+
+    def help_for(self, path: str, env: CommandEnv) -> Reply:
+        """Help for a command path such as "incident create" (used by the Help button)."""
+        prepared = self._parse(f"{path} --help", env)
+        return prepared.reply or self.help_reply(click.Context(self.root, info_name=self.prog))
+
+    # -- running -----------------------------------------------------------
+
+    def execute(self, prepared: Prepared, env: CommandEnv) -> Reply:
+        if prepared.reply is not None:
+            return prepared.reply
+        assert prepared.ctx is not None and prepared.command is not None
+        ctx, command = prepared.ctx, prepared.command
+        outcome, reply = Outcome.OK, None
+        try:
+            with ctx:
+                assert command.callback is not None
+                reply = ctx.invoke(command.callback, **ctx.params)
+        except PermissionDeniedError as exc:
+            outcome, reply = Outcome.REFUSED, error_reply(exc.message, hint=exc.hint)
+        except UserFacingError as exc:
+            outcome, reply = Outcome.FAILED, error_reply(exc.message, hint=exc.hint)
+        except click.UsageError as exc:
+            outcome = Outcome.USAGE_ERROR
+            reply = self._usage(exc.format_message(), exc.ctx or ctx, action=prepared.action).reply
+        except Exception:
+            error_id = secrets.token_hex(4)
+            log.exception("command %r failed (error id %s)", prepared.action, error_id)
+            outcome = Outcome.ERROR
+            reply = error_reply(
+                f"Something went wrong running `{self.prog} {prepared.action}`.",
+                hint="What was recorded before the failure is kept. Try again, or check"
+                f" the bot's log for error id {error_id}.",
+                error_id=error_id,
+            )
+        assert reply is not None
+        self._audit(env, prepared.action, outcome, reply)
+        return reply
+
+    def run(self, text: str, env: CommandEnv) -> Reply:
+        return self.execute(self.prepare(text, env), env)
+
+    def _audit(self, env: CommandEnv, action: str, outcome: Outcome, reply: Reply) -> None:
+        inv = env.invocation
+        detail = inv.text
+        if outcome is not Outcome.OK:
+            detail = f"{inv.text} -> {reply.data.get('message', '')}"
+        record(
+            env.deps.store,
+            clock=env.deps.clock,
+            entry=AuditEntry(
+                actor=inv.actor,
+                source=inv.source,
+                action=f"command:{action}",
+                outcome=outcome,
+                detail=detail,
+                team_id=inv.team_id,
+                channel_id=inv.channel_id,
+            ),
+        )
+
+
+def describe(ctx: click.Context) -> dict[str, Any]:
+    """A command's help as data, for the help template."""
+    command = ctx.command
+    options = []
+    for param in command.get_params(ctx):
+        record_ = param.get_help_record(ctx)
+        if record_ is None:
+            continue
+        flags, text = record_
+        options.append({"flags": flags, "help": text, "required": bool(param.required)})
+    return {
+        "path": ctx.command_path,
+        "summary": command.get_short_help_str(limit=90),
+        "help": (command.help or "").strip(),
+        "usage": " ".join([ctx.command_path, *command.collect_usage_pieces(ctx)]),
+        "options": options,
+        "example": getattr(command, "example", None),
+    }
+
+
+def _path_of(ctx: click.Context, prog: str) -> str:
+    return ctx.command_path.removeprefix(prog).strip()

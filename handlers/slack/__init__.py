@@ -1,0 +1,15 @@
+"""Bolt listeners: thin adapters from Slack payloads to the router and actions."""
+
+from __future__ import annotations
+
+from slack_bolt import App
+
+from handlers.context import Deps
+from handlers.router import Router
+from handlers.slack import actions, commands, home
+
+
+def register_listeners(app: App, *, deps: Deps, router: Router) -> None:
+    commands.register(app, deps=deps, router=router)
+    actions.register(app, deps=deps)
+    home.register(app, deps=deps, router=router)

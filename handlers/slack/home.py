@@ -1,0 +1,30 @@
+"""The App Home tab."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import click
+from slack_bolt import App
+from slack_sdk import WebClient
+
+from handlers.commands.registry import leaf_commands
+from handlers.context import Deps
+from handlers.router import Router, describe
+
+log = logging.getLogger(__name__)
+
+
+def register(app: App, *, deps: Deps, router: Router) -> None:
+    @app.event("app_home_opened")
+    def on_home_opened(event: dict[str, Any], client: WebClient) -> None:
+        if event.get("tab", "home") != "home":
+            return
+        root_ctx = click.Context(router.root, info_name=router.prog)
+        commands = [
+            describe(click.Context(leaf, info_name=" ".join(path), parent=root_ctx))
+            for path, leaf in leaf_commands(router.root)
+        ]
+        view = deps.renderer.render_data("home", {"prog": router.prog, "commands": commands})
+        client.views_publish(user_id=event["user"], view=view)

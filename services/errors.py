@@ -1,0 +1,28 @@
+"""The root of the domain's error tree.
+
+Every error a person can cause or fix carries a message saying what was wrong
+and a hint saying what to do next; the handlers show both and nothing else.
+"""
+
+from __future__ import annotations
+
+
+class UserFacingError(Exception):
+    """An expected failure: shown to the person who asked, never as a traceback."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class NotFoundError(UserFacingError):
+    """The thing named (incident, deployment, hotfix) does not exist."""
+
+
+class ConflictError(UserFacingError):
+    """The request lost a race or repeats one already done: nothing was changed."""
+
+
+class PermissionDeniedError(UserFacingError):
+    """The actor is not allowed to do this; the refusal is audited by the caller."""

@@ -1,0 +1,122 @@
+"""Forward-only schema migrations.
+
+Each migration runs in its own immediate transaction together with the row
+that records it, so a crash mid-migration leaves the previous version intact
+and a re-run applies exactly what is missing. Never edit a released
+migration: append a new one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+from services.clock import Clock, isoformat
+from services.store.database import Store, StoreError
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "timeline and audit",
+        """
+        CREATE TABLE timeline (
+            id INTEGER PRIMARY KEY,
+            incident_id TEXT,
+            at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            text TEXT NOT NULL,
+            data TEXT NOT NULL DEFAULT '{}',
+            dedup_key TEXT UNIQUE
+        );
+        CREATE INDEX timeline_by_incident ON timeline (incident_id, at, id);
+        CREATE TRIGGER timeline_no_update BEFORE UPDATE ON timeline
+            BEGIN SELECT RAISE(ABORT, 'the timeline is append-only'); END;
+        CREATE TRIGGER timeline_no_delete BEFORE DELETE ON timeline
+            BEGIN SELECT RAISE(ABORT, 'the timeline is append-only'); END;
+
+        CREATE TABLE audit (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            team_id TEXT,
+            channel_id TEXT,
+            source TEXT NOT NULL,
+            action TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            detail TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX audit_by_time ON audit (at);
+        """,
+    ),
+)
+
+
+def _ensure_version_table(store: Store) -> None:
+    store.conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+    )
+
+
+def current_version(store: Store) -> int:
+    _ensure_version_table(store)
+    row = store.query_one("SELECT MAX(version) AS v FROM schema_migrations")
+    return int(row["v"]) if row and row["v"] is not None else 0
+
+
+def pending(store: Store, migrations: tuple[Migration, ...] = MIGRATIONS) -> list[Migration]:
+    version = current_version(store)
+    known = max((m.version for m in migrations), default=0)
+    if version > known:
+        raise StoreError(
+            f"The database {store.path} is at schema version {version}, "
+            f"newer than this hotfix-bot knows ({known}).",
+            hint="Run the newer hotfix-bot release, or restore a backup taken before the upgrade.",
+        )
+    return [m for m in migrations if m.version > version]
+
+
+def migrate(
+    store: Store, *, clock: Clock, migrations: tuple[Migration, ...] = MIGRATIONS
+) -> list[Migration]:
+    """Apply every pending migration; return the ones applied (none on a re-run)."""
+    applied: list[Migration] = []
+    for migration in pending(store, migrations):
+        with store.transaction() as conn:
+            # Another process may have applied it while we waited for the lock.
+            already = conn.execute(
+                "SELECT 1 FROM schema_migrations WHERE version = ?", (migration.version,)
+            ).fetchone()
+            if already:
+                continue
+            for statement in _statements(migration.sql):
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                (migration.version, migration.name, isoformat(clock.now())),
+            )
+        applied.append(migration)
+    return applied
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration script into statements, keeping trigger bodies whole."""
+    statements: list[str] = []
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if buffer.strip() and sqlite3.complete_statement(buffer):
+            statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip():
+        statements.append(buffer.strip())
+    return statements

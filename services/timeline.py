@@ -1,0 +1,82 @@
+"""The append-only incident timeline: the record every postmortem is written from.
+
+Events are written before any Slack call so that an outage of Slack never
+loses history. `dedup_key` makes an append idempotent: the same key (a Slack
+retry, a second pin of one message) yields the event already stored.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from services.clock import Clock, isoformat, parse_iso
+from services.store import Store
+
+
+@dataclass(frozen=True)
+class TimelineEvent:
+    id: int
+    incident_id: str | None
+    at: datetime
+    actor: str
+    kind: str
+    text: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def append(
+    store: Store,
+    *,
+    clock: Clock,
+    incident_id: str | None,
+    actor: str,
+    kind: str,
+    text: str,
+    data: dict[str, Any] | None = None,
+    at: datetime | None = None,
+    dedup_key: str | None = None,
+) -> TimelineEvent:
+    """Append one event; with a dedup_key already stored, return that event instead."""
+    moment = at or clock.now()
+    payload = json.dumps(data or {}, sort_keys=True, default=str)
+    try:
+        cursor = store.conn.execute(
+            "INSERT INTO timeline (incident_id, at, actor, kind, text, data, dedup_key)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (incident_id, isoformat(moment), actor, kind, text, payload, dedup_key),
+        )
+    except sqlite3.IntegrityError:
+        existing = store.query_one("SELECT * FROM timeline WHERE dedup_key = ?", (dedup_key,))
+        if existing is None:
+            raise
+        return _event(existing)
+    event_id = cursor.lastrowid
+    assert event_id is not None
+    return TimelineEvent(event_id, incident_id, moment, actor, kind, text, data or {})
+
+
+def events(store: Store, *, incident_id: str | None) -> list[TimelineEvent]:
+    """Events of one incident (or the events bound to no incident), oldest first."""
+    if incident_id is None:
+        rows = store.query("SELECT * FROM timeline WHERE incident_id IS NULL ORDER BY at, id")
+    else:
+        rows = store.query(
+            "SELECT * FROM timeline WHERE incident_id = ? ORDER BY at, id", (incident_id,)
+        )
+    return [_event(row) for row in rows]
+
+
+def _event(row: dict[str, Any]) -> TimelineEvent:
+    return TimelineEvent(
+        id=int(row["id"]),
+        incident_id=row["incident_id"],
+        at=parse_iso(row["at"]),
+        actor=row["actor"],
+        kind=row["kind"],
+        text=row["text"],
+        data=json.loads(row["data"]),
+    )
