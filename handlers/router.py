@@ -57,10 +57,13 @@ class Router:
         return prepared
 
     def _parse(self, text: str, env: CommandEnv) -> Prepared:
+        quote_error: TokenizeError | None = None
         try:
             tokens = tokenize(text)
         except TokenizeError as exc:
-            return self._usage(str(exc), None, action="(unparsed)")
+            # Free-text commands (a note) may hold a lone apostrophe: find the command
+            # by words first and report the quote only if the command parses flags.
+            tokens, quote_error = text.split(), exc
         consumed = 0
         if tokens and tokens[0] in (self.prog, self.prog.lstrip("/")):
             tokens, consumed = tokens[1:], 1
@@ -82,6 +85,8 @@ class Router:
                 continue
             if not isinstance(found, ChatCommand):
                 raise TypeError(f"{name} is not a chat command")
+            if quote_error is not None and found.raw_text is None:
+                return self._usage(str(quote_error), ctx, action=" ".join(path))
             return self._bind(found, name, tokens, ctx, " ".join(path), text, consumed)
 
     def _bind(
