@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from handlers.console_text import to_console
+from handlers.context import CommandEnv
 from handlers.rendering import SHIPPED_TEMPLATES, Renderer, TemplateError
 from handlers.replies import Reply, error_reply
 from handlers.router import Router
-from handlers.context import CommandEnv
 
 SAMPLES = {
     "error": error_reply("The deploy lock is held by <@U1>.", hint="Wait, or ask them."),
