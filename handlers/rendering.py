@@ -25,6 +25,8 @@ from handlers.replies import Reply
 SHIPPED_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 SUFFIX = ".yml.j2"
 SECTION_LIMIT = 3000  # Slack's limit for a section's text
+# libyaml's loader is ~10x faster than the pure-Python one; every reply is parsed once.
+YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,7 @@ def mention(actor: Any) -> str:
 class Renderer:
     def __init__(self, *, override_dir: Path | None = None, zone: ZoneInfo | None = None) -> None:
         self.override_dir = override_dir
+        self._cache: dict[str, Message] = {}
         self.zone = zone or ZoneInfo("UTC")
         search_path = [str(p) for p in (override_dir, SHIPPED_TEMPLATES) if p is not None]
         self.env = jinja2.Environment(
@@ -109,7 +112,7 @@ class Renderer:
         except jinja2.TemplateError as exc:
             raise TemplateError(f"template {name}: {exc}") from exc
         try:
-            document = yaml.safe_load(source)
+            document = yaml.load(source, Loader=YamlLoader)  # noqa: S506 - a safe loader
         except yaml.YAMLError as exc:
             raise TemplateError(f"template {name} rendered invalid YAML: {exc}") from exc
         if not isinstance(document, dict):
@@ -117,6 +120,14 @@ class Renderer:
         return document
 
     def render(self, reply: Reply) -> Message:
+        if reply.cache_key is not None:
+            cached = self._cache.get(reply.cache_key)
+            if cached is None:
+                cached = self._cache[reply.cache_key] = self._render(reply)
+            return cached
+        return self._render(reply)
+
+    def _render(self, reply: Reply) -> Message:
         document = self.render_data(reply.template, dict(reply.data))
         text = str(document.get("text") or "")
         blocks = document.get("blocks") or []

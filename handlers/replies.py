@@ -17,6 +17,9 @@ class Reply:
     template: str
     data: Mapping[str, Any] = field(default_factory=dict)
     public: bool = False  # True: visible to the channel; False: only to the person who asked
+    # Set on replies whose data never changes while the bot runs (help): the renderer
+    # keeps the rendered message under this key instead of rendering it again.
+    cache_key: str | None = None
 
 
 def error_reply(message: str, *, hint: str | None = None, error_id: str | None = None) -> Reply:

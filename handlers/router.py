@@ -47,6 +47,7 @@ class Router:
     def __init__(self, root: click.Group, *, prog: str = "/hotfix") -> None:
         self.root = root
         self.prog = prog
+        self._help_cache: dict[str, Reply] = {}
 
     # -- parsing -----------------------------------------------------------
 
@@ -141,9 +142,21 @@ class Router:
     # -- help --------------------------------------------------------------
 
     def help_reply(self, ctx: click.Context) -> Reply:
+        # The tree does not change while the bot runs: build each help text once.
+        path = ctx.command_path
+        cached = self._help_cache.get(path)
+        if cached is None:
+            cached = self._help_cache[path] = self._build_help(ctx)
+        return cached
+
+    def _build_help(self, ctx: click.Context) -> Reply:
         command = ctx.command
         if isinstance(command, ChatCommand):
-            return Reply("help", {"prog": self.prog, "commands": [describe(ctx)], "detailed": True})
+            return Reply(
+                "help",
+                {"prog": self.prog, "commands": [describe(ctx)], "detailed": True},
+                cache_key=f"help:{ctx.command_path}",
+            )
         assert isinstance(command, click.Group)
         commands = []
         for path, leaf in leaf_commands(command):
@@ -158,6 +171,7 @@ class Router:
                 "commands": commands,
                 "detailed": False,
             },
+            cache_key=f"help:{ctx.command_path}",
         )
 
     def help_for(self, path: str, env: CommandEnv) -> Reply:

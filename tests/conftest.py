@@ -13,6 +13,8 @@ from handlers.context import CommandEnv, Deps, Invocation
 from handlers.router import Router
 from services.clock import ManualClock
 from services.settings import Settings
+from tests.harness.running_bot import RunningBot, manifest_scopes, start_bot
+from tests.harness.slack_emulator import SlackEmulator
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,3 +44,24 @@ def router(settings: Settings) -> Router:
 @pytest.fixture
 def console_env(deps: Deps) -> CommandEnv:
     return CommandEnv(Invocation(actor="console:alice", source="console"), deps)
+
+
+@pytest.fixture
+def slack() -> Iterator[SlackEmulator]:
+    """The Slack emulator, granting exactly the scopes manifest.yml asks for."""
+    emulator = SlackEmulator(scopes=manifest_scopes())
+    emulator.add_user("U0ALICE", "alice", real_name="Alice Oncall")
+    emulator.add_user("U0BOB", "bob", real_name="Bob Approver")
+    emulator.add_channel(
+        "general", channel_id="C0GENERAL", members=("U0ALICE", "U0BOB", "UBOT"), is_general=True
+    )
+    with emulator:
+        yield emulator
+
+
+@pytest.fixture
+def bot(slack: SlackEmulator, tmp_path: Path, clock: ManualClock) -> Iterator[RunningBot]:
+    """hotfix-bot in HTTP mode on a localhost port, talking to the emulator."""
+    running = start_bot(slack=slack, store_path=tmp_path / "bot.db", clock=clock)
+    yield running
+    running.stop()

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import functools
+from typing import TYPE_CHECKING
+
 import click
 
 from handlers.actions import action
 from handlers.commands.registry import chat_command
 from handlers.context import CommandEnv
 from handlers.replies import Reply
+
+if TYPE_CHECKING:
+    from handlers.router import Router
 
 
 def _root() -> click.Group:
@@ -30,9 +36,15 @@ def help_command(env: CommandEnv, topic: tuple[str, ...]) -> Reply:
 
 
 def help_for(path: str, env: CommandEnv) -> Reply:
+    return _router(env.deps.settings.slack.command).help_for(path, env)
+
+
+@functools.cache
+def _router(prog: str) -> Router:
+    """One router per command name, so help texts are built once per process."""
     from handlers.router import Router
 
-    return Router(_root(), prog=env.deps.settings.slack.command).help_for(path, env)
+    return Router(_root(), prog=prog)
 
 
 @action("hotfix_help")

@@ -27,4 +27,7 @@ def register(app: App, *, deps: Deps, router: Router) -> None:
             for path, leaf in leaf_commands(router.root)
         ]
         view = deps.renderer.render_data("home", {"prog": router.prog, "commands": commands})
-        client.views_publish(user_id=event["user"], view=view)
+        user = event["user"]
+        deps.worker.submit(
+            lambda: client.views_publish(user_id=user, view=view), describe=f"home tab for {user}"
+        )
