@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
+from waitress import wasyncore
 from waitress.server import create_server
 
 from handlers.context import Deps
@@ -74,6 +75,7 @@ class HttpServer:
             wsgi, host=host, port=port, threads=threads, ident="hotfix-bot"
         )
         self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
 
     @property
     def port(self) -> int:
@@ -83,10 +85,21 @@ class HttpServer:
         self._server.run()
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._server.run, name="http", daemon=True)
+        """Serve on a background thread until `stop()`."""
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._serve_until_stopped, name="http", daemon=True)
         self._thread.start()
 
+    def _serve_until_stopped(self) -> None:
+        # Closing waitress's sockets from another thread races its select() loop, so
+        # the loop runs in short rounds here and the same thread closes the server.
+        server = self._server
+        while not self._stopping.is_set():
+            wasyncore.loop(timeout=0.1, map=server._map, use_poll=True, count=1)  # type: ignore[union-attr]
+        server.close()
+        server.task_dispatcher.shutdown()  # type: ignore[union-attr]
+
     def stop(self) -> None:
-        self._server.close()
+        self._stopping.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
