@@ -1,0 +1,79 @@
+"""Git hotfix flow: create, finish (merge/tag/back-merge, all or nothing) and status.
+
+git-flow (nvie, AVH) and trunk-based "branch for release" models; see
+``README.md`` in this package for how the results compare with git-flow.
+Only :mod:`services.git.repository` runs git.
+"""
+
+from .clone import prepare_clone
+from .errors import (
+    AmbiguousHotfixError,
+    CherryPickConflictError,
+    ConflictError,
+    DirtyCloneError,
+    DivergedBranchError,
+    EmptyHotfixError,
+    GitCommandError,
+    HotfixError,
+    HotfixExistsError,
+    InvalidInputError,
+    LockHolder,
+    MergeConflictError,
+    NoHotfixError,
+    NonFastForwardError,
+    OtherHotfixOpenError,
+    PushRejectedError,
+    RejectedRef,
+    RepositoryBusyError,
+    RepositoryStateError,
+    TagExistsError,
+    scrub,
+)
+from .finish import finish_hotfix
+from .flow import create_hotfix, hotfix_status
+from .results import (
+    CherryPick,
+    CommitInfo,
+    HotfixBranchStatus,
+    HotfixCreated,
+    HotfixFinished,
+    RefUpdate,
+)
+from .settings import RepositorySettings
+from .validation import slugify
+
+__all__ = [
+    "AmbiguousHotfixError",
+    "CherryPick",
+    "CherryPickConflictError",
+    "CommitInfo",
+    "ConflictError",
+    "DirtyCloneError",
+    "DivergedBranchError",
+    "EmptyHotfixError",
+    "GitCommandError",
+    "HotfixBranchStatus",
+    "HotfixCreated",
+    "HotfixError",
+    "HotfixExistsError",
+    "HotfixFinished",
+    "InvalidInputError",
+    "LockHolder",
+    "MergeConflictError",
+    "NoHotfixError",
+    "NonFastForwardError",
+    "OtherHotfixOpenError",
+    "PushRejectedError",
+    "RefUpdate",
+    "RejectedRef",
+    "RepositoryBusyError",
+    "RepositorySettings",
+    "RepositoryStateError",
+    "TagExistsError",
+    "create_hotfix",
+    "finish_hotfix",
+    "hotfix_status",
+    "prepare_clone",
+    "scrub",
+    "slugify",
+]

@@ -1,0 +1,56 @@
+"""Find or make the bot's clone of a repository."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from .errors import RepositoryStateError
+from .repository import GitRepository, Identity
+from .settings import RepositorySettings
+from .validation import slugify
+
+
+def prepare_clone(*, settings: RepositorySettings, data_dir: Path | str) -> Path:
+    """The path of the clone the operations should use.
+
+    A ``repository`` that is the top of a non-bare work tree is used in place.
+    Anything else (URL, scp-like address, bare repository path) is cloned
+    once into ``<data_dir>/repos/<name>-<hash>`` with the configured remote
+    name, and that clone is reused afterwards.
+    """
+    candidate = Path(settings.repository).expanduser()
+    if candidate.is_dir():
+        top = GitRepository.toplevel(candidate)
+        if top is not None:
+            _require_remote(top, settings)
+            return top
+
+    source = settings.repository
+    base = source.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1].removesuffix(".git")
+    digest = hashlib.sha256(source.encode("utf-8")).hexdigest()[:12]
+    target = Path(data_dir) / "repos" / f"{slugify(base, 30) or 'repo'}-{digest}"
+    if target.exists():
+        if GitRepository.toplevel(target) is None:
+            raise RepositoryStateError(
+                f"{target} exists but is not a clone",
+                what_to_do="remove it so the bot can clone the repository again",
+            )
+        _require_remote(target, settings)
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    GitRepository.clone(source, target, remote=settings.remote)
+    return target
+
+
+def _require_remote(path: Path, settings: RepositorySettings) -> None:
+    repo = GitRepository.open(path, identity=Identity(settings.author_name, settings.author_email))
+    try:
+        url = repo.remote_url(settings.remote)
+    finally:
+        repo.close()
+    if url is None:
+        raise RepositoryStateError(
+            f"the clone at {path} has no remote named {settings.remote}",
+            what_to_do=f"add it (git remote add {settings.remote} <url>) or fix the remote setting",
+        )

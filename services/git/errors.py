@@ -1,0 +1,315 @@
+"""One error tree for the git hotfix flow.
+
+Every error carries a ``user_message`` (what happened, safe to show in Slack)
+and a ``what_to_do`` (the next step for the engineer). Texts are scrubbed of
+credentials (``https://user:token@host`` becomes ``https://***@host``) when
+the error is built, so no caller can leak them by accident.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+_URL_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)(?P<userinfo>[^/\s@'\"]+)@")
+_AUTH_HEADER = re.compile(r"(?i)(authorization:\s*)(\S+\s+)?\S+")
+
+
+def scrub(text: str) -> str:
+    """Remove credentials from ``text``.
+
+    URL user-info (``scheme://user:password@``, ``scheme://token@``) becomes
+    ``scheme://***@``; ``Authorization:`` header values become ``***``.
+    scp-like SSH addresses (``git@host:org/repo``) carry no secret and stay.
+    """
+    text = _URL_USERINFO.sub(lambda m: f"{m.group('scheme')}***@", text)
+    return _AUTH_HEADER.sub(lambda m: f"{m.group(1)}***", text)
+
+
+class HotfixError(Exception):
+    """Base of every error raised by ``services.git``."""
+
+    retryable: bool = False
+
+    def __init__(self, user_message: str, *, what_to_do: str = "") -> None:
+        self.user_message = scrub(user_message)
+        self.what_to_do = scrub(what_to_do)
+        super().__init__(self.user_message)
+
+    def __str__(self) -> str:
+        if self.what_to_do:
+            return f"{self.user_message} -- {self.what_to_do}"
+        return self.user_message
+
+
+class InvalidInputError(HotfixError):
+    """An argument or a setting failed validation; no git command ran."""
+
+    def __init__(self, field: str, user_message: str, *, what_to_do: str = "") -> None:
+        self.field = field
+        super().__init__(user_message, what_to_do=what_to_do)
+
+
+class RepositoryStateError(HotfixError):
+    """The clone or the remote is not in a state the operation can start from."""
+
+
+class DirtyCloneError(RepositoryStateError):
+    """The bot's clone has local changes or an unfinished merge/cherry-pick."""
+
+    def __init__(self, clone: str, details: Sequence[str]) -> None:
+        self.clone = clone
+        self.details = tuple(details)
+        super().__init__(
+            f"the clone at {clone} is not clean: {', '.join(self.details) or 'unknown state'}",
+            what_to_do="inspect the clone by hand (git status), clean it up, then retry",
+        )
+
+
+class DivergedBranchError(RepositoryStateError):
+    """A local branch has commits the remote branch does not have."""
+
+    def __init__(self, branch: str, local_sha: str, remote_sha: str) -> None:
+        self.branch = branch
+        self.local_sha = local_sha
+        self.remote_sha = remote_sha
+        super().__init__(
+            f"local branch {branch} ({local_sha[:10]}) has commits that the remote "
+            f"branch ({remote_sha[:10]}) does not have",
+            what_to_do=(
+                f"push or drop those commits in the bot's clone (git log "
+                f"{remote_sha[:10]}..{branch}), then retry"
+            ),
+        )
+
+
+class HotfixExistsError(HotfixError):
+    """A hotfix branch for this issue already exists."""
+
+    def __init__(self, issue_key: str, branch: str, where: str) -> None:
+        self.issue_key = issue_key
+        self.branch = branch
+        self.where = where
+        super().__init__(
+            f"a hotfix branch for {issue_key} already exists {where}: {branch}",
+            what_to_do=f"keep working on {branch}, or finish or delete it first",
+        )
+
+
+class OtherHotfixOpenError(HotfixError):
+    """git-flow allows one hotfix at a time and another one is open."""
+
+    def __init__(self, branches: Sequence[str]) -> None:
+        self.branches = tuple(branches)
+        super().__init__(
+            f"there is an existing hotfix branch ({', '.join(self.branches)}); "
+            "git-flow allows only one hotfix at a time",
+            what_to_do="finish that one first (or delete it if it was abandoned)",
+        )
+
+
+class NoHotfixError(HotfixError):
+    """No open hotfix branch matches."""
+
+    def __init__(self, issue_key: str | None) -> None:
+        self.issue_key = issue_key
+        what = f"for {issue_key}" if issue_key else "at all"
+        super().__init__(
+            f"no open hotfix branch {what}",
+            what_to_do="start one with the create command, or check the issue key",
+        )
+
+
+class AmbiguousHotfixError(HotfixError):
+    """Several hotfix branches are open and none was named."""
+
+    def __init__(self, branches: Sequence[str]) -> None:
+        self.branches = tuple(branches)
+        super().__init__(
+            f"several hotfix branches are open: {', '.join(self.branches)}",
+            what_to_do="name the issue key of the hotfix to finish",
+        )
+
+
+class EmptyHotfixError(HotfixError):
+    """The hotfix branch has no commits that production lacks."""
+
+    def __init__(self, branch: str, production: str) -> None:
+        self.branch = branch
+        self.production = production
+        super().__init__(
+            f"hotfix branch {branch} has no commits that {production} does not already have",
+            what_to_do=f"push the fix to {branch} first",
+        )
+
+
+class ConflictError(HotfixError):
+    """Applying the hotfix to ``branch`` conflicted in ``files``."""
+
+    def __init__(
+        self, user_message: str, *, files: Sequence[str], branch: str, what_to_do: str
+    ) -> None:
+        self.files = tuple(files)
+        self.branch = branch
+        super().__init__(user_message, what_to_do=what_to_do)
+
+
+class MergeConflictError(ConflictError):
+    """``git merge --no-ff <source>`` into ``branch`` conflicted."""
+
+    def __init__(self, *, files: Sequence[str], branch: str, source: str) -> None:
+        self.source = source
+        listed = ", ".join(files) or "(no file reported)"
+        super().__init__(
+            f"merging {source} into {branch} conflicts in: {listed}",
+            files=files,
+            branch=branch,
+            what_to_do=(
+                f"merge {branch} into {source} (or rebase {source} onto {branch}), "
+                f"resolve the conflicts, push {source}, then finish again; "
+                "nothing was pushed"
+            ),
+        )
+
+
+class CherryPickConflictError(ConflictError):
+    """``git cherry-pick -x <commit>`` onto ``branch`` conflicted."""
+
+    def __init__(self, *, files: Sequence[str], branch: str, commit: str) -> None:
+        self.commit = commit
+        listed = ", ".join(files) or "(no file reported)"
+        super().__init__(
+            f"cherry-picking {commit[:10]} onto {branch} conflicts in: {listed}",
+            files=files,
+            branch=branch,
+            what_to_do=(
+                f"port the fix to {branch} by hand (cherry-pick -x {commit[:10]} and resolve), "
+                "or make the hotfix apply cleanly, then finish again; nothing was pushed"
+            ),
+        )
+
+
+class TagExistsError(HotfixError):
+    """The version tag to create exists already."""
+
+    def __init__(self, tag: str, where: str, sha: str | None) -> None:
+        self.tag = tag
+        self.where = where
+        self.sha = sha
+        at = f" at {sha[:10]}" if sha else ""
+        super().__init__(
+            f"tag {tag} already exists {where}{at}",
+            what_to_do="finish with an explicit, unused version (or delete the stray tag)",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedRef:
+    """One ref the remote (or git, before sending) refused, and why."""
+
+    ref: str
+    reason: str
+
+
+class PushRejectedError(HotfixError):
+    """The remote refused the push; with ``--atomic`` nothing changed there."""
+
+    def __init__(
+        self,
+        rejected: Iterable[RejectedRef],
+        *,
+        remote_messages: Iterable[str] = (),
+        user_message: str | None = None,
+        what_to_do: str | None = None,
+    ) -> None:
+        self.rejected = tuple(RejectedRef(r.ref, scrub(r.reason)) for r in rejected)
+        self.remote_messages = tuple(scrub(m) for m in remote_messages)
+        if user_message is None:
+            refs = "; ".join(f"{r.ref}: {r.reason}" for r in self.rejected) or "unknown refs"
+            user_message = f"the remote rejected the push ({refs})"
+            if self.remote_messages:
+                user_message += ". Remote said: " + " / ".join(self.remote_messages)
+        if what_to_do is None:
+            what_to_do = (
+                "nothing was changed on the remote; fix what the remote objects to "
+                "(branch protection, hooks, permissions), then finish again"
+            )
+        super().__init__(user_message, what_to_do=what_to_do)
+
+
+class NonFastForwardError(PushRejectedError):
+    """A branch cannot be fast-forwarded.
+
+    Raised when the remote moved since the fetch (detected before the push, or
+    reported by the push) and, in the trunk model, when production moved past
+    the hotfix branch's base. ``rejected`` is empty when nothing was pushed.
+    """
+
+    def __init__(
+        self,
+        *,
+        branch: str,
+        user_message: str,
+        what_to_do: str,
+        expected_sha: str | None = None,
+        actual_sha: str | None = None,
+        rejected: Iterable[RejectedRef] = (),
+        remote_messages: Iterable[str] = (),
+        retryable: bool = False,
+    ) -> None:
+        self.branch = branch
+        self.expected_sha = expected_sha
+        self.actual_sha = actual_sha
+        self.retryable = retryable
+        super().__init__(
+            rejected,
+            remote_messages=remote_messages,
+            user_message=user_message,
+            what_to_do=what_to_do,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LockHolder:
+    """Who holds a repository's lock (as recorded by the holder)."""
+
+    operation: str
+    issue_key: str | None
+    actor: str | None
+    pid: int | None
+    since: str | None
+
+
+class RepositoryBusyError(HotfixError):
+    """Another operation on the same repository is in progress."""
+
+    retryable = True
+
+    def __init__(self, clone: str, holder: LockHolder | None) -> None:
+        self.clone = clone
+        self.holder = holder
+        if holder is None:
+            what = "another hotfix operation is in progress"
+        else:
+            subject = f"{holder.issue_key} " if holder.issue_key else ""
+            by = holder.actor or (f"pid {holder.pid}" if holder.pid else "someone")
+            what = f"{subject}{holder.operation} in progress by {by}"
+        super().__init__(f"busy: {what}", what_to_do="try again in a moment")
+
+
+class GitCommandError(HotfixError):
+    """A git command failed unexpectedly (scrubbed copy of GitPython's error)."""
+
+    retryable = True
+
+    def __init__(self, command: Sequence[str], status: int | None, stderr: str) -> None:
+        self.command = tuple(scrub(a) for a in command)
+        self.status = status
+        self.stderr = scrub(stderr.strip())
+        shown = " ".join(self.command)
+        detail = f": {self.stderr}" if self.stderr else ""
+        super().__init__(
+            f"git command failed ({shown}, exit {status}){detail}",
+            what_to_do="check the repository and the remote are reachable, then retry",
+        )

@@ -1,0 +1,423 @@
+"""The only module that talks to git.
+
+Every command is an argv list run by GitPython (``Repo.git.execute``), never
+through a shell. Nothing here forces anything: no ``--force``, no
+``--force-with-lease``, no ``+`` refspecs. Failures become
+:class:`~services.git.errors.GitCommandError` with credentials scrubbed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import git
+from git.exc import GitError
+
+from .errors import GitCommandError, RejectedRef, RepositoryStateError, scrub
+from .results import CommitInfo
+
+# Never prompt (no terminal), never open an editor, messages in English.
+_BASE_ENV: Mapping[str, str] = {
+    "GIT_TERMINAL_PROMPT": "0",
+    "GIT_EDITOR": "true",
+    "GIT_SEQUENCE_EDITOR": "true",
+    "GIT_MERGE_AUTOEDIT": "no",
+    "LC_ALL": "C",
+    "LANGUAGE": "C",
+}
+
+_IN_PROGRESS_MARKERS = {
+    "MERGE_HEAD": "merge",
+    "CHERRY_PICK_HEAD": "cherry-pick",
+    "REVERT_HEAD": "revert",
+    "rebase-merge": "rebase",
+    "rebase-apply": "rebase/am",
+    "BISECT_LOG": "bisect",
+}
+
+_PORCELAIN_LINE = re.compile(
+    r"^(?P<flag>[ +\-*=!])\t(?P<from>[^:\t]*):(?P<to>[^\t]+)\t(?P<summary>.*)$"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    status: int
+    stdout: str
+    stderr: str
+
+
+@dataclass(frozen=True, slots=True)
+class HeadState:
+    branch: str | None  # short branch name, None when detached
+    sha: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class LocalState:
+    """HEAD plus every local branch and tag: enough to put a clone back."""
+
+    head: HeadState
+    branches: Mapping[str, str]  # "refs/heads/x" -> sha
+    tags: Mapping[str, str]  # "refs/tags/x" -> object sha
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyOutcome:
+    """Result of a merge or a cherry-pick attempt."""
+
+    ok: bool
+    conflicts: tuple[str, ...] = ()
+    empty: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PushOutcome:
+    ok: bool
+    rejected: tuple[RejectedRef, ...] = ()
+    remote_messages: tuple[str, ...] = ()
+    stderr: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    name: str
+    email: str
+
+
+@dataclass(slots=True)
+class GitRepository:
+    """A non-bare clone, driven by argv-list git commands."""
+
+    path: Path
+    identity: Identity
+    _repo: git.Repo = field(repr=False)
+
+    # ----------------------------------------------------------------- opening
+
+    @classmethod
+    def open(cls, path: Path, *, identity: Identity) -> GitRepository:
+        try:
+            repo = git.Repo(str(path))
+        except (GitError, OSError) as exc:
+            raise RepositoryStateError(
+                f"{path} is not a git repository ({type(exc).__name__})",
+                what_to_do="check the repository setting, or let the bot clone it",
+            ) from None
+        if repo.bare or repo.working_tree_dir is None:
+            raise RepositoryStateError(
+                f"{path} is a bare repository; the bot needs a clone with a working tree",
+                what_to_do="configure the bare repository as a remote URL instead",
+            )
+        return cls(path=Path(repo.working_tree_dir), identity=identity, _repo=repo)
+
+    @staticmethod
+    def toplevel(path: Path) -> Path | None:
+        """The work tree's top directory if ``path`` is one, else None."""
+        cmd = ["git", "rev-parse", "--show-toplevel"]
+        try:
+            status, out, _ = git.Git(str(path)).execute(
+                cmd, with_extended_output=True, with_exceptions=False, env=dict(_BASE_ENV)
+            )
+        except (GitError, OSError):
+            return None
+        if status != 0 or not out.strip():
+            return None
+        top = Path(out.strip()).resolve()
+        return top if top == path.resolve() else None
+
+    @staticmethod
+    def clone(source: str, destination: Path, *, remote: str) -> None:
+        cmd = ["git", "clone", "--quiet", "--origin", remote, "--", source, str(destination)]
+        try:
+            status, _, err = git.Git(str(destination.parent)).execute(
+                cmd, with_extended_output=True, with_exceptions=False, env=dict(_BASE_ENV)
+            )
+        except (GitError, OSError) as exc:
+            raise GitCommandError(cmd, None, str(exc)) from None
+        if status != 0:
+            raise GitCommandError(cmd, status, err)
+
+    def close(self) -> None:
+        self._repo.close()
+
+    @property
+    def git_dir(self) -> Path:
+        return Path(self._repo.git_dir)
+
+    # ----------------------------------------------------------------- running
+
+    def _env(self, *, author: bool = False) -> dict[str, str]:
+        env = dict(_BASE_ENV)
+        env["GIT_COMMITTER_NAME"] = self.identity.name
+        env["GIT_COMMITTER_EMAIL"] = self.identity.email
+        if author:
+            env["GIT_AUTHOR_NAME"] = self.identity.name
+            env["GIT_AUTHOR_EMAIL"] = self.identity.email
+        return env
+
+    def run(self, *args: str, check: bool = True, author: bool = False) -> Result:
+        cmd = ["git", *args]
+        try:
+            status, out, err = self._repo.git.execute(
+                cmd,
+                with_extended_output=True,
+                with_exceptions=False,
+                env=self._env(author=author),
+                shell=False,
+                strip_newline_in_stdout=False,
+            )
+        except (GitError, OSError) as exc:
+            raise GitCommandError(cmd, None, str(exc)) from None
+        result = Result(status=status, stdout=out, stderr=err)
+        if check and status != 0:
+            raise GitCommandError(cmd, status, err)
+        return result
+
+    def _lines(self, *args: str) -> list[str]:
+        return [line for line in self.run(*args).stdout.splitlines() if line]
+
+    # ------------------------------------------------------------------ state
+
+    def in_progress(self) -> list[str]:
+        return [
+            name
+            for marker, name in _IN_PROGRESS_MARKERS.items()
+            if (self.git_dir / marker).exists()
+        ]
+
+    def status_porcelain(self) -> list[str]:
+        out = self.run("status", "--porcelain=v1", "-z", "--untracked-files=normal").stdout
+        return [entry for entry in out.split("\0") if entry]
+
+    def head(self) -> HeadState:
+        symbolic = self.run("symbolic-ref", "--quiet", "--short", "HEAD", check=False)
+        branch = symbolic.stdout.strip() if symbolic.status == 0 else None
+        return HeadState(branch=branch, sha=self.rev_parse("HEAD"))
+
+    def refs(self, *prefixes: str) -> dict[str, str]:
+        out = self._lines("for-each-ref", "--format=%(objectname) %(refname)", *prefixes)
+        return {ref: sha for sha, ref in (line.split(" ", 1) for line in out)}
+
+    def local_state(self) -> LocalState:
+        return LocalState(
+            head=self.head(), branches=self.refs("refs/heads/"), tags=self.refs("refs/tags/")
+        )
+
+    def rev_parse(self, rev: str) -> str | None:
+        """The commit ``rev`` names (tags are peeled), or None."""
+        result = self.run(
+            "rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}", check=False
+        )
+        return result.stdout.strip() if result.status == 0 else None
+
+    def is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        result = self.run("merge-base", "--is-ancestor", ancestor, descendant, check=False)
+        if result.status not in (0, 1):
+            raise GitCommandError(
+                ["git", "merge-base", "--is-ancestor", ancestor, descendant],
+                result.status,
+                result.stderr,
+            )
+        return result.status == 0
+
+    def merge_base(self, a: str, b: str) -> str | None:
+        result = self.run("merge-base", a, b, check=False)
+        return result.stdout.strip() if result.status == 0 else None
+
+    def rev_list(self, *args: str) -> list[str]:
+        return self._lines("rev-list", *args)
+
+    def count(self, exclude: str, include: str) -> int:
+        return int(self.run("rev-list", "--count", include, f"^{exclude}").stdout.strip())
+
+    def parents(self, sha: str) -> list[str]:
+        line = self.run("rev-list", "--parents", "-n", "1", sha).stdout.split()
+        return line[1:]
+
+    def commit_info(self, sha: str) -> CommitInfo:
+        out = self.run("log", "-1", "--format=%H%x00%an%x00%ae%x00%aI%x00%s", sha).stdout.rstrip(
+            "\n"
+        )
+        full, name, email, date, subject = out.split("\0", 4)
+        return CommitInfo(
+            sha=full,
+            subject=subject,
+            author_name=name,
+            author_email=email,
+            authored_at=datetime.fromisoformat(date),
+        )
+
+    def tags_merged_into(self, sha: str) -> list[str]:
+        return self._lines(
+            "for-each-ref", f"--merged={sha}", "--format=%(refname:strip=2)", "refs/tags/"
+        )
+
+    def tags_containing(self, sha: str, *, merged_into: str) -> list[str]:
+        return self._lines(
+            "for-each-ref",
+            f"--contains={sha}",
+            f"--merged={merged_into}",
+            "--format=%(refname:strip=2)",
+            "refs/tags/",
+        )
+
+    def tag_message(self, name: str) -> str:
+        return self.run("for-each-ref", "--format=%(contents)", f"refs/tags/{name}").stdout
+
+    def tag_type(self, name: str) -> str:
+        return self.run("cat-file", "-t", f"refs/tags/{name}").stdout.strip()
+
+    def unmerged_files(self) -> list[str]:
+        out = self.run("diff", "--name-only", "--diff-filter=U", "-z").stdout
+        return sorted({entry for entry in out.split("\0") if entry})
+
+    def upstream_gone_branches(self, prefix: str) -> list[str]:
+        """Local branches under ``prefix`` whose configured upstream no longer exists."""
+        out = self._lines(
+            "for-each-ref",
+            "--format=%(refname:strip=2)%00%(upstream:track)",
+            f"refs/heads/{prefix}",
+        )
+        return [name for name, track in (line.split("\0", 1) for line in out) if track == "[gone]"]
+
+    def remote_url(self, remote: str) -> str | None:
+        result = self.run("remote", "get-url", "--", remote, check=False)
+        return result.stdout.strip() if result.status == 0 else None
+
+    def check_ref_format_branch(self, name: str) -> bool:
+        return self.run("check-ref-format", "--branch", name, check=False).status == 0
+
+    # ---------------------------------------------------------------- remote
+
+    def fetch(self, remote: str) -> None:
+        self.run("fetch", "--quiet", "--prune", "--tags", "--no-recurse-submodules", remote)
+
+    def ls_remote(self, remote: str) -> dict[str, str]:
+        """Every ref on the remote (tags as tag objects, no peeled entries)."""
+        refs: dict[str, str] = {}
+        for line in self._lines("ls-remote", "--quiet", remote):
+            sha, ref = line.split("\t", 1)
+            if ref.startswith("refs/") and not ref.endswith("^{}"):
+                refs[ref] = sha
+        return refs
+
+    def push(
+        self,
+        remote: str,
+        refspecs: Sequence[str],
+        *,
+        atomic: bool = False,
+        set_upstream: bool = False,
+    ) -> PushOutcome:
+        args = ["push", "--porcelain"]
+        if atomic:
+            args.append("--atomic")
+        if set_upstream:
+            args.append("--set-upstream")
+        for spec in refspecs:
+            if spec.lstrip(":").startswith("-") or spec.startswith("+"):
+                raise ValueError(f"refusing refspec {spec!r}")
+        result = self.run(*args, remote, *refspecs, check=False)
+        rejected: list[RejectedRef] = []
+        for line in result.stdout.splitlines():
+            match = _PORCELAIN_LINE.match(line)
+            if match and match.group("flag") == "!":
+                summary = match.group("summary")
+                reason = summary
+                if "(" in summary and summary.endswith(")"):
+                    reason = summary[summary.index("(") + 1 : -1]
+                if summary.startswith("[remote rejected]"):
+                    reason = f"remote rejected: {reason}"
+                rejected.append(RejectedRef(ref=match.group("to"), reason=reason))
+        messages = [
+            line[len("remote:") :].strip()
+            for line in result.stderr.splitlines()
+            if line.startswith("remote:") and line[len("remote:") :].strip()
+        ]
+        ok = result.status == 0 and not rejected
+        if not ok and not rejected and not messages:
+            raise GitCommandError(["git", *args, remote, *refspecs], result.status, result.stderr)
+        return PushOutcome(
+            ok=ok,
+            rejected=tuple(rejected),
+            remote_messages=tuple(scrub(m) for m in messages),
+            stderr=scrub(result.stderr),
+        )
+
+    # ---------------------------------------------------------- local changes
+
+    def switch(self, branch: str) -> None:
+        self.run("switch", "--quiet", "--no-guess", branch)
+
+    def detach(self, sha: str | None = None) -> None:
+        self.run("switch", "--quiet", "--detach", *([sha] if sha else []))
+
+    def create_branch(self, name: str, start: str, *, track: bool = False) -> None:
+        self.run("branch", "--track" if track else "--no-track", name, start)
+
+    def delete_branch(self, name: str) -> None:
+        self.run("branch", "--quiet", "-D", name)
+
+    def update_ref(self, ref: str, new: str, old: str | None) -> None:
+        self.run("update-ref", "-m", "hotfix-bot", ref, new, old or "0" * 40)
+
+    def delete_tag(self, name: str) -> None:
+        self.run("tag", "--delete", name)
+
+    def reset_hard(self) -> None:
+        self.run("reset", "--quiet", "--hard")
+
+    def merge_ff_only(self, rev: str) -> None:
+        self.run("merge", "--quiet", "--ff-only", rev)
+
+    def merge_no_ff(self, rev: str, *, message: str) -> ApplyOutcome:
+        result = self.run(
+            "merge",
+            "--quiet",
+            "--no-ff",
+            "--no-edit",
+            "-m",
+            message,
+            rev,
+            check=False,
+            author=True,
+        )
+        if result.status == 0:
+            return ApplyOutcome(ok=True)
+        if (self.git_dir / "MERGE_HEAD").exists():
+            return ApplyOutcome(ok=False, conflicts=tuple(self.unmerged_files()))
+        raise GitCommandError(
+            ["git", "merge", "--no-ff", rev], result.status, result.stderr + result.stdout
+        )
+
+    def merge_abort(self) -> None:
+        self.run("merge", "--abort")
+
+    def cherry_pick(self, sha: str) -> ApplyOutcome:
+        result = self.run("cherry-pick", "-x", sha, check=False)
+        if result.status == 0:
+            return ApplyOutcome(ok=True)
+        if (self.git_dir / "CHERRY_PICK_HEAD").exists():
+            conflicts = self.unmerged_files()
+            if conflicts:
+                return ApplyOutcome(ok=False, conflicts=tuple(conflicts))
+            if not self.status_porcelain():
+                return ApplyOutcome(ok=False, empty=True)
+        raise GitCommandError(
+            ["git", "cherry-pick", "-x", sha], result.status, result.stderr + result.stdout
+        )
+
+    def cherry_pick_abort(self) -> None:
+        self.run("cherry-pick", "--abort")
+
+    def cherry_pick_skip(self) -> None:
+        self.run("cherry-pick", "--skip")
+
+    def tag_annotated(self, name: str, target: str, *, message: str) -> str:
+        self.run("tag", "--annotate", "--no-sign", "--message", message, name, target)
+        return self.run("rev-parse", "--verify", f"refs/tags/{name}").stdout.strip()
