@@ -92,12 +92,12 @@ def _config(obj: dict[str, Any]) -> LoadedConfig:
     return loaded
 
 
-def _deps(obj: dict[str, Any]) -> Deps:
+def _deps(obj: dict[str, Any], *, chat: Any = None) -> Deps:
     if "deps" not in obj:
         from bot.wiring import build_deps
 
         try:
-            obj["deps"] = build_deps(_config(obj).settings)
+            obj["deps"] = build_deps(_config(obj).settings, chat=chat)
         except UserFacingError as exc:
             _fail(f"{exc.message}\n{exc.hint or ''}".strip())
     deps: Deps = obj["deps"]
@@ -132,11 +132,12 @@ def serve(obj: dict[str, Any], mode: str | None, host: str | None, port: int | N
         _run_console(obj, user=None, channel=None)
         return
     _require_secrets(secrets, mode)
-    from bot.slack_app import build_slack_app
+    from bot.slack_app import build_slack_app, build_web_client, slack_chat
 
-    deps = _deps(obj)
+    client = build_web_client(settings, secrets)
+    deps = _deps(obj, chat=slack_chat(client))
     try:
-        app = build_slack_app(deps, _router(deps), secrets)
+        app = build_slack_app(deps, _router(deps), secrets, client=client)
     except Exception as exc:  # Bolt verifies the token with auth.test at start
         _fail(f"Slack did not accept the bot token: {secrets.redact(str(exc))}", code=1)
     if mode == "http":

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Iterable
 from typing import TextIO
 
-from handlers.actions import run_action
+from handlers.actions import Click, run_action
 from handlers.console_text import Choice, to_console
 from handlers.context import CommandEnv, Deps, Invocation
 from handlers.replies import Reply
@@ -58,7 +58,9 @@ class Console:
             if not 0 <= index < len(self.choices):
                 return f"There is no choice {text}; pick 1 to {len(self.choices)}."
             choice = self.choices[index]
-            return self.show(run_action(choice.action_id, choice.value, self.env(text)))
+            return self.show(
+                run_action(choice.action_id, Click(value=choice.value), self.env(text))
+            )
         return self.show(self.router.run(text, self.env(text)))
 
     def show(self, reply: Reply) -> str:

@@ -14,22 +14,25 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 
 from bot.secrets import SLACK_API_URL_ENV, Secrets
+from bot.wiring import ChatFactory
 from handlers.context import Deps
 from handlers.router import Router
 from handlers.slack import register_listeners
+from handlers.slack.gateway import SlackChat
+from services.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
-def slack_api_url(deps: Deps) -> str:
-    url = os.environ.get(SLACK_API_URL_ENV) or deps.settings.slack.api_url or WebClient.BASE_URL
+def slack_api_url(settings: Settings) -> str:
+    url = os.environ.get(SLACK_API_URL_ENV) or settings.slack.api_url or WebClient.BASE_URL
     return url if url.endswith("/") else url + "/"
 
 
-def build_web_client(deps: Deps, secrets: Secrets) -> WebClient:
+def build_web_client(settings: Settings, secrets: Secrets) -> WebClient:
     return WebClient(
         token=secrets.bot_token,
-        base_url=slack_api_url(deps),
+        base_url=slack_api_url(settings),
         timeout=10,
         retry_handlers=[
             ConnectionErrorRetryHandler(max_retry_count=2),
@@ -39,9 +42,14 @@ def build_web_client(deps: Deps, secrets: Secrets) -> WebClient:
     )
 
 
-def build_slack_app(deps: Deps, router: Router, secrets: Secrets) -> App:
+def slack_chat(client: WebClient) -> ChatFactory:
+    """Deps' chat platform: the same WebClient as the Bolt app's."""
+    return lambda renderer: SlackChat(client, renderer)
+
+
+def build_slack_app(deps: Deps, router: Router, secrets: Secrets, *, client: WebClient) -> App:
     app = App(
-        client=build_web_client(deps, secrets),
+        client=client,
         signing_secret=secrets.signing_secret,
         # Every listener acks first and hands anything slow to our worker, so Bolt can
         # run it on the request thread and answer as soon as it returns, instead of

@@ -2,21 +2,34 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
+from pathlib import Path
+
 from handlers.commands import ROOT
+from handlers.console_chat import ConsoleChat
 from handlers.context import Deps
 from handlers.rendering import Renderer
 from handlers.router import Router
-from services.clock import Clock, SystemClock
+from services.chat import Chat
+from services.clock import CLOCK_FILE_ENV, Clock, FileClock, SystemClock
 from services.settings import Settings
 from services.store import Store
 from services.store.migrations import migrate
 from services.worker import Worker
 
+ChatFactory = Callable[[Renderer], Chat]
+
 
 def build_deps(
-    settings: Settings, *, clock: Clock | None = None, migrate_store: bool = True
+    settings: Settings,
+    *,
+    chat: ChatFactory | None = None,
+    clock: Clock | None = None,
+    migrate_store: bool = True,
 ) -> Deps:
-    clock = clock or SystemClock()
+    """The bot's parts; `chat` builds the platform (Slack), by default the console's."""
+    clock = clock or default_clock()
     store = Store(settings.store.path)
     if migrate_store:
         migrate(store, clock=clock)
@@ -27,7 +40,14 @@ def build_deps(
         clock=clock,
         renderer=renderer,
         worker=Worker(threads=settings.workers),
+        chat=(chat or ConsoleChat)(renderer),
     )
+
+
+def default_clock() -> Clock:
+    """The system clock, or a clock file for drills and restart tests (HOTFIX_CLOCK_FILE)."""
+    path = os.environ.get(CLOCK_FILE_ENV)
+    return FileClock(Path(path)) if path else SystemClock()
 
 
 def build_router(settings: Settings) -> Router:

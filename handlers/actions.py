@@ -7,69 +7,76 @@ action, checked on every click: seeing a button is not permission to press it.
 
 from __future__ import annotations
 
-import logging
-import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from handlers.context import CommandEnv
-from handlers.replies import Reply, error_reply
-from services.audit import AuditEntry, Outcome, record
-from services.errors import PermissionDeniedError, UserFacingError
-
-log = logging.getLogger(__name__)
-
-ActionFn = Callable[[CommandEnv, str], Reply]
-ACTIONS: dict[str, ActionFn] = {}
+from handlers.guard import run_guarded
+from handlers.replies import Reply
+from services.errors import UserFacingError
 
 
-def action(action_id: str) -> Callable[[ActionFn], ActionFn]:
+@dataclass(frozen=True)
+class Click:
+    """What was clicked: the button's value, or a picker's / checklist's selection."""
+
+    value: str = ""
+    selected: tuple[str, ...] = ()
+    block_id: str = ""
+    message_ts: str | None = None
+
+
+ActionFn = Callable[[CommandEnv, Click], Reply]
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    fn: ActionFn
+    # Inline actions run inside Slack's 3 s window on the listener thread: they open
+    # forms, whose trigger ids expire. The rest run on the worker.
+    inline: bool
+
+
+ACTIONS: dict[str, ActionSpec] = {}
+PREFIX_ACTIONS: dict[str, ActionSpec] = {}
+
+
+def action(
+    action_id: str, *, inline: bool = False, prefix: bool = False
+) -> Callable[[ActionFn], ActionFn]:
     def decorator(fn: ActionFn) -> ActionFn:
-        if action_id in ACTIONS:
+        table = PREFIX_ACTIONS if prefix else ACTIONS
+        if action_id in table:
             raise ValueError(f"action {action_id} registered twice")
-        ACTIONS[action_id] = fn
+        table[action_id] = ActionSpec(fn, inline)
         return fn
 
     return decorator
 
 
-def run_action(action_id: str, value: str, env: CommandEnv) -> Reply:
+def find_action(action_id: str) -> ActionSpec | None:
+    spec = ACTIONS.get(action_id)
+    if spec is None:
+        spec = next((s for p, s in PREFIX_ACTIONS.items() if action_id.startswith(p)), None)
+    return spec
+
+
+def run_action(action_id: str, click: Click, env: CommandEnv) -> Reply:
     """Run one click, audit it, and turn every failure into a reply."""
-    handler = ACTIONS.get(action_id)
-    outcome = Outcome.OK
-    if handler is None:
-        outcome = Outcome.FAILED
-        reply = error_reply(
-            "That button is no longer supported by this bot.",
-            hint="Run the command again to get a fresh message.",
-        )
-    else:
-        try:
-            reply = handler(env, value)
-        except PermissionDeniedError as exc:
-            outcome, reply = Outcome.REFUSED, error_reply(exc.message, hint=exc.hint)
-        except UserFacingError as exc:
-            outcome, reply = Outcome.FAILED, error_reply(exc.message, hint=exc.hint)
-        except Exception:
-            error_id = secrets.token_hex(4)
-            log.exception("action %s failed (error id %s)", action_id, error_id)
-            outcome = Outcome.ERROR
-            reply = error_reply(
-                "Something went wrong handling that click.",
-                hint=f"Try again, or check the bot's log for error id {error_id}.",
-                error_id=error_id,
+    spec = find_action(action_id)
+
+    def run() -> Reply:
+        if spec is None:
+            raise UserFacingError(
+                "That button is no longer supported by this bot.",
+                hint="Run the command again to get a fresh message.",
             )
-    inv = env.invocation
-    record(
-        env.deps.store,
-        clock=env.deps.clock,
-        entry=AuditEntry(
-            actor=inv.actor,
-            source=inv.source,
-            action=f"click:{action_id}",
-            outcome=outcome,
-            detail=value[:500],
-            team_id=inv.team_id,
-            channel_id=inv.channel_id,
-        ),
+        return spec.fn(env, click)
+
+    return run_guarded(
+        env,
+        action=f"click:{action_id}",
+        detail=(click.value or ",".join(click.selected))[:500],
+        what="that click",
+        run=run,
     )
-    return reply

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
+from services.chat import Chat
 from services.clock import Clock
+from services.incidents.war_room import WarRoomDeps
 from services.settings import Settings
 from services.store import Store
 from services.worker import Worker
@@ -37,6 +39,13 @@ class Deps:
     clock: Clock
     renderer: Renderer
     worker: Worker
+    chat: Chat
+
+    @property
+    def war_room(self) -> WarRoomDeps:
+        return WarRoomDeps(
+            store=self.store, clock=self.clock, chat=self.chat, settings=self.settings.incidents
+        )
 
 
 @dataclass(frozen=True)

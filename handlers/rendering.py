@@ -74,6 +74,12 @@ def escape_mrkdwn(value: Any) -> str:
 _SLACK_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 
 
+def mention_target(target: Any) -> str:
+    """A user id as `<@U…>`, a user group id as `<!subteam^S…>`."""
+    text = str(target)
+    return f"<!subteam^{text}>" if text.startswith("S") else mention(text)
+
+
 def mention(actor: Any) -> str:
     """`<@U123>` for a Slack user id; console and CLI actors are shown by name."""
     text = "" if actor is None else str(actor)
@@ -95,7 +101,11 @@ class Renderer:
             keep_trailing_newline=True,
         )
         self.env.filters.update(
-            q=quote, mrkdwn=escape_mrkdwn, mention=mention, time=self.format_time
+            q=quote,
+            mrkdwn=escape_mrkdwn,
+            mention=mention,
+            mention_target=mention_target,
+            time=self.format_time,
         )
 
     def format_time(self, value: Any, fmt: str = "%Y-%m-%d %H:%M %Z") -> str:
@@ -118,6 +128,13 @@ class Renderer:
         if not isinstance(document, dict):
             raise TemplateError(f"template {name} must render a mapping")
         return document
+
+    def render_text(self, name: str, data: dict[str, Any]) -> str:
+        """Render a plain-text template (`<name>.md.j2`), e.g. the postmortem."""
+        try:
+            return self.env.get_template(name + ".md.j2").render(**data)
+        except jinja2.TemplateError as exc:
+            raise TemplateError(f"template {name}: {exc}") from exc
 
     def render(self, reply: Reply) -> Message:
         if reply.cache_key is not None:

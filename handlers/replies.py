@@ -20,6 +20,8 @@ class Reply:
     # Set on replies whose data never changes while the bot runs (help): the renderer
     # keeps the rendered message under this key instead of rendering it again.
     cache_key: str | None = None
+    # A form to open (Slack: views.open with the request's trigger id) instead of a message.
+    modal: bool = False
 
 
 def error_reply(message: str, *, hint: str | None = None, error_id: str | None = None) -> Reply:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import difflib
 import logging
-import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,10 +17,10 @@ import click
 
 from handlers.commands.registry import ChatCommand, HelpRequested, leaf_commands
 from handlers.context import CommandEnv
-from handlers.replies import Reply, error_reply
+from handlers.guard import audit, run_guarded
+from handlers.replies import Reply
 from handlers.tokenize import TokenizeError, split_words, tokenize
-from services.audit import AuditEntry, Outcome, record
-from services.errors import PermissionDeniedError, UserFacingError
+from services.audit import Outcome
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +39,10 @@ class Prepared:
 
     @property
     def runs_on_worker(self) -> bool:
-        return self.reply is None and self.command is not None and self.command.on_worker
+        if self.reply is not None or self.command is None or self.ctx is None:
+            return False
+        on_worker = self.command.on_worker
+        return on_worker(self.ctx.params) if callable(on_worker) else on_worker
 
 
 class Router:
@@ -186,53 +188,37 @@ class Router:
             return prepared.reply
         assert prepared.ctx is not None and prepared.command is not None
         ctx, command = prepared.ctx, prepared.command
-        outcome, reply = Outcome.OK, None
-        try:
+        assert command.callback is not None
+        callback = command.callback
+
+        def invoke() -> Reply:
             with ctx:
-                assert command.callback is not None
-                reply = ctx.invoke(command.callback, **ctx.params)
-        except PermissionDeniedError as exc:
-            outcome, reply = Outcome.REFUSED, error_reply(exc.message, hint=exc.hint)
-        except UserFacingError as exc:
-            outcome, reply = Outcome.FAILED, error_reply(exc.message, hint=exc.hint)
-        except click.UsageError as exc:
-            outcome = Outcome.USAGE_ERROR
+                reply: Reply = ctx.invoke(callback, **ctx.params)
+                return reply
+
+        def usage(exc: Exception) -> Reply:
+            assert isinstance(exc, click.UsageError)
             reply = self._usage(exc.format_message(), exc.ctx or ctx, action=prepared.action).reply
-        except Exception:
-            error_id = secrets.token_hex(4)
-            log.exception("command %r failed (error id %s)", prepared.action, error_id)
-            outcome = Outcome.ERROR
-            reply = error_reply(
-                f"Something went wrong running `{self.prog} {prepared.action}`.",
-                hint="What was recorded before the failure is kept. Try again, or check"
-                f" the bot's log for error id {error_id}.",
-                error_id=error_id,
-            )
-        assert reply is not None
-        self._audit(env, prepared.action, outcome, reply)
-        return reply
+            assert reply is not None
+            return reply
+
+        return run_guarded(
+            env,
+            action=f"command:{prepared.action}",
+            detail=env.invocation.text,
+            what=f"`{self.prog} {prepared.action}`",
+            run=invoke,
+            on_usage_error=usage,
+        )
 
     def run(self, text: str, env: CommandEnv) -> Reply:
         return self.execute(self.prepare(text, env), env)
 
     def _audit(self, env: CommandEnv, action: str, outcome: Outcome, reply: Reply) -> None:
-        inv = env.invocation
-        detail = inv.text
+        detail = env.invocation.text
         if outcome is not Outcome.OK:
-            detail = f"{inv.text} -> {reply.data.get('message', '')}"
-        record(
-            env.deps.store,
-            clock=env.deps.clock,
-            entry=AuditEntry(
-                actor=inv.actor,
-                source=inv.source,
-                action=f"command:{action}",
-                outcome=outcome,
-                detail=detail,
-                team_id=inv.team_id,
-                channel_id=inv.channel_id,
-            ),
-        )
+            detail = f"{detail} -> {reply.data.get('message', '')}"
+        audit(env, f"command:{action}", outcome, detail)
 
 
 def describe(ctx: click.Context) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Protocol
 
 
@@ -37,6 +38,23 @@ class ManualClock:
     def set(self, moment: datetime) -> None:
         with self._lock:
             self._now = moment
+
+
+CLOCK_FILE_ENV = "HOTFIX_CLOCK_FILE"
+
+
+class FileClock:
+    """The time written in a file (ISO 8601), re-read on every call.
+
+    For incident drills and for tests that restart the bot process: whoever
+    writes the file moves time for every process that reads it.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def now(self) -> datetime:
+        return parse_iso(self.path.read_text(encoding="utf-8").strip())
 
 
 def isoformat(moment: datetime) -> str:

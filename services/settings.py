@@ -8,7 +8,7 @@ read at 3 a.m. must stop the bot loudly, not be ignored.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -38,9 +38,105 @@ class SlackSettings(Section):
     command: str = Field(default="/hotfix", pattern=r"^/[a-z0-9_-]{1,31}$")
 
 
+SeverityName = Literal["sev0", "sev1", "sev2", "sev3"]
+SLACK_TARGET = r"^([UWS][A-Z0-9]{2,})$"  # a user (U…/W…) or a user group (S…)
+
+
+class PlaybookPhase(Section):
+    phase: str = Field(min_length=1, max_length=60)
+    items: list[str] = Field(min_length=1)
+
+
+DEFAULT_PLAYBOOK: tuple[PlaybookPhase, ...] = (
+    PlaybookPhase(
+        phase="Immediate (0-5 min)",
+        items=[
+            "Acknowledge the incident and confirm the severity",
+            "Assign an incident commander",
+            "Post the initial notification",
+            "Open the call bridge",
+        ],
+    ),
+    PlaybookPhase(
+        phase="Investigation (5-15 min)",
+        items=[
+            "Check dashboards, alerts and recent deploys",
+            "Identify the affected services and customers",
+            "Post a status update with the first hypothesis",
+        ],
+    ),
+    PlaybookPhase(
+        phase="Mitigation",
+        items=[
+            "Apply a mitigation (rollback, feature flag, scale out)",
+            "Confirm that error rates and latency recover",
+        ],
+    ),
+    PlaybookPhase(
+        phase="Recovery",
+        items=[
+            "Verify full recovery and close the incident",
+            "Schedule the postmortem and assign action items",
+        ],
+    ),
+)
+
+
+class SeverityPolicy(Section):
+    responders: list[Annotated[str, Field(pattern=SLACK_TARGET)]] = Field(
+        default_factory=list, description="User ids (U…) and user group ids (S…) to invite."
+    )
+    update_every_minutes: int = Field(ge=1, le=24 * 60)
+    escalate: bool = Field(description="Also notify the escalation channel / group.")
+    playbook: list[PlaybookPhase] = Field(default_factory=lambda: list(DEFAULT_PLAYBOOK))
+
+
+def _default_severities() -> dict[SeverityName, SeverityPolicy]:
+    cadence: dict[SeverityName, int] = {"sev0": 10, "sev1": 15, "sev2": 30, "sev3": 60}
+    return {
+        name: SeverityPolicy(update_every_minutes=minutes, escalate=name in ("sev0", "sev1"))
+        for name, minutes in cadence.items()
+    }
+
+
+class Bookmark(Section):
+    title: str = Field(min_length=1, max_length=80)
+    link: str = Field(pattern=r"^https?://")
+
+
+class IncidentSettings(Section):
+    announcement_channel: str | None = Field(
+        default=None, pattern=r"^[CG][A-Z0-9]{2,}$", description="Channel id for announcements."
+    )
+    escalation_channel: str | None = Field(default=None, pattern=r"^[CG][A-Z0-9]{2,}$")
+    escalation_usergroup: str | None = Field(default=None, pattern=r"^S[A-Z0-9]{2,}$")
+    private_channels: bool = False
+    channel_prefix: str = Field(default="inc", pattern=r"^[a-z0-9][a-z0-9_-]{0,19}$")
+    severities: dict[SeverityName, SeverityPolicy] = Field(default_factory=_default_severities)
+    bookmarks: list[Bookmark] = Field(default_factory=list)
+    escalate_after_missed: int = Field(default=2, ge=1, le=20)
+    snooze_minutes: int = Field(default=15, ge=1, le=240)
+    postmortem_after_hours: float = Field(default=48, gt=0)
+    reminder_tick_seconds: float = Field(
+        default=30, gt=0, le=3600, description="How often the scheduler asks what is due."
+    )
+
+    @field_validator("severities")
+    @classmethod
+    def _all_severities(
+        cls, value: dict[SeverityName, SeverityPolicy]
+    ) -> dict[SeverityName, SeverityPolicy]:
+        defaults = _default_severities()
+        return {name: value.get(name, defaults[name]) for name in defaults}
+
+    def policy(self, severity: str) -> SeverityPolicy:
+        return self.severities[severity]  # type: ignore[index]  # validated Severity values
+
+
 class Settings(Section):
     store: StoreSettings = StoreSettings()
     slack: SlackSettings = SlackSettings()
+    incidents: IncidentSettings = IncidentSettings()
     timezone: str = Field(default="UTC", description="The team's time zone for timelines.")
     templates_dir: Path | None = Field(
         default=None, description="A directory whose templates override the shipped ones."

@@ -59,6 +59,10 @@ def append(
     return TimelineEvent(event_id, incident_id, moment, actor, kind, text, data or {})
 
 
+def has_dedup_key(store: Store, dedup_key: str) -> bool:
+    return store.query_one("SELECT 1 FROM timeline WHERE dedup_key = ?", (dedup_key,)) is not None
+
+
 def events(store: Store, *, incident_id: str | None) -> list[TimelineEvent]:
     """Events of one incident (or the events bound to no incident), oldest first."""
     if incident_id is None:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from handlers.actions import action
+from handlers.actions import Click, action
 from handlers.commands.registry import chat_command
 from handlers.context import CommandEnv
 from handlers.replies import Reply
@@ -48,6 +48,6 @@ def _router(prog: str) -> Router:
 
 
 @action("hotfix_help")
-def help_button(env: CommandEnv, value: str) -> Reply:
+def help_button(env: CommandEnv, click: Click) -> Reply:
     """The "Help for …" button under a usage error."""
-    return help_for(value, env)
+    return help_for(click.value, env)

@@ -54,7 +54,7 @@ class ChatCommand(click.Command):
         self,
         *args: Any,
         example: str,
-        on_worker: bool = True,
+        on_worker: bool | Callable[[dict[str, Any]], bool] = True,
         raw_text: str | None = None,
         **kwargs: Any,
     ) -> None:
@@ -63,7 +63,8 @@ class ChatCommand(click.Command):
         super().__init__(*args, **kwargs)
         self.params.append(help_option())
         self.example = example
-        # Slow commands (Slack, git, Kubernetes) run on the bot's worker after the ack.
+        # Slow commands (Slack, git, Kubernetes) run on the bot's worker after the ack;
+        # a callable decides from the parsed options (a form opens at once, a flow waits).
         self.on_worker = on_worker
         # The name of a parameter that takes the rest of the line verbatim (free text).
         self.raw_text = raw_text
@@ -83,7 +84,7 @@ def chat_command(
     *,
     example: str,
     short_help: str | None = None,
-    on_worker: bool = True,
+    on_worker: bool | Callable[[dict[str, Any]], bool] = True,
     raw_text: str | None = None,
 ) -> Callable[[F], ChatCommand]:
     """Register `fn(env, **options) -> Reply` as `name` in `group`."""

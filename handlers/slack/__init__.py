@@ -6,10 +6,12 @@ from slack_bolt import App
 
 from handlers.context import Deps
 from handlers.router import Router
-from handlers.slack import actions, commands, home
+from handlers.slack import actions, commands, events, home, views
 
 
 def register_listeners(app: App, *, deps: Deps, router: Router) -> None:
     commands.register(app, deps=deps, router=router)
     actions.register(app, deps=deps)
     home.register(app, deps=deps, router=router)
+    views.register(app, deps=deps)
+    events.register(app, deps=deps)

@@ -1,4 +1,4 @@
-"""Button clicks: acknowledge at once, run the action on the worker, answer in place."""
+"""Button clicks: acknowledge at once; open forms inline, run the rest on the worker."""
 
 from __future__ import annotations
 
@@ -6,24 +6,61 @@ import re
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
+from slack_sdk import WebClient
 
-from handlers.actions import run_action
+from handlers.actions import Click, find_action, run_action
 from handlers.context import CommandEnv, Deps
-from handlers.slack.commands import render_safely
+from handlers.replies import Reply
+from handlers.slack.delivery import open_modal, render_safely, tell_user
 from handlers.slack.payloads import from_interaction
+
+
+def click_of(body: dict[str, Any], action: dict[str, Any]) -> Click:
+    selected: list[str] = []
+    if action.get("selected_user"):
+        selected = [str(action["selected_user"])]
+    elif "selected_options" in action:
+        selected = [str(o.get("value")) for o in action.get("selected_options") or []]
+    elif action.get("selected_option"):
+        selected = [str(action["selected_option"].get("value"))]
+    message = body.get("message") or {}
+    return Click(
+        value=str(action.get("value") or ""),
+        selected=tuple(selected),
+        block_id=str(action.get("block_id") or ""),
+        message_ts=message.get("ts"),
+    )
 
 
 def register(app: App, *, deps: Deps) -> None:
     @app.action(re.compile(r"^hotfix_"))
-    def on_action(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
+    def on_action(
+        ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond, client: WebClient
+    ) -> None:
         ack()
         env = CommandEnv(from_interaction(body), deps)
         action_id = str(action.get("action_id", ""))
-        value = str(action.get("value") or action.get("selected_user") or "")
+        click = click_of(body, action)
+        has_response_url = bool(body.get("response_url"))
 
-        def run() -> None:
-            reply = run_action(action_id, value, env)
-            message = render_safely(deps, reply)
-            respond(replace_original=False, **message.as_response(public=reply.public))
+        def answer(reply: Reply) -> None:
+            if reply.modal:
+                problem = open_modal(deps, client, env.invocation.trigger_id, reply)
+                if problem is None:
+                    return
+                reply = problem
+            if has_response_url:
+                respond(
+                    replace_original=False,
+                    **render_safely(deps, reply).as_response(public=reply.public),
+                )
+            else:  # clicks in the App Home or a form have no response_url
+                tell_user(deps, client, user_id=env.invocation.actor, channel_id=None, reply=reply)
 
-        deps.worker.submit(run, describe=f"click {action_id}")
+        spec = find_action(action_id)
+        if spec is not None and spec.inline:
+            answer(run_action(action_id, click, env))
+            return
+        deps.worker.submit(
+            lambda: answer(run_action(action_id, click, env)), describe=f"click {action_id}"
+        )

@@ -12,6 +12,8 @@ from slack_sdk import WebClient
 from handlers.commands.registry import leaf_commands
 from handlers.context import Deps
 from handlers.router import Router, describe
+from services.incidents import repository
+from services.incidents.presenting import incident_data
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +28,11 @@ def register(app: App, *, deps: Deps, router: Router) -> None:
             describe(click.Context(leaf, info_name=" ".join(path), parent=root_ctx))
             for path, leaf in leaf_commands(router.root)
         ]
-        view = deps.renderer.render_data("home", {"prog": router.prog, "commands": commands})
+        now = deps.clock.now()
+        incidents = [incident_data(i, now=now) for i in repository.open_incidents(deps.store)]
+        view = deps.renderer.render_data(
+            "home", {"prog": router.prog, "commands": commands, "incidents": incidents}
+        )
         user = event["user"]
         deps.worker.submit(
             lambda: client.views_publish(user_id=user, view=view), describe=f"home tab for {user}"

@@ -57,6 +57,64 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX audit_by_time ON audit (at);
         """,
     ),
+    Migration(
+        2,
+        "incidents, action items, playbook items",
+        """
+        CREATE TABLE incidents (
+            number INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            title TEXT NOT NULL,
+            severity TEXT NOT NULL,
+            status TEXT NOT NULL,
+            impact TEXT NOT NULL DEFAULT '',
+            description TEXT NOT NULL DEFAULT '',
+            commander TEXT,
+            scribe TEXT,
+            comms TEXT,
+            declared_by TEXT NOT NULL,
+            origin_channel_id TEXT,
+            channel_id TEXT UNIQUE,
+            channel_name TEXT,
+            header_ts TEXT,
+            announcement_channel_id TEXT,
+            announcement_ts TEXT,
+            playbook_ts TEXT,
+            eta TEXT,
+            root_cause TEXT,
+            declared_at TEXT NOT NULL,
+            acknowledged_at TEXT,
+            mitigated_at TEXT,
+            resolved_at TEXT,
+            next_update_due_at TEXT,
+            reminders_missed INTEGER NOT NULL DEFAULT 0,
+            last_update_at TEXT,
+            postmortem_due_at TEXT,
+            postmortem_reminded_at TEXT,
+            request_key TEXT UNIQUE
+        );
+        CREATE INDEX incidents_due ON incidents (status, next_update_due_at);
+
+        CREATE TABLE action_items (
+            id INTEGER PRIMARY KEY,
+            incident_id TEXT NOT NULL REFERENCES incidents (id),
+            text TEXT NOT NULL,
+            owner TEXT,
+            created_at TEXT NOT NULL
+        );
+
+        CREATE TABLE playbook_items (
+            incident_id TEXT NOT NULL REFERENCES incidents (id),
+            item_id TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            phase TEXT NOT NULL,
+            text TEXT NOT NULL,
+            done_by TEXT,
+            done_at TEXT,
+            PRIMARY KEY (incident_id, item_id)
+        );
+        """,
+    ),
 )
 
 

@@ -10,7 +10,7 @@ import yaml
 
 from bot.http_server import EVENTS_PATH, HttpServer, build_wsgi_app
 from bot.secrets import Secrets
-from bot.slack_app import build_slack_app
+from bot.slack_app import build_slack_app, build_web_client, slack_chat
 from bot.wiring import build_deps, build_router, close_deps
 from handlers.context import Deps
 from handlers.router import Router
@@ -68,9 +68,10 @@ def start_bot(
         }
     )
     secrets = Secrets(bot_token=slack.bot_token, app_token=None, signing_secret=SIGNING_SECRET)
-    deps = build_deps(settings, clock=clock)
+    client = build_web_client(settings, secrets)
+    deps = build_deps(settings, clock=clock, chat=slack_chat(client))
     router = router or build_router(settings)
-    app = build_slack_app(deps, router, secrets)
+    app = build_slack_app(deps, router, secrets, client=client)
     server = HttpServer(build_wsgi_app(app, deps), host="127.0.0.1", port=0)
     server.start()
     driver = SlackDriver(

@@ -1,0 +1,270 @@
+"""/hotfix incident …: declare, update, assign roles, change severity, list, resolve."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from handlers.commands.registry import ChatGroup, chat_command
+from handlers.context import CommandEnv
+from handlers.incident_lookup import find_incident
+from handlers.params import SLACK_USER
+from handlers.replies import Reply
+from services.errors import UserFacingError
+from services.incidents import lifecycle, repository
+from services.incidents.declare import Declaration, declare
+from services.incidents.model import IMPACTS, Role, Severity, Status
+from services.incidents.presenting import incident_data
+
+
+def _root() -> click.Group:
+    from handlers.commands import ROOT
+
+    return ROOT
+
+
+INCIDENT = ChatGroup("incident", help="Declare and run incidents.")
+_root().add_command(INCIDENT)
+
+SEVERITY = click.Choice([s.value for s in Severity], case_sensitive=False)
+STATUS = click.Choice([s.value for s in Status if s is not Status.RESOLVED], case_sensitive=False)
+INCIDENT_OPTION = click.option(
+    "--incident", "incident_id", metavar="INC-N", help="Which incident (default: this war room's)."
+)
+
+
+def _has_flags(params: dict[str, Any]) -> bool:
+    return any(value not in (None, False, ()) for value in params.values())
+
+
+def summary(env: CommandEnv, incident_id: str, text: str, problems: list[str]) -> Reply:
+    incident = repository.get(env.deps.store, incident_id)
+    return Reply(
+        "incident_ack",
+        {
+            "incident": incident_data(incident, now=env.deps.clock.now()),
+            "text": text,
+            "problems": problems,
+        },
+    )
+
+
+def modal(template: str, env: CommandEnv, **data: Any) -> Reply:
+    if env.invocation.source != "slack":
+        raise UserFacingError(
+            "That opens a form in Slack; here, give the values as flags.",
+            hint="Add --help to the command to see its flags.",
+        )
+    return Reply(template, {"origin_channel_id": env.invocation.channel_id, **data}, modal=True)
+
+
+@chat_command(
+    INCIDENT,
+    "create",
+    example='/hotfix incident create --severity=sev1 --title="Payment Gateway Down" --impact=high',
+    short_help="Declare an incident and open its war room (no flags: a form).",
+    on_worker=_has_flags,
+)
+@click.option("--severity", type=SEVERITY, help="sev0 (critical) … sev3 (low).")
+@click.option("--title", help="What is broken, in a few words.")
+@click.option(
+    "--impact",
+    type=click.Choice(IMPACTS, case_sensitive=False),
+    default="medium",
+    show_default=True,
+)
+@click.option("--description", default="", help="What is known so far.")
+@click.option("--commander", type=SLACK_USER, help="Incident commander (default: you).")
+def create(
+    env: CommandEnv,
+    severity: str | None,
+    title: str | None,
+    impact: str,
+    description: str,
+    commander: str | None,
+) -> Reply:
+    """Declare an incident: record it, open the war room, invite the responders, announce it."""
+    if severity is None and title is None:
+        return modal(
+            "modal_declare",
+            env,
+            severities=[
+                {"value": s.value, "label": s.label, "meaning": s.meaning} for s in Severity
+            ],
+        )
+    if severity is None or not title or not title.strip():
+        missing = "--severity" if severity is None else "--title"
+        raise click.UsageError(f"Missing option '{missing}'.")
+    return run_declaration(
+        env,
+        Declaration(
+            title=title.strip()[:150],
+            severity=Severity(severity.lower()),
+            impact=impact.lower(),
+            description=description.strip(),
+            commander=commander,
+            declared_by=env.invocation.actor,
+            origin_channel_id=env.invocation.channel_id,
+            request_key=env.invocation.trigger_id,
+        ),
+    )
+
+
+def run_declaration(env: CommandEnv, declaration: Declaration) -> Reply:
+    result = declare(declaration, deps=env.deps.war_room)
+    incident = result.report.incident
+    if not result.created:
+        return summary(env, incident.id, f"{incident.id} was already declared by this request.", [])
+    return summary(env, incident.id, f"{incident.id} declared.", result.report.problems)
+
+
+@chat_command(
+    INCIDENT,
+    "update",
+    example='/hotfix incident update --status=identified --eta="15 minutes" --message="Bad deploy, rolling back"',
+    short_help="Post a status update (no flags: a form).",
+    on_worker=_has_flags,
+)
+@click.option("--status", type=STATUS, help="New status (resolve with `incident resolve`).")
+@click.option("--message", default="", help="What changed, for the war room and the announcement.")
+@click.option("--eta", help='When the next milestone is expected, e.g. "15 minutes".')
+@click.option("--broadcast", is_flag=True, help="Also post the update to the announcement channel.")
+@INCIDENT_OPTION
+def update(
+    env: CommandEnv,
+    status: str | None,
+    message: str,
+    eta: str | None,
+    broadcast: bool,
+    incident_id: str | None,
+) -> Reply:
+    """Post a status update in the war room and the announcement thread; resets the reminder."""
+    incident = find_incident(env, incident_id)
+    if status is None and not message and eta is None:
+        return modal(
+            "modal_update",
+            env,
+            incident=incident_data(incident, now=env.deps.clock.now()),
+            statuses=[s.value for s in Status if s is not Status.RESOLVED],
+        )
+    result = lifecycle.post_update(
+        incident,
+        deps=env.deps.war_room,
+        actor=env.invocation.actor,
+        status=Status(status.lower()) if status else None,
+        message=message.strip(),
+        eta=eta,
+        broadcast=broadcast,
+    )
+    return summary(env, incident.id, f"Update posted for {incident.id}.", result.problems)
+
+
+def _role_command(role: Role) -> None:
+    @chat_command(
+        INCIDENT,
+        role.value,
+        example=f"/hotfix incident {role.value} @alice",
+        short_help=f"Assign the {role.label.lower()}.",
+    )
+    @click.argument("user", type=SLACK_USER)
+    @INCIDENT_OPTION
+    def assign(env: CommandEnv, user: str, incident_id: str | None) -> Reply:
+        incident = find_incident(env, incident_id)
+        result = lifecycle.assign_role(
+            incident, deps=env.deps.war_room, actor=env.invocation.actor, role=role, user_id=user
+        )
+        text = (
+            f"{role.label} of {incident.id}: {user}"
+            if result.changed
+            else f"{user} already is the {role.label.lower()}."
+        )
+        return summary(env, incident.id, text, result.problems)
+
+    assign.help = (
+        f"Assign the {role.label.lower()}; they are invited and get a DM explaining the role."
+    )
+
+
+for _role in Role:
+    _role_command(_role)
+
+
+@chat_command(
+    INCIDENT,
+    "severity",
+    example="/hotfix incident severity sev0",
+    short_help="Change the severity.",
+)
+@click.argument("severity", type=SEVERITY)
+@INCIDENT_OPTION
+def severity_command(env: CommandEnv, severity: str, incident_id: str | None) -> Reply:
+    """Change the severity: re-announces, invites that severity's responders, adjusts the cadence."""
+    incident = find_incident(env, incident_id)
+    result = lifecycle.change_severity(
+        incident,
+        deps=env.deps.war_room,
+        actor=env.invocation.actor,
+        severity=Severity(severity.lower()),
+    )
+    text = (
+        f"{incident.id} is now {severity.upper()}."
+        if result.changed
+        else f"{incident.id} already is {severity.upper()}."
+    )
+    return summary(env, incident.id, text, result.problems)
+
+
+@chat_command(
+    INCIDENT,
+    "list",
+    example="/hotfix incident list",
+    short_help="Show the open incidents.",
+    on_worker=False,
+)
+def list_command(env: CommandEnv) -> Reply:
+    """Show the open incidents: severity, status, commander, age, next update due."""
+    now = env.deps.clock.now()
+    incidents = [incident_data(i, now=now) for i in repository.open_incidents(env.deps.store)]
+    return Reply("incident_list", {"incidents": incidents})
+
+
+@chat_command(
+    INCIDENT,
+    "resolve",
+    example='/hotfix incident resolve --root-cause="null pointer in payment client" --action-items="add validation @bob; add alert"',
+    short_help="Resolve: root cause, action items, resolution notice (no flags: a form).",
+    on_worker=_has_flags,
+)
+@click.option("--root-cause", help="What caused it.")
+@click.option(
+    "--action-items",
+    default="",
+    help='Follow-ups separated by ";", each optionally with an @owner.',
+)
+@click.option("--resolution", default="", help="What fixed it.")
+@INCIDENT_OPTION
+def resolve(
+    env: CommandEnv,
+    root_cause: str | None,
+    action_items: str,
+    resolution: str,
+    incident_id: str | None,
+) -> Reply:
+    """Resolve the incident: stops reminders, posts the resolution notice, schedules the postmortem."""
+    incident = find_incident(env, incident_id)
+    if root_cause is None and not action_items and not resolution:
+        return modal(
+            "modal_resolve", env, incident=incident_data(incident, now=env.deps.clock.now())
+        )
+    if not root_cause or not root_cause.strip():
+        raise click.UsageError("Missing option '--root-cause'.")
+    result = lifecycle.resolve(
+        incident,
+        deps=env.deps.war_room,
+        actor=env.invocation.actor,
+        root_cause=root_cause.strip(),
+        action_items=lifecycle.parse_action_items(action_items),
+        resolution=resolution.strip(),
+    )
+    return summary(env, incident.id, f"{incident.id} resolved.", result.problems)

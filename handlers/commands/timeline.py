@@ -1,0 +1,117 @@
+"""/hotfix note, /hotfix timeline and /hotfix postmortem."""
+
+from __future__ import annotations
+
+import click
+
+from handlers.commands.registry import chat_command
+from handlers.context import CommandEnv
+from handlers.incident_lookup import find_incident
+from handlers.replies import Reply
+from services import timeline as timeline_store
+from services.chat import ChatError
+from services.errors import UserFacingError
+from services.incidents import lifecycle
+from services.incidents.postmortem import postmortem_data
+from services.incidents.presenting import incident_data
+
+
+def _root() -> click.Group:
+    from handlers.commands import ROOT
+
+    return ROOT
+
+
+@chat_command(
+    _root(),
+    "note",
+    example="/hotfix note Rolled back the cache config; error rate falling",
+    short_help="Add a note to the war room's timeline.",
+    raw_text="text",
+    on_worker=False,
+)
+@click.argument("text")
+def note(env: CommandEnv, text: str) -> Reply:
+    """Add a line to the incident's timeline (in the war room; quotes and apostrophes welcome)."""
+    incident = find_incident(env, None)
+    if not text.strip():
+        raise click.UsageError("The note is empty.")
+    lifecycle.add_note(
+        incident, deps=env.deps.war_room, actor=env.invocation.actor, text=text.strip()
+    )
+    return Reply(
+        "incident_ack",
+        {
+            "incident": incident_data(incident, now=env.deps.clock.now()),
+            "text": "Noted on the timeline.",
+            "problems": [],
+        },
+    )
+
+
+@chat_command(
+    _root(),
+    "timeline",
+    example="/hotfix timeline INC-42",
+    short_help="Show an incident's timeline.",
+    on_worker=False,
+)
+@click.argument("incident_id", required=False, metavar="[INC-N]")
+def timeline(env: CommandEnv, incident_id: str | None) -> Reply:
+    """Show the timeline (in a war room, of that incident by default)."""
+    incident = find_incident(env, incident_id)
+    events = timeline_store.events(env.deps.store, incident_id=incident.id)
+    return Reply(
+        "timeline",
+        {
+            "incident": incident_data(incident, now=env.deps.clock.now()),
+            "events": [
+                {"at": e.at.isoformat(), "actor": e.actor, "kind": e.kind, "text": e.text}
+                for e in events[-40:]
+            ],
+            "omitted": max(0, len(events) - 40),
+        },
+    )
+
+
+@chat_command(
+    _root(),
+    "postmortem",
+    example="/hotfix postmortem INC-42",
+    short_help="Write the postmortem draft and upload it to the war room.",
+)
+@click.argument("incident_id", required=False, metavar="[INC-N]")
+def postmortem(env: CommandEnv, incident_id: str | None) -> Reply:
+    """Draft the postmortem (Markdown) from the timeline and upload it to the war room."""
+    incident = find_incident(env, incident_id)
+    deps = env.deps
+    data = postmortem_data(deps.store, incident, now=deps.clock.now(), zone=deps.settings.zone)
+    markdown = deps.renderer.render_text("postmortem", data)
+    if env.invocation.source == "cli":
+        return Reply("plain", {"text": markdown})
+    if incident.channel_id is None:
+        raise UserFacingError(
+            f"{incident.id} has no war room to upload to.",
+            hint="Use `hotfix-bot postmortem` in a terminal.",
+        )
+    try:
+        deps.chat.upload_file(
+            incident.channel_id,
+            filename=f"{incident.id.lower()}-postmortem.md",
+            content=markdown,
+            title=f"{incident.id} postmortem draft",
+            comment=f"Postmortem draft for {incident.id}, written from the timeline. Edit freely.",
+        )
+    except ChatError as exc:
+        raise UserFacingError(
+            f"The postmortem draft could not be uploaded (`{exc.error}`).",
+            hint=f"Run `hotfix-bot postmortem {incident.id}` in a terminal to get it.",
+        ) from exc
+    return Reply(
+        "incident_ack",
+        {
+            "incident": incident_data(incident, now=deps.clock.now()),
+            "text": "Postmortem draft uploaded to the war room.",
+            "problems": [],
+        },
+    )

@@ -1,0 +1,194 @@
+"""The one module that carries the domain's chat calls to Slack's Web API.
+
+It implements `services.chat.Chat`: renders templates to Block Kit, calls the
+WebClient (whose retry handlers already absorb rate limits and transient
+errors), and turns Slack's `ok:false` answers into ChatError with Slack's
+error code, so the domain can report what failed without knowing Slack.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+from handlers.rendering import Renderer
+from services.chat import ChatError, ChatMessage, InviteFailure, Message, NameTakenError, Posted
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class SlackChat:
+    def __init__(self, client: WebClient, renderer: Renderer) -> None:
+        self.client = client
+        self.renderer = renderer
+
+    def _call(self, method: str, call: Callable[[], T]) -> T:
+        try:
+            return call()
+        except SlackApiError as exc:
+            error = str(exc.response.get("error", "unknown_error"))
+            log.warning("Slack %s failed: %s", method, error)
+            if error == "name_taken":
+                raise NameTakenError(method, error) from exc
+            status = exc.response.status_code
+            raise ChatError(method, error, retryable=status == 429 or status >= 500) from exc
+        except (SlackClientError, OSError) as exc:
+            log.warning("Slack %s unreachable: %s", method, type(exc).__name__)
+            raise ChatError(method, "slack_unreachable", retryable=True) from exc
+
+    def _render(self, message: Message) -> dict[str, Any]:
+        from handlers.replies import Reply
+
+        rendered = self.renderer.render(Reply(message.template, message.data))
+        return {"text": rendered.text, "blocks": rendered.blocks}
+
+    def create_channel(self, name: str, *, private: bool) -> str:
+        response = self._call(
+            "conversations.create",
+            lambda: self.client.conversations_create(name=name, is_private=private),
+        )
+        return str(response["channel"]["id"])
+
+    def invite(self, channel_id: str, user_ids: list[str]) -> list[InviteFailure]:
+        # One call per person: Slack fails the whole batch when one user can't be
+        # invited, and each failure must be reported by name.
+        failures = []
+        for user_id in user_ids:
+            try:
+                self._call(
+                    "conversations.invite",
+                    lambda u=user_id: self.client.conversations_invite(channel=channel_id, users=u),
+                )
+            except ChatError as exc:
+                failures.append(InviteFailure(user_id, exc.error))
+        return failures
+
+    def set_topic(self, channel_id: str, topic: str) -> None:
+        self._call(
+            "conversations.setTopic",
+            lambda: self.client.conversations_setTopic(channel=channel_id, topic=topic[:250]),
+        )
+
+    def add_bookmark(self, channel_id: str, *, title: str, link: str) -> None:
+        self._call(
+            "bookmarks.add",
+            lambda: self.client.bookmarks_add(
+                channel_id=channel_id, title=title, type="link", link=link
+            ),
+        )
+
+    def post(
+        self,
+        channel_id: str,
+        message: Message,
+        *,
+        thread_ts: str | None = None,
+        broadcast: bool = False,
+    ) -> Posted:
+        body = self._render(message)
+        extra: dict[str, Any] = {}
+        if thread_ts:
+            extra["thread_ts"] = thread_ts
+            if broadcast:
+                extra["reply_broadcast"] = True
+        response = self._call(
+            "chat.postMessage",
+            lambda: self.client.chat_postMessage(
+                channel=channel_id, unfurl_links=False, **body, **extra
+            ),
+        )
+        return Posted(channel_id=str(response["channel"]), ts=str(response["ts"]))
+
+    def update(self, channel_id: str, ts: str, message: Message) -> None:
+        body = self._render(message)
+        self._call(
+            "chat.update", lambda: self.client.chat_update(channel=channel_id, ts=ts, **body)
+        )
+
+    def post_ephemeral(self, channel_id: str, user_id: str, message: Message) -> None:
+        body = self._render(message)
+        self._call(
+            "chat.postEphemeral",
+            lambda: self.client.chat_postEphemeral(channel=channel_id, user=user_id, **body),
+        )
+
+    def direct_message(self, user_id: str, message: Message) -> Posted:
+        opened = self._call(
+            "conversations.open", lambda: self.client.conversations_open(users=user_id)
+        )
+        return self.post(str(opened["channel"]["id"]), message)
+
+    def usergroup_members(self, usergroup_id: str) -> list[str]:
+        response = self._call(
+            "usergroups.users.list",
+            lambda: self.client.usergroups_users_list(usergroup=usergroup_id),
+        )
+        return [str(u) for u in response.get("users", [])]
+
+    def user_name(self, user_id: str) -> str | None:
+        try:
+            response = self._call("users.info", lambda: self.client.users_info(user=user_id))
+        except ChatError as exc:
+            if exc.error in ("user_not_found", "user_not_visible"):
+                return None
+            raise
+        user = response["user"]
+        if user.get("deleted"):
+            return None
+        profile = user.get("profile") or {}
+        return str(profile.get("display_name") or user.get("name") or user_id)
+
+    def read_message(self, channel_id: str, ts: str) -> ChatMessage | None:
+        response = self._call(
+            "conversations.history",
+            lambda: self.client.conversations_history(
+                channel=channel_id, latest=ts, oldest=ts, inclusive=True, limit=1
+            ),
+        )
+        messages = response.get("messages") or []
+        if not messages:
+            # A reply inside a thread is not in the channel's history.
+            replies = self._call(
+                "conversations.replies",
+                lambda: self.client.conversations_replies(
+                    channel=channel_id, ts=ts, latest=ts, oldest=ts, inclusive=True, limit=1
+                ),
+            )
+            messages = [m for m in replies.get("messages") or [] if m.get("ts") == ts]
+        if not messages:
+            return None
+        found = messages[0]
+        return ChatMessage(
+            user=str(found.get("user") or found.get("bot_id") or ""),
+            text=str(found.get("text", "")),
+            ts=ts,
+        )
+
+    def upload_file(
+        self, channel_id: str, *, filename: str, content: str, title: str, comment: str
+    ) -> None:
+        self._call(
+            "files.upload",
+            lambda: self.client.files_upload_v2(
+                channel=channel_id,
+                filename=filename,
+                content=content,
+                title=title,
+                initial_comment=comment,
+            ),
+        )
+
+    def permalink(self, channel_id: str, ts: str) -> str | None:
+        try:
+            response = self._call(
+                "chat.getPermalink",
+                lambda: self.client.chat_getPermalink(channel=channel_id, message_ts=ts),
+            )
+        except ChatError:
+            return None
+        return str(response.get("permalink") or "") or None

@@ -1,0 +1,122 @@
+"""Form (modal) submissions, independent of Slack's payload shapes.
+
+A submission is validated at once (Slack shows errors next to the fields only
+in the acknowledgement) and then run on the worker like any command.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from handlers.commands.incident import run_declaration, summary
+from handlers.context import CommandEnv
+from handlers.replies import Reply
+from services.incidents import lifecycle, repository
+from services.incidents.declare import Declaration
+from services.incidents.model import Severity, Status, parse_incident_id
+
+Values = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ViewSpec:
+    validate: Callable[[Values], dict[str, str]]
+    run: Callable[[CommandEnv, Values, str], Reply]
+    # The incident whose war room gets the answer (None: the channel the form came from).
+    incident_of: Callable[[str], str | None]
+
+
+def parse_state(state: dict[str, Any]) -> Values:
+    """Slack's view.state.values as {block_id: value}."""
+    values: Values = {}
+    for block_id, actions in (state.get("values") or {}).items():
+        for element in actions.values():
+            kind = element.get("type")
+            if kind in ("static_select", "radio_buttons"):
+                option = element.get("selected_option") or {}
+                values[block_id] = option.get("value")
+            elif kind == "users_select":
+                values[block_id] = element.get("selected_user")
+            elif kind == "checkboxes":
+                values[block_id] = [o.get("value") for o in element.get("selected_options") or []]
+            else:
+                values[block_id] = element.get("value")
+    return values
+
+
+def _text(values: Values, key: str) -> str:
+    return str(values.get(key) or "").strip()
+
+
+def _validate_declare(values: Values) -> dict[str, str]:
+    errors = {}
+    if not _text(values, "title"):
+        errors["title"] = "Give the incident a title."
+    if values.get("severity") not in {s.value for s in Severity}:
+        errors["severity"] = "Pick a severity."
+    return errors
+
+
+def _run_declare(env: CommandEnv, values: Values, metadata: str) -> Reply:
+    return run_declaration(
+        env,
+        Declaration(
+            title=_text(values, "title")[:150],
+            severity=Severity(values["severity"]),
+            impact=_text(values, "impact") or "medium",
+            description=_text(values, "description"),
+            commander=values.get("commander") or None,
+            declared_by=env.invocation.actor,
+            origin_channel_id=metadata or None,
+            request_key=env.invocation.trigger_id,
+        ),
+    )
+
+
+def _validate_update(values: Values) -> dict[str, str]:
+    if not _text(values, "message"):
+        return {"message": "Say what changed."}
+    return {}
+
+
+def _run_update(env: CommandEnv, values: Values, metadata: str) -> Reply:
+    incident = repository.get(env.deps.store, parse_incident_id(metadata))
+    status = values.get("status")
+    result = lifecycle.post_update(
+        incident,
+        deps=env.deps.war_room,
+        actor=env.invocation.actor,
+        status=Status(status) if status else None,
+        message=_text(values, "message"),
+        eta=_text(values, "eta") or None,
+        broadcast="broadcast" in (values.get("broadcast") or []),
+    )
+    return summary(env, incident.id, f"Update posted for {incident.id}.", result.problems)
+
+
+def _validate_resolve(values: Values) -> dict[str, str]:
+    if not _text(values, "root_cause"):
+        return {"root_cause": "Record the root cause (it can be refined in the postmortem)."}
+    return {}
+
+
+def _run_resolve(env: CommandEnv, values: Values, metadata: str) -> Reply:
+    incident = repository.get(env.deps.store, parse_incident_id(metadata))
+    result = lifecycle.resolve(
+        incident,
+        deps=env.deps.war_room,
+        actor=env.invocation.actor,
+        root_cause=_text(values, "root_cause"),
+        action_items=lifecycle.parse_action_items(_text(values, "action_items")),
+        resolution=_text(values, "resolution"),
+    )
+    return summary(env, incident.id, f"{incident.id} resolved.", result.problems)
+
+
+VIEWS: dict[str, ViewSpec] = {
+    "hotfix_declare": ViewSpec(_validate_declare, _run_declare, lambda metadata: None),
+    "hotfix_update": ViewSpec(_validate_update, _run_update, lambda metadata: metadata),
+    "hotfix_resolve": ViewSpec(_validate_resolve, _run_resolve, lambda metadata: metadata),
+}

@@ -1,0 +1,1 @@
+"""Incidents: declaration, the war room, roles, status updates, reminders, resolution."""

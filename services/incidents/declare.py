@@ -1,0 +1,53 @@
+"""Declaring an incident: record it, then open the war room."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from services.incidents import repository
+from services.incidents.model import Severity
+from services.incidents.repository import NewIncident
+from services.incidents.war_room import FlowReport, WarRoomDeps, open_war_room
+
+
+@dataclass(frozen=True)
+class Declaration:
+    title: str
+    severity: Severity
+    impact: str
+    description: str
+    commander: str | None
+    declared_by: str
+    origin_channel_id: str | None
+    request_key: str | None = None  # Slack's trigger id: a replayed request declares nothing new
+
+
+@dataclass
+class DeclareResult:
+    report: FlowReport
+    created: bool
+
+
+def declare(declaration: Declaration, *, deps: WarRoomDeps) -> DeclareResult:
+    cadence = deps.settings.policy(declaration.severity.value).update_every_minutes
+    incident, created = repository.create(
+        deps.store,
+        clock=deps.clock,
+        new=NewIncident(
+            title=declaration.title,
+            severity=declaration.severity,
+            impact=declaration.impact,
+            description=declaration.description,
+            commander=declaration.commander or declaration.declared_by,
+            declared_by=declaration.declared_by,
+            origin_channel_id=declaration.origin_channel_id,
+            next_update_due_at=deps.clock.now() + timedelta(minutes=cadence),
+            request_key=declaration.request_key,
+        ),
+    )
+    if not created:
+        # A replayed request (Slack retry, double submit) is answered with what exists.
+        return DeclareResult(report=FlowReport(incident), created=False)
+    report = open_war_room(incident, deps=deps, actor=declaration.declared_by)
+    return DeclareResult(report=report, created=True)

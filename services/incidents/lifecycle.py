@@ -1,0 +1,388 @@
+"""Changes during an incident: status updates, roles, severity, notes, pins, resolution.
+
+Every change writes its timeline event (with old and new values) before any
+chat call, then edits the header and the announcement in place. Chat
+failures are returned as problems for the caller to show; the change stands.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from services import timeline
+from services.chat import ChatError, Message
+from services.clock import isoformat
+from services.errors import ConflictError, UserFacingError
+from services.incidents import repository
+from services.incidents.model import Incident, Role, Severity, Status
+from services.incidents.presenting import incident_data
+from services.incidents.war_room import (
+    FlowReport,
+    WarRoomDeps,
+    escalate,
+    invite_people,
+    is_slack_user,
+    refresh_messages,
+    responders_for,
+)
+
+
+@dataclass
+class ChangeResult:
+    incident: Incident
+    problems: list[str] = field(default_factory=list)
+    changed: bool = True
+
+
+def _require_open(incident: Incident) -> None:
+    if not incident.is_open:
+        raise ConflictError(
+            f"{incident.id} is resolved; nothing was changed.",
+            hint="Declare a new incident if the problem is back.",
+        )
+
+
+def _cadence(incident_severity: Severity, deps: WarRoomDeps) -> timedelta:
+    return timedelta(minutes=deps.settings.policy(incident_severity.value).update_every_minutes)
+
+
+def _mark_acknowledged(incident: Incident, deps: WarRoomDeps, now: datetime) -> None:
+    """Acknowledged = the first action by anyone after the declaration."""
+    repository.set_if_unset(deps.store, incident.id, acknowledged_at=isoformat(now))
+
+
+def post_update(
+    incident: Incident,
+    *,
+    deps: WarRoomDeps,
+    actor: str,
+    status: Status | None,
+    message: str,
+    eta: str | None,
+    broadcast: bool,
+) -> ChangeResult:
+    _require_open(incident)
+    if status is Status.RESOLVED:
+        raise UserFacingError(
+            "Use `/hotfix incident resolve` to resolve an incident.",
+            hint="It records the root cause and action items and posts the resolution notice.",
+        )
+    now = deps.clock.now()
+    new_status = status or incident.status
+    values: dict[str, object] = {
+        "status": new_status.value,
+        "last_update_at": isoformat(now),
+        "next_update_due_at": isoformat(now + _cadence(incident.severity, deps)),
+        "reminders_missed": 0,
+    }
+    if eta is not None:
+        values["eta"] = eta
+    if new_status is Status.MONITORING and incident.mitigated_at is None:
+        values["mitigated_at"] = isoformat(now)
+    with deps.store.transaction():
+        if not repository.update(
+            deps.store, incident.id, expect={"status": incident.status.value}, values=values
+        ):
+            raise ConflictError(
+                f"{incident.id} changed while you were typing; nothing was posted.",
+                hint="Check the header message and post your update again.",
+            )
+        _mark_acknowledged(incident, deps, now)
+        timeline.append(
+            deps.store,
+            clock=deps.clock,
+            incident_id=incident.id,
+            actor=actor,
+            kind="status_update",
+            text=message or f"Status: {new_status.label}",
+            data={
+                "status": {"old": incident.status.value, "new": new_status.value},
+                "eta": {"old": incident.eta, "new": eta if eta is not None else incident.eta},
+                "message": message,
+                "broadcast": broadcast,
+            },
+            at=now,
+        )
+    updated = repository.get(deps.store, incident.id)
+    result = ChangeResult(updated)
+    data = {
+        "incident": incident_data(updated, now=now),
+        "old_status": incident.status.value,
+        "message": message,
+        "author": actor,
+    }
+    if updated.channel_id:
+        _try(
+            result,
+            "post the update in the war room",
+            lambda: deps.chat.post(updated.channel_id or "", Message("status_update", data)),
+        )
+    if updated.announcement_channel_id and updated.announcement_ts:
+        _try(
+            result,
+            "post the update in the announcement thread",
+            lambda: deps.chat.post(
+                updated.announcement_channel_id or "",
+                Message("status_update", data),
+                thread_ts=updated.announcement_ts,
+                broadcast=broadcast,
+            ),
+        )
+    result.problems += refresh_messages(updated, deps=deps)
+    return result
+
+
+def assign_role(
+    incident: Incident, *, deps: WarRoomDeps, actor: str, role: Role, user_id: str
+) -> ChangeResult:
+    _require_open(incident)
+    if is_slack_user(user_id) and deps.chat.user_name(user_id) is None:
+        raise UserFacingError(
+            f"<@{user_id}> is not a member of this workspace.",
+            hint="Mention someone from the people list: type @ and pick them.",
+        )
+    old = incident.role(role)
+    if old == user_id:
+        return ChangeResult(incident, changed=False)
+    now = deps.clock.now()
+    with deps.store.transaction():
+        if not repository.update(
+            deps.store, incident.id, expect={role.value: old}, values={role.value: user_id}
+        ):
+            raise ConflictError(
+                f"The {role.label.lower()} of {incident.id} changed meanwhile; try again."
+            )
+        _mark_acknowledged(incident, deps, now)
+        timeline.append(
+            deps.store,
+            clock=deps.clock,
+            incident_id=incident.id,
+            actor=actor,
+            kind="role_assigned",
+            text=f"{role.label}: {user_id}",
+            data={"role": role.value, "old": old, "new": user_id},
+            at=now,
+        )
+    updated = repository.get(deps.store, incident.id)
+    result = ChangeResult(updated)
+    report = FlowReport(updated)
+    invite_people(updated, [user_id], deps=deps, report=report)
+    result.problems += report.problems
+    if is_slack_user(user_id):
+        data = {
+            "incident": incident_data(updated, now=now),
+            "role": role.value,
+            "role_label": role.label,
+            "assigned_by": actor,
+        }
+        _try(
+            result,
+            "send the role DM",
+            lambda: deps.chat.direct_message(user_id, Message("role_assigned", data)),
+        )
+    result.problems += refresh_messages(updated, deps=deps)
+    return result
+
+
+def change_severity(
+    incident: Incident, *, deps: WarRoomDeps, actor: str, severity: Severity
+) -> ChangeResult:
+    _require_open(incident)
+    if severity is incident.severity:
+        return ChangeResult(incident, changed=False)
+    now = deps.clock.now()
+    # A stricter cadence applies at once; a laxer one from the next update on.
+    due = now + _cadence(severity, deps)
+    if incident.next_update_due_at is not None:
+        due = min(due, incident.next_update_due_at)
+    with deps.store.transaction():
+        if not repository.update(
+            deps.store,
+            incident.id,
+            expect={"severity": incident.severity.value},
+            values={"severity": severity.value, "next_update_due_at": isoformat(due)},
+        ):
+            raise ConflictError(f"The severity of {incident.id} changed meanwhile; try again.")
+        _mark_acknowledged(incident, deps, now)
+        timeline.append(
+            deps.store,
+            clock=deps.clock,
+            incident_id=incident.id,
+            actor=actor,
+            kind="severity_changed",
+            text=f"Severity {incident.severity.label} → {severity.label}",
+            data={"severity": {"old": incident.severity.value, "new": severity.value}},
+            at=now,
+        )
+    updated = repository.get(deps.store, incident.id)
+    result = ChangeResult(updated)
+    report = FlowReport(updated)
+    invite_people(
+        updated, responders_for(severity, deps=deps, report=report), deps=deps, report=report
+    )
+    result.problems += report.problems
+    data = {
+        "incident": incident_data(updated, now=now),
+        "old_severity": incident.severity.label,
+        "author": actor,
+    }
+    for channel, thread in (
+        (updated.channel_id, None),
+        (updated.announcement_channel_id, updated.announcement_ts),
+    ):
+        if channel:
+            _try(
+                result,
+                "announce the new severity",
+                lambda c=channel, t=thread: deps.chat.post(
+                    c, Message("severity_changed", data), thread_ts=t
+                ),
+            )
+    escalating = (
+        deps.settings.policy(severity.value).escalate and severity.rank < incident.severity.rank
+    )
+    if escalating:
+        _try(
+            result,
+            "escalate",
+            lambda: escalate(updated, deps=deps, reason=f"raised to {severity.label}"),
+        )
+    result.problems += refresh_messages(updated, deps=deps)
+    return result
+
+
+def add_note(incident: Incident, *, deps: WarRoomDeps, actor: str, text: str) -> None:
+    timeline.append(
+        deps.store,
+        clock=deps.clock,
+        incident_id=incident.id,
+        actor=actor,
+        kind="note",
+        text=text,
+        data={},
+    )
+
+
+def pin_message(
+    incident: Incident, *, deps: WarRoomDeps, actor: str, channel_id: str, ts: str
+) -> bool:
+    """Add a war-room message to the timeline at its original time; False if already pinned."""
+    dedup_key = f"pin:{channel_id}:{ts}"
+    if timeline.has_dedup_key(deps.store, dedup_key):
+        return False
+    message = deps.chat.read_message(channel_id, ts)
+    if message is None:
+        return False
+    timeline.append(
+        deps.store,
+        clock=deps.clock,
+        incident_id=incident.id,
+        actor=message.user,
+        kind="pinned_message",
+        text=message.text,
+        data={"channel_id": channel_id, "ts": ts, "pinned_by": actor},
+        at=datetime.fromtimestamp(float(ts), tz=UTC),
+        dedup_key=dedup_key,
+    )
+    return True
+
+
+_OWNER = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
+
+
+def parse_action_items(text: str) -> list[tuple[str, str | None]]:
+    """`add validation @bob; add alert` → [("add validation", "U…"), ("add alert", None)]."""
+    items = []
+    for raw in re.split(r"[;\n]", text):
+        owner_match = _OWNER.search(raw)
+        owner = owner_match.group(1) if owner_match else None
+        item = " ".join(_OWNER.sub("", raw).split()).strip(" -•*")
+        if item:
+            items.append((item, owner))
+    return items
+
+
+def resolve(
+    incident: Incident,
+    *,
+    deps: WarRoomDeps,
+    actor: str,
+    root_cause: str,
+    action_items: list[tuple[str, str | None]],
+    resolution: str = "",
+) -> ChangeResult:
+    _require_open(incident)
+    now = deps.clock.now()
+    postmortem_due = now + timedelta(hours=deps.settings.postmortem_after_hours)
+    with deps.store.transaction():
+        values = {
+            "status": Status.RESOLVED.value,
+            "resolved_at": isoformat(now),
+            "root_cause": root_cause,
+            "next_update_due_at": None,
+            "postmortem_due_at": isoformat(postmortem_due),
+        }
+        if incident.mitigated_at is None:
+            values["mitigated_at"] = isoformat(now)
+        if not repository.update(
+            deps.store, incident.id, expect={"status": incident.status.value}, values=values
+        ):
+            raise ConflictError(
+                f"{incident.id} changed meanwhile; nothing was resolved.", hint="Try again."
+            )
+        _mark_acknowledged(incident, deps, now)
+        for text, owner in action_items:
+            repository.add_action_item(
+                deps.store, clock=deps.clock, incident_id=incident.id, text=text, owner=owner
+            )
+        timeline.append(
+            deps.store,
+            clock=deps.clock,
+            incident_id=incident.id,
+            actor=actor,
+            kind="resolved",
+            text=f"Resolved. Root cause: {root_cause}",
+            data={
+                "status": {"old": incident.status.value, "new": Status.RESOLVED.value},
+                "root_cause": root_cause,
+                "resolution": resolution,
+                "action_items": [{"text": t, "owner": o} for t, o in action_items],
+            },
+            at=now,
+        )
+    updated = repository.get(deps.store, incident.id)
+    result = ChangeResult(updated)
+    data = {
+        "incident": incident_data(updated, now=now),
+        "resolution": resolution,
+        "action_items": [{"text": t, "owner": o} for t, o in action_items],
+        "author": actor,
+    }
+    if updated.channel_id:
+        _try(
+            result,
+            "post the resolution notice",
+            lambda: deps.chat.post(updated.channel_id or "", Message("resolution_notice", data)),
+        )
+    if updated.announcement_channel_id and updated.announcement_ts:
+        _try(
+            result,
+            "post the resolution in the announcement thread",
+            lambda: deps.chat.post(
+                updated.announcement_channel_id or "",
+                Message("resolution_notice", data),
+                thread_ts=updated.announcement_ts,
+            ),
+        )
+    result.problems += refresh_messages(updated, deps=deps)
+    return result
+
+
+def _try(result: ChangeResult, what: str, call: object) -> None:
+    assert callable(call)
+    try:
+        call()
+    except ChatError as exc:
+        result.problems.append(f"Could not {what}: `{exc.error}`")

@@ -1,0 +1,167 @@
+"""Status-update and postmortem reminders, computed from the store on every tick.
+
+Nothing about the schedule lives in memory: the scheduler only calls `tick`,
+which asks SQLite what is due. A bot that was down sends each overdue
+reminder once on its first tick (not once per missed interval) and keeps the
+cadence from there. Each reminder is claimed with a compare-and-set, so two
+ticks (or two processes) never send the same one twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from services import timeline
+from services.chat import ChatError, Message
+from services.clock import isoformat
+from services.incidents import repository
+from services.incidents.model import Incident
+from services.incidents.presenting import incident_data
+from services.incidents.war_room import WarRoomDeps, escalate
+
+
+@dataclass
+class TickReport:
+    reminders: list[str] = field(default_factory=list)
+    escalations: list[str] = field(default_factory=list)
+    postmortem_reminders: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def tick(*, deps: WarRoomDeps) -> TickReport:
+    report = TickReport()
+    now = deps.clock.now()
+    due_rows = deps.store.query(
+        "SELECT * FROM incidents WHERE status != 'resolved' AND next_update_due_at <= ?"
+        " ORDER BY next_update_due_at",
+        (isoformat(now),),
+    )
+    for row in due_rows:
+        _remind(Incident.from_row(row), deps=deps, report=report)
+    postmortems = deps.store.query(
+        "SELECT * FROM incidents WHERE status = 'resolved' AND postmortem_due_at <= ?"
+        " AND postmortem_reminded_at IS NULL",
+        (isoformat(now),),
+    )
+    for row in postmortems:
+        _remind_postmortem(Incident.from_row(row), deps=deps, report=report)
+    return report
+
+
+def _remind(incident: Incident, *, deps: WarRoomDeps, report: TickReport) -> None:
+    assert incident.next_update_due_at is not None
+    now = deps.clock.now()
+    cadence = timedelta(minutes=deps.settings.policy(incident.severity.value).update_every_minutes)
+    missed = incident.reminders_missed + 1
+    with deps.store.transaction():
+        claimed = repository.update(
+            deps.store,
+            incident.id,
+            expect={
+                "next_update_due_at": isoformat(incident.next_update_due_at),
+                "status": incident.status.value,
+            },
+            values={"next_update_due_at": isoformat(now + cadence), "reminders_missed": missed},
+        )
+        if not claimed:
+            return
+        timeline.append(
+            deps.store,
+            clock=deps.clock,
+            incident_id=incident.id,
+            actor="hotfix-bot",
+            kind="reminder_sent",
+            text=f"Status update reminder ({missed} missed)",
+            data={"due_at": isoformat(incident.next_update_due_at), "missed": missed},
+            at=now,
+        )
+    report.reminders.append(incident.id)
+    updated = repository.get(deps.store, incident.id)
+    if updated.channel_id is None:
+        return
+    data = {
+        "incident": incident_data(updated, now=now),
+        "missed": missed,
+        "overdue": isoformat(incident.next_update_due_at),
+        "snooze_minutes": deps.settings.snooze_minutes,
+    }
+    try:
+        deps.chat.post(updated.channel_id, Message("reminder", data))
+    except ChatError as exc:
+        report.problems.append(f"{incident.id}: reminder not posted: {exc.error}")
+    if missed >= deps.settings.escalate_after_missed:
+        try:
+            _escalate_missed(updated, deps=deps, missed=missed)
+            report.escalations.append(incident.id)
+        except ChatError as exc:
+            report.problems.append(f"{incident.id}: escalation not posted: {exc.error}")
+
+
+def _escalate_missed(incident: Incident, *, deps: WarRoomDeps, missed: int) -> None:
+    """Mention the responders in the war room, and the escalation channel if configured."""
+    assert incident.channel_id is not None
+    responders = deps.settings.policy(incident.severity.value).responders
+    data = {
+        "incident": incident_data(incident, now=deps.clock.now()),
+        "missed": missed,
+        "responders": responders,
+    }
+    deps.chat.post(incident.channel_id, Message("reminder_escalation", data))
+    escalate(incident, deps=deps, reason=f"{missed} status updates missed")
+
+
+def _remind_postmortem(incident: Incident, *, deps: WarRoomDeps, report: TickReport) -> None:
+    now = deps.clock.now()
+    with deps.store.transaction():
+        if not repository.set_if_unset(
+            deps.store, incident.id, postmortem_reminded_at=isoformat(now)
+        ):
+            return
+        timeline.append(
+            deps.store,
+            clock=deps.clock,
+            incident_id=incident.id,
+            actor="hotfix-bot",
+            kind="postmortem_reminder",
+            text="Postmortem reminder sent",
+            data={},
+            at=now,
+        )
+    report.postmortem_reminders.append(incident.id)
+    if incident.channel_id:
+        try:
+            deps.chat.post(
+                incident.channel_id,
+                Message("postmortem_reminder", {"incident": incident_data(incident, now=now)}),
+            )
+        except ChatError as exc:
+            report.problems.append(f"{incident.id}: postmortem reminder not posted: {exc.error}")
+
+
+def snooze(incident: Incident, *, deps: WarRoomDeps, actor: str) -> Incident:
+    now = deps.clock.now()
+    until = now + timedelta(minutes=deps.settings.snooze_minutes)
+    with deps.store.transaction():
+        repository.update(
+            deps.store,
+            incident.id,
+            expect={"status": incident.status.value},
+            values={"next_update_due_at": isoformat(until)},
+        )
+        timeline.append(
+            deps.store,
+            clock=deps.clock,
+            incident_id=incident.id,
+            actor=actor,
+            kind="reminder_snoozed",
+            text=f"Update reminder snoozed for {deps.settings.snooze_minutes} min",
+            data={
+                "until": isoformat(until),
+                "old_due": isoformat(incident.next_update_due_at)
+                if incident.next_update_due_at
+                else None,
+            },
+            at=now,
+        )
+    return repository.get(deps.store, incident.id)
