@@ -73,6 +73,10 @@ def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # The scheduler logs every tick at INFO; ours says what each tick sent.
+    logging.getLogger("apscheduler").setLevel(logging.DEBUG if verbose else logging.WARNING)
+    if ctx.invoked_subcommand == "console":
+        logging.getLogger().setLevel(logging.DEBUG if verbose else logging.WARNING)
     ctx.obj = {"config_path": config_path}
 
 
@@ -140,6 +144,9 @@ def serve(obj: dict[str, Any], mode: str | None, host: str | None, port: int | N
         app = build_slack_app(deps, _router(deps), secrets, client=client)
     except Exception as exc:  # Bolt verifies the token with auth.test at start
         _fail(f"Slack did not accept the bot token: {secrets.redact(str(exc))}", code=1)
+    from bot.scheduler import ReminderScheduler
+
+    ReminderScheduler(deps).start()
     if mode == "http":
         from bot.http_server import EVENTS_PATH, HttpServer, build_wsgi_app
 
@@ -189,8 +196,15 @@ def _run_console(obj: dict[str, Any], *, user: str | None, channel: str | None) 
     if loaded.is_example:
         click.echo(f"Using the example configuration {loaded.path}.", err=True)
     deps = _deps(obj)
+    from bot.scheduler import ReminderScheduler
+
+    scheduler = ReminderScheduler(deps)
+    scheduler.start()
     shell = Console(deps, _router(deps), actor=console_actor(user), channel_id=channel)
-    shell.loop(sys.stdin, interactive=sys.stdin.isatty())
+    try:
+        shell.loop(sys.stdin, interactive=sys.stdin.isatty())
+    finally:
+        scheduler.shutdown()
 
 
 @main.command("check-config")

@@ -61,7 +61,17 @@ class Console:
             return self.show(
                 run_action(choice.action_id, Click(value=choice.value), self.env(text))
             )
-        return self.show(self.router.run(text, self.env(text)))
+        channels_before = self._created_channels()
+        output = self.show(self.router.run(text, self.env(text)))
+        created = self._created_channels()
+        if len(created) > len(channels_before):
+            # Like Slack's invite: the console moves into the war room it just opened.
+            self.channel_id = created[-1]
+            output += f"\n(you are now in {created[-1].removeprefix('console:')}; commands act on its incident)"
+        return output
+
+    def _created_channels(self) -> list[str]:
+        return list(getattr(self.deps.chat, "created_channels", []))
 
     def show(self, reply: Reply) -> str:
         rendered = to_console(self.deps.renderer.render(reply))

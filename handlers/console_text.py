@@ -65,6 +65,11 @@ def to_console(message: Message, *, first_choice: int = 1) -> ConsoleText:
             for item in block.get("fields", []):
                 lines.append("  " + _text_of(item).replace("\n", " "))
             accessory = block.get("accessory")
+            if isinstance(accessory, dict) and accessory.get("type") == "checkboxes":
+                ticked = {o.get("value") for o in accessory.get("initial_options", [])}
+                for option in accessory.get("options", []):
+                    mark = "x" if option.get("value") in ticked else " "
+                    lines.append(f"  [{mark}] {_text_of(option.get('text'))}")
             if isinstance(accessory, dict) and accessory.get("type") == "button":
                 choices.append(_choice(accessory))
                 lines.append(f"  [{first_choice + len(choices) - 1}] {choices[-1].label}")

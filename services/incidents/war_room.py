@@ -9,6 +9,7 @@ cannot be created at all stops the flow, and the declaration stays recorded.
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 import unicodedata
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from services.incidents.presenting import incident_data
 from services.settings import IncidentSettings
 from services.store import Store
 
+log = logging.getLogger(__name__)
 CHANNEL_NAME_LIMIT = 80
 NAME_ATTEMPTS = 20
 
@@ -83,6 +85,10 @@ def open_war_room(incident: Incident, *, deps: WarRoomDeps, actor: str) -> FlowR
             step()
         except ChatError as exc:
             _problem(report, deps, actor, step=name, error=exc)
+        except Exception as exc:
+            # A bug in one step (a broken template override…) must not cost the others.
+            log.exception("war room step %s of %s failed", name, incident.id)
+            _problem(report, deps, actor, step=name, error=ChatError(name, type(exc).__name__))
     if report.problems:
         _post_problems(report, deps)
     report.incident = repository.get(deps.store, incident.id)

@@ -1,0 +1,58 @@
+"""The periodic tick that sends what is due. APScheduler drives it; SQLite decides.
+
+No schedule is kept in memory: each tick asks the store which reminders are
+due (`services.incidents.reminders.tick`), so a restart loses nothing. The
+first tick runs at start, so reminders that fell due while the bot was down
+go out at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from handlers.context import Deps
+from services.incidents.reminders import TickReport, tick
+
+log = logging.getLogger(__name__)
+
+
+class ReminderScheduler:
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+        self._scheduler = BackgroundScheduler(timezone=UTC)
+
+    def run_tick(self) -> TickReport:
+        try:
+            report = tick(deps=self.deps.war_room)
+        except Exception:
+            log.exception("reminder tick failed; the next tick tries again")
+            return TickReport()
+        if report.reminders or report.postmortem_reminders:
+            log.info(
+                "reminders sent: %s; postmortem reminders: %s",
+                report.reminders,
+                report.postmortem_reminders,
+            )
+        for problem in report.problems:
+            log.warning("reminder problem: %s", problem)
+        return report
+
+    def start(self) -> None:
+        seconds = self.deps.settings.incidents.reminder_tick_seconds
+        self._scheduler.add_job(
+            self.run_tick,
+            IntervalTrigger(seconds=seconds, timezone=UTC),
+            id="reminder-tick",
+            max_instances=1,  # a slow tick is never run twice at once
+            coalesce=True,  # ticks missed while busy collapse into one
+            next_run_time=datetime.now(UTC),
+        )
+        self._scheduler.start()
+
+    def shutdown(self) -> None:
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=True)
