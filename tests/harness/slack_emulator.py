@@ -30,6 +30,28 @@ happen synchronously; an unknown ``thread_ts`` is refused with
 Waiting: :meth:`SlackEmulator.wait_for` returns a bool (True when the predicate
 held before the timeout); :meth:`wait_for_call` and :meth:`wait_for_response`
 return the matching records and raise ``AssertionError`` on timeout.
+
+Socket Mode (``apps.connections.open`` plus a WebSocket endpoint on the same
+port, see ``tests/harness/socket_mode.py`` for the RFC 6455 side):
+
+* ``apps.connections.open`` needs the APP-level token (``app_token``, scope
+  ``connections:write``): the bot token gets ``not_allowed_token_type``, a
+  wrong one ``invalid_auth``, none ``not_authed``; the app token used on a
+  bot-token method gets ``not_allowed_token_type`` too.  The answer's
+  ``url`` is ``ws://127.0.0.1:PORT/socket-mode/<ticket>``.
+* On connect the app gets ``hello``; the emulator answers pings with pongs and
+  pings the app every ``socket_ping_interval`` seconds (Slack pings too).
+* Tests push envelopes with :meth:`SlackEmulator.socket_send` (or the
+  ``socket_slash`` / ``socket_event`` / ``socket_block_action`` /
+  ``socket_view_submission`` builders, which reuse the driver's payload
+  shapes) and read the app's acknowledgement with :meth:`socket_ack`.  As on
+  Slack, ``retry_attempt`` / ``retry_reason`` appear only on ``events_api``
+  envelopes, and the payload of a slash command's ack is shown like an
+  immediate HTTP response (ephemeral to the invoking user unless
+  ``response_type`` is ``in_channel``); other ack payloads are only recorded.
+* Simplifications: a ticket URL may be connected to more than once and does
+  not expire; unacknowledged envelopes are never retried; Slack's limit of
+  10 connections per app is not enforced.
 """
 
 from __future__ import annotations
@@ -47,6 +69,7 @@ import secrets
 import threading
 import time
 import traceback
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -55,7 +78,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from tests.harness import slack_scopes
+from tests.harness import slack_scopes, socket_mode
 from tests.harness.slack_scopes import IM, MPIM, PRIVATE, PUBLIC
 
 JSON = dict[str, Any]
@@ -67,6 +90,14 @@ BOT_NAME = "hotfix-bot"
 
 TRIGGER_TTL = 3.0  # seconds a trigger_id may be exchanged after it was issued
 RESPONSE_URL_MAX_USES = 5
+
+APP_TOKEN = "xapp-1-test-app-token"
+# App-level methods (authenticated by the xapp- token) and their app-token scopes.
+# Deliberately not in slack_scopes.METHOD_SCOPES, which lists bot-token methods.
+APP_METHOD_SCOPES: dict[str, frozenset[str]] = {
+    "apps.connections.open": frozenset({"connections:write"}),
+}
+SOCKET_MODE_PATH = "/socket-mode/"
 
 # Arguments that Slack accepts as JSON strings inside form bodies.
 _JSON_STRING_ARGS = frozenset({"blocks", "attachments", "metadata", "view", "files"})
@@ -154,6 +185,24 @@ class _Conversation:
 
 
 @dataclass
+class _SocketSession:
+    """One accepted Socket Mode WebSocket connection."""
+
+    id: str
+    url: str
+    ws: socket_mode.WebSocketConnection
+    opened: float
+    live: bool = False  # hello sent, not closed
+    closed: float | None = None
+    disconnect_reason: str | None = None
+    received: list[JSON] = field(default_factory=list)
+    envelopes: int = 0
+    pings: int = 0  # pings from the app
+    pongs: int = 0  # pongs from the app
+    pong_payloads: deque[bytes] = field(default_factory=lambda: deque(maxlen=64))
+
+
+@dataclass
 class _ResponseUrl:
     id: str
     channel_id: str | None
@@ -230,8 +279,18 @@ class SlackEmulator:
         clock: Callable[[], float] = time.time,
         team_name: str = "Hotfix Test",
         team_domain: str = "hotfix-test",
+        app_token: str = APP_TOKEN,
+        app_scopes: Iterable[str] = ("connections:write",),
+        socket_ping_interval: float | None = 0.1,
     ) -> None:
+        """``app_token`` / ``app_scopes``: the app-level token Socket Mode needs.
+        ``socket_ping_interval``: how often the emulator pings each Socket Mode
+        connection (None: never).  Frequent pings also let slack_sdk's client,
+        whose reads block up to 3 s, notice a local close() promptly."""
         self.bot_token = bot_token
+        self.app_token = app_token
+        self.app_scopes = frozenset(app_scopes)
+        self.socket_ping_interval = socket_ping_interval
         self.scopes: frozenset[str] | None = None if scopes is None else frozenset(scopes)
         self.team_id = team_id
         self.team_name = team_name
@@ -270,6 +329,15 @@ class SlackEmulator:
 
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+
+        self._socket_tickets: dict[str, JSON] = {}
+        self._socket_sessions: list[_SocketSession] = []
+        self._socket_envelopes: dict[str, JSON] = {}
+        self._socket_acks: dict[str, JSON] = {}
+        self._socket_messages: list[JSON] = []
+        self._socket_closing = False
+        self._pinger: threading.Thread | None = None
+        self._pinger_stop = threading.Event()
 
         self._handlers: dict[str, Callable[[JSON], JSON]] = {
             "auth.test": self._auth_test,
@@ -311,6 +379,11 @@ class SlackEmulator:
         }
         missing = set(self._handlers) ^ set(slack_scopes.METHOD_SCOPES)
         assert not missing, f"scope table and handlers disagree: {sorted(missing)}"
+        self._app_handlers: dict[str, Callable[[JSON], JSON]] = {
+            "apps.connections.open": self._apps_connections_open,
+        }
+        assert set(self._app_handlers) == set(APP_METHOD_SCOPES)
+        assert not set(self._app_handlers) & set(self._handlers)
 
         self.add_user(BOT_USER_ID, BOT_NAME, real_name="Hotfix Bot", is_bot=True)
 
@@ -324,6 +397,8 @@ class SlackEmulator:
         server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         server.daemon_threads = True
         self._server = server
+        with self._lock:
+            self._socket_closing = False
         self._thread = threading.Thread(
             target=server.serve_forever,
             kwargs={"poll_interval": 0.05},
@@ -334,11 +409,21 @@ class SlackEmulator:
         return self
 
     def stop(self) -> None:
+        """Stop serving.  Socket Mode connections get a close frame (1001,
+        going away) and are shut down."""
         server, thread = self._server, self._thread
         self._server = self._thread = None
         if server is not None:
             server.shutdown()
+            # Closed before the WebSockets: a client that reconnects on close
+            # is refused at once instead of waiting in the listen backlog.
             server.server_close()
+        self._close_sockets(socket_mode.CLOSE_GOING_AWAY, "server shutting down")
+        with self._lock:
+            pinger, self._pinger = self._pinger, None
+        self._pinger_stop.set()
+        if pinger is not None:
+            pinger.join(timeout=5)
         if thread is not None:
             thread.join(timeout=5)
 
@@ -754,10 +839,450 @@ class SlackEmulator:
             self._version += 1
             self._changed.notify_all()
 
+    # ------------------------------------------------------------ socket mode
+
+    def socket_connections(self) -> int:
+        """How many Socket Mode connections are live (hello sent, not closed)."""
+        with self._lock:
+            return len(self._live_sessions())
+
+    def wait_for_socket(self, timeout: float = 5.0, *, count: int = 1) -> int:
+        """Wait until at least ``count`` Socket Mode connections are live;
+        returns how many are.  Raises AssertionError on timeout."""
+        if not self.wait_for(lambda: self.socket_connections() >= count, timeout):
+            opened = [c.response for c in self.calls_to("apps.connections.open")]
+            raise AssertionError(
+                f"expected {count} live Socket Mode connection(s) within {timeout}s, "
+                f"got {self.socket_connections()}; apps.connections.open answers: {opened}"
+            )
+        return self.socket_connections()
+
+    def socket_sessions(self) -> list[JSON]:
+        """Every Socket Mode connection so far, oldest first, as dicts: ``id``,
+        ``url``, ``live``, ``opened`` / ``closed`` (emulator clock),
+        ``close_code`` / ``close_reason`` (the app's; 1006 when it dropped the
+        socket without a close frame; None while open; a connection is no
+        longer ``live`` once either side sent a close frame, and ``closed`` is
+        set when its socket is gone), ``disconnect_reason`` (a ``disconnect``
+        the emulator sent), ``envelopes`` delivered, ``messages`` received,
+        ``pings`` / ``pongs`` received from the app."""
+        with self._lock:
+            return [
+                {
+                    "id": s.id,
+                    "url": s.url,
+                    "live": s.live and not s.ws.closing,
+                    "opened": s.opened,
+                    "closed": s.closed,
+                    "close_code": s.ws.close_code,
+                    "close_reason": s.ws.close_reason,
+                    "disconnect_reason": s.disconnect_reason,
+                    "envelopes": s.envelopes,
+                    "messages": len(s.received),
+                    "pings": s.pings,
+                    "pongs": s.pongs,
+                }
+                for s in self._socket_sessions
+            ]
+
+    def socket_messages(self) -> list[JSON]:
+        """Every message the app sent over Socket Mode, in arrival order (acks
+        included).  A text frame that is not a JSON object is recorded as
+        ``{"_raw": text}``."""
+        with self._lock:
+            return copy.deepcopy(self._socket_messages)
+
+    def socket_envelopes(self) -> list[JSON]:
+        """The envelopes delivered so far, exactly as sent, oldest first."""
+        with self._lock:
+            return [copy.deepcopy(e["envelope"]) for e in self._socket_envelopes.values()]
+
+    def socket_send(
+        self,
+        envelope_type: str,
+        payload: JSON,
+        *,
+        accepts_response_payload: bool = False,
+        retry_attempt: int = 0,
+        retry_reason: str = "",
+    ) -> str:
+        """Deliver an envelope to the connected app as Slack does; returns its
+        ``envelope_id``.
+
+        ``{"envelope_id", "type", "payload", "accepts_response_payload"}``, plus
+        ``retry_attempt`` / ``retry_reason`` for ``events_api`` only (Slack
+        sends those two on Events API envelopes alone).  It goes to the newest
+        live connection that was not sent a ``disconnect``.  Raises
+        AssertionError when no connection is live (see :meth:`wait_for_socket`).
+        """
+        return self._socket_deliver(
+            envelope_type,
+            payload,
+            accepts_response_payload=accepts_response_payload,
+            retry_attempt=retry_attempt,
+            retry_reason=retry_reason,
+        )
+
+    def socket_ack(self, envelope_id: str, timeout: float = 5.0) -> JSON:
+        """Wait for the app's acknowledgement of ``envelope_id`` and return it as
+        sent: ``{"envelope_id": ...}`` plus ``"payload"`` when the app gave one.
+        Raises AssertionError on timeout."""
+        if not self.wait_for(lambda: self._has_ack(envelope_id), timeout):
+            with self._lock:
+                sent = self._socket_envelopes.get(envelope_id)
+                where = "never sent" if sent is None else f"sent on {sent['session']}"
+                received = copy.deepcopy(self._socket_messages[-5:])
+            raise AssertionError(
+                f"no ack for envelope {envelope_id} ({where}) within {timeout}s; "
+                f"live connections: {self.socket_connections()}; last messages: {received}"
+            )
+        with self._lock:
+            return copy.deepcopy(self._socket_acks[envelope_id])
+
+    def _has_ack(self, envelope_id: str) -> bool:
+        with self._lock:
+            return envelope_id in self._socket_acks
+
+    def socket_slash(
+        self,
+        text: str,
+        *,
+        user_id: str = "U0ALICE",
+        channel_id: str = "C0GENERAL",
+        command: str = "/hotfix",
+        user_name: str | None = None,
+        channel_name: str | None = None,
+    ) -> tuple[str, str]:
+        """Send a ``slash_commands`` envelope (``accepts_response_payload``
+        true); the payload is the driver's slash-command fields, with a fresh
+        response_url and trigger_id.  Returns ``(envelope_id, response_id)``.
+
+        A payload in the app's ack is then shown as Slack shows an immediate
+        slash-command response (see :meth:`ephemerals`), without counting as a
+        response_url post."""
+        request = self._payload_driver().slash_request(
+            text,
+            user_id=user_id,
+            channel_id=channel_id,
+            command=command,
+            user_name=user_name,
+            channel_name=channel_name,
+        )
+        envelope_id = self._socket_deliver(
+            "slash_commands",
+            request.payload,
+            accepts_response_payload=True,
+            response_id=request.response_id,
+        )
+        return envelope_id, str(request.response_id)
+
+    def socket_event(
+        self,
+        event: JSON,
+        *,
+        event_id: str | None = None,
+        retry_attempt: int = 0,
+        retry_reason: str = "",
+    ) -> str:
+        """Send an ``events_api`` envelope whose payload is the driver's
+        ``event_callback`` document around ``event``.  Returns the envelope_id."""
+        request = self._payload_driver().event_request(event, event_id=event_id)
+        return self._socket_deliver(
+            "events_api",
+            request.payload,
+            retry_attempt=retry_attempt,
+            retry_reason=retry_reason,
+        )
+
+    def socket_block_action(self, action_id: str, **options: Any) -> tuple[str, str | None]:
+        """Send an ``interactive`` ``block_actions`` envelope
+        (``accepts_response_payload`` false).  ``options`` are those of
+        ``SlackDriver.block_action_request`` (value, user_id, channel_id,
+        message_ts, view, ...).  Returns ``(envelope_id, response_id)``; the
+        response_id is None for an action inside a view."""
+        request = self._payload_driver().block_action_request(action_id, **options)
+        envelope_id = self._socket_deliver(
+            "interactive", request.payload, response_id=request.response_id
+        )
+        return envelope_id, request.response_id
+
+    def socket_view_submission(self, callback_id: str, values: JSON, **options: Any) -> str:
+        """Send an ``interactive`` ``view_submission`` envelope
+        (``accepts_response_payload`` true: the ack may carry a
+        ``response_action``).  ``options`` are those of
+        ``SlackDriver.view_submission_request``.  Returns the envelope_id."""
+        request = self._payload_driver().view_submission_request(callback_id, values, **options)
+        return self._socket_deliver("interactive", request.payload, accepts_response_payload=True)
+
+    def socket_disconnect(self, reason: str = "refresh_requested") -> int:
+        """Send ``{"type": "disconnect", "reason": ...}`` on every live
+        connection, as Slack does before it retires one; the connection stays
+        open (the app is expected to open a new one and drop the old).  Returns
+        how many connections were told."""
+        message = json.dumps(
+            {"type": "disconnect", "reason": reason, "debug_info": {"host": "applink-emulator"}}
+        )
+        with self._lock:
+            sessions = self._live_sessions()
+            for session in sessions:
+                session.disconnect_reason = reason
+        told = sum(1 for session in sessions if session.ws.send_text(message))
+        self._notify()
+        return told
+
+    def socket_close(self, code: int = socket_mode.CLOSE_NORMAL, reason: str = "") -> int:
+        """Close every live connection from the server side (close frame with
+        ``code``), as when Slack drops a connection.  Returns how many."""
+        return self._close_sockets(code, reason, refuse_new=False)
+
+    def socket_ping(self, timeout: float = 5.0) -> int:
+        """Ping every live connection and wait until each answered with a
+        matching pong.  Returns how many answered; raises AssertionError on
+        timeout."""
+        with self._lock:
+            sessions = self._live_sessions()
+            expected = {s.id: f"check:{next(self._seq)}".encode() for s in sessions}
+        for session in sessions:
+            session.ws.ping(expected[session.id])
+
+        def answered() -> bool:
+            with self._lock:
+                return all(expected[s.id] in s.pong_payloads for s in sessions)
+
+        if not self.wait_for(answered, timeout):
+            raise AssertionError(f"not every Socket Mode connection answered a ping in {timeout}s")
+        return len(sessions)
+
+    # ------------------------------------------------------ socket mode internals
+
+    def _socket_url(self, ticket: str) -> str:
+        return f"ws://127.0.0.1:{self.port}{SOCKET_MODE_PATH}{ticket}"
+
+    def _apps_connections_open(self, a: JSON) -> JSON:
+        ticket = f"{next(self._seq):06d}{secrets.token_hex(12)}"
+        self._socket_tickets[ticket] = {"issued": self.clock(), "connections": 0}
+        return {"ok": True, "url": self._socket_url(ticket)}
+
+    def _live_sessions(self) -> list[_SocketSession]:
+        return [s for s in self._socket_sessions if s.live and not s.ws.closing]
+
+    def _payload_driver(self) -> Any:
+        # Imported here: slack_driver imports this module.
+        from tests.harness.slack_driver import SlackDriver
+
+        return SlackDriver(
+            bot_url="http://127.0.0.1:9/socket-mode-has-no-request-url",
+            signing_secret="unused-in-socket-mode",
+            emulator=self,
+            team_id=self.team_id,
+            clock=self.clock,
+        )
+
+    def _socket_deliver(
+        self,
+        envelope_type: str,
+        payload: JSON,
+        *,
+        accepts_response_payload: bool = False,
+        retry_attempt: int = 0,
+        retry_reason: str = "",
+        response_id: str | None = None,
+    ) -> str:
+        envelope_id = str(uuid.uuid4())
+        envelope: JSON = {
+            "envelope_id": envelope_id,
+            "payload": copy.deepcopy(payload),
+            "type": envelope_type,
+            "accepts_response_payload": bool(accepts_response_payload),
+        }
+        if envelope_type == "events_api":
+            envelope["retry_attempt"] = int(retry_attempt)
+            envelope["retry_reason"] = str(retry_reason)
+        with self._lock:
+            live = self._live_sessions()
+            fresh = [s for s in live if s.disconnect_reason is None]
+            if not live:
+                raise AssertionError(
+                    "no live Socket Mode connection to deliver to (use wait_for_socket first)"
+                )
+            session = (fresh or live)[-1]
+            session.envelopes += 1
+            self._socket_envelopes[envelope_id] = {
+                "envelope": envelope,
+                "session": session.id,
+                "sent": self.clock(),
+                "response_id": response_id,
+            }
+        if not session.ws.send_text(json.dumps(envelope)):
+            raise AssertionError(f"Socket Mode connection {session.id} is closed")
+        self._notify()
+        return envelope_id
+
+    def _socket_received(self, session: _SocketSession, text: str) -> None:
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            parsed = None
+        message: JSON = parsed if isinstance(parsed, dict) else {"_raw": text}
+        with self._lock:
+            session.received.append(message)
+            self._socket_messages.append(copy.deepcopy(message))
+            envelope_id = message.get("envelope_id")
+            if isinstance(envelope_id, str) and envelope_id not in self._socket_acks:
+                self._socket_acks[envelope_id] = copy.deepcopy(message)
+                sent = self._socket_envelopes.get(envelope_id)
+                if sent is not None:
+                    try:
+                        self._apply_socket_ack(sent, message)
+                    except Exception:  # an emulator bug: report it, keep the connection
+                        traceback.print_exc()
+        self._notify()
+
+    def _apply_socket_ack(self, sent: JSON, ack: JSON) -> None:
+        """A slash command's ack payload is shown like an immediate HTTP
+        response; other ack payloads have no effect on the emulator's state."""
+        envelope = sent["envelope"]
+        payload = ack.get("payload")
+        if envelope["type"] != "slash_commands" or not envelope["accepts_response_payload"]:
+            return
+        if not isinstance(payload, dict) or not payload:
+            return
+        resp = self._response_urls.get(sent.get("response_id") or "")
+        if resp is not None:
+            self._apply_response(resp, copy.deepcopy(payload))
+
+    def _socket_pinged(self, session: _SocketSession) -> None:
+        with self._lock:
+            session.pings += 1
+
+    def _socket_ponged(self, session: _SocketSession, payload: bytes) -> None:
+        with self._lock:
+            session.pongs += 1
+            session.pong_payloads.append(payload)
+        self._notify()
+
+    def _ensure_pinger(self) -> None:
+        """Start the ping thread with the first WebSocket (not for HTTP-only use)."""
+        with self._lock:
+            if self._pinger is not None or not self.socket_ping_interval or self._socket_closing:
+                return
+            self._pinger_stop.clear()
+            self._pinger = threading.Thread(
+                target=self._ping_loop, name="slack-emulator-pinger", daemon=True
+            )
+            self._pinger.start()
+
+    def _ping_loop(self) -> None:
+        interval = self.socket_ping_interval or 0.1
+        n = 0
+        while not self._pinger_stop.wait(interval):
+            with self._lock:
+                sessions = self._live_sessions()
+            for session in sessions:
+                n += 1
+                # Never an empty payload: slack_sdk's reader stalls on 2-byte frames.
+                session.ws.ping(f"emulator:{n}".encode())
+
+    def _close_sockets(self, code: int, reason: str, *, refuse_new: bool = True) -> int:
+        with self._lock:
+            if refuse_new:
+                self._socket_closing = True
+            sessions = [s for s in self._socket_sessions if not s.ws.closed]
+        # Send every close frame first, then wait for all of them together.
+        for session in sessions:
+            session.ws.start_close(code, reason)
+        deadline = time.monotonic() + 1.0
+        for session in sessions:
+            if not session.ws.wait_closed(max(deadline - time.monotonic(), 0)):
+                session.ws.abort()
+        for session in sessions:
+            session.ws.wait_closed(1.0)
+        self._notify()
+        return len(sessions)
+
+    def _handle_socket_mode(self, req: BaseHTTPRequestHandler, ticket: str) -> None:
+        upgrade = socket_mode.check_upgrade(
+            req.command, req.request_version, dict(req.headers.items())
+        )
+        with self._lock:
+            known = ticket in self._socket_tickets
+            closing = self._socket_closing
+        if upgrade.accepted and not known:
+            upgrade = socket_mode.Upgrade(404, {}, "unknown Socket Mode ticket")
+        if upgrade.accepted and closing:
+            upgrade = socket_mode.Upgrade(503, {}, "server shutting down")
+        if not upgrade.accepted:
+            body = upgrade.reason.encode()
+            req.send_response(upgrade.status)
+            for key, value in upgrade.headers.items():
+                req.send_header(key, value)
+            req.send_header("Content-Type", "text/plain; charset=utf-8")
+            req.send_header("Content-Length", str(len(body)))
+            req.send_header("Connection", "close")
+            req.end_headers()
+            req.wfile.write(body)
+            return
+        req.send_response(101, "Switching Protocols")
+        for key, value in upgrade.headers.items():
+            req.send_header(key, value)
+        req.end_headers()
+        req.close_connection = True
+
+        def on_text(text: str) -> None:
+            self._socket_received(session, text)
+
+        def on_ping(payload: bytes) -> None:
+            self._socket_pinged(session)
+
+        def on_pong(payload: bytes) -> None:
+            self._socket_ponged(session, payload)
+
+        ws = socket_mode.WebSocketConnection(
+            req.connection, req.rfile, on_text=on_text, on_ping=on_ping, on_pong=on_pong
+        )
+        with self._lock:
+            session = _SocketSession(
+                id=f"WS{next(self._seq):04d}",
+                url=self._socket_url(ticket),
+                ws=ws,
+                opened=self.clock(),
+            )
+            self._socket_tickets[ticket]["connections"] += 1
+            self._socket_sessions.append(session)
+            closing = self._socket_closing
+            hello = {
+                "type": "hello",
+                "num_connections": len(self._live_sessions()) + 1,
+                "debug_info": {
+                    "host": "applink-emulator",
+                    "build_number": 1,
+                    "approximate_connection_time": 18060,
+                },
+                "connection_info": {"app_id": APP_ID},
+            }
+        # Live only once hello is out, so that no envelope can precede it.
+        if closing:
+            ws.abort()
+        elif ws.send_text(json.dumps(hello)):
+            with self._lock:
+                session.live = True
+            self._ensure_pinger()
+        self._notify()
+        try:
+            ws.run()
+        finally:
+            with self._lock:
+                session.live = False
+                session.closed = self.clock()
+            self._notify()
+
     # ------------------------------------------------------------ HTTP entry
 
     def _handle_http(self, req: BaseHTTPRequestHandler) -> None:
         split = urlsplit(req.path)
+        if split.path.startswith(SOCKET_MODE_PATH):
+            self._handle_socket_mode(req, split.path[len(SOCKET_MODE_PATH) :])
+            return
         raw_headers = dict(req.headers.items())
         headers = {k.lower(): v for k, v in raw_headers.items()}
         length = int(headers.get("content-length") or 0)
@@ -868,12 +1393,17 @@ class SlackEmulator:
         if limits:
             retry_after = limits.popleft()
             return 429, {"Retry-After": str(retry_after)}, {"ok": False, "error": "ratelimited"}
+        app_handler = self._app_handlers.get(method)
+        if app_handler is not None:
+            return self._dispatch_app_method(method, app_handler, args, token, body_error)
         handler = self._handlers.get(method)
         if handler is None:
             return 200, {}, {"ok": False, "error": "unknown_method", "req_method": method}
         if not token:
             return 200, {}, {"ok": False, "error": "not_authed"}
         if token != self.bot_token:
+            if token == self.app_token:
+                return 200, {}, {"ok": False, "error": "not_allowed_token_type"}
             return 200, {}, {"ok": False, "error": "invalid_auth"}
         scope_headers = {
             "X-OAuth-Scopes": ",".join(sorted(self._granted())),
@@ -888,6 +1418,46 @@ class SlackEmulator:
         needed = slack_scopes.missing_scopes(method, self.scopes)
         if needed:
             return 200, scope_headers, self._missing_scope(needed)
+        return 200, scope_headers, self._call_handler(handler, args)
+
+    def _dispatch_app_method(
+        self,
+        method: str,
+        handler: Callable[[JSON], JSON],
+        args: JSON,
+        token: str | None,
+        body_error: str | None,
+    ) -> tuple[int, dict[str, str], JSON]:
+        """An app-level method: only the app token (xapp-) is accepted."""
+        if not token:
+            return 200, {}, {"ok": False, "error": "not_authed"}
+        if token != self.app_token:
+            if token == self.bot_token:
+                return 200, {}, {"ok": False, "error": "not_allowed_token_type"}
+            return 200, {}, {"ok": False, "error": "invalid_auth"}
+        accepted = APP_METHOD_SCOPES[method]
+        scope_headers = {
+            "X-OAuth-Scopes": ",".join(sorted(self.app_scopes)),
+            "X-Accepted-OAuth-Scopes": ",".join(sorted(accepted)),
+        }
+        if body_error:
+            return 200, scope_headers, {"ok": False, "error": body_error}
+        failures = self._failures.get(method)
+        if failures:
+            error, extra = failures.popleft()
+            return 200, scope_headers, {"ok": False, "error": error, **extra}
+        if accepted and not accepted & self.app_scopes:
+            missing: JSON = {
+                "ok": False,
+                "error": "missing_scope",
+                "needed": ",".join(sorted(accepted)),
+                "provided": ",".join(sorted(self.app_scopes)),
+            }
+            return 200, scope_headers, missing
+        return 200, scope_headers, self._call_handler(handler, args)
+
+    @staticmethod
+    def _call_handler(handler: Callable[[JSON], JSON], args: JSON) -> JSON:
         try:
             response = handler(args)
         except SlackError as exc:
@@ -899,7 +1469,7 @@ class SlackEmulator:
                 "emulator_exception": f"{type(exc).__name__}: {exc}",
                 "emulator_traceback": traceback.format_exc(),
             }
-        return 200, scope_headers, response
+        return response
 
     def _granted(self) -> frozenset[str]:
         return slack_scopes.ALL_SCOPES if self.scopes is None else self.scopes
