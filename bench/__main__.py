@@ -1,5 +1,7 @@
 """Run every benchmark in turn: `python -m bench` (or `make bench`)."""
 
-from bench import ack_latency
+from bench import ack_latency, declare, reminder_tick
 
-ack_latency.main([])
+for benchmark in (ack_latency, declare, reminder_tick):
+    print(f"\n=== {benchmark.__name__} ===", flush=True)
+    benchmark.main([])
