@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Literal
 
 from services.chat import Chat
 from services.clock import Clock
+from services.hotfix import HotfixDeps
 from services.incidents.war_room import WarRoomDeps
 from services.settings import Settings
 from services.store import Store
@@ -40,6 +41,16 @@ class Deps:
     renderer: Renderer
     worker: Worker
     chat: Chat
+
+    @property
+    def hotfix(self) -> HotfixDeps:
+        return HotfixDeps(
+            settings=self.settings,
+            store=self.store,
+            clock=self.clock,
+            chat=self.chat,
+            data_dir=self.settings.store.path.parent,
+        )
 
     @property
     def war_room(self) -> WarRoomDeps:

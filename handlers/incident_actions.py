@@ -23,7 +23,9 @@ def _incident_of(env: CommandEnv, click: Click) -> str | None:
 @action("hotfix_declare", inline=True)
 def declare_button(env: CommandEnv, click: Click) -> Reply:
     severities = [{"value": s.value, "label": s.label, "meaning": s.meaning} for s in Severity]
-    return modal("modal_declare", env, severities=severities)
+    # The App Home button says "declare"; a hotfix's button carries a title to prefill.
+    title = "" if click.value == "declare" else click.value
+    return modal("modal_declare", env, severities=severities, title=title)
 
 
 @action("hotfix_post_update", inline=True)

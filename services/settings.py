@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from services.git.settings import RepositorySettings
+
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -99,6 +101,10 @@ def _default_severities() -> dict[SeverityName, SeverityPolicy]:
     }
 
 
+class ServiceSettings(Section):
+    git: RepositorySettings | None = None
+
+
 class Bookmark(Section):
     title: str = Field(min_length=1, max_length=80)
     link: str = Field(pattern=r"^https?://")
@@ -133,10 +139,27 @@ class IncidentSettings(Section):
         return self.severities[severity]  # type: ignore[index]  # validated Severity values
 
 
+class AccessSettings(Section):
+    deployers: list[Annotated[str, Field(pattern=SLACK_TARGET)]] = Field(
+        default_factory=list,
+        description="Who may create and finish hotfixes and request deploys (U… / S… ids).",
+    )
+    console_is_trusted: bool = Field(
+        default=True,
+        description="People at the bot's own terminal (console, CLI) may do everything.",
+    )
+
+
 class Settings(Section):
     store: StoreSettings = StoreSettings()
     slack: SlackSettings = SlackSettings()
     incidents: IncidentSettings = IncidentSettings()
+    access: AccessSettings = AccessSettings()
+    services: dict[
+        Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")], ServiceSettings
+    ] = Field(
+        default_factory=dict, description="The services whose hotfixes and deploys the bot runs."
+    )
     timezone: str = Field(default="UTC", description="The team's time zone for timelines.")
     templates_dir: Path | None = Field(
         default=None, description="A directory whose templates override the shipped ones."

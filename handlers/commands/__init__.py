@@ -9,6 +9,6 @@ ROOT = ChatGroup(
 
 # Command modules register themselves on ROOT when imported.
 from handlers import incident_actions  # noqa: E402, F401  (registers the buttons)
-from handlers.commands import audit, help, incident, timeline  # noqa: E402, F401
+from handlers.commands import audit, help, hotfix, incident, timeline  # noqa: E402, F401
 
 __all__ = ["ROOT"]

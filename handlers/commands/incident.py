@@ -88,6 +88,7 @@ def create(
     if severity is None and title is None:
         return modal(
             "modal_declare",
+            title="",
             env,
             severities=[
                 {"value": s.value, "label": s.label, "meaning": s.meaning} for s in Severity

@@ -1,0 +1,216 @@
+"""The git hotfix flow as the bot runs it: authorised, linked to the incident, on the timeline.
+
+`services.git` does the git work; this module picks the service's repository,
+checks who may act, records each result (or failure) on the incident's
+timeline, and turns git's errors into answers a person can act on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from services import timeline
+from services.access import require_deployer
+from services.chat import Chat
+from services.clock import Clock
+from services.errors import UserFacingError
+from services.git import (
+    HotfixBranchStatus,
+    HotfixCreated,
+    HotfixError,
+    HotfixFinished,
+    RepositorySettings,
+    create_hotfix,
+    finish_hotfix,
+    hotfix_status,
+    prepare_clone,
+)
+from services.incidents.model import Incident
+from services.settings import Settings
+from services.store import Store
+
+SEVERITY_WORDS = {"critical": "Critical", "high": "High", "medium": "Medium", "low": "Low"}
+
+
+@dataclass(frozen=True)
+class HotfixDeps:
+    settings: Settings
+    store: Store
+    clock: Clock
+    chat: Chat
+    data_dir: Path
+
+
+def repository_for(settings: Settings, service: str | None) -> tuple[str, RepositorySettings]:
+    configured = {name: s.git for name, s in settings.services.items() if s.git is not None}
+    if not configured:
+        raise UserFacingError(
+            "No service has a git repository configured.",
+            hint="Add services.<name>.git.repository to the bot's configuration.",
+        )
+    if service is None:
+        if len(configured) > 1:
+            raise UserFacingError(
+                "Which service? Several are configured: " + ", ".join(sorted(configured)) + ".",
+                hint="Add --service=<name>.",
+            )
+        service = next(iter(configured))
+    repo = configured.get(service)
+    if repo is None:
+        raise UserFacingError(
+            f"There is no service {service!r} with a repository.",
+            hint="Configured: " + ", ".join(sorted(configured)) + ".",
+        )
+    return service, repo
+
+
+def _as_data(result: Any) -> dict[str, Any]:
+    return dataclasses.asdict(result)
+
+
+def _record(
+    deps: HotfixDeps,
+    incident: Incident | None,
+    *,
+    actor: str,
+    kind: str,
+    text: str,
+    data: dict[str, Any],
+) -> None:
+    if incident is not None:
+        timeline.append(
+            deps.store,
+            clock=deps.clock,
+            incident_id=incident.id,
+            actor=actor,
+            kind=kind,
+            text=text,
+            data=data,
+        )
+
+
+def _failure(
+    deps: HotfixDeps,
+    incident: Incident | None,
+    exc: HotfixError,
+    *,
+    actor: str,
+    kind: str,
+    what: str,
+) -> UserFacingError:
+    _record(
+        deps,
+        incident,
+        actor=actor,
+        kind=kind,
+        text=f"{what} failed: {exc.user_message}",
+        data={
+            "error": type(exc).__name__,
+            "message": exc.user_message,
+            "what_to_do": exc.what_to_do,
+        },
+    )
+    return UserFacingError(exc.user_message, hint=exc.what_to_do or None)
+
+
+def start(
+    deps: HotfixDeps,
+    *,
+    actor: str,
+    service: str | None,
+    issue_key: str,
+    description: str | None,
+    base: str | None,
+    severity: str | None,
+    incident: Incident | None,
+) -> tuple[str, HotfixCreated]:
+    require_deployer(
+        actor, access=deps.settings.access, chat=deps.chat, what="create hotfix branches"
+    )
+    name, repo = repository_for(deps.settings, service)
+    try:
+        clone = prepare_clone(settings=repo, data_dir=deps.data_dir)
+        created = create_hotfix(
+            settings=repo,
+            clone=clone,
+            issue_key=issue_key,
+            description=description,
+            base=base,
+            severity=SEVERITY_WORDS.get(severity or "", severity),
+            actor=actor,
+        )
+    except HotfixError as exc:
+        raise _failure(
+            deps,
+            incident,
+            exc,
+            actor=actor,
+            kind="hotfix_create_failed",
+            what="Creating the hotfix branch",
+        ) from exc
+    _record(
+        deps,
+        incident,
+        actor=actor,
+        kind="hotfix_created",
+        text=f"Hotfix branch {created.branch} cut from {created.baseline_tag or created.base_ref}; next version {created.next_tag}",
+        data={"service": name, **_as_data(created)},
+    )
+    return name, created
+
+
+def finish(
+    deps: HotfixDeps,
+    *,
+    actor: str,
+    service: str | None,
+    issue_key: str | None,
+    version: str | None,
+    incident: Incident | None,
+) -> tuple[str, HotfixFinished]:
+    require_deployer(actor, access=deps.settings.access, chat=deps.chat, what="finish hotfixes")
+    name, repo = repository_for(deps.settings, service)
+    severity = incident.severity.label if incident else None
+    try:
+        clone = prepare_clone(settings=repo, data_dir=deps.data_dir)
+        finished = finish_hotfix(
+            settings=repo,
+            clone=clone,
+            issue_key=issue_key,
+            version=version,
+            severity=severity,
+            incident_id=incident.id if incident else None,
+            actor=actor,
+        )
+    except HotfixError as exc:
+        raise _failure(
+            deps,
+            incident,
+            exc,
+            actor=actor,
+            kind="hotfix_finish_failed",
+            what="Finishing the hotfix",
+        ) from exc
+    _record(
+        deps,
+        incident,
+        actor=actor,
+        kind="hotfix_finished",
+        text=f"Hotfix {finished.issue_key} finished: tagged {finished.tag}, merged into {finished.production_branch} and {finished.development_branch}",
+        data={"service": name, **_as_data(finished)},
+    )
+    return name, finished
+
+
+def status(
+    deps: HotfixDeps, *, actor: str, service: str | None, issue_key: str | None
+) -> tuple[str, list[HotfixBranchStatus]]:
+    name, repo = repository_for(deps.settings, service)
+    try:
+        clone = prepare_clone(settings=repo, data_dir=deps.data_dir)
+        return name, hotfix_status(settings=repo, clone=clone, issue_key=issue_key, actor=actor)
+    except HotfixError as exc:
+        raise UserFacingError(exc.user_message, hint=exc.what_to_do or None) from exc
