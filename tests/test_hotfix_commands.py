@@ -70,8 +70,8 @@ def test_create_in_a_war_room_cuts_the_branch_and_reports_it(
         channel_id=room,
     )
     assert (
-        "Hotfix branch hotfix/PROD-2847-payment-null-pointer created; next version v2.1.1"
-        == reply["text"]
+        reply["text"]
+        == "Hotfix branch hotfix/PROD-2847-payment-null-pointer created; next version v2.1.1"
     )
     remote = world.remote_refs()
     assert remote[f"refs/heads/{BRANCH}"] == world.rev(world.origin, "v2.1.0^{commit}")

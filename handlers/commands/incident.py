@@ -88,8 +88,8 @@ def create(
     if severity is None and title is None:
         return modal(
             "modal_declare",
-            title="",
             env,
+            title="",
             severities=[
                 {"value": s.value, "label": s.label, "meaning": s.meaning} for s in Severity
             ],
