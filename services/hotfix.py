@@ -8,9 +8,10 @@ timeline, and turns git's errors into answers a person can act on.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from services import timeline
 from services.access import require_deployer
@@ -32,6 +33,7 @@ from services.incidents.model import Incident
 from services.settings import Settings
 from services.store import Store
 
+T = TypeVar("T")
 SEVERITY_WORDS = {"critical": "Critical", "high": "High", "medium": "Medium", "low": "Low"}
 
 
@@ -67,10 +69,6 @@ def repository_for(settings: Settings, service: str | None) -> tuple[str, Reposi
     return service, repo
 
 
-def _as_data(result: Any) -> dict[str, Any]:
-    return dataclasses.asdict(result)
-
-
 def _record(
     deps: HotfixDeps,
     incident: Incident | None,
@@ -92,28 +90,32 @@ def _record(
         )
 
 
-def _failure(
+def _run_git(
     deps: HotfixDeps,
     incident: Incident | None,
-    exc: HotfixError,
     *,
     actor: str,
-    kind: str,
     what: str,
-) -> UserFacingError:
-    _record(
-        deps,
-        incident,
-        actor=actor,
-        kind=kind,
-        text=f"{what} failed: {exc.user_message}",
-        data={
-            "error": type(exc).__name__,
-            "message": exc.user_message,
-            "what_to_do": exc.what_to_do,
-        },
-    )
-    return UserFacingError(exc.user_message, hint=exc.what_to_do or None)
+    failure_kind: str,
+    run: Callable[[], T],
+) -> T:
+    """Run one git operation; a failure lands on the incident's timeline and is explained."""
+    try:
+        return run()
+    except HotfixError as exc:
+        _record(
+            deps,
+            incident,
+            actor=actor,
+            kind=failure_kind,
+            text=f"{what} failed: {exc.user_message}",
+            data={
+                "error": type(exc).__name__,
+                "message": exc.user_message,
+                "what_to_do": exc.what_to_do,
+            },
+        )
+        raise UserFacingError(exc.user_message, hint=exc.what_to_do or None) from exc
 
 
 def start(
@@ -131,33 +133,30 @@ def start(
         actor, access=deps.settings.access, chat=deps.chat, what="create hotfix branches"
     )
     name, repo = repository_for(deps.settings, service)
-    try:
-        clone = prepare_clone(settings=repo, data_dir=deps.data_dir)
-        created = create_hotfix(
+    created = _run_git(
+        deps,
+        incident,
+        actor=actor,
+        what="Creating the hotfix branch",
+        failure_kind="hotfix_create_failed",
+        run=lambda: create_hotfix(
             settings=repo,
-            clone=clone,
+            clone=prepare_clone(settings=repo, data_dir=deps.data_dir),
             issue_key=issue_key,
             description=description,
             base=base,
             severity=SEVERITY_WORDS.get(severity or "", severity),
             actor=actor,
-        )
-    except HotfixError as exc:
-        raise _failure(
-            deps,
-            incident,
-            exc,
-            actor=actor,
-            kind="hotfix_create_failed",
-            what="Creating the hotfix branch",
-        ) from exc
+        ),
+    )
     _record(
         deps,
         incident,
         actor=actor,
         kind="hotfix_created",
-        text=f"Hotfix branch {created.branch} cut from {created.baseline_tag or created.base_ref}; next version {created.next_tag}",
-        data={"service": name, **_as_data(created)},
+        text=f"Hotfix branch {created.branch} cut from {created.baseline_tag or created.base_ref};"
+        f" next version {created.next_tag}",
+        data={"service": name, **dataclasses.asdict(created)},
     )
     return name, created
 
@@ -173,34 +172,30 @@ def finish(
 ) -> tuple[str, HotfixFinished]:
     require_deployer(actor, access=deps.settings.access, chat=deps.chat, what="finish hotfixes")
     name, repo = repository_for(deps.settings, service)
-    severity = incident.severity.label if incident else None
-    try:
-        clone = prepare_clone(settings=repo, data_dir=deps.data_dir)
-        finished = finish_hotfix(
+    finished = _run_git(
+        deps,
+        incident,
+        actor=actor,
+        what="Finishing the hotfix",
+        failure_kind="hotfix_finish_failed",
+        run=lambda: finish_hotfix(
             settings=repo,
-            clone=clone,
+            clone=prepare_clone(settings=repo, data_dir=deps.data_dir),
             issue_key=issue_key,
             version=version,
-            severity=severity,
+            severity=incident.severity.label if incident else None,
             incident_id=incident.id if incident else None,
             actor=actor,
-        )
-    except HotfixError as exc:
-        raise _failure(
-            deps,
-            incident,
-            exc,
-            actor=actor,
-            kind="hotfix_finish_failed",
-            what="Finishing the hotfix",
-        ) from exc
+        ),
+    )
     _record(
         deps,
         incident,
         actor=actor,
         kind="hotfix_finished",
-        text=f"Hotfix {finished.issue_key} finished: tagged {finished.tag}, merged into {finished.production_branch} and {finished.development_branch}",
-        data={"service": name, **_as_data(finished)},
+        text=f"Hotfix {finished.issue_key} finished: tagged {finished.tag}, merged into"
+        f" {finished.production_branch} and {finished.development_branch}",
+        data={"service": name, **dataclasses.asdict(finished)},
     )
     return name, finished
 
@@ -209,8 +204,17 @@ def status(
     deps: HotfixDeps, *, actor: str, service: str | None, issue_key: str | None
 ) -> tuple[str, list[HotfixBranchStatus]]:
     name, repo = repository_for(deps.settings, service)
-    try:
-        clone = prepare_clone(settings=repo, data_dir=deps.data_dir)
-        return name, hotfix_status(settings=repo, clone=clone, issue_key=issue_key, actor=actor)
-    except HotfixError as exc:
-        raise UserFacingError(exc.user_message, hint=exc.what_to_do or None) from exc
+    branches = _run_git(
+        deps,
+        None,
+        actor=actor,
+        what="Reading hotfix branches",
+        failure_kind="hotfix_status_failed",
+        run=lambda: hotfix_status(
+            settings=repo,
+            clone=prepare_clone(settings=repo, data_dir=deps.data_dir),
+            issue_key=issue_key,
+            actor=actor,
+        ),
+    )
+    return name, branches

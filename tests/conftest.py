@@ -18,6 +18,9 @@ from tests.harness.slack_emulator import SlackEmulator
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
+# Shared fixtures that live next to the harness they set up.
+pytest_plugins = ["tests.harness.git_repos"]
+
 
 @pytest.fixture
 def clock() -> ManualClock:

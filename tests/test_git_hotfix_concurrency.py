@@ -19,19 +19,9 @@ from services.git import (
     hotfix_status,
 )
 from services.git.locking import LOCK_FILE_NAME
-from tests.harness.git_repos import GitWorld, isolate_git_env, make_world
+from tests.harness.git_repos import GitWorld
 
-
-@pytest.fixture(autouse=True)
-def _isolated_git(
-    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
-) -> None:
-    isolate_git_env(monkeypatch, tmp_path_factory.getbasetemp() / "home")
-
-
-@pytest.fixture
-def world(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> GitWorld:
-    return make_world(tmp_path / "w", model="gitflow", cache_dir=tmp_path_factory.getbasetemp())
+pytestmark = pytest.mark.usefixtures("isolated_git")
 
 
 def wait_for(path: Path, timeout: float = 10.0) -> None:

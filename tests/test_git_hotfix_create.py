@@ -21,24 +21,9 @@ from services.git import (
     hotfix_status,
     prepare_clone,
 )
-from tests.harness.git_repos import DEV_EMAIL, GitWorld, git, isolate_git_env, make_world
+from tests.harness.git_repos import DEV_EMAIL, GitWorld, git
 
-
-@pytest.fixture(autouse=True)
-def _isolated_git(
-    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
-) -> None:
-    isolate_git_env(monkeypatch, tmp_path_factory.getbasetemp() / "home")
-
-
-@pytest.fixture
-def world(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> GitWorld:
-    return make_world(tmp_path / "w", model="gitflow", cache_dir=tmp_path_factory.getbasetemp())
-
-
-@pytest.fixture
-def trunk(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> GitWorld:
-    return make_world(tmp_path / "t", model="trunk", cache_dir=tmp_path_factory.getbasetemp())
+pytestmark = pytest.mark.usefixtures("isolated_git")
 
 
 def test_create_gitflow_hotfix(world: GitWorld) -> None:

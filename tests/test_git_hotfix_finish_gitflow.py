@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from services.git import (
@@ -20,21 +18,12 @@ from services.git import (
     create_hotfix,
     finish_hotfix,
 )
-from tests.harness.git_repos import APP_PY, GitWorld, git, isolate_git_env, make_world
+from tests.harness.git_repos import APP_PY, GitWorld, git
 
 BRANCH = "hotfix/PROD-2847-login-fails"
 
 
-@pytest.fixture(autouse=True)
-def _isolated_git(
-    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
-) -> None:
-    isolate_git_env(monkeypatch, tmp_path_factory.getbasetemp() / "home")
-
-
-@pytest.fixture
-def world(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> GitWorld:
-    return make_world(tmp_path / "w", model="gitflow", cache_dir=tmp_path_factory.getbasetemp())
+pytestmark = pytest.mark.usefixtures("isolated_git")
 
 
 def start(world: GitWorld, *, fix: bool = True) -> str | None:

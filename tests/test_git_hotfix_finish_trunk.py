@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from services.git import (
@@ -22,23 +20,17 @@ from tests.harness.git_repos import (
     DEV_NAME,
     GitWorld,
     git,
-    isolate_git_env,
-    make_world,
 )
 
 BRANCH = "hotfix/PROD-2847-login-fails"
 
 
-@pytest.fixture(autouse=True)
-def _isolated_git(
-    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
-) -> None:
-    isolate_git_env(monkeypatch, tmp_path_factory.getbasetemp() / "home")
+pytestmark = pytest.mark.usefixtures("isolated_git")
 
 
 @pytest.fixture
-def world(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> GitWorld:
-    return make_world(tmp_path / "t", model="trunk", cache_dir=tmp_path_factory.getbasetemp())
+def world(trunk: GitWorld) -> GitWorld:
+    return trunk
 
 
 def start(world: GitWorld) -> None:

@@ -10,23 +10,14 @@ import pytest
 from services import timeline
 from services.clock import ManualClock
 from services.incidents import repository
-from tests.harness.git_repos import APP_PY, GitWorld, git, isolate_git_env, make_world
+from tests.harness.git_repos import APP_PY, GitWorld, git
 from tests.harness.running_bot import RunningBot, start_bot
 from tests.harness.slack_emulator import SlackEmulator
 
 BRANCH = "hotfix/PROD-2847-payment-null-pointer"
 
 
-@pytest.fixture(autouse=True)
-def _isolated_git(
-    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
-) -> None:
-    isolate_git_env(monkeypatch, tmp_path_factory.getbasetemp() / "home")
-
-
-@pytest.fixture
-def world(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> GitWorld:
-    return make_world(tmp_path / "w", model="gitflow", cache_dir=tmp_path_factory.getbasetemp())
+pytestmark = pytest.mark.usefixtures("isolated_git")
 
 
 @pytest.fixture
@@ -172,11 +163,6 @@ def test_status_lists_open_hotfix_branches(git_bot: RunningBot, world: GitWorld)
 def test_an_unknown_service_is_named(git_bot: RunningBot) -> None:
     reply = run(git_bot, "/hotfix create --issue=PROD-1 --service=billing")
     assert reply["text"] == "There is no service 'billing' with a repository."
-
-
-@pytest.fixture
-def trunk(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> GitWorld:
-    return make_world(tmp_path / "t", model="trunk", cache_dir=tmp_path_factory.getbasetemp())
 
 
 def test_trunk_hotfix_from_the_console(trunk: GitWorld, tmp_path: Path) -> None:

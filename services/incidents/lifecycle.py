@@ -113,24 +113,7 @@ def post_update(
         "message": message,
         "author": actor,
     }
-    if updated.channel_id:
-        _try(
-            result,
-            "post the update in the war room",
-            lambda: deps.chat.post(updated.channel_id or "", Message("status_update", data)),
-        )
-    if updated.announcement_channel_id and updated.announcement_ts:
-        _try(
-            result,
-            "post the update in the announcement thread",
-            lambda: deps.chat.post(
-                updated.announcement_channel_id or "",
-                Message("status_update", data),
-                thread_ts=updated.announcement_ts,
-                broadcast=broadcast,
-            ),
-        )
-    result.problems += refresh_messages(updated, deps=deps)
+    _tell_everyone(result, Message("status_update", data), deps=deps, broadcast=broadcast)
     return result
 
 
@@ -228,18 +211,6 @@ def change_severity(
         "old_severity": incident.severity.label,
         "author": actor,
     }
-    for channel, thread in (
-        (updated.channel_id, None),
-        (updated.announcement_channel_id, updated.announcement_ts),
-    ):
-        if channel:
-            _try(
-                result,
-                "announce the new severity",
-                lambda c=channel, t=thread: deps.chat.post(
-                    c, Message("severity_changed", data), thread_ts=t
-                ),
-            )
     escalating = (
         deps.settings.policy(severity.value).escalate and severity.rank < incident.severity.rank
     )
@@ -249,7 +220,7 @@ def change_severity(
             "escalate",
             lambda: escalate(updated, deps=deps, reason=f"raised to {severity.label}"),
         )
-    result.problems += refresh_messages(updated, deps=deps)
+    _tell_everyone(result, Message("severity_changed", data), deps=deps)
     return result
 
 
@@ -360,24 +331,36 @@ def resolve(
         "action_items": [{"text": t, "owner": o} for t, o in action_items],
         "author": actor,
     }
-    if updated.channel_id:
-        _try(
-            result,
-            "post the resolution notice",
-            lambda: deps.chat.post(updated.channel_id or "", Message("resolution_notice", data)),
-        )
-    if updated.announcement_channel_id and updated.announcement_ts:
-        _try(
-            result,
-            "post the resolution in the announcement thread",
-            lambda: deps.chat.post(
-                updated.announcement_channel_id or "",
-                Message("resolution_notice", data),
-                thread_ts=updated.announcement_ts,
-            ),
-        )
-    result.problems += refresh_messages(updated, deps=deps)
+    _tell_everyone(result, Message("resolution_notice", data), deps=deps)
     return result
+
+
+def _tell_everyone(
+    result: ChangeResult,
+    message: Message,
+    *,
+    deps: WarRoomDeps,
+    broadcast: bool = False,
+) -> None:
+    """Post in the war room and the announcement thread, then edit the header and announcement."""
+    incident = result.incident
+    targets: list[tuple[str | None, str | None, str]] = [
+        (incident.channel_id, None, "the war room")
+    ]
+    if incident.announcement_ts:
+        targets.append(
+            (incident.announcement_channel_id, incident.announcement_ts, "the announcement thread")
+        )
+    for channel, thread, where in targets:
+        if channel:
+            _try(
+                result,
+                f"post in {where}",
+                lambda c=channel, t=thread: deps.chat.post(
+                    c, message, thread_ts=t, broadcast=broadcast and t is not None
+                ),
+            )
+    result.problems += refresh_messages(incident, deps=deps)
 
 
 def _try(result: ChangeResult, what: str, call: object) -> None:

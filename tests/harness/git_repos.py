@@ -272,3 +272,23 @@ def make_world(dest: Path, *, model: str = "gitflow", cache_dir: Path) -> GitWor
     for clone in (world.dev, world.bot):
         git(clone, "remote", "set-url", "origin", str(world.origin))
     return world
+
+
+# -- fixtures (registered by tests/conftest.py) -----------------------------------
+
+
+@pytest.fixture
+def isolated_git(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    isolate_git_env(monkeypatch, tmp_path_factory.getbasetemp() / "home")
+
+
+@pytest.fixture
+def world(isolated_git: None, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> GitWorld:
+    """A git-flow repository world: bare origin, developer clone, bot clone."""
+    return make_world(tmp_path / "w", model="gitflow", cache_dir=tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture
+def trunk(isolated_git: None, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> GitWorld:
+    """The same for the trunk model (main instead of develop)."""
+    return make_world(tmp_path / "t", model="trunk", cache_dir=tmp_path_factory.getbasetemp())
