@@ -42,7 +42,7 @@ class Prepared:
         if self.reply is not None or self.command is None or self.ctx is None:
             return False
         on_worker = self.command.on_worker
-        return on_worker(self.ctx.params) if callable(on_worker) else on_worker
+        return on_worker(self.ctx) if callable(on_worker) else on_worker
 
 
 class Router:

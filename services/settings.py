@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from services.deploy.settings import EnvironmentSettings
 from services.git.settings import RepositorySettings
 
 
@@ -103,6 +104,9 @@ def _default_severities() -> dict[SeverityName, SeverityPolicy]:
 
 class ServiceSettings(Section):
     git: RepositorySettings | None = None
+    environments: dict[
+        Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")], EnvironmentSettings
+    ] = Field(default_factory=dict)
 
 
 class Bookmark(Section):

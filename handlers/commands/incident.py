@@ -34,8 +34,12 @@ INCIDENT_OPTION = click.option(
 )
 
 
-def _has_flags(params: dict[str, Any]) -> bool:
-    return any(value not in (None, False, ()) for value in params.values())
+def _has_flags(ctx: click.Context) -> bool:
+    """Were any options typed? (Defaults don't count: no flags means "open the form".)"""
+    return any(
+        ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE
+        for name in ctx.params
+    )
 
 
 def summary(env: CommandEnv, incident_id: str, text: str, problems: list[str]) -> Reply:

@@ -54,7 +54,7 @@ class ChatCommand(click.Command):
         self,
         *args: Any,
         example: str,
-        on_worker: bool | Callable[[dict[str, Any]], bool] = True,
+        on_worker: bool | Callable[[click.Context], bool] = True,
         raw_text: str | None = None,
         **kwargs: Any,
     ) -> None:
@@ -84,7 +84,7 @@ def chat_command(
     *,
     example: str,
     short_help: str | None = None,
-    on_worker: bool | Callable[[dict[str, Any]], bool] = True,
+    on_worker: bool | Callable[[click.Context], bool] = True,
     raw_text: str | None = None,
 ) -> Callable[[F], ChatCommand]:
     """Register `fn(env, **options) -> Reply` as `name` in `group`."""

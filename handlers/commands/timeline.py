@@ -12,6 +12,7 @@ from services import timeline as timeline_store
 from services.chat import ChatError
 from services.errors import UserFacingError
 from services.incidents import lifecycle
+from services.incidents.model import INCIDENT_ID
 from services.incidents.postmortem import postmortem_data
 from services.incidents.presenting import incident_data
 
@@ -25,15 +26,19 @@ def _root() -> click.Group:
 @chat_command(
     _root(),
     "note",
-    example="/hotfix note Rolled back the cache config; error rate falling",
+    example="/hotfix note Rolled back the cache config; error rate falling  (elsewhere: /hotfix note INC-42 …)",
     short_help="Add a note to the war room's timeline.",
     raw_text="text",
     on_worker=False,
 )
 @click.argument("text")
 def note(env: CommandEnv, text: str) -> Reply:
-    """Add a line to the incident's timeline (in the war room; quotes and apostrophes welcome)."""
-    incident = find_incident(env, None)
+    """Add a line to the incident's timeline: in its war room, or anywhere as `note INC-n …`."""
+    incident_id = None
+    words = text.split(None, 1)
+    if words and INCIDENT_ID.match(words[0]):
+        incident_id, text = words[0], words[1] if len(words) > 1 else ""
+    incident = find_incident(env, incident_id)
     if not text.strip():
         raise click.UsageError("The note is empty.")
     lifecycle.add_note(

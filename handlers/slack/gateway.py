@@ -155,8 +155,9 @@ class SlackChat:
             # A reply inside a thread is not in the channel's history.
             replies = self._call(
                 "conversations.replies",
+                # Slack puts the thread's parent first, so ask for it and the reply.
                 lambda: self.client.conversations_replies(
-                    channel=channel_id, ts=ts, latest=ts, oldest=ts, inclusive=True, limit=1
+                    channel=channel_id, ts=ts, latest=ts, oldest=ts, inclusive=True, limit=2
                 ),
             )
             messages = [m for m in replies.get("messages") or [] if m.get("ts") == ts]

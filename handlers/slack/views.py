@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import Ack, App
@@ -12,47 +13,42 @@ from handlers.context import CommandEnv, Deps
 from handlers.guard import run_guarded
 from handlers.slack.delivery import tell_user
 from handlers.slack.payloads import from_interaction
-from handlers.views import VIEWS, parse_state
+from handlers.views import VIEWS, ViewSpec, parse_state
 from services.incidents import repository
 
 
 def register(app: App, *, deps: Deps) -> None:
     for callback_id, spec in VIEWS.items():
+        app.view(callback_id)(_submission_listener(deps, callback_id, spec))
 
-        def on_submit(
-            ack: Ack,
-            body: dict[str, Any],
-            view: dict[str, Any],
-            client: WebClient,
-            spec: Any = spec,
-            callback_id: str = callback_id,
-        ) -> None:
-            values = parse_state(view.get("state") or {})
-            errors = spec.validate(values)
-            if errors:
-                ack(response_action="errors", errors=errors)
-                return
-            ack()
-            metadata = str(view.get("private_metadata") or "")
-            env = CommandEnv(from_interaction(body), deps)
 
-            def run() -> None:
-                reply = run_guarded(
-                    env,
-                    action=f"form:{callback_id}",
-                    detail=json.dumps(values, default=str)[:500],
-                    what="that form",
-                    run=lambda: spec.run(env, values, metadata),
-                )
-                incident_id = spec.incident_of(metadata)
-                channel = metadata or None
-                if incident_id:
-                    incident = repository.by_id(deps.store, incident_id)
-                    channel = incident.channel_id if incident else None
-                tell_user(
-                    deps, client, user_id=env.invocation.actor, channel_id=channel, reply=reply
-                )
+def _submission_listener(deps: Deps, callback_id: str, spec: ViewSpec) -> Callable[..., None]:
+    # Bolt passes listener arguments by name, so the form's identity is closed over here.
+    def on_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+        values = parse_state(view.get("state") or {})
+        errors = spec.validate(values)
+        if errors:
+            ack(response_action="errors", errors=errors)
+            return
+        ack()
+        metadata = str(view.get("private_metadata") or "")
+        env = CommandEnv(from_interaction(body), deps)
 
-            deps.worker.submit(run, describe=f"form {callback_id}")
+        def run() -> None:
+            reply = run_guarded(
+                env,
+                action=f"form:{callback_id}",
+                detail=json.dumps(values, default=str)[:500],
+                what="that form",
+                run=lambda: spec.run(env, values, metadata),
+            )
+            incident_id = spec.incident_of(metadata)
+            channel = metadata or None
+            if incident_id:
+                incident = repository.by_id(deps.store, incident_id)
+                channel = incident.channel_id if incident else None
+            tell_user(deps, client, user_id=env.invocation.actor, channel_id=channel, reply=reply)
 
-        app.view(callback_id)(on_submit)
+        deps.worker.submit(run, describe=f"form {callback_id}")
+
+    return on_submit

@@ -8,7 +8,7 @@ from datetime import timedelta
 from services.incidents import repository
 from services.incidents.model import Severity
 from services.incidents.repository import NewIncident
-from services.incidents.war_room import FlowReport, WarRoomDeps, open_war_room
+from services.incidents.war_room import FlowReport, WarRoomDeps, open_war_room, require_member
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,8 @@ class DeclareResult:
 
 
 def declare(declaration: Declaration, *, deps: WarRoomDeps) -> DeclareResult:
+    if declaration.commander:
+        require_member(declaration.commander, chat=deps.chat)
     cadence = deps.settings.policy(declaration.severity.value).update_every_minutes
     incident, created = repository.create(
         deps.store,

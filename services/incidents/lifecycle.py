@@ -25,6 +25,7 @@ from services.incidents.war_room import (
     invite_people,
     is_slack_user,
     refresh_messages,
+    require_member,
     responders_for,
 )
 
@@ -121,11 +122,7 @@ def assign_role(
     incident: Incident, *, deps: WarRoomDeps, actor: str, role: Role, user_id: str
 ) -> ChangeResult:
     _require_open(incident)
-    if is_slack_user(user_id) and deps.chat.user_name(user_id) is None:
-        raise UserFacingError(
-            f"<@{user_id}> is not a member of this workspace.",
-            hint="Mention someone from the people list: type @ and pick them.",
-        )
+    require_member(user_id, chat=deps.chat)
     old = incident.role(role)
     if old == user_id:
         return ChangeResult(incident, changed=False)

@@ -48,6 +48,15 @@ def is_slack_user(actor: str | None) -> bool:
     return bool(actor) and re.match(r"^[UW][A-Z0-9]{2,}$", actor or "") is not None
 
 
+def require_member(user_id: str, *, chat: Chat) -> None:
+    """Refuse a person who is not (or no longer) in the workspace, before anything changes."""
+    if is_slack_user(user_id) and chat.user_name(user_id) is None:
+        raise UserFacingError(
+            f"{user_id} is not a member of this workspace.",
+            hint="Mention someone from the people list: type @ and pick them.",
+        )
+
+
 @dataclass
 class FlowReport:
     incident: Incident
@@ -78,6 +87,7 @@ def open_war_room(incident: Incident, *, deps: WarRoomDeps, actor: str) -> FlowR
         ("bookmarks", lambda: _bookmarks(incident, deps)),
         ("header", lambda: _post_header(incident, deps)),
         ("announcement", lambda: _announce(incident, deps)),
+        ("escalation", lambda: _escalate_if_severe(incident, deps)),
         ("playbook", lambda: _post_playbook(incident, deps)),
     )
     for name, step in steps:
@@ -177,8 +187,8 @@ def _ensure_channel(incident: Incident, *, deps: WarRoomDeps, actor: str) -> Inc
             raise WarRoomError(
                 f"{incident.id} is declared and recorded, but its war room channel could not be"
                 f" created (`{exc.error}`).",
-                hint="Create a channel by hand and keep the timeline with `/hotfix note`, or try"
-                " again once Slack answers.",
+                hint=f"Create a channel by hand and keep the timeline with `/hotfix note {incident.id} …`,"
+                " or try again once Slack answers.",
             ) from exc
         if repository.set_if_unset(
             deps.store, incident.id, channel_id=channel_id, channel_name=name
@@ -248,7 +258,10 @@ def _announce(incident: Incident, deps: WarRoomDeps) -> None:
         text="Initial notification posted",
         data={"channel_id": posted.channel_id, "ts": posted.ts},
     )
-    if settings.policy(incident.severity.value).escalate:
+
+
+def _escalate_if_severe(incident: Incident, deps: WarRoomDeps) -> None:
+    if deps.settings.policy(incident.severity.value).escalate:
         escalate(incident, deps=deps, reason="declared")
 
 

@@ -1,0 +1,1 @@
+"""Deployments: approval gates, the persisted deploy engine, its backends, verification, rollback."""

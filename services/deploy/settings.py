@@ -1,0 +1,114 @@
+"""How each service is deployed, per environment."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+SlackTarget = Annotated[str, Field(pattern=r"^([UWS][A-Z0-9]{2,})$")]
+Argv = list[Annotated[str, Field(min_length=1)]]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BlueGreenSettings(Section):
+    service: str = Field(description="The Service whose selector switches between colours.")
+    color_label: str = "color"
+    colors: tuple[str, str] = ("blue", "green")
+    deployment_pattern: str = Field(
+        default="{deployment}-{color}", description="Name of each colour's Deployment."
+    )
+    scale_down_after_minutes: float = Field(default=30, ge=0)
+
+
+class KubernetesTarget(Section):
+    context: str | None = Field(default=None, description="kubeconfig context (default: current).")
+    kubeconfig: str | None = None
+    in_cluster: bool = False
+    host: str | None = Field(default=None, description="API server URL, for tests and proxies.")
+    namespace: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+    deployment: str = Field(pattern=r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+    container: str = "app"
+    image: str = Field(description="Image repository; the version becomes the tag.")
+    blue_green: BlueGreenSettings | None = None
+    rollout_timeout_seconds: float = Field(default=600, gt=0)
+    poll_interval_seconds: float = Field(default=2, gt=0)
+
+
+class CommandTarget(Section):
+    deploy: Argv = Field(
+        min_length=1, description="argv; {version}, {service}, {environment} filled in"
+    )
+    rollback: Argv | None = None
+    status: Argv | None = None
+    timeout_seconds: float = Field(default=900, gt=0)
+    workdir: str | None = None
+
+
+class Check(Section):
+    name: str
+    argv: Argv = Field(min_length=1)
+    timeout_seconds: float = Field(default=300, gt=0)
+
+
+class HealthCheck(Section):
+    url: str = Field(pattern=r"^https?://")
+    expect_status: int = Field(default=200, ge=100, le=599)
+    body_contains: str | None = None
+    max_latency_ms: float | None = Field(default=None, gt=0)
+
+
+class BreakGlass(Section):
+    severities: tuple[Literal["sev0", "sev1"], ...] = ("sev0",)
+    approvals: int = Field(default=1, ge=0, le=5)
+
+
+class EnvironmentSettings(Section):
+    backend: Literal["kubernetes", "command"]
+    strategy: Literal["rolling", "blue-green", "canary"] = "rolling"
+    kubernetes: KubernetesTarget | None = None
+    command: CommandTarget | None = None
+    requesters: list[SlackTarget] | None = Field(
+        default=None, description="Who may request (default: access.deployers)."
+    )
+    approvers: list[SlackTarget] = Field(default_factory=list)
+    approvals: int | None = Field(
+        default=None, ge=0, le=5, description="Approvals needed (default 2 for production, else 1)."
+    )
+    approval_expiry_minutes: float = Field(default=30, gt=0)
+    break_glass: BreakGlass | None = None
+    immediate_rollback_severities: tuple[Literal["sev0", "sev1", "sev2", "sev3"], ...] = Field(
+        default=("sev0", "sev1"),
+        description="During an open incident of these severities, --immediate skips approval.",
+    )
+    checks: list[Check] = Field(
+        default_factory=list, description="Pre-deploy checks (smoke, dry-run)."
+    )
+    backup: Argv | None = None
+    health_checks: list[HealthCheck] = Field(default_factory=list)
+    verify_seconds: float = Field(default=60, ge=0)
+    verify_interval_seconds: float = Field(default=5, gt=0)
+
+    @model_validator(mode="after")
+    def _backend_configured(self) -> EnvironmentSettings:
+        if self.backend == "kubernetes" and self.kubernetes is None:
+            raise ValueError("backend kubernetes needs a `kubernetes:` section")
+        if self.backend == "command" and self.command is None:
+            raise ValueError("backend command needs a `command:` section")
+        if self.strategy == "blue-green" and (
+            self.kubernetes is None or self.kubernetes.blue_green is None
+        ):
+            raise ValueError("strategy blue-green needs kubernetes.blue_green")
+        if self.strategy != "rolling" and self.backend == "command":
+            raise ValueError(
+                "the command backend deploys with its own script: use strategy rolling"
+            )
+        return self
+
+    def required_approvals(self, environment: str) -> int:
+        if self.approvals is not None:
+            return self.approvals
+        return 2 if environment in ("production", "prod") else 1
