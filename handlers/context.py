@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Literal
 
 from services.chat import Chat
 from services.clock import Clock
+from services.deploy.backends import make_backend
+from services.deploy.engine import DeployDeps
 from services.hotfix import HotfixDeps
 from services.incidents.war_room import WarRoomDeps
 from services.settings import Settings
@@ -50,6 +52,16 @@ class Deps:
             clock=self.clock,
             chat=self.chat,
             data_dir=self.settings.store.path.parent,
+        )
+
+    @property
+    def deploy(self) -> DeployDeps:
+        return DeployDeps(
+            settings=self.settings,
+            store=self.store,
+            clock=self.clock,
+            chat=self.chat,
+            backend_for=make_backend,
         )
 
     @property

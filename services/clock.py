@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
@@ -13,18 +15,34 @@ class Clock(Protocol):
         """The current time, timezone-aware, in UTC."""
         ...
 
+    def sleep(self, seconds: float) -> None:
+        """Wait; a test clock moves its own time instead of waiting."""
+        ...
+
 
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
 
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
 
 class ManualClock:
     """A clock that only moves when told to; used by tests and by simulations."""
 
-    def __init__(self, start: datetime | None = None) -> None:
+    def __init__(
+        self, start: datetime | None = None, *, on_sleep: Callable[[float], None] | None = None
+    ) -> None:
         self._now = start or datetime(2026, 1, 1, tzinfo=UTC)
         self._lock = threading.Lock()
+        # What a sleeper lets happen meanwhile (e.g. a test cluster's rollout moving on).
+        self.on_sleep = on_sleep
+
+    def sleep(self, seconds: float) -> None:
+        self.advance(timedelta(seconds=seconds))
+        if self.on_sleep is not None:
+            self.on_sleep(seconds)
 
     def now(self) -> datetime:
         with self._lock:
@@ -55,6 +73,9 @@ class FileClock:
 
     def now(self) -> datetime:
         return parse_iso(self.path.read_text(encoding="utf-8").strip())
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
 
 
 def isoformat(moment: datetime) -> str:

@@ -16,12 +16,19 @@ log = logging.getLogger(__name__)
 
 
 class Worker:
-    def __init__(self, *, threads: int = 4, name: str = "hotfix-worker") -> None:
+    def __init__(
+        self, *, threads: int = 4, name: str = "hotfix-worker", long_threads: int = 8
+    ) -> None:
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=name)
+        # Deployments wait on rollouts for minutes: they get their own threads so that
+        # commands and clicks are never stuck behind them.
+        self._long_pool = ThreadPoolExecutor(
+            max_workers=long_threads, thread_name_prefix=f"{name}-long"
+        )
         self._pending: set[Future[None]] = set()
         self._lock = threading.Lock()
 
-    def submit(self, job: Callable[[], None], *, describe: str) -> Future[None]:
+    def submit(self, job: Callable[[], None], *, describe: str, long: bool = False) -> Future[None]:
         """Run `job` on the pool; an exception is logged, never lost silently."""
 
         def run() -> None:
@@ -30,7 +37,7 @@ class Worker:
             except Exception:
                 log.exception("worker job failed: %s", describe)
 
-        future = self._pool.submit(run)
+        future = (self._long_pool if long else self._pool).submit(run)
         with self._lock:
             self._pending.add(future)
         future.add_done_callback(self._forget)
@@ -45,15 +52,18 @@ class Worker:
             return not self._pending
 
     def drain(self, timeout: float | None = None) -> bool:
-        """Wait for every submitted job; True when all finished in time."""
-        with self._lock:
-            pending = list(self._pending)
-        for future in pending:
-            try:
-                future.result(timeout=timeout)
-            except TimeoutError:
-                return False
-        return True
+        """Wait for every submitted job, and the jobs those submit; True when all finished."""
+        while True:
+            with self._lock:
+                pending = list(self._pending)
+            if not pending:
+                return True
+            for future in pending:
+                try:
+                    future.result(timeout=timeout)
+                except TimeoutError:
+                    return False
 
     def shutdown(self, *, wait: bool = True) -> None:
         self._pool.shutdown(wait=wait, cancel_futures=not wait)
+        self._long_pool.shutdown(wait=wait, cancel_futures=not wait)

@@ -512,7 +512,7 @@ def test_a_war_room_that_cannot_be_created_keeps_the_declaration(ibot: RunningBo
         "INC-1 is declared and recorded, but its war room channel could not be created"
         " (`restricted_action`)." in answer
     )
-    assert "Create a channel by hand" in answer
+    assert "`/hotfix incident war-room --incident INC-1` once Slack answers" in answer
     assert [(e.kind, e.data.get("step")) for e in events(ibot)] == [
         ("declared", None),
         ("step_failed", "channel"),
@@ -522,6 +522,23 @@ def test_a_war_room_that_cannot_be_created_keeps_the_declaration(ibot: RunningBo
     assert inc.is_open and inc.channel_id is None
     # Nothing was announced for a flow that could not start.
     assert ibot.slack.calls_to("chat.postMessage") == []
+
+
+def test_the_war_room_can_be_repaired_once_slack_answers(ibot: RunningBot) -> None:
+    ibot.slack.fail("conversations.create", "restricted_action")
+    command(ibot, CREATE_SEV1)
+    repaired = command(ibot, "incident war-room --incident INC-1")
+    assert "War room of INC-1 checked." in repaired["text"], shown(repaired)
+    room = incident(ibot).channel_id
+    assert room is not None
+    find_message(ibot.slack, room, "INC-1 SEV1 · Investigating")  # the header
+    assert len(ibot.slack.messages(ANNOUNCE)) == 1
+    # Running it again repeats nothing: one channel, one announcement, one escalation.
+    command(ibot, "incident war-room --incident INC-1")
+    assert len(ibot.slack.calls_to("conversations.create")) == 2  # the refused one and one more
+    assert len(ibot.slack.messages(ANNOUNCE)) == 1
+    assert kinds(ibot).count("escalated") == 1
+    assert kinds(ibot).count("war_room_created") == 1
 
 
 def test_the_advice_after_a_failed_war_room_can_be_followed(ibot: RunningBot) -> None:

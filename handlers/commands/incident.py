@@ -16,6 +16,7 @@ from services.incidents import lifecycle, repository
 from services.incidents.declare import Declaration, declare
 from services.incidents.model import IMPACTS, Role, Severity, Status
 from services.incidents.presenting import incident_data
+from services.incidents.war_room import open_war_room
 
 
 def _root() -> click.Group:
@@ -273,3 +274,20 @@ def resolve(
         resolution=resolution.strip(),
     )
     return summary(env, incident.id, f"{incident.id} resolved.", result.problems)
+
+
+@chat_command(
+    INCIDENT,
+    "war-room",
+    example="/hotfix incident war-room --incident INC-42",
+    short_help="Create or repair an incident's war room (after a Slack failure).",
+)
+@INCIDENT_OPTION
+def war_room_command(env: CommandEnv, incident_id: str | None) -> Reply:
+    """Run the war-room steps that did not complete: channel, invites, topic, bookmarks, header,
+    announcement, playbook. Steps already done are not repeated."""
+    incident = find_incident(env, incident_id)
+    if not incident.is_open:
+        raise UserFacingError(f"{incident.id} is resolved.", hint="Declare a new incident instead.")
+    report = open_war_room(incident, deps=env.deps.war_room, actor=env.invocation.actor)
+    return summary(env, incident.id, f"War room of {incident.id} checked.", report.problems)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from services import timeline
 from services.chat import Chat, ChatError, Message, NameTakenError
-from services.clock import Clock
+from services.clock import Clock, isoformat
 from services.errors import UserFacingError
 from services.incidents import repository
 from services.incidents.model import Incident, Severity
@@ -187,8 +187,8 @@ def _ensure_channel(incident: Incident, *, deps: WarRoomDeps, actor: str) -> Inc
             raise WarRoomError(
                 f"{incident.id} is declared and recorded, but its war room channel could not be"
                 f" created (`{exc.error}`).",
-                hint=f"Create a channel by hand and keep the timeline with `/hotfix note {incident.id} …`,"
-                " or try again once Slack answers.",
+                hint=f"Run `/hotfix incident war-room --incident {incident.id}` once Slack answers,"
+                f" or create a channel by hand and keep the timeline with `/hotfix note {incident.id} …`.",
             ) from exc
         if repository.set_if_unset(
             deps.store, incident.id, channel_id=channel_id, channel_name=name
@@ -218,15 +218,31 @@ def _invite(incident: Incident, deps: WarRoomDeps, actor: str, report: FlowRepor
     people = [actor, incident.declared_by]
     if incident.commander:
         people.append(incident.commander)
+    before = len(report.problems)
     people += responders_for(incident.severity, deps=deps, report=report)
     invite_people(incident, people, deps=deps, report=report)
+    failures = report.problems[before:]
+    if failures:
+        timeline.append(
+            deps.store,
+            clock=deps.clock,
+            incident_id=incident.id,
+            actor="hotfix-bot",
+            kind="step_failed",
+            text="Some people could not be invited to the war room",
+            data={"step": "invite", "problems": failures},
+        )
 
 
 def _bookmarks(incident: Incident, deps: WarRoomDeps) -> None:
     assert incident.channel_id is not None
+    row = deps.store.query_one("SELECT bookmarks_added_at FROM incidents WHERE id = ?", (incident.id,))
+    if not deps.settings.bookmarks or (row and row["bookmarks_added_at"]):
+        return  # a repaired war room does not get its bookmarks twice
     for bookmark in deps.settings.bookmarks:
         link = bookmark.link.replace("{incident_id}", incident.id)
         deps.chat.add_bookmark(incident.channel_id, title=bookmark.title, link=link)
+    repository.set_if_unset(deps.store, incident.id, bookmarks_added_at=isoformat(deps.clock.now()))
 
 
 def _post_header(incident: Incident, deps: WarRoomDeps) -> None:
@@ -261,11 +277,17 @@ def _announce(incident: Incident, deps: WarRoomDeps) -> None:
 
 
 def _escalate_if_severe(incident: Incident, deps: WarRoomDeps) -> None:
-    if deps.settings.policy(incident.severity.value).escalate:
-        escalate(incident, deps=deps, reason="declared")
+    if deps.settings.policy(incident.severity.value).escalate and not timeline.has_dedup_key(
+        deps.store, f"escalated:{incident.id}:declared"
+    ):
+        escalate(
+            incident, deps=deps, reason="declared", dedup_key=f"escalated:{incident.id}:declared"
+        )
 
 
-def escalate(incident: Incident, *, deps: WarRoomDeps, reason: str) -> None:
+def escalate(
+    incident: Incident, *, deps: WarRoomDeps, reason: str, dedup_key: str | None = None
+) -> None:
     settings = deps.settings
     if settings.escalation_channel is None and settings.escalation_usergroup is None:
         return
@@ -286,6 +308,7 @@ def escalate(incident: Incident, *, deps: WarRoomDeps, reason: str) -> None:
         kind="escalated",
         text=f"Escalated ({reason})",
         data={"channel_id": channel, "usergroup": settings.escalation_usergroup, "reason": reason},
+        dedup_key=dedup_key,
     )
 
 

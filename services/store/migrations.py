@@ -115,6 +115,71 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        3,
+        "deployments, approvals, deploy steps, target locks",
+        """
+        CREATE TABLE deployments (
+            number INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL,
+            incident_id TEXT,
+            service TEXT NOT NULL,
+            environment TEXT NOT NULL,
+            version TEXT NOT NULL,
+            strategy TEXT NOT NULL,
+            backend TEXT NOT NULL,
+            state TEXT NOT NULL,
+            requested_by TEXT NOT NULL,
+            requested_at TEXT NOT NULL,
+            channel_id TEXT,
+            card_ts TEXT,
+            approvals_required INTEGER NOT NULL,
+            expires_at TEXT,
+            break_glass INTEGER NOT NULL DEFAULT 0,
+            verify INTEGER NOT NULL DEFAULT 1,
+            notify_stakeholders INTEGER NOT NULL DEFAULT 0,
+            before TEXT NOT NULL DEFAULT '{}',
+            detail TEXT NOT NULL DEFAULT '{}',
+            abort_requested INTEGER NOT NULL DEFAULT 0,
+            finished_at TEXT,
+            request_key TEXT UNIQUE
+        );
+        CREATE INDEX deployments_by_state ON deployments (state);
+
+        CREATE TABLE approvals (
+            deployment_id TEXT NOT NULL REFERENCES deployments (id),
+            approver TEXT NOT NULL,
+            decision TEXT NOT NULL,
+            at TEXT NOT NULL,
+            PRIMARY KEY (deployment_id, approver)
+        );
+
+        CREATE TABLE deploy_steps (
+            deployment_id TEXT NOT NULL REFERENCES deployments (id),
+            step TEXT NOT NULL,
+            state TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            detail TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (deployment_id, step)
+        );
+
+        CREATE TABLE target_locks (
+            target TEXT PRIMARY KEY,
+            deployment_id TEXT NOT NULL,
+            held_by TEXT NOT NULL,
+            since TEXT NOT NULL
+        );
+        """,
+    ),
+    Migration(
+        4,
+        "war room bookmarks mark",
+        """
+        ALTER TABLE incidents ADD COLUMN bookmarks_added_at TEXT;
+        """,
+    ),
 )
 
 

@@ -1,0 +1,145 @@
+"""/hotfix deploy and /hotfix rollback: requests through the approval gate."""
+
+from __future__ import annotations
+
+import click
+
+from handlers.commands.registry import chat_command
+from handlers.context import CommandEnv
+from handlers.deploy_runner import after_decision, deployment_reply
+from handlers.guard import audit
+from handlers.replies import Reply
+from services.audit import Outcome
+from services.deploy import requests
+from services.deploy.model import Kind
+from services.deploy.requests import DeployRequest
+from services.incidents import repository as incidents
+
+
+def _root() -> click.Group:
+    from handlers.commands import ROOT
+
+    return ROOT
+
+
+TARGET = click.option(
+    "--target", "environment", required=True, help="Environment, e.g. production."
+)
+SERVICE = click.option("--service", required=True, help="Service, e.g. payments.")
+
+
+def _submit(env: CommandEnv, req: DeployRequest) -> Reply:
+    deps = env.deps.deploy
+    deployment, created, problem = requests.request(deps, req)
+    if not created:
+        return deployment_reply(env, deployment, "This request was already made.", [])
+    if deployment.break_glass:
+        audit(
+            env,
+            f"deploy:{deployment.id}",
+            Outcome.OK,
+            f"BREAK-GLASS: {deployment.approvals_required} approval(s)",
+        )
+    problems = [problem] if problem else []
+    if deployment.approvals_required == 0:
+        decision = requests.approve_without_gate(deps, deployment, actor=env.invocation.actor)
+        after_decision(env, decision)
+        return deployment_reply(
+            env, decision.deployment, f"{deployment.id} needs no approval: started.", problems
+        )
+    text = f"{deployment.id} requested: waiting for {deployment.approvals_required} approval(s)."
+    return deployment_reply(env, deployment, text, problems)
+
+
+def _incident_here(env: CommandEnv) -> incidents.Incident | None:
+    channel = env.invocation.channel_id
+    return incidents.by_channel(env.deps.store, channel) if channel else None
+
+
+@chat_command(
+    _root(),
+    "deploy",
+    example="/hotfix deploy --target=production --service=payments --version=v2.1.1 --notify-stakeholders",
+    short_help="Request a deployment (approval card with Approve / Reject).",
+)
+@TARGET
+@SERVICE
+@click.option("--version", required=True, help="The version (image tag) to deploy.")
+@click.option(
+    "--strategy",
+    type=click.Choice(["rolling", "blue-green", "canary"]),
+    help="Default: the target's.",
+)
+@click.option(
+    "--verify/--no-verify", default=True, show_default=True, help="Health checks after the rollout."
+)
+@click.option(
+    "--notify-stakeholders", is_flag=True, help="Also post the outcome in the announcement thread."
+)
+def deploy(
+    env: CommandEnv,
+    environment: str,
+    service: str,
+    version: str,
+    strategy: str | None,
+    verify: bool,
+    notify_stakeholders: bool,
+) -> Reply:
+    """Request a deployment: the card shows what runs now and what will, and asks for approval."""
+    return _submit(
+        env,
+        DeployRequest(
+            kind=Kind.DEPLOY,
+            service=service,
+            environment=environment,
+            version=version,
+            strategy=strategy,
+            verify=verify,
+            notify_stakeholders=notify_stakeholders,
+            immediate=False,
+            requested_by=env.invocation.actor,
+            channel_id=env.invocation.channel_id,
+            incident=_incident_here(env),
+            request_key=env.invocation.trigger_id,
+        ),
+    )
+
+
+@chat_command(
+    _root(),
+    "rollback",
+    example="/hotfix rollback --target=production --service=payments --version=previous --immediate",
+    short_help="Roll back to the previous (or a given) version.",
+)
+@TARGET
+@SERVICE
+@click.option(
+    "--version",
+    default="previous",
+    show_default=True,
+    help="previous, or a version such as v2.1.0.",
+)
+@click.option(
+    "--immediate", is_flag=True, help="Skip approval (only where the environment allows it)."
+)
+def rollback(
+    env: CommandEnv, environment: str, service: str, version: str, immediate: bool
+) -> Reply:
+    """Roll back: Kubernetes `rollout undo` semantics, blue-green switches back, scripts run rollback."""
+    return _submit(
+        env,
+        DeployRequest(
+            kind=Kind.ROLLBACK,
+            service=service,
+            environment=environment,
+            version=version,
+            strategy=None,
+            verify=True,
+            notify_stakeholders=False,
+            immediate=immediate,
+            requested_by=env.invocation.actor,
+            channel_id=env.invocation.channel_id,
+            incident=_incident_here(env),
+            request_key=env.invocation.trigger_id,
+        ),
+    )

@@ -1,0 +1,23 @@
+"""Choosing the backend for a deployment's target."""
+
+from __future__ import annotations
+
+from services.deploy.backend import Backend
+from services.deploy.command_backend import CommandBackend
+from services.deploy.model import Deployment
+from services.deploy.settings import EnvironmentSettings
+from services.errors import UserFacingError
+
+
+def make_backend(deployment: Deployment, env: EnvironmentSettings) -> Backend:
+    if env.backend == "command":
+        assert env.command is not None
+        return CommandBackend(
+            env.command, service=deployment.service, environment=deployment.environment
+        )
+    if env.backend == "kubernetes":
+        assert env.kubernetes is not None
+        from services.deploy.kubernetes_backend import kubernetes_backend
+
+        return kubernetes_backend(env.kubernetes, strategy=deployment.strategy)
+    raise UserFacingError(f"Unknown backend {env.backend!r}.")

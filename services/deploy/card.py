@@ -1,0 +1,87 @@
+"""The deployment card: one message per deployment, edited in place at every step."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.chat import Chat, ChatError, Message
+from services.clock import Clock, isoformat, parse_iso
+from services.deploy import repository
+from services.deploy.model import Deployment, Kind, State
+from services.incidents.presenting import duration_text
+from services.store import Store
+
+STEPS = ("validate", "backup", "deploy", "verify")
+ROLLBACK_STEPS = ("validate", "rollback", "verify")
+
+
+def card_data(store: Store, deployment: Deployment, *, clock: Clock) -> dict[str, Any]:
+    recorded = {s["step"]: s for s in repository.steps(store, deployment.id)}
+    order = ROLLBACK_STEPS if deployment.kind is Kind.ROLLBACK else STEPS
+    names = list(order) + [name for name in recorded if name not in order]
+    steps = []
+    for name in names:
+        step = recorded.get(name)
+        if step is None:
+            steps.append({"name": name, "state": "pending", "duration": None, "detail": ""})
+            continue
+        end = parse_iso(step["finished_at"]) if step["finished_at"] else clock.now()
+        steps.append(
+            {
+                "name": name,
+                "state": step["state"],
+                "duration": duration_text(end - parse_iso(step["started_at"])) or "0 min",
+                "seconds": round((end - parse_iso(step["started_at"])).total_seconds(), 1),
+                "detail": step["detail"],
+            }
+        )
+    done = sum(1 for s in steps if s["state"] in ("ok", "skipped"))
+    approvals = repository.decisions(store, deployment.id)
+    return {
+        "deployment": {
+            "id": deployment.id,
+            "kind": deployment.kind.value,
+            "service": deployment.service,
+            "environment": deployment.environment,
+            "version": deployment.version,
+            "strategy": deployment.strategy,
+            "backend": deployment.backend,
+            "state": deployment.state.value,
+            "state_label": deployment.state.label,
+            "requested_by": deployment.requested_by,
+            "requested_at": isoformat(deployment.requested_at),
+            "incident_id": deployment.incident_id,
+            "approvals_required": deployment.approvals_required,
+            "expires_at": isoformat(deployment.expires_at) if deployment.expires_at else None,
+            "break_glass": deployment.break_glass,
+            "before": deployment.before,
+            "detail": deployment.detail,
+            "final": deployment.state
+            in (State.SUCCEEDED, State.FAILED, State.ROLLED_BACK, State.REJECTED, State.EXPIRED),
+        },
+        "steps": steps,
+        "progress": {
+            "done": done,
+            "total": len(steps),
+            "bar": "▰" * done + "▱" * (len(steps) - done),
+        },
+        "approvals": [a for a in approvals if a["decision"] == "approve"],
+        "rejections": [a for a in approvals if a["decision"] == "reject"],
+    }
+
+
+def post_or_update(
+    store: Store, deployment: Deployment, *, clock: Clock, chat: Chat, channel: str | None
+) -> str | None:
+    """Post the card the first time, edit it afterwards; returns a problem, or None."""
+    deployment = repository.get(store, deployment.id)
+    message = Message("deploy_card", card_data(store, deployment, clock=clock))
+    try:
+        if deployment.card_ts and deployment.channel_id:
+            chat.update(deployment.channel_id, deployment.card_ts, message)
+        elif channel:
+            posted = chat.post(channel, message)
+            repository.set_card(store, deployment.id, channel_id=posted.channel_id, ts=posted.ts)
+    except ChatError as exc:
+        return f"Could not update the deployment card: `{exc.error}`"
+    return None

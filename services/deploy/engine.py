@@ -1,0 +1,416 @@
+"""The deploy engine: a persisted state machine run on the bot's worker.
+
+approved → validating → deploying → verifying → succeeded, or
+failed → rolling_back → rolled_back. Each step is recorded before and after
+it runs; a bot restarted mid-deployment finds it in flight, reconciles with
+what the target runs, and reports it as interrupted with Resume / Rollback
+instead of repeating a step blindly.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from services import timeline
+from services.chat import Chat, ChatError, Message
+from services.clock import Clock
+from services.deploy import card, repository
+from services.deploy.backend import AbortedError, Backend, DeployError
+from services.deploy.model import IN_FLIGHT, Deployment, Kind, State
+from services.deploy.process import fill, run
+from services.deploy.settings import EnvironmentSettings
+from services.deploy.verify import verify
+from services.errors import ConflictError, UserFacingError
+from services.settings import Settings
+from services.store import Store
+
+log = logging.getLogger(__name__)
+BOT = "hotfix-bot"
+
+BackendFactory = Callable[[Deployment, EnvironmentSettings], Backend]
+
+
+@dataclass(frozen=True)
+class DeployDeps:
+    settings: Settings
+    store: Store
+    clock: Clock
+    chat: Chat
+    backend_for: BackendFactory
+
+
+def environment_of(settings: Settings, deployment: Deployment) -> EnvironmentSettings:
+    service = settings.services.get(deployment.service)
+    env = service.environments.get(deployment.environment) if service else None
+    if env is None:
+        raise UserFacingError(
+            f"{deployment.target} is no longer in the configuration.",
+            hint="Restore it in the config file, or roll back by hand.",
+        )
+    return env
+
+
+class Run:
+    """One pass of the engine over one deployment."""
+
+    def __init__(self, deps: DeployDeps, deployment: Deployment) -> None:
+        self.deps = deps
+        self.deployment = deployment
+        self.env = environment_of(deps.settings, deployment)
+        self.backend = deps.backend_for(deployment, self.env)
+
+    # -- bookkeeping ---------------------------------------------------------
+
+    def refresh(self) -> Deployment:
+        self.deployment = repository.get(self.deps.store, self.deployment.id)
+        return self.deployment
+
+    def move(self, to: State, text: str, **data: Any) -> None:
+        self.deployment = repository.transition(
+            self.deps.store,
+            clock=self.deps.clock,
+            deployment=self.refresh(),
+            to=to,
+            actor=BOT,
+            text=text,
+            data=data,
+        )
+        self.update_card()
+
+    def update_card(self) -> None:
+        problem = card.post_or_update(
+            self.deps.store,
+            self.deployment,
+            clock=self.deps.clock,
+            chat=self.deps.chat,
+            channel=self.deployment.channel_id,
+        )
+        if problem:
+            log.warning("%s: %s", self.deployment.id, problem)
+
+    def progress(self, step: str) -> Callable[[str], None]:
+        def report(line: str) -> None:
+            log.info("%s %s: %s", self.deployment.id, step, line)
+
+        return report
+
+    def should_abort(self) -> bool:
+        return self.refresh().abort_requested
+
+    def step(self, name: str, action: Callable[[], str]) -> None:
+        """Record the step before and after; its exceptions propagate after being recorded."""
+        store, clock = self.deps.store, self.deps.clock
+        repository.step_started(store, clock=clock, deployment_id=self.deployment.id, step=name)
+        self.update_card()
+        try:
+            detail = action()
+        except Exception as exc:
+            message = (
+                exc.message if isinstance(exc, UserFacingError) else f"{type(exc).__name__}: {exc}"
+            )
+            repository.step_finished(
+                store,
+                clock=clock,
+                deployment_id=self.deployment.id,
+                step=name,
+                ok=False,
+                detail=message,
+            )
+            raise
+        repository.step_finished(
+            store, clock=clock, deployment_id=self.deployment.id, step=name, ok=True, detail=detail
+        )
+        self.update_card()
+
+    def say(self, template: str, **data: Any) -> None:
+        channel = self.deployment.channel_id
+        if channel is None:
+            return
+        payload = {**card.card_data(self.deps.store, self.refresh(), clock=self.deps.clock), **data}
+        try:
+            self.deps.chat.post(
+                channel, Message(template, payload), thread_ts=self.deployment.card_ts
+            )
+        except ChatError as exc:
+            log.warning("%s: could not post %s: %s", self.deployment.id, template, exc.error)
+
+    # -- the steps -----------------------------------------------------------
+
+    def validate(self) -> str:
+        problems = list(self.backend.validate(self.deployment.version))
+        for check in self.env.checks:
+            result = run(fill(check.argv, self._values()), timeout=check.timeout_seconds)
+            if not result.ok:
+                problems.append(f"check {check.name} {result.describe()}: {result.tail(5)}")
+        if problems:
+            raise DeployError(
+                "Pre-deployment checks failed:\n" + "\n".join(f"• {p}" for p in problems),
+                changed=False,
+            )
+        return (
+            f"{len(self.env.checks)} configured check(s) passed"
+            if self.env.checks
+            else "target ready"
+        )
+
+    def backup(self) -> str:
+        assert self.env.backup is not None
+        result = run(fill(self.env.backup, self._values()), timeout=3600)
+        timeline.append(
+            self.deps.store,
+            clock=self.deps.clock,
+            incident_id=self.deployment.incident_id,
+            actor=BOT,
+            kind="deploy_backup",
+            text=f"{self.deployment.id}: backup {result.describe()}",
+            data={
+                "deployment_id": self.deployment.id,
+                "command": result.argv,
+                "output_tail": result.tail(),
+            },
+        )
+        if not result.ok:
+            raise DeployError(f"The backup {result.describe()}:\n{result.tail(5)}", changed=False)
+        return result.tail(3)
+
+    def deploy(self) -> str:
+        detail = self.backend.deploy(
+            self.deployment.version,
+            progress=self.progress("deploy"),
+            should_abort=self.should_abort,
+        )
+        repository.merge_detail(self.deps.store, self.deployment.id, deployed=detail)
+        return str(detail.get("summary") or "rolled out")
+
+    def rollback_target(self) -> str:
+        to_version = None if self.deployment.version == "previous" else self.deployment.version
+        if self.deployment.kind is Kind.DEPLOY:
+            to_version = None  # undo this deployment: back to what ran before it
+        detail = self.backend.rollback(
+            to_version=to_version,
+            before=self.deployment.before,
+            progress=self.progress("rollback"),
+            should_abort=lambda: False,  # a rollback is never interrupted by another rollback click
+        )
+        repository.merge_detail(self.deps.store, self.deployment.id, rolled_back=detail)
+        return str(detail.get("summary") or "rolled back")
+
+    def verify(self) -> str:
+        checks = self.env.health_checks
+        if not self.deployment.verify or not checks:
+            return "no health checks configured" if not checks else "skipped (--no-verify)"
+        result = verify(
+            checks,
+            seconds=self.env.verify_seconds,
+            interval=self.env.verify_interval_seconds,
+            clock=self.deps.clock,
+            progress=self.progress("verify"),
+            should_abort=self.should_abort,
+        )
+        if result.aborted:
+            raise AbortedError("Rollback requested during verification.")
+        if not result.ok:
+            raise DeployError("Verification failed: " + "; ".join(result.failures))
+        return f"{result.samples} healthy sample(s) over {self.env.verify_seconds:g} s"
+
+    def _values(self) -> dict[str, str]:
+        d = self.deployment
+        return {
+            "version": d.version,
+            "service": d.service,
+            "environment": d.environment,
+            "deployment_id": d.id,
+        }
+
+    # -- the flows -----------------------------------------------------------
+
+    def run_deploy(self) -> None:
+        d = self.refresh()
+        if d.state is State.APPROVED:
+            self.move(State.VALIDATING, "validating")
+        if self.deployment.state is State.VALIDATING:
+            try:
+                self.step("validate", self.validate)
+                if self.env.backup:
+                    self.step("backup", self.backup)
+            except UserFacingError as exc:
+                self.fail(exc, changed=False)
+                return
+            self.move(State.DEPLOYING, f"deploying {d.version} ({d.strategy})")
+        if self.deployment.state is State.DEPLOYING:
+            try:
+                self.step("deploy", self.deploy)
+            except UserFacingError as exc:
+                self.fail(exc, changed=getattr(exc, "changed", True))
+                return
+            self.move(State.VERIFYING, "verifying")
+        if self.deployment.state is State.VERIFYING:
+            try:
+                self.step("verify", self.verify)
+            except UserFacingError as exc:
+                self.fail(exc, changed=True)
+                return
+            self.move(State.SUCCEEDED, f"{d.service} {d.version} is live in {d.environment}")
+            self.finish()
+
+    def run_rollback_request(self) -> None:
+        """A requested rollback (kind rollback), once approved."""
+        d = self.refresh()
+        if d.state is State.APPROVED:
+            self.move(State.ROLLING_BACK, f"rolling back to {d.version}")
+        self.rollback_and_verify(reason="requested")
+
+    def fail(self, exc: UserFacingError, *, changed: bool) -> None:
+        self.move(State.FAILED, f"failed: {exc.message}", error=exc.message, changed=changed)
+        self.say("deploy_failed", error=exc.message, hint=exc.hint, rolling_back=changed)
+        if changed:
+            self.move(State.ROLLING_BACK, "automatic rollback")
+            self.rollback_and_verify(reason=exc.message)
+        else:
+            self.finish()
+
+    def rollback_and_verify(self, *, reason: str) -> None:
+        try:
+            self.step("rollback", self.rollback_target)
+            self.step("rollback-verify", self.verify)
+        except UserFacingError as exc:
+            # The rollback itself failed or left the service unhealthy: that's for people now.
+            self.deployment = repository.transition(
+                self.deps.store,
+                clock=self.deps.clock,
+                deployment=self.refresh(),
+                to=State.FAILED,
+                actor=BOT,
+                text=f"rollback did not restore a healthy service: {exc.message}",
+                data={"error": exc.message},
+                expect=State.ROLLING_BACK,
+            )
+            self.update_card()
+            self.say("deploy_escalation", error=exc.message, reason=reason)
+            self.finish()
+            return
+        self.move(State.ROLLED_BACK, f"rolled back ({reason})")
+        self.finish()
+
+    def finish(self) -> None:
+        repository.release_lock(self.deps.store, self.refresh())
+        self.update_card()
+
+
+def start(deps: DeployDeps, deployment_id: str) -> None:
+    """Run an approved deployment to its end. Meant for the worker."""
+    deployment = repository.get(deps.store, deployment_id)
+    held = repository.acquire_lock(
+        deps.store, clock=deps.clock, deployment=deployment, holder=deployment.requested_by
+    )
+    if held is not None:
+        repository.transition(
+            deps.store,
+            clock=deps.clock,
+            deployment=deployment,
+            to=State.FAILED,
+            actor=BOT,
+            text=f"{deployment.target} is locked by {held['deployment_id']} ({held['held_by']})",
+        )
+        card.post_or_update(
+            deps.store, deployment, clock=deps.clock, chat=deps.chat, channel=deployment.channel_id
+        )
+        return
+    engine_run = Run(deps, deployment)
+    try:
+        if deployment.state is State.ROLLING_BACK:
+            engine_run.rollback_and_verify(reason="resumed")
+        elif deployment.kind is Kind.ROLLBACK:
+            engine_run.run_rollback_request()
+        else:
+            engine_run.run_deploy()
+    except ConflictError:
+        log.info("%s was moved on by someone else", deployment_id)
+    except Exception:
+        log.exception("%s: the engine stopped unexpectedly", deployment_id)
+        engine_run.refresh()
+        if engine_run.deployment.state in IN_FLIGHT:
+            interrupt(
+                deps,
+                engine_run.deployment,
+                reason="the engine stopped unexpectedly (see the bot's log)",
+            )
+
+
+def interrupt(deps: DeployDeps, deployment: Deployment, *, reason: str) -> Deployment:
+    """Park an in-flight deployment for a person to decide: Resume or Rollback."""
+    current: dict[str, Any] = {}
+    try:
+        env = environment_of(deps.settings, deployment)
+        current = deps.backend_for(deployment, env).current().as_data()
+    except Exception as exc:  # reconciling is best effort; the card says what is known
+        current = {"summary": f"could not read the target: {exc}"}
+    repository.merge_detail(
+        deps.store, deployment.id, interrupted_in=deployment.state.value, running_now=current
+    )
+    moved = repository.transition(
+        deps.store,
+        clock=deps.clock,
+        deployment=deployment,
+        to=State.INTERRUPTED,
+        actor=BOT,
+        text=f"interrupted while {deployment.state.label.lower()}: {reason}",
+        data={"running_now": current},
+    )
+    card.post_or_update(
+        deps.store, moved, clock=deps.clock, chat=deps.chat, channel=moved.channel_id
+    )
+    return moved
+
+
+def recover_after_restart(deps: DeployDeps) -> list[str]:
+    """On start: every deployment found in flight is reported as interrupted, never re-run blindly."""
+    found = []
+    for deployment in repository.in_states(deps.store, set(IN_FLIGHT)):
+        interrupt(deps, deployment, reason="the bot restarted")
+        found.append(deployment.id)
+    return found
+
+
+def resume(deps: DeployDeps, deployment: Deployment, *, actor: str) -> None:
+    """Continue an interrupted deployment from the step it was in, after reconciling."""
+    interrupted_in = State(deployment.detail.get("interrupted_in", State.VALIDATING.value))
+    target_state = interrupted_in
+    running_now = deployment.detail.get("running_now") or {}
+    if interrupted_in is State.DEPLOYING and running_now.get("version") == deployment.version:
+        target_state = State.VERIFYING  # the rollout had landed: verify instead of deploying again
+    if interrupted_in is State.APPROVED:
+        target_state = State.VALIDATING
+    repository.transition(
+        deps.store,
+        clock=deps.clock,
+        deployment=deployment,
+        to=target_state,
+        actor=actor,
+        text=f"resumed ({target_state.label.lower()})",
+        expect=State.INTERRUPTED,
+    )
+    start(deps, deployment.id)
+
+
+def rollback_now(deps: DeployDeps, deployment: Deployment, *, actor: str, reason: str) -> None:
+    """The Rollback button on a finished or interrupted deployment."""
+    repository.transition(
+        deps.store,
+        clock=deps.clock,
+        deployment=deployment,
+        to=State.ROLLING_BACK,
+        actor=actor,
+        text=f"rollback ({reason})",
+    )
+    held = repository.acquire_lock(
+        deps.store, clock=deps.clock, deployment=deployment, holder=actor
+    )
+    if held is not None and held["deployment_id"] != deployment.id:
+        raise ConflictError(
+            f"{deployment.target} is locked by {held['deployment_id']} ({held['held_by']})."
+        )
+    Run(deps, repository.get(deps.store, deployment.id)).rollback_and_verify(reason=reason)

@@ -1,0 +1,333 @@
+"""Requesting, approving and rejecting deployments and rollbacks: the approval gate.
+
+Only configured approvers' clicks count, the requester never approves their
+own deployment, each decision is recorded once (double clicks and retries
+change nothing), and the request that collects its last approval moves to
+`approved` with a compare-and-set, so exactly one engine run starts.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+
+from services import timeline
+from services.access import is_terminal_actor, members_of
+from services.chat import Chat
+from services.clock import Clock
+from services.deploy import card, repository
+from services.deploy.engine import DeployDeps, environment_of
+from services.deploy.model import IN_FLIGHT, Deployment, Kind, State
+from services.deploy.repository import NewDeployment
+from services.deploy.settings import EnvironmentSettings
+from services.errors import ConflictError, PermissionDeniedError, UserFacingError
+from services.incidents.model import Incident
+from services.settings import Settings
+from services.store import Store
+
+# A Docker image tag: it ends up in an image reference and in argv, so nothing else passes.
+VERSION = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+
+
+@dataclass(frozen=True)
+class DeployRequest:
+    kind: Kind
+    service: str
+    environment: str
+    version: str  # for a rollback: "previous" or a version
+    strategy: str | None
+    verify: bool
+    notify_stakeholders: bool
+    immediate: bool
+    requested_by: str
+    channel_id: str | None
+    incident: Incident | None
+    request_key: str | None
+
+
+@dataclass(frozen=True)
+class Decision:
+    deployment: Deployment
+    recorded: bool
+    approved_now: bool  # this decision completed the approvals: start the engine
+
+
+def target_settings(settings: Settings, service: str, environment: str) -> EnvironmentSettings:
+    svc = settings.services.get(service)
+    if svc is None or not svc.environments:
+        known = sorted(name for name, s in settings.services.items() if s.environments)
+        raise UserFacingError(
+            f"There is no deployable service {service!r}.",
+            hint=("Configured: " + ", ".join(known) + ".")
+            if known
+            else "Add services.<name>.environments to the config.",
+        )
+    env = svc.environments.get(environment)
+    if env is None:
+        raise UserFacingError(
+            f"{service} has no environment {environment!r}.",
+            hint="Configured: " + ", ".join(sorted(svc.environments)) + ".",
+        )
+    return env
+
+
+def _approvals_needed(env: EnvironmentSettings, request: DeployRequest) -> tuple[int, bool]:
+    """(approvals required, break-glass?) for this request."""
+    needed = env.required_approvals(request.environment)
+    incident = request.incident
+    if request.kind is Kind.ROLLBACK and request.immediate:
+        if (
+            incident is None
+            or not incident.is_open
+            or incident.severity.value not in env.immediate_rollback_severities
+        ):
+            allowed = (
+                ", ".join(s.upper() for s in env.immediate_rollback_severities) or "no severity"
+            )
+            raise PermissionDeniedError(
+                "--immediate is allowed here only during an open incident of severity "
+                + allowed
+                + ".",
+                hint="Run the rollback without --immediate: it goes through the approval gate.",
+            )
+        return 0, False
+    glass = env.break_glass
+    in_severe_incident = (
+        incident is not None
+        and incident.is_open
+        and glass is not None
+        and incident.severity.value in glass.severities
+    )
+    if in_severe_incident and glass is not None and glass.approvals < needed:
+        return glass.approvals, True
+    return needed, False
+
+
+def request(
+    deps: DeployDeps,
+    req: DeployRequest,
+) -> tuple[Deployment, bool, str | None]:
+    """Record a deployment request and post its card; (deployment, created, problem)."""
+    env = target_settings(deps.settings, req.service, req.environment)
+    if req.version != "previous" and not VERSION.match(req.version):
+        raise UserFacingError(
+            f"{req.version!r} is not a valid version.",
+            hint="Versions are image tags: letters, digits, '.', '_' and '-', e.g. v2.1.1.",
+        )
+    allowed = env.requesters if env.requesters is not None else deps.settings.access.deployers
+    trusted = deps.settings.access.console_is_trusted and is_terminal_actor(req.requested_by)
+    if not trusted and req.requested_by not in members_of(list(allowed), chat=deps.chat):
+        raise PermissionDeniedError(
+            f"Only configured requesters may deploy to {req.environment}.",
+            hint="Ask someone listed under the environment's requesters (or access.deployers).",
+        )
+    strategy = req.strategy or env.strategy
+    if strategy != env.strategy and not (
+        strategy in ("rolling", "blue-green") and env.backend == "kubernetes"
+    ):
+        raise UserFacingError(
+            f"{req.service}/{req.environment} cannot deploy with strategy {strategy}."
+        )
+    if strategy == "blue-green" and (env.kubernetes is None or env.kubernetes.blue_green is None):
+        raise UserFacingError(
+            f"{req.service}/{req.environment} has no blue-green setup.",
+            hint="Configure kubernetes.blue_green for it, or use --strategy=rolling.",
+        )
+    busy = repository.latest_for_target(
+        deps.store, req.service, req.environment, states=set(IN_FLIGHT) | {State.INTERRUPTED}
+    )
+    holder = repository.lock_holder(deps.store, f"{req.service}/{req.environment}")
+    if busy is not None or holder is not None:
+        who = holder["held_by"] if holder else busy.requested_by if busy else "?"
+        which = holder["deployment_id"] if holder else busy.id if busy else "?"
+        raise ConflictError(
+            f"{req.service}/{req.environment} is busy: {which} (held by {who}) is in progress.",
+            hint="Wait for it to finish, or roll it back from its card.",
+        )
+    needed, break_glass = _approvals_needed(env, req)
+    running = _running_now(deps, req, env, strategy)
+    deployment, created = repository.create(
+        deps.store,
+        clock=deps.clock,
+        new=NewDeployment(
+            kind=req.kind,
+            incident_id=req.incident.id if req.incident else None,
+            service=req.service,
+            environment=req.environment,
+            version=req.version,
+            strategy=strategy,
+            backend=env.backend,
+            requested_by=req.requested_by,
+            channel_id=(
+                req.incident.channel_id
+                if req.incident and req.incident.channel_id
+                else req.channel_id
+            ),
+            approvals_required=needed,
+            expires_at=deps.clock.now() + timedelta(minutes=env.approval_expiry_minutes),
+            break_glass=break_glass,
+            verify=req.verify,
+            notify_stakeholders=req.notify_stakeholders,
+            before=running,
+            request_key=req.request_key,
+        ),
+    )
+    if not created:
+        return deployment, False, None
+    problem = card.post_or_update(
+        deps.store, deployment, clock=deps.clock, chat=deps.chat, channel=deployment.channel_id
+    )
+    return repository.get(deps.store, deployment.id), True, problem
+
+
+def _running_now(
+    deps: DeployDeps, req: DeployRequest, env: EnvironmentSettings, strategy: str
+) -> dict[str, object]:
+    """What the target runs now, for the card's diff and for rolling back later."""
+    probe = Deployment.from_row(
+        {
+            "number": 0,
+            "id": "DEP-0",
+            "kind": req.kind.value,
+            "incident_id": None,
+            "service": req.service,
+            "environment": req.environment,
+            "version": req.version,
+            "strategy": strategy,
+            "backend": env.backend,
+            "state": State.REQUESTED.value,
+            "requested_by": req.requested_by,
+            "requested_at": deps.clock.now().isoformat(),
+            "channel_id": None,
+            "card_ts": None,
+            "approvals_required": 0,
+            "expires_at": None,
+            "break_glass": 0,
+            "verify": 1,
+            "notify_stakeholders": 0,
+            "before": "{}",
+            "detail": "{}",
+            "abort_requested": 0,
+            "finished_at": None,
+        }
+    )
+    try:
+        return deps.backend_for(probe, env).current().as_data()
+    except UserFacingError as exc:
+        raise UserFacingError(
+            f"Cannot read what {req.service}/{req.environment} runs now: {exc.message}",
+            hint=exc.hint or "Check the target is reachable; nothing was requested.",
+        ) from exc
+
+
+def _require_approver(deps: DeployDeps, deployment: Deployment, actor: str) -> None:
+    env = environment_of(deps.settings, deployment)
+    if actor == deployment.requested_by:
+        raise PermissionDeniedError(
+            "You requested this deployment: someone else must approve it (two-person rule).",
+            hint="Ask an approver in the war room.",
+        )
+    if deps.settings.access.console_is_trusted and is_terminal_actor(actor):
+        return
+    if actor not in members_of(list(env.approvers), chat=deps.chat):
+        raise PermissionDeniedError(
+            f"Only approvers for {deployment.environment} may decide on {deployment.id}.",
+            hint="The environment's approvers are listed in the bot's configuration.",
+        )
+
+
+def _require_pending(deps: DeployDeps, deployment: Deployment) -> None:
+    if deployment.state is not State.REQUESTED:
+        raise ConflictError(
+            f"{deployment.id} is {deployment.state.label.lower()}; there is nothing to decide."
+        )
+    if deployment.expires_at is not None and deployment.expires_at <= deps.clock.now():
+        raise ConflictError(f"{deployment.id} expired; request it again.")
+
+
+def decide(deps: DeployDeps, deployment: Deployment, *, actor: str, approve: bool) -> Decision:
+    """Record an approval or rejection; the approval that completes the count approves."""
+    _require_pending(deps, deployment)
+    _require_approver(deps, deployment, actor)
+    decision = "approve" if approve else "reject"
+    with deps.store.transaction():
+        recorded = repository.add_decision(
+            deps.store, clock=deps.clock, deployment=deployment, approver=actor, decision=decision
+        )
+        if recorded:
+            timeline.append(
+                deps.store,
+                clock=deps.clock,
+                incident_id=deployment.incident_id,
+                actor=actor,
+                kind=f"deploy_{decision}d" if approve else "deploy_rejection",
+                text=f"{deployment.id} {'approved' if approve else 'rejected'} by {actor}",
+                data={"deployment_id": deployment.id, "decision": decision},
+            )
+    if not approve and recorded:
+        moved = repository.transition(
+            deps.store,
+            clock=deps.clock,
+            deployment=deployment,
+            to=State.REJECTED,
+            actor=actor,
+            text=f"rejected by {actor}",
+        )
+        return Decision(moved, True, False)
+    return _approve_if_complete(deps, deployment, actor=actor, recorded=recorded)
+
+
+def _approve_if_complete(
+    deps: DeployDeps, deployment: Deployment, *, actor: str, recorded: bool
+) -> Decision:
+    approvals = [
+        d for d in repository.decisions(deps.store, deployment.id) if d["decision"] == "approve"
+    ]
+    if len(approvals) < deployment.approvals_required:
+        return Decision(repository.get(deps.store, deployment.id), recorded, False)
+    try:
+        moved = repository.transition(
+            deps.store,
+            clock=deps.clock,
+            deployment=deployment,
+            to=State.APPROVED,
+            actor=actor,
+            text=f"approved ({len(approvals)} of {deployment.approvals_required})"
+            + (" BREAK-GLASS" if deployment.break_glass else ""),
+            data={
+                "approvers": [a["approver"] for a in approvals],
+                "break_glass": deployment.break_glass,
+            },
+            expect=State.REQUESTED,
+        )
+    except ConflictError:
+        # Two approvers at the same instant: the other click approved it; this one is recorded.
+        return Decision(repository.get(deps.store, deployment.id), recorded, False)
+    return Decision(moved, recorded, True)
+
+
+def approve_without_gate(deps: DeployDeps, deployment: Deployment, *, actor: str) -> Decision:
+    """No approval needed (break-glass with 0, or an allowed --immediate rollback)."""
+    return _approve_if_complete(deps, deployment, actor=actor, recorded=False)
+
+
+def expire_due(store: Store, *, clock: Clock, chat: Chat) -> list[str]:
+    """Cancel requests nobody approved in time (called by the scheduler's tick)."""
+    expired = []
+    for deployment in repository.in_states(store, {State.REQUESTED}):
+        if deployment.expires_at is not None and deployment.expires_at <= clock.now():
+            try:
+                moved = repository.transition(
+                    store,
+                    clock=clock,
+                    deployment=deployment,
+                    to=State.EXPIRED,
+                    actor="hotfix-bot",
+                    text="approval expired",
+                )
+            except ConflictError:
+                continue
+            card.post_or_update(store, moved, clock=clock, chat=chat, channel=moved.channel_id)
+            expired.append(deployment.id)
+    return expired

@@ -1,0 +1,69 @@
+"""Verification: health endpoints polled through the verification window."""
+
+from __future__ import annotations
+
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+
+from services.clock import Clock
+from services.deploy.backend import Progress, ShouldAbort
+from services.deploy.settings import HealthCheck
+
+
+@dataclass
+class VerifyResult:
+    ok: bool
+    samples: int = 0
+    failures: list[str] = field(default_factory=list)
+    aborted: bool = False
+
+
+def probe(check: HealthCheck, *, timeout: float = 5.0) -> str | None:
+    """One request; None when healthy, else why not."""
+    started = time.perf_counter()
+    try:
+        with urllib.request.urlopen(check.url, timeout=timeout) as response:  # noqa: S310 - http(s) only, validated
+            status, body = response.status, response.read(65536).decode(errors="replace")
+    except urllib.error.HTTPError as exc:
+        status, body = exc.code, exc.read(65536).decode(errors="replace")
+    except (urllib.error.URLError, OSError) as exc:
+        return f"{check.url}: unreachable ({getattr(exc, 'reason', exc)})"
+    latency_ms = (time.perf_counter() - started) * 1000
+    if status != check.expect_status:
+        return f"{check.url}: HTTP {status}, expected {check.expect_status}"
+    if check.body_contains and check.body_contains not in body:
+        return f"{check.url}: body does not contain {check.body_contains!r}"
+    if check.max_latency_ms is not None and latency_ms > check.max_latency_ms:
+        return f"{check.url}: {latency_ms:.0f} ms, over {check.max_latency_ms:.0f} ms"
+    return None
+
+
+def verify(
+    checks: list[HealthCheck],
+    *,
+    seconds: float,
+    interval: float,
+    clock: Clock,
+    progress: Progress,
+    should_abort: ShouldAbort,
+) -> VerifyResult:
+    """Every check must pass at every sample for the whole window; the first failure ends it."""
+    result = VerifyResult(ok=True)
+    if not checks:
+        return result
+    deadline = clock.now().timestamp() + seconds
+    while True:
+        if should_abort():
+            return VerifyResult(
+                ok=False, samples=result.samples, failures=["rollback requested"], aborted=True
+            )
+        result.samples += 1
+        failures = [problem for check in checks if (problem := probe(check)) is not None]
+        if failures:
+            return VerifyResult(ok=False, samples=result.samples, failures=failures)
+        if clock.now().timestamp() >= deadline:
+            return result
+        progress(f"healthy ({result.samples} samples)")
+        clock.sleep(interval)
