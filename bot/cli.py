@@ -145,7 +145,11 @@ def serve(obj: dict[str, Any], mode: str | None, host: str | None, port: int | N
     except Exception as exc:  # Bolt verifies the token with auth.test at start
         _fail(f"Slack did not accept the bot token: {secrets.redact(str(exc))}", code=1)
     from bot.scheduler import ReminderScheduler
+    from services.deploy.engine import recover_after_restart
 
+    interrupted = recover_after_restart(deps.deploy)
+    if interrupted:
+        log.warning("deployments found in flight after a restart, now interrupted: %s", interrupted)
     ReminderScheduler(deps).start()
     if mode == "http":
         from bot.http_server import EVENTS_PATH, HttpServer, build_wsgi_app

@@ -1,4 +1,4 @@
-"""The periodic tick that sends what is due. APScheduler drives it; SQLite decides.
+"""The periodic tick: reminders and expired approvals. APScheduler drives it; SQLite decides.
 
 No schedule is kept in memory: each tick asks the store which reminders are
 due (`services.incidents.reminders.tick`), so a restart loses nothing. The
@@ -15,6 +15,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from handlers.context import Deps
+from services.deploy.requests import expire_due
 from services.incidents.reminders import TickReport, tick
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,13 @@ class ReminderScheduler:
         except Exception:
             log.exception("reminder tick failed; the next tick tries again")
             return TickReport()
+        try:
+            expired = expire_due(self.deps.store, clock=self.deps.clock, chat=self.deps.chat)
+        except Exception:
+            log.exception("expiring deployment requests failed; the next tick tries again")
+            expired = []
+        if expired:
+            log.info("deployment requests expired: %s", expired)
         if report.reminders or report.postmortem_reminders:
             log.info(
                 "reminders sent: %s; postmortem reminders: %s",

@@ -135,15 +135,22 @@ def request(
             hint="Configure kubernetes.blue_green for it, or use --strategy=rolling.",
         )
     busy = repository.latest_for_target(
-        deps.store, req.service, req.environment, states=set(IN_FLIGHT) | {State.INTERRUPTED}
+        deps.store,
+        req.service,
+        req.environment,
+        states=set(IN_FLIGHT) | {State.INTERRUPTED, State.REQUESTED},
     )
-    holder = repository.lock_holder(deps.store, f"{req.service}/{req.environment}")
-    if busy is not None or holder is not None:
-        who = holder["held_by"] if holder else busy.requested_by if busy else "?"
-        which = holder["deployment_id"] if holder else busy.id if busy else "?"
+    if busy is not None:
+        holder = repository.lock_holder(deps.store, busy.target)
+        who = holder["held_by"] if holder else busy.requested_by
+        doing = (
+            "is waiting for approval"
+            if busy.state is State.REQUESTED
+            else f"is {busy.state.label.lower()}"
+        )
         raise ConflictError(
-            f"{req.service}/{req.environment} is busy: {which} (held by {who}) is in progress.",
-            hint="Wait for it to finish, or roll it back from its card.",
+            f"{req.service}/{req.environment} is busy: {busy.id} (held by {who}) {doing}.",
+            hint="Wait for it to finish, or reject / roll it back from its card.",
         )
     needed, break_glass = _approvals_needed(env, req)
     running = _running_now(deps, req, env, strategy)
@@ -261,7 +268,7 @@ def decide(deps: DeployDeps, deployment: Deployment, *, actor: str, approve: boo
                 clock=deps.clock,
                 incident_id=deployment.incident_id,
                 actor=actor,
-                kind=f"deploy_{decision}d" if approve else "deploy_rejection",
+                kind="deploy_approval" if approve else "deploy_rejection",
                 text=f"{deployment.id} {'approved' if approve else 'rejected'} by {actor}",
                 data={"deployment_id": deployment.id, "decision": decision},
             )

@@ -236,7 +236,9 @@ def _invite(incident: Incident, deps: WarRoomDeps, actor: str, report: FlowRepor
 
 def _bookmarks(incident: Incident, deps: WarRoomDeps) -> None:
     assert incident.channel_id is not None
-    row = deps.store.query_one("SELECT bookmarks_added_at FROM incidents WHERE id = ?", (incident.id,))
+    row = deps.store.query_one(
+        "SELECT bookmarks_added_at FROM incidents WHERE id = ?", (incident.id,)
+    )
     if not deps.settings.bookmarks or (row and row["bookmarks_added_at"]):
         return  # a repaired war room does not get its bookmarks twice
     for bookmark in deps.settings.bookmarks:

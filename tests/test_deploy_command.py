@@ -1,0 +1,425 @@
+"""Deployments through the approval gate with the command backend: real scripts, real health checks."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from services import timeline
+from services.clock import ManualClock
+from services.deploy import repository
+from services.deploy.model import State
+from services.deploy.requests import expire_due
+from tests.harness.deploy_target import DeployTarget
+from tests.harness.running_bot import RunningBot, start_bot
+from tests.harness.slack_emulator import SlackEmulator
+
+
+@pytest.fixture
+def target(tmp_path: Path) -> Iterator[DeployTarget]:
+    deployed = DeployTarget(tmp_path / "target")
+    yield deployed
+    deployed.stop()
+
+
+def bot_settings(target: DeployTarget, **production: object) -> dict[str, object]:
+    return {
+        "services": {
+            "payments": {
+                "environments": {
+                    "production": target.environment(**production),
+                    "staging": target.environment(approvals=1),
+                }
+            }
+        },
+        "access": {"deployers": ["U0ALICE"]},
+        "incidents": {"announcement_channel": "C0INCIDENTS"},
+    }
+
+
+@pytest.fixture
+def dbot(
+    slack: SlackEmulator, target: DeployTarget, tmp_path: Path, clock: ManualClock
+) -> Iterator[RunningBot]:
+    slack.add_user("U0CAROL", "carol")
+    slack.add_user("U0DAVE", "dave")
+    slack.add_channel("incidents", channel_id="C0INCIDENTS", members=("UBOT",))
+    running = start_bot(
+        slack=slack,
+        store_path=tmp_path / "bot.db",
+        clock=clock,
+        extra_settings=bot_settings(target),
+    )
+    yield running
+    running.stop()
+
+
+def command(bot: RunningBot, text: str, **kwargs: str) -> dict:
+    result = bot.driver.slash(text, **kwargs)
+    (reply,) = bot.slack.wait_for_response(result.response_id, timeout=20)
+    bot.settle()
+    return reply
+
+
+def war_room(bot: RunningBot, severity: str = "sev1") -> str:
+    command(bot, f'incident create --severity={severity} --title="Payments failing"')
+    incident = bot.deps.store.query_one("SELECT channel_id FROM incidents WHERE id = 'INC-1'")
+    assert incident and incident["channel_id"]
+    return str(incident["channel_id"])
+
+
+def click(bot: RunningBot, action: str, deployment_id: str, user: str) -> dict:
+    deployment = repository.get(bot.deps.store, deployment_id)
+    result = bot.driver.block_action(
+        action,
+        value=deployment_id,
+        user_id=user,
+        channel_id=deployment.channel_id or "C0GENERAL",
+        message_ts=deployment.card_ts,
+    )
+    (reply,) = bot.slack.wait_for_response(result.response_id, timeout=20)
+    bot.settle()
+    return reply
+
+
+def card_text(bot: RunningBot, deployment_id: str) -> str:
+    deployment = repository.get(bot.deps.store, deployment_id)
+    assert deployment.channel_id and deployment.card_ts
+    message = bot.slack.message(deployment.channel_id, deployment.card_ts)
+    assert message is not None
+    parts = []
+    for block in message["blocks"]:
+        if "text" in block and isinstance(block["text"], dict):
+            parts.append(block["text"]["text"])
+        parts += [f["text"] for f in block.get("fields", [])]
+        parts += [
+            e.get("text", "") for e in block.get("elements", []) if isinstance(e.get("text"), str)
+        ]
+    return "\n".join(parts)
+
+
+def buttons(bot: RunningBot, deployment_id: str) -> list[str]:
+    deployment = repository.get(bot.deps.store, deployment_id)
+    message = bot.slack.message(deployment.channel_id or "", deployment.card_ts or "")
+    assert message is not None
+    return [
+        e["action_id"] for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]
+    ]
+
+
+def kinds(bot: RunningBot) -> list[str]:
+    return [e.kind for e in timeline.events(bot.deps.store, incident_id="INC-1")]
+
+
+DEPLOY = "deploy --target=production --service=payments --version=v2.1.1"
+
+
+def test_request_posts_a_card_with_the_diff_and_approval_buttons(
+    dbot: RunningBot, target: DeployTarget
+) -> None:
+    room = war_room(dbot)
+    reply = command(dbot, DEPLOY, channel_id=room)
+    assert reply["text"] == "DEP-1 requested: waiting for 2 approval(s)."
+    text = card_text(dbot, "DEP-1")
+    assert "DEP-1: payments v2.1.1 → production" in text
+    assert "*Running now*\nv2.1.0" in text
+    assert "0 of 2 approval(s)" in text
+    assert buttons(dbot, "DEP-1") == ["hotfix_deploy_approve", "hotfix_deploy_reject"]
+    assert "deploy_requested" in kinds(dbot)
+    assert target.calls() == []
+
+
+def test_two_person_rule_and_approver_list_are_checked_on_every_click(
+    dbot: RunningBot, target: DeployTarget
+) -> None:
+    room = war_room(dbot)
+    command(dbot, DEPLOY, channel_id=room)
+    own = click(dbot, "hotfix_deploy_approve", "DEP-1", "U0ALICE")
+    assert "someone else must approve it (two-person rule)" in own["text"]
+    stranger = click(dbot, "hotfix_deploy_approve", "DEP-1", "U0DAVE")
+    assert stranger["text"] == "Only approvers for production may decide on DEP-1."
+    assert repository.decisions(dbot.deps.store, "DEP-1") == []
+    refused = [a for a in dbot.audit() if a["outcome"] == "refused"]
+    assert [(a["actor"], a["action"]) for a in refused] == [
+        ("U0ALICE", "click:hotfix_deploy_approve"),
+        ("U0DAVE", "click:hotfix_deploy_approve"),
+    ]
+
+
+def test_two_approvals_deploy_verify_and_succeed(dbot: RunningBot, target: DeployTarget) -> None:
+    room = war_room(dbot)
+    command(dbot, DEPLOY, channel_id=room)
+    first = click(dbot, "hotfix_deploy_approve", "DEP-1", "U0BOB")
+    assert first["text"] == "Approved DEP-1."
+    assert "1 of 2 approval(s): <@U0BOB>" in card_text(dbot, "DEP-1")
+    again = click(dbot, "hotfix_deploy_approve", "DEP-1", "U0BOB")
+    assert again["text"] == "Your approval was already recorded."
+    assert target.calls() == []
+    click(dbot, "hotfix_deploy_approve", "DEP-1", "U0CAROL")
+    deployment = repository.get(dbot.deps.store, "DEP-1")
+    assert deployment.state is State.SUCCEEDED
+    assert target.calls() == [["deploy", "v2.1.1"]]
+    assert target.live == "v2.1.1"
+    text = card_text(dbot, "DEP-1")
+    assert ":white_check_mark: Succeeded" in text
+    assert (
+        ":white_check_mark: validate" in text
+        and ":white_check_mark: deploy" in text
+        and ":white_check_mark: verify" in text
+    )
+    assert buttons(dbot, "DEP-1") == ["hotfix_deploy_rollback"]
+    states = [
+        e.data["state"]["new"]
+        for e in timeline.events(dbot.deps.store, incident_id="INC-1")
+        if e.kind.startswith("deploy_") and "state" in e.data
+    ]
+    assert states == ["approved", "validating", "deploying", "verifying", "succeeded"]
+    assert repository.lock_holder(dbot.deps.store, "payments/production") is None
+
+
+def test_failed_verification_rolls_back_automatically_and_says_why(
+    dbot: RunningBot, target: DeployTarget
+) -> None:
+    room = war_room(dbot)
+    target.bad_versions.add("v2.1.1")
+    command(dbot, DEPLOY, channel_id=room)
+    click(dbot, "hotfix_deploy_approve", "DEP-1", "U0BOB")
+    click(dbot, "hotfix_deploy_approve", "DEP-1", "U0CAROL")
+    deployment = repository.get(dbot.deps.store, "DEP-1")
+    assert deployment.state is State.ROLLED_BACK
+    assert target.calls() == [["deploy", "v2.1.1"], ["rollback"]]
+    assert target.live == "v2.1.0"
+    told = [
+        m
+        for m in dbot.slack.thread(room, deployment.card_ts or "")
+        if "failed" in m.get("text", "")
+    ]
+    assert told and "HTTP 503, expected 200" in told[0]["text"]
+    assert "Rolling back automatically" in told[0]["blocks"][0]["text"]["text"]
+    assert "deploy_rolled_back" in kinds(dbot)
+
+
+def test_rejection_stops_the_request(dbot: RunningBot, target: DeployTarget) -> None:
+    room = war_room(dbot)
+    command(dbot, DEPLOY, channel_id=room)
+    click(dbot, "hotfix_deploy_reject", "DEP-1", "U0BOB")
+    assert repository.get(dbot.deps.store, "DEP-1").state is State.REJECTED
+    late = click(dbot, "hotfix_deploy_approve", "DEP-1", "U0CAROL")
+    assert late["text"] == "DEP-1 is rejected; there is nothing to decide."
+    assert target.calls() == []
+
+
+def test_unapproved_requests_expire(
+    dbot: RunningBot, target: DeployTarget, clock: ManualClock
+) -> None:
+    room = war_room(dbot)
+    command(dbot, DEPLOY, channel_id=room)
+    clock.advance(timedelta(minutes=29))
+    assert expire_due(dbot.deps.store, clock=clock, chat=dbot.deps.chat) == []
+    clock.advance(timedelta(minutes=2))
+    assert expire_due(dbot.deps.store, clock=clock, chat=dbot.deps.chat) == ["DEP-1"]
+    assert ":hourglass: Expired" in card_text(dbot, "DEP-1")
+    assert buttons(dbot, "DEP-1") == []
+
+
+def test_two_approvers_clicking_at_the_same_instant_deploy_once(
+    dbot: RunningBot, target: DeployTarget
+) -> None:
+    room = war_room(dbot)
+    command(dbot, DEPLOY, channel_id=room)
+    click(dbot, "hotfix_deploy_approve", "DEP-1", "U0BOB")
+    card_ts = repository.get(dbot.deps.store, "DEP-1").card_ts
+    barrier = threading.Barrier(4)
+    results = []
+
+    def press(user: str) -> None:
+        barrier.wait()
+        results.append(
+            dbot.driver.block_action(
+                "hotfix_deploy_approve",
+                value="DEP-1",
+                user_id=user,
+                channel_id=room,
+                message_ts=card_ts,
+            )
+        )
+
+    threads = [
+        threading.Thread(target=press, args=(u,))
+        for u in ("U0CAROL", "U0CAROL", "U0BOB", "U0CAROL")
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    dbot.settle()
+    assert all(r.status == 200 for r in results)
+    assert target.calls() == [["deploy", "v2.1.1"]]
+    assert [d["approver"] for d in repository.decisions(dbot.deps.store, "DEP-1")] == [
+        "U0BOB",
+        "U0CAROL",
+    ]
+    assert kinds(dbot).count("deploy_approved") == 1
+
+
+def test_a_second_deployment_to_a_busy_target_is_refused_with_the_holder(
+    dbot: RunningBot, target: DeployTarget
+) -> None:
+    room = war_room(dbot)
+    command(dbot, DEPLOY, channel_id=room)
+    second = "deploy --target=production --service=payments --version=v2.1.2"
+    waiting = command(dbot, second, channel_id=room)
+    assert (
+        waiting["text"]
+        == "payments/production is busy: DEP-1 (held by U0ALICE) is waiting for approval."
+    )
+    (target.root / "hold").touch()  # the deploy script waits: DEP-1 stays in flight
+    click(dbot, "hotfix_deploy_approve", "DEP-1", "U0BOB")
+    result = dbot.driver.block_action(
+        "hotfix_deploy_approve",
+        value="DEP-1",
+        user_id="U0CAROL",
+        channel_id=room,
+        message_ts=repository.get(dbot.deps.store, "DEP-1").card_ts,
+    )
+    dbot.slack.wait_for_response(result.response_id)
+    # Each step updates the card, so the emulator wakes this wait when DEP-1 is deploying.
+    assert dbot.slack.wait_for(
+        lambda: repository.get(dbot.deps.store, "DEP-1").state is State.DEPLOYING, timeout=10
+    )
+    running = dbot.driver.slash(second, channel_id=room)
+    (reply,) = dbot.slack.wait_for_response(running.response_id)
+    assert reply["text"] == "payments/production is busy: DEP-1 (held by U0ALICE) is deploying."
+    (target.root / "hold").unlink()
+    dbot.settle()
+    assert repository.get(dbot.deps.store, "DEP-1").state is State.SUCCEEDED
+    assert target.calls() == [["deploy", "v2.1.1"]]
+
+
+def test_immediate_rollback_during_a_sev1_skips_approval(
+    dbot: RunningBot, target: DeployTarget
+) -> None:
+    room = war_room(dbot)
+    (target.root / "history").write_text("v2.0.9\n")
+    reply = command(
+        dbot, "rollback --target=production --service=payments --immediate", channel_id=room
+    )
+    assert reply["text"] == "DEP-1 needs no approval: started."
+    assert repository.get(dbot.deps.store, "DEP-1").state is State.ROLLED_BACK
+    assert target.calls() == [["rollback"]]
+    assert target.live == "v2.0.9"
+
+
+def test_immediate_rollback_outside_a_severe_incident_is_refused(
+    dbot: RunningBot, target: DeployTarget
+) -> None:
+    reply = command(dbot, "rollback --target=production --service=payments --immediate")
+    assert reply["text"].startswith(
+        "--immediate is allowed here only during an open incident of severity SEV0, SEV1."
+    )
+    assert dbot.deps.store.query("SELECT * FROM deployments") == []
+    assert dbot.audit()[-1]["outcome"] == "refused"
+
+
+def test_break_glass_during_sev0_needs_one_approval_and_says_so(
+    slack: SlackEmulator, target: DeployTarget, tmp_path: Path, clock: ManualClock
+) -> None:
+    slack.add_user("U0CAROL", "carol")
+    slack.add_channel("incidents", channel_id="C0INCIDENTS", members=("UBOT",))
+    settings = bot_settings(target, break_glass={"severities": ["sev0"], "approvals": 1})
+    bot = start_bot(
+        slack=slack, store_path=tmp_path / "glass.db", clock=clock, extra_settings=settings
+    )
+    try:
+        room = war_room(bot, severity="sev0")
+        command(bot, DEPLOY, channel_id=room)
+        text = card_text(bot, "DEP-1")
+        assert "*BREAK-GLASS*" in text and "0 of 1 approval(s)" in text
+        assert any("BREAK-GLASS" in a["detail"] for a in bot.audit())
+        click(bot, "hotfix_deploy_approve", "DEP-1", "U0BOB")
+        assert repository.get(bot.deps.store, "DEP-1").state is State.SUCCEEDED
+    finally:
+        bot.stop()
+
+
+def test_bad_input_is_answered_and_records_nothing(dbot: RunningBot) -> None:
+    for text, answer in (
+        (
+            "deploy --target=production --service=billing --version=v1",
+            "There is no deployable service 'billing'.",
+        ),
+        ("deploy --target=qa --service=payments --version=v1", "payments has no environment 'qa'."),
+        (
+            "deploy --target=production --service=payments --version='v1; rm -rf /'",
+            "'v1; rm -rf /' is not a valid version.",
+        ),
+    ):
+        assert command(dbot, text)["text"] == answer
+    refused = command(dbot, DEPLOY, user_id="U0DAVE")
+    assert refused["text"] == "Only configured requesters may deploy to production."
+    assert dbot.deps.store.query("SELECT * FROM deployments") == []
+
+
+def test_a_bot_killed_mid_deployment_reports_it_interrupted_and_resumes_without_redeploying(
+    slack: SlackEmulator, target: DeployTarget, tmp_path: Path
+) -> None:
+    import yaml
+
+    from services.store import Store
+    from tests.harness.bot_process import BotProcess
+    from tests.harness.waiting import wait_until
+
+    slack.add_user("U0CAROL", "carol")
+    slack.add_channel("incidents", channel_id="C0INCIDENTS", members=("UBOT",))
+    config = tmp_path / "hotfix.yml"
+    settings = {
+        "store": {"path": str(tmp_path / "bot.db")},
+        **bot_settings(target, verify_seconds=0),
+    }
+    config.write_text(yaml.safe_dump(settings))
+    log = tmp_path / "bot.log"
+
+    first = BotProcess(config=config, slack=slack, clock_file=None, log=log)
+    try:
+        created = first.driver.slash(DEPLOY)
+        slack.wait_for_response(created.response_id, timeout=20)
+        (target.root / "hold").touch()
+        for approver in ("U0BOB", "U0CAROL"):
+            result = first.driver.block_action(
+                "hotfix_deploy_approve", value="DEP-1", user_id=approver
+            )
+            slack.wait_for_response(result.response_id, timeout=20)
+        assert wait_until(lambda: (target.root / "holding").exists(), timeout=20)
+    finally:
+        first.kill()  # SIGKILL while the deploy script is still running
+    (target.root / "hold").unlink()  # the script finishes on its own: v2.1.1 is live
+    assert wait_until(lambda: target.live == "v2.1.1", timeout=20)
+
+    second = BotProcess(config=config, slack=slack, clock_file=None, log=log)
+    try:
+        store = Store(tmp_path / "bot.db")
+        deployment = repository.get(store, "DEP-1")
+        assert deployment.state is State.INTERRUPTED
+        assert deployment.detail["interrupted_in"] == "deploying"
+        assert deployment.detail["running_now"]["version"] == "v2.1.1"
+        card = slack.message(deployment.channel_id or "", deployment.card_ts or "")
+        assert card is not None
+        actions = [
+            e["action_id"] for b in card["blocks"] if b["type"] == "actions" for e in b["elements"]
+        ]
+        assert actions == ["hotfix_deploy_resume", "hotfix_deploy_rollback"]
+        resumed = second.driver.block_action(
+            "hotfix_deploy_resume", value="DEP-1", user_id="U0ALICE"
+        )
+        slack.wait_for_response(resumed.response_id, timeout=20)
+        assert slack.wait_for(
+            lambda: repository.get(store, "DEP-1").state is State.SUCCEEDED, timeout=20
+        )
+        store.close()
+    finally:
+        second.stop()
+    assert target.calls() == [["deploy", "v2.1.1"]]  # reconciled: not deployed a second time
