@@ -15,7 +15,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from tests.harness.k8s_emulator import K8sEmulator
+from tests.harness.k8s_emulator import MODES, K8sEmulator
 from tests.harness.k8s_openapi import (
     load_spec,
     spec_path,
@@ -222,11 +222,18 @@ def test_replace_with_stale_resource_version_conflicts(
     assert int(replaced.metadata.resource_version) > int(fresh.metadata.resource_version)
 
 
-def test_no_op_patch_keeps_resource_version(k8s: K8sEmulator, apps: client.AppsV1Api) -> None:
+def test_no_op_and_dry_run_patches_change_nothing(k8s: K8sEmulator, apps: client.AppsV1Api) -> None:
     k8s.add_deployment(NS, "web", image="web:1")
     before = apps.read_namespaced_deployment("web", NS).metadata.resource_version
     after = apps.patch_namespaced_deployment("web", NS, _image_patch("web:1"))
     assert after.metadata.resource_version == before and after.metadata.generation == 1
+
+    dry = apps.patch_namespaced_deployment("web", NS, _image_patch("web:2"), dry_run="All")
+    assert dry.spec.template.spec.containers[0].image == "web:2" and dry.metadata.generation == 2
+    stored = apps.read_namespaced_deployment("web", NS)
+    assert stored.spec.template.spec.containers[0].image == "web:1"
+    assert stored.metadata.resource_version == before
+    assert _rs_table(k8s, "web") == [("1", 3, 3)]
 
 
 # --------------------------------------------------------------------------- patches
@@ -403,7 +410,7 @@ def test_healthy_rollout_advances_one_replica_per_tick(
         first.status.updated_replicas,
         first.status.available_replicas,
     ) == (3, 3, 3)
-    assert len(k8s.list("pods", NS, "app=web")) == 3
+    assert len(k8s.objects("pods", NS, "app=web")) == 3
 
     response = apps.patch_namespaced_deployment("web", NS, _image_patch("web:2"))
     assert response.metadata.generation == 2
@@ -444,9 +451,19 @@ def test_healthy_rollout_advances_one_replica_per_tick(
         "Available": ("True", "MinimumReplicasAvailable"),
         "Progressing": ("True", "NewReplicaSetAvailable"),
     }
-    pods = k8s.list("pods", NS, f"pod-template-hash={template_hash}")
+    pods = k8s.objects("pods", NS, f"pod-template-hash={template_hash}")
     assert len(pods) == 3 and all(p["status"]["phase"] == "Running" for p in pods)
-    assert {p["spec"]["containers"][0]["image"] for p in k8s.list("pods", NS)} == {"web:2"}
+    assert {p["spec"]["containers"][0]["image"] for p in k8s.objects("pods", NS)} == {"web:2"}
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_settled_deployment_stays_put(k8s: K8sEmulator, mode: str) -> None:
+    k8s.add_deployment(NS, "web", image="web:1")
+    k8s.script(NS, "web", mode)
+    before = k8s.get("Deployment", NS, "web")
+    k8s.tick(3)
+    assert k8s.get("Deployment", NS, "web") == before
+    assert _rs_table(k8s, "web") == [("1", 3, 3)]
 
 
 def test_instant_and_slow_rollouts(k8s: K8sEmulator, apps: client.AppsV1Api) -> None:
@@ -483,7 +500,7 @@ def test_stuck_rollout_exceeds_its_progress_deadline(
     }
     assert (status.replicas, status.updated_replicas, status.available_replicas) == (5, 2, 3)
     assert status.unavailable_replicas == 2
-    pending = [p for p in k8s.list("pods", NS) if p["status"]["phase"] == "Pending"]
+    pending = [p for p in k8s.objects("pods", NS) if p["status"]["phase"] == "Pending"]
     assert len(pending) == 2
     k8s.tick(5)
     assert _rs_table(k8s, "web") == [("1", 3, 3), ("2", 2, 0)]
@@ -495,7 +512,7 @@ def test_stuck_rollout_exceeds_its_progress_deadline(
     k8s.tick()
     assert _rs_table(k8s, "web") == [("2", 0, 0), ("3", 4, 4)]
     assert _conditions(k8s, "web")["Progressing"] == ("True", "NewReplicaSetAvailable")
-    assert [p["spec"]["containers"][0]["image"] for p in k8s.list("pods", NS)] == ["web:1"] * 4
+    assert [p["spec"]["containers"][0]["image"] for p in k8s.objects("pods", NS)] == ["web:1"] * 4
 
 
 def test_crashloop_pods_never_get_ready(k8s: K8sEmulator, apps: client.AppsV1Api) -> None:
@@ -566,7 +583,7 @@ def test_deleting_a_deployment_collects_its_replica_sets_and_pods(
     status = apps.delete_namespaced_deployment("web", NS)  # the client hands back a plain dict
     assert (status["kind"], status["status"]) == ("Status", "Success")
     assert k8s.get("deploy", NS, "web") is None
-    assert k8s.list("rs", NS) == [] and k8s.list("pods", NS) == []
+    assert k8s.objects("rs", NS) == [] and k8s.objects("pods", NS) == []
 
 
 @pytest.mark.skipif(SPEC is None, reason=NO_SPEC)
@@ -593,11 +610,11 @@ def test_served_objects_fit_the_openapi_definitions(
     problems = [
         f"{kind} {obj['metadata']['name']}: {problem}"
         for kind, definition in definitions.items()
-        for obj in k8s.list(kind, NS)
+        for obj in k8s.objects(kind, NS)
         for problem in validate_object(SPEC, definition, obj)
     ]
     assert problems == []
-    assert len(k8s.list("Pod", NS)) == 8  # 3 + 1 surge (crashloop) and 3 + 1 surge (stuck)
+    assert len(k8s.objects("Pod", NS)) == 8  # 3 + 1 surge (crashloop) and 3 + 1 surge (stuck)
 
 
 # --------------------------------------------------------------------------- services, istio

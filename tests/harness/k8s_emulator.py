@@ -265,7 +265,9 @@ def _valid_label_value(value: str) -> bool:
 
 
 def _split_terms(text: str) -> list[str]:
-    terms, depth, current = [], 0, []
+    terms: list[str] = []
+    current: list[str] = []
+    depth = 0
     for char in text:
         if char == "(":
             depth += 1
@@ -586,7 +588,7 @@ def _smp_map(
             rank = {
                 (w.get(merge_key) if isinstance(w, dict) else w): i for i, w in enumerate(wanted)
             }
-            items.sort(key=lambda item, mk=merge_key: rank.get(item.get(mk), len(rank)))
+            items.sort(key=lambda item, mk=merge_key: rank.get(item.get(mk), len(rank)))  # type: ignore[misc]
     return result
 
 
@@ -773,12 +775,17 @@ class K8sEmulator:
     Departures from Kubernetes, on purpose:
 
     * no watch (``?watch=true`` answers 405), no server-side apply (415), no
-      DELETE of collections, no authentication; JSON only.
+      DELETE of collections, no Namespace objects, no authentication; JSON only.
+    * unknown fields are stored, not dropped (Kubernetes drops them, or refuses
+      them with ``fieldValidation=Strict``); the OpenAPI check in
+      ``k8s_openapi`` is what catches them.
     * a no-op write (one that changes nothing) does not bump resourceVersion,
       as in Kubernetes; every other write does.
     * the ReplicaSet "controller" only exists inside the Deployment controller:
-      ReplicaSets created directly through the API get no Pods.
-    * rollouts advance only on ``tick()``; pods carry no IPs or nodes of note.
+      ReplicaSets created directly through the API get no Pods. Rollouts move
+      one replica per step (no surge) unless new pods never get ready, where
+      maxSurge / maxUnavailable are honoured as Kubernetes does.
+    * rollouts advance only on ``tick()``; pods carry fake IPs and image IDs.
     """
 
     def __init__(self, *, default_mode: str = "healthy") -> None:
@@ -817,7 +824,7 @@ class K8sEmulator:
 
     def stop(self) -> None:
         for client in self._clients:
-            client.close()
+            client.close()  # type: ignore[no-untyped-call]
         self._clients.clear()
         server, self._server = self._server, None
         if server is None:
@@ -844,8 +851,8 @@ class K8sEmulator:
     def url(self) -> str:
         if self._server is None:
             raise RuntimeError("the emulator is not running")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        port = self._server.server_address[1]
+        return f"http://127.0.0.1:{port}"
 
     def api_client(self) -> kubernetes.client.ApiClient:
         """A ``kubernetes.client.ApiClient`` pointed at this emulator (closed on stop())."""
@@ -1013,7 +1020,7 @@ class K8sEmulator:
             obj = self._objects.get((rt, namespace, name))
             return copy.deepcopy(obj) if obj is not None else None
 
-    def list(
+    def objects(
         self, kind: str | ResourceType, namespace: str | None = None, label_selector: str = ""
     ) -> list[dict[str, Any]]:
         rt = _resource_type(kind)
@@ -1064,6 +1071,7 @@ class K8sEmulator:
                 body = raw.decode("utf-8", "replace")
                 parse_error = str(exc)
         with self._lock:
+            saved = self._snapshot() if query.get("dryRun") == "All" else None
             try:
                 code, payload = self._failure_for(method, path) or self._route(
                     method, path, query, content_type, body, parse_error
@@ -1073,8 +1081,23 @@ class K8sEmulator:
             except Exception:
                 self.errors.append(traceback.format_exc())
                 code, payload = 500, ApiError(500, traceback.format_exc(limit=3)).status()
+            finally:
+                if saved is not None:  # dryRun=All: answer as if written, keep nothing
+                    self._restore(saved)
             self._requests.append(RecordedRequest(method, path, query, content_type, body, code))
         return code, payload
+
+    def _snapshot(self) -> tuple[Any, ...]:
+        return (
+            dict(self._objects),
+            self._rv,
+            copy.deepcopy(self._scripts),
+            dict(self._pod_order),
+            set(self._proven),
+        )
+
+    def _restore(self, saved: tuple[Any, ...]) -> None:
+        self._objects, self._rv, self._scripts, self._pod_order, self._proven = saved
 
     def _failure_for(self, method: str, path: str) -> tuple[int, Any] | None:
         for failure in self._failures:
@@ -1309,7 +1332,7 @@ class K8sEmulator:
                 value: str = value,
             ) -> bool:
                 actual = obj.get(path[0], {}).get(path[1], "")
-                return (actual == value) != negate
+                return bool(actual == value) != negate
 
             checks.append(check)
         return checks
@@ -1650,7 +1673,7 @@ class K8sEmulator:
             or not all(isinstance(v, str) for v in annotations.values())
         ):
             errors.append(("metadata.annotations", "Invalid value: must be a map of strings"))
-        spec = obj.get("spec")
+        spec: Any = obj.get("spec")
         if rt is not VIRTUAL_SERVICES and not isinstance(spec, dict):
             errors.append(("spec", "Required value"))
         elif rt in (DEPLOYMENTS, REPLICASETS):
@@ -1912,14 +1935,16 @@ class K8sEmulator:
                 script.elapsed += 1
                 if mode == "crashloop":
                     script.restarts += 1
+            # Readiness only ever grows within an episode: each mode says by how much.
+            ready_now = min(_ready(new_rs), desired)
             base = script.base_ready
             new_ready = {
                 "instant": desired,
-                "healthy": min(desired, base + script.elapsed),
+                "healthy": min(desired, ready_now + (1 if advance and not complete else 0)),
                 "slow": desired
                 if script.elapsed >= script.ticks
-                else base + (desired - base) * script.elapsed // script.ticks,
-            }.get(mode, base)
+                else max(ready_now, base + (desired - base) * script.elapsed // script.ticks),
+            }.get(mode, ready_now)
             # Old pods that are not ready go first (they serve nothing); ready ones are scaled
             # down, oldest ReplicaSet first, as far as the strategy allows.
             recreate = spec["strategy"]["type"] == "Recreate"
@@ -2179,19 +2204,19 @@ class K8sEmulator:
             )
         )
         new_conditions = []
-        for ctype, (status, reason, message) in (
+        for ctype, (flag, reason, message) in (
             ("Available", availability),
             ("Progressing", progressing),
         ):
             previous = conditions.get(ctype, {})
-            same = previous.get("status") == status
+            same = previous.get("status") == flag
             unchanged = (
                 same and previous.get("reason") == reason and previous.get("message") == message
             )
             new_conditions.append(
                 {
                     "type": ctype,
-                    "status": status,
+                    "status": flag,
                     "lastUpdateTime": previous["lastUpdateTime"] if unchanged else now,
                     "lastTransitionTime": previous["lastTransitionTime"] if same else now,
                     "reason": reason,

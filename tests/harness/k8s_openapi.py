@@ -171,7 +171,8 @@ class _Compiled:
     def param(self, param: Mapping[str, Any]) -> Mapping[str, Any]:
         ref = param.get("$ref")
         if ref:
-            return self.parameters.get(ref.rsplit("/", 1)[-1], {})
+            resolved: Mapping[str, Any] = self.parameters.get(ref.rsplit("/", 1)[-1], {})
+            return resolved
         return param
 
     def definition(self, ref: str) -> Any:
@@ -231,7 +232,7 @@ def validate_object(spec: Mapping[str, Any], definition: str, obj: Any) -> list[
         return [f"the spec has no definition {definition!r}"]
     errors = sorted(
         compiled.validator(definition).iter_errors(_drop_nulls(obj)),
-        key=lambda e: list(e.absolute_path),
+        key=lambda e: [str(part) for part in e.absolute_path],
     )
     return [f"{_where(e.absolute_path)}: {e.message} ({definition})" for e in errors[:20]]
 
