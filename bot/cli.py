@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 from typing import Any, NoReturn
 
 import click
@@ -136,6 +137,7 @@ def serve(obj: dict[str, Any], mode: str | None, host: str | None, port: int | N
         _run_console(obj, user=None, channel=None)
         return
     _require_secrets(secrets, mode)
+    obj["instance_lock"] = _hold_instance_lock(settings.store.path)
     from bot.slack_app import build_slack_app, build_web_client, slack_chat
 
     client = build_web_client(settings, secrets)
@@ -168,6 +170,22 @@ def serve(obj: dict[str, Any], mode: str | None, host: str | None, port: int | N
 
         log.info("connecting to Slack in Socket Mode")
         SocketModeHandler(app, secrets.app_token).start()
+
+
+def _hold_instance_lock(database: Path) -> Any:
+    """Exit with a clear message when another bot already serves this database.
+
+    The caller keeps the returned lock for the life of the process: dropping it
+    would close the file and release the lock.
+    """
+    from bot.instance_lock import AlreadyRunningError, InstanceLock
+
+    lock = InstanceLock(database)
+    try:
+        lock.acquire()
+    except AlreadyRunningError as exc:
+        _fail(str(exc), code=3)
+    return lock
 
 
 def _require_secrets(secrets: Secrets, mode: str) -> None:
@@ -271,8 +289,26 @@ def migrate(obj: dict[str, Any]) -> None:
         store.close()
 
 
-def run() -> None:  # pragma: no cover - console_scripts entry point alias
-    main()
+@main.command()
+@click.argument("destination", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_obj
+def backup(obj: dict[str, Any], destination: Path) -> None:
+    """Take a consistent online backup of the database (safe while the bot runs)."""
+    import sqlite3
+
+    source_path = _config(obj).settings.store.path
+    if destination.exists():
+        _fail(f"{destination} exists; choose a new file name (nothing was written).")
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    source = sqlite3.connect(source_path)
+    target = sqlite3.connect(destination)
+    try:
+        # SQLite's online backup API copies a consistent snapshot, even during writes.
+        source.backup(target)
+    finally:
+        target.close()
+        source.close()
+    click.echo(f"backed up {source_path} to {destination}")
 
 
 __all__ = ["main"]

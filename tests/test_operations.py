@@ -1,0 +1,85 @@
+"""Running the bot: one instance per database, online backups."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from tests.harness.bot_process import BotProcess
+from tests.harness.slack_emulator import SlackEmulator
+from tests.test_config import run_cli
+
+
+def test_a_second_bot_on_the_same_database_exits_with_a_clear_message(
+    slack: SlackEmulator, tmp_path: Path
+) -> None:
+    config = tmp_path / "hotfix.yml"
+    config.write_text(f"store:\n  path: {tmp_path / 'bot.db'}\n")
+    first = BotProcess(config=config, slack=slack, clock_file=None, log=tmp_path / "bot.log")
+    try:
+        import os
+        import subprocess
+        import sys
+
+        from tests.harness.bot_process import REPO
+        from tests.harness.running_bot import SIGNING_SECRET
+
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "HOTFIX_"))}
+        env.update(
+            SLACK_BOT_TOKEN=slack.bot_token,
+            SLACK_SIGNING_SECRET=SIGNING_SECRET,
+            SLACK_API_URL=slack.api_url,
+        )
+        second = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "bot",
+                "--config",
+                str(config),
+                "serve",
+                "--http",
+                "--port",
+                "0",
+            ],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert second.returncode == 3
+        assert "Another hotfix-bot (pid " in second.stderr
+        assert "Run one bot per database" in second.stderr
+        assert first.process.poll() is None  # the first one keeps running
+    finally:
+        first.kill()
+    # The lock dies with the process, even on SIGKILL: a replacement starts.
+    replacement = BotProcess(config=config, slack=slack, clock_file=None, log=tmp_path / "bot.log")
+    replacement.stop()
+
+
+def test_backup_is_a_consistent_copy(tmp_path: Path) -> None:
+    config = tmp_path / "hotfix.yml"
+    config.write_text(f"store:\n  path: {tmp_path / 'bot.db'}\n")
+    declared = run_cli(
+        "--config",
+        str(config),
+        "incident",
+        "create",
+        "--severity=sev2",
+        "--title=Disk full",
+        cwd=tmp_path,
+    )
+    assert declared.returncode == 0, declared.stdout + declared.stderr
+    result = run_cli("--config", str(config), "backup", str(tmp_path / "copy.db"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    copy = sqlite3.connect(tmp_path / "copy.db")
+    assert copy.execute("SELECT id, title FROM incidents").fetchall() == [("INC-1", "Disk full")]
+    assert copy.execute("SELECT kind FROM timeline ORDER BY id LIMIT 1").fetchall() == [
+        ("declared",)
+    ]
+    copy.close()
+    again = run_cli("--config", str(config), "backup", str(tmp_path / "copy.db"), cwd=tmp_path)
+    assert again.returncode == 2 and "exists" in again.stderr
