@@ -423,3 +423,32 @@ def test_a_bot_killed_mid_deployment_reports_it_interrupted_and_resumes_without_
     finally:
         second.stop()
     assert target.calls() == [["deploy", "v2.1.1"]]  # reconciled: not deployed a second time
+
+
+def test_stakeholders_hear_the_outcome_in_the_announcement_thread(
+    dbot: RunningBot, target: DeployTarget
+) -> None:
+    room = war_room(dbot)
+    command(dbot, DEPLOY + " --notify-stakeholders", channel_id=room)
+    click(dbot, "hotfix_deploy_approve", "DEP-1", "U0BOB")
+    click(dbot, "hotfix_deploy_approve", "DEP-1", "U0CAROL")
+    announcement = dbot.slack.messages("C0INCIDENTS")[0]
+    outcome = dbot.slack.thread("C0INCIDENTS", announcement["ts"])[-1]
+    assert outcome["text"] == "DEP-1: payments v2.1.1 → production: Succeeded"
+
+
+def test_a_rollback_that_leaves_the_service_unhealthy_calls_people_in(
+    dbot: RunningBot, target: DeployTarget
+) -> None:
+    room = war_room(dbot)
+    target.bad_versions.update({"v2.1.1", "v2.1.0"})
+    command(dbot, DEPLOY, channel_id=room)
+    click(dbot, "hotfix_deploy_approve", "DEP-1", "U0BOB")
+    click(dbot, "hotfix_deploy_approve", "DEP-1", "U0CAROL")
+    deployment = repository.get(dbot.deps.store, "DEP-1")
+    assert deployment.state is State.FAILED
+    thread = dbot.slack.thread(room, deployment.card_ts or "")
+    escalation = [m for m in thread if "did not restore a healthy service" in m["text"]]
+    assert escalation
+    assert "<@U0ALICE>" in escalation[0]["blocks"][0]["text"]["text"]  # the incident commander
+    assert target.live == "v2.1.0"

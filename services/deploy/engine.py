@@ -24,6 +24,8 @@ from services.deploy.process import fill, run
 from services.deploy.settings import EnvironmentSettings
 from services.deploy.verify import verify
 from services.errors import ConflictError, UserFacingError
+from services.incidents import repository as incidents
+from services.incidents.model import Incident
 from services.settings import Settings
 from services.store import Store
 
@@ -289,7 +291,9 @@ class Run:
                 expect=State.ROLLING_BACK,
             )
             self.update_card()
-            self.say("deploy_escalation", error=exc.message, reason=reason)
+            self.say(
+                "deploy_escalation", error=exc.message, reason=reason, people=self.people_to_call()
+            )
             self.finish()
             return
         self.move(State.ROLLED_BACK, f"rolled back ({reason})")
@@ -298,6 +302,37 @@ class Run:
     def finish(self) -> None:
         repository.release_lock(self.deps.store, self.refresh())
         self.update_card()
+        if self.deployment.notify_stakeholders:
+            self.notify_stakeholders()
+
+    def incident(self) -> Incident | None:
+        incident_id = self.deployment.incident_id
+        return incidents.by_id(self.deps.store, incident_id) if incident_id else None
+
+    def notify_stakeholders(self) -> None:
+        """--notify-stakeholders: the outcome goes to the incident's announcement thread."""
+        incident = self.incident()
+        if incident is None or not incident.announcement_channel_id or not incident.announcement_ts:
+            return
+        payload = card.card_data(self.deps.store, self.deployment, clock=self.deps.clock)
+        try:
+            self.deps.chat.post(
+                incident.announcement_channel_id,
+                Message("deploy_outcome", payload),
+                thread_ts=incident.announcement_ts,
+            )
+        except ChatError as exc:
+            log.warning("%s: stakeholders not notified: %s", self.deployment.id, exc.error)
+
+    def people_to_call(self) -> list[str]:
+        """The incident's commander and its severity's responders (users and groups)."""
+        incident = self.incident()
+        if incident is None:
+            return []
+        people = [incident.commander] if incident.commander else []
+        return people + list(
+            self.deps.settings.incidents.policy(incident.severity.value).responders
+        )
 
 
 def start(deps: DeployDeps, deployment_id: str) -> None:
