@@ -45,7 +45,15 @@ def build_wsgi_app(app: App, deps: Deps) -> WsgiApp:
             status_seen.append(status)
             return start_response(status, headers, exc_info)
 
-        result = slack(environ, spy)
+        try:
+            result = slack(environ, spy)
+        except Exception:
+            # Bolt cannot even parse it (truncated JSON, a payload that is not an object):
+            # answer 400, never a 500 with a traceback.
+            log.warning("malformed request to %s rejected", path, exc_info=True)
+            body = json.dumps({"error": "malformed request"}).encode()
+            start_response("400 Bad Request", [("Content-Type", "application/json")])
+            return [body]
         if path == EVENTS_PATH and status_seen and status_seen[0].startswith("401"):
             _audit_forged(deps, environ)
         return result

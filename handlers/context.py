@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import TYPE_CHECKING, Literal
 
 from services.chat import Chat
@@ -61,7 +62,7 @@ class Deps:
             store=self.store,
             clock=self.clock,
             chat=self.chat,
-            backend_for=make_backend,
+            backend_for=partial(make_backend, clock=self.clock),
         )
 
     @property

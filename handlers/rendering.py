@@ -58,11 +58,16 @@ class TemplateError(Exception):
     """A template failed to render or rendered something that is not a message."""
 
 
+# What YAML (and Slack) cannot carry: C0/C1 controls except tab/newline, DEL, lone surrogates.
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
 def quote(value: Any) -> str:
-    """A YAML-safe (JSON) string literal for any value."""
+    """A YAML-safe (JSON) string literal for any value; unprintable characters are dropped."""
     if value is None:
         return '""'
-    return json.dumps(value if isinstance(value, str) else str(value), ensure_ascii=False)
+    text = value if isinstance(value, str) else str(value)
+    return json.dumps(_UNPRINTABLE.sub("", text), ensure_ascii=False)
 
 
 def escape_mrkdwn(value: Any) -> str:
