@@ -39,6 +39,11 @@ class SlackSettings(Section):
         description="Slack Web API base URL (GovSlack, Enterprise); SLACK_API_URL overrides it.",
     )
     command: str = Field(default="/hotfix", pattern=r"^/[a-z0-9_-]{1,31}$")
+    team_id: str | None = Field(
+        default=None,
+        pattern=r"^T[A-Z0-9]{2,}$",
+        description="The workspace the bot serves; people of other workspaces are refused.",
+    )
 
 
 SeverityName = Literal["sev0", "sev1", "sev2", "sev3"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from services.clock import Clock, SystemClock
 from services.deploy.backend import Backend
 from services.deploy.command_backend import CommandBackend
 from services.deploy.model import Deployment
@@ -9,7 +10,9 @@ from services.deploy.settings import EnvironmentSettings
 from services.errors import UserFacingError
 
 
-def make_backend(deployment: Deployment, env: EnvironmentSettings) -> Backend:
+def make_backend(
+    deployment: Deployment, env: EnvironmentSettings, *, clock: Clock | None = None
+) -> Backend:
     if env.backend == "command":
         assert env.command is not None
         return CommandBackend(
@@ -19,5 +22,10 @@ def make_backend(deployment: Deployment, env: EnvironmentSettings) -> Backend:
         assert env.kubernetes is not None
         from services.deploy.kubernetes_backend import kubernetes_backend
 
-        return kubernetes_backend(env.kubernetes, strategy=deployment.strategy)
+        return kubernetes_backend(
+            env.kubernetes,
+            strategy=deployment.strategy,
+            clock=clock or SystemClock(),
+            kind=deployment.kind.value,
+        )
     raise UserFacingError(f"Unknown backend {env.backend!r}.")

@@ -1,11 +1,44 @@
-"""Placeholder until the Kubernetes backend lands (rolling and blue-green)."""
+"""The Kubernetes backend: rolling updates of one Deployment, or blue-green behind a Service.
+
+Only `kube_client` talks to the API; the strategies live in `kube_rolling` and
+`kube_bluegreen`. Waiting uses the injected clock, so tests drive a rollout by time.
+"""
 
 from __future__ import annotations
 
+from services.clock import Clock
 from services.deploy.backend import Backend
+from services.deploy.kube_bluegreen import BlueGreenBackend
+from services.deploy.kube_client import KubeClient
+from services.deploy.kube_rolling import Connect, RollingBackend
 from services.deploy.settings import KubernetesTarget
 from services.errors import UserFacingError
 
 
-def kubernetes_backend(target: KubernetesTarget, *, strategy: str) -> Backend:
-    raise UserFacingError("The Kubernetes backend is not available in this build.")
+def kubernetes_backend(
+    target: KubernetesTarget,
+    *,
+    strategy: str,
+    clock: Clock,
+    kind: str = "deploy",
+    connect: Connect = KubeClient.connect,
+) -> Backend:
+    """The backend for one deployment.
+
+    `kind` is the deployment's kind ("deploy" or "rollback"): it decides what
+    `rollback(to_version=None)` means - undo this deployment (back to what ran before
+    it) or roll back one release (`kubectl rollout undo`, the other colour).
+    """
+    if strategy == "rolling":
+        return RollingBackend(target, clock=clock, kind=kind, connect=connect)
+    if strategy == "blue-green":
+        if target.blue_green is None:
+            raise UserFacingError(
+                "Strategy blue-green needs kubernetes.blue_green in the config.",
+                hint="Add it, or deploy with --strategy=rolling.",
+            )
+        return BlueGreenBackend(target, clock=clock, kind=kind, connect=connect)
+    raise UserFacingError(
+        f"The Kubernetes backend cannot deploy with strategy {strategy!r}.",
+        hint="Use strategy rolling or blue-green for this environment.",
+    )

@@ -60,11 +60,12 @@ def start_bot(
     router: Router | None = None,
     extra_settings: dict[str, Any] | None = None,
 ) -> RunningBot:
+    extra = dict(extra_settings or {})
     settings = Settings.model_validate(
         {
             "store": {"path": str(store_path)},
-            "slack": {"api_url": slack.api_url, "mode": "http"},
-            **(extra_settings or {}),
+            **extra,
+            "slack": {"api_url": slack.api_url, "mode": "http", **extra.get("slack", {})},
         }
     )
     secrets = Secrets(bot_token=slack.bot_token, app_token=None, signing_secret=SIGNING_SECRET)
