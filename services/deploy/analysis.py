@@ -171,10 +171,16 @@ class MetricQuery(_Section):
     )
 
     @property
+    def comparison(self) -> str:
+        """``"> 0.05"``: when one sample breaches."""
+        return f"{self.fail_when} {_fmt(self.threshold)}"
+
+    @property
     def condition(self) -> str:
         """``"> 0.05 for 120s"``: when this metric fails."""
-        text = f"{self.fail_when} {_fmt(self.threshold)}"
-        return f"{text} for {self.for_seconds:g}s" if self.for_seconds else text
+        if self.for_seconds:
+            return f"{self.comparison} for {self.for_seconds:g}s"
+        return self.comparison
 
     def breaches(self, value: float) -> bool:
         return _COMPARE[self.fail_when](value, self.threshold)
@@ -380,6 +386,10 @@ def _fmt(value: float | None) -> str:
     return f"{value:.4g}"
 
 
+def _seconds(value: float) -> str:
+    return f"{value:.0f}s" if value >= 10 else f"{value:.2g}s"
+
+
 def _worst(outcomes: Iterable[Outcome]) -> Outcome:
     worst: Outcome = "pass"
     for outcome in outcomes:
@@ -434,7 +444,7 @@ def judge(rule: MetricQuery, result: QueryResult) -> Judgement:
     value = _fmt(worst.value)
     if worst_state == "breach":
         return Judgement(
-            "breach", worst.value, f"{value}{where} {rule.condition}{count}", worst.labels
+            "breach", worst.value, f"{value}{where} {rule.comparison}{count}", worst.labels
         )
     return Judgement(
         "pass", worst.value, f"{value}{where}, fails when {rule.condition}{count}", worst.labels
@@ -594,13 +604,13 @@ class Analysis:
         if held >= rule.for_seconds:
             reason = judgement.reason
             if rule.for_seconds:
-                reason = f"{reason} (breaching for {held:g}s)"
+                reason = f"{reason} (breaching for {_seconds(held)})"
             return Measurement(rule.name, judgement.value, "fail", reason, labels=judgement.labels)
         return Measurement(
             rule.name,
             judgement.value,
             "pass",
-            f"{judgement.reason}: pending, breaching for {held:g}s of {rule.for_seconds:g}s",
+            f"{judgement.reason}: pending, breaching for {_seconds(held)} of {_seconds(rule.for_seconds)}",
             pending=True,
             labels=judgement.labels,
         )

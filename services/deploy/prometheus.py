@@ -367,10 +367,8 @@ class PrometheusClient:
                 tuple(str(item) for item in raw_warnings) if isinstance(raw_warnings, list) else ()
             )
             return parse_result(payload.get("data"), query=promql, warnings=warnings)
-        if status in (400, 422) or (status == 200 and error_type in ("bad_data", "execution")):
-            if status == 400 and error_type not in (None, "bad_data"):
-                # A 400 that is not about the query (should not happen with Prometheus).
-                raise PrometheusError(f"{where} answered HTTP 400: {detail}", status=status)
+        if error_type in ("bad_data", "execution") and status in (200, 400, 422):
+            # Prometheus' own verdict on the PromQL (a proxy's HTML 400 is not one).
             raise PrometheusQueryError(
                 f"Prometheus rejected the query: {detail}",
                 query=promql,
