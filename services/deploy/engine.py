@@ -18,6 +18,7 @@ from services import timeline
 from services.chat import Chat, ChatError, Message
 from services.clock import Clock
 from services.deploy import card, repository
+from services.deploy.analysis import Analysis, AnalysisSettings, QueryContext, run_analysis
 from services.deploy.backend import AbortedError, Backend, DeployError
 from services.deploy.model import IN_FLIGHT, Deployment, Kind, State
 from services.deploy.process import fill, run
@@ -201,9 +202,49 @@ class Run:
         return str(detail.get("summary") or "rolled back")
 
     def verify(self) -> str:
+        if not self.deployment.verify:
+            return "skipped (--no-verify)"
+        lines = [self.verify_health()]
+        if self.env.analysis is not None:
+            lines.append(self.verify_metrics(self.env.analysis))
+        return "; ".join(lines)
+
+    def verify_metrics(self, settings: AnalysisSettings) -> str:
+        """Post-deployment monitoring: the metric rules over the verification window."""
+        d = self.refresh()
+        namespace = self.env.kubernetes.namespace if self.env.kubernetes else None
+        version = self.expected_version()
+        context = QueryContext(
+            service=d.service, namespace=namespace, version=version, canary=version
+        )
+        count = max(1, round(self.env.verify_seconds / settings.interval_seconds))
+        analysis = Analysis.from_settings(settings, context=context, count=count)
+        verdict = run_analysis(analysis, clock=self.deps.clock, should_abort=self.should_abort)
+        summary = analysis.summary()
+        repository.merge_detail(self.deps.store, d.id, analysis="\n".join(summary.lines()))
+        if self.should_abort():
+            raise AbortedError("Rollback requested during verification.")
+        if verdict == "failed":
+            raise DeployError("Metric analysis failed: " + "; ".join(summary.lines()))
+        if verdict == "inconclusive":
+            return (
+                f"metrics inconclusive ({summary.reason}): not rolled back, look at the dashboards"
+            )
+        return f"metrics passed ({summary.samples} samples)"
+
+    def expected_version(self) -> str:
+        """The version that should be live now: the new one, or after a rollback the old one."""
+        d = self.deployment
+        if d.state is State.ROLLING_BACK or d.kind is Kind.ROLLBACK:
+            if d.kind is Kind.ROLLBACK and d.version != "previous":
+                return d.version
+            return str(d.before.get("version") or d.version)
+        return d.version
+
+    def verify_health(self) -> str:
         checks = self.env.health_checks
-        if not self.deployment.verify or not checks:
-            return "no health checks configured" if not checks else "skipped (--no-verify)"
+        if not checks:
+            return "no health checks configured"
         result = verify(
             checks,
             seconds=self.env.verify_seconds,

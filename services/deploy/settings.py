@@ -6,6 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from services.deploy.analysis import AnalysisSettings
+
 SlackTarget = Annotated[str, Field(pattern=r"^([UWS][A-Z0-9]{2,})$")]
 Argv = list[Annotated[str, Field(min_length=1)]]
 
@@ -91,6 +93,11 @@ class EnvironmentSettings(Section):
     health_checks: list[HealthCheck] = Field(default_factory=list)
     verify_seconds: float = Field(default=60, ge=0)
     verify_interval_seconds: float = Field(default=5, gt=0)
+    analysis: AnalysisSettings | None = Field(
+        default=None,
+        description="Metric analysis during verification (default rules: HighErrorRateAfterDeploy,"
+        " ResponseTimeRegression); a failed analysis rolls back.",
+    )
 
     @model_validator(mode="after")
     def _backend_configured(self) -> EnvironmentSettings:
