@@ -1,4 +1,4 @@
-"""The periodic tick: reminders and expired approvals. APScheduler drives it; SQLite decides.
+"""The periodic tick: reminders, expired approvals, idle blue-green colours. APScheduler drives it; SQLite decides.
 
 No schedule is kept in memory: each tick asks the store which reminders are
 due (`services.incidents.reminders.tick`), so a restart loses nothing. The
@@ -15,6 +15,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from handlers.context import Deps
+from services.deploy.bluegreen_cleanup import scale_down_idle
 from services.deploy.requests import expire_due
 from services.incidents.reminders import TickReport, tick
 
@@ -39,6 +40,17 @@ class ReminderScheduler:
             expired = []
         if expired:
             log.info("deployment requests expired: %s", expired)
+        try:
+            cleanup = scale_down_idle(
+                store=self.deps.store, clock=self.deps.clock, settings=self.deps.settings
+            )
+        except Exception:
+            log.exception("blue-green scale-down failed; the next tick tries again")
+        else:
+            if cleanup.scaled:
+                log.info("idle blue-green colours scaled down: %s", cleanup.scaled)
+            for problem in cleanup.problems:
+                log.warning("blue-green scale-down: %s", problem)
         if report.reminders or report.postmortem_reminders:
             log.info(
                 "reminders sent: %s; postmortem reminders: %s",

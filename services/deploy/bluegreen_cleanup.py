@@ -2,8 +2,10 @@
 
 For the scheduler's tick: `scale_down_idle(store=…, clock=…, settings=…)`. Each succeeded
 blue-green deployment is handled once: its detail records `scaled_down` (what was done, or
-why nothing was) and its timeline gets one event. A target with a deployment in flight is
-left alone until it is idle again; a cluster error is reported and retried on the next tick.
+why nothing was) and its timeline gets one event. Only the latest deployment of a target
+scales anything: an older one's old colour may be a newer one's way back. A target with a
+deployment in flight is left alone until it is idle again; a cluster error is reported and
+retried on the next tick.
 """
 
 from __future__ import annotations
@@ -78,6 +80,18 @@ def scale_down_idle(
         if _busy(store, deployment):
             continue  # a deployment of this target is in flight: it may be using that colour
         old = str(deployment.detail["deployed"]["previous_color"])
+        later = _later(store, deployment)
+        if later is not None:
+            # The colours moved on since: the old colour may be the newer deployment's way back.
+            _record(
+                store,
+                clock,
+                deployment,
+                {"done": False, "why": f"superseded by {later}", "color": old},
+                text=f"{deployment.id}: {old} left as it is; {later} changed the target since",
+            )
+            report.settled.append(deployment.id)
+            continue
         try:
             with connect(target) as kube:
                 active = active_colour(
@@ -127,9 +141,26 @@ def _busy(store: Store, deployment: Deployment) -> bool:
     if repository.lock_holder(store, deployment.target) is not None:
         return True
     latest = repository.latest_for_target(
-        store, deployment.service, deployment.environment, states=set(IN_FLIGHT)
+        store, deployment.service, deployment.environment, states={*IN_FLIGHT, State.INTERRUPTED}
     )
     return latest is not None
+
+
+def _later(store: Store, deployment: Deployment) -> str | None:
+    """A later deployment of the same target that went past its approval, if any."""
+    row = store.query_one(
+        "SELECT id FROM deployments WHERE service = ? AND environment = ? AND number > ?"
+        " AND state NOT IN (?, ?, ?) ORDER BY number LIMIT 1",
+        (
+            deployment.service,
+            deployment.environment,
+            deployment.number,
+            State.REQUESTED.value,
+            State.REJECTED.value,
+            State.EXPIRED.value,
+        ),
+    )
+    return str(row["id"]) if row else None
 
 
 def _record(

@@ -318,26 +318,47 @@ class Run:
     def rollback_and_verify(self, *, reason: str) -> None:
         try:
             self.step("rollback", self.rollback_target)
+        except DeployError as exc:
+            if not exc.changed:
+                # Nothing to roll back (already at that revision, unknown version): the
+                # target is as it was, so say so instead of paging people.
+                self.move(
+                    State.FAILED,
+                    f"rollback not possible: {exc.message} (nothing was changed)",
+                    error=exc.message,
+                )
+                self.say("deploy_failed", error=exc.message, hint=exc.hint, rolling_back=False)
+                self.finish()
+                return
+            self.escalate_failed_rollback(exc, reason)
+            return
+        except UserFacingError as exc:
+            self.escalate_failed_rollback(exc, reason)
+            return
+        try:
             self.step("rollback-verify", self.verify)
         except UserFacingError as exc:
-            # The rollback itself failed or left the service unhealthy: that's for people now.
-            self.deployment = repository.transition(
-                self.deps.store,
-                clock=self.deps.clock,
-                deployment=self.refresh(),
-                to=State.FAILED,
-                actor=BOT,
-                text=f"rollback did not restore a healthy service: {exc.message}",
-                data={"error": exc.message},
-                expect=State.ROLLING_BACK,
-            )
-            self.update_card()
-            self.say(
-                "deploy_escalation", error=exc.message, reason=reason, people=self.people_to_call()
-            )
-            self.finish()
+            self.escalate_failed_rollback(exc, reason)
             return
         self.move(State.ROLLED_BACK, f"rolled back ({reason})")
+        self.finish()
+
+    def escalate_failed_rollback(self, exc: UserFacingError, reason: str) -> None:
+        """The rollback failed or left the service unhealthy: that is for people now."""
+        self.deployment = repository.transition(
+            self.deps.store,
+            clock=self.deps.clock,
+            deployment=self.refresh(),
+            to=State.FAILED,
+            actor=BOT,
+            text=f"rollback did not restore a healthy service: {exc.message}",
+            data={"error": exc.message},
+            expect=State.ROLLING_BACK,
+        )
+        self.update_card()
+        self.say(
+            "deploy_escalation", error=exc.message, reason=reason, people=self.people_to_call()
+        )
         self.finish()
 
     def finish(self) -> None:

@@ -110,7 +110,7 @@ def _status_message(exc: ApiException) -> str:
     return str(exc.reason or f"HTTP {exc.status}")
 
 
-def _from_api_exception(exc: ApiException, what: str, where: str) -> KubeError:
+def _from_api_exception(exc: ApiException, what: str, where: str, rbac: str) -> KubeError:
     code = int(exc.status or 0)
     reason = _status_message(exc)
     if code == 0:  # TLS and other transport problems the client folds into ApiException
@@ -127,7 +127,8 @@ def _from_api_exception(exc: ApiException, what: str, where: str) -> KubeError:
     if code == 403:
         return KubeForbiddenError(
             f"Could not {what}: the cluster refused: {reason}; check the bot's RBAC",
-            hint=f"Grant the bot's service account this verb in namespace {where} (Role + RoleBinding), or ask a cluster admin.",
+            hint=f"The bot needs {rbac} in namespace {where}: add it to the Role bound to the bot's"
+            " service account (or user), or ask a cluster admin.",
             status=code,
         )
     if code == 404:
@@ -182,15 +183,18 @@ def build_api_client(target: KubernetesTarget) -> kubernetes.client.ApiClient:
                 context=target.context,
                 client_configuration=config,
             )
-    except (kubernetes.config.ConfigException, OSError, ValueError) as exc:
+    except Exception as exc:  # a boundary: any way of failing to load is a config problem
         source = (
             "the in-cluster service account"
             if target.in_cluster
             else f"kubeconfig {target.kubeconfig or '(default)'}"
             + (f", context {target.context}" if target.context else "")
         )
+        # A parse error may quote the file (and its token): only say what kind of error it was.
+        known = isinstance(exc, kubernetes.config.ConfigException | OSError)
+        reason = redact(str(exc))[:200] if known else f"{type(exc).__name__} while reading it"
         raise KubeError(
-            f"Cannot load the Kubernetes configuration from {source}: {redact(str(exc))[:200]}",
+            f"Cannot load the Kubernetes configuration from {source}: {reason}",
             hint="Set kubernetes.kubeconfig / kubernetes.context, or kubernetes.in_cluster: true, for this environment.",
         ) from None
     if target.host:
@@ -254,6 +258,7 @@ class KubeClient:
         what: str,
         request: Callable[..., Any],
         *args: Any,
+        rbac: str,
         write: bool = False,
         **kwargs: Any,
     ) -> Any:
@@ -263,7 +268,7 @@ class KubeClient:
                     *args, _preload_content=False, _request_timeout=REQUEST_TIMEOUT, **kwargs
                 )
             except ApiException as exc:
-                raise _from_api_exception(exc, what, self.namespace) from None
+                raise _from_api_exception(exc, what, self.namespace, rbac) from None
             except (urllib3.exceptions.HTTPError, OSError) as exc:
                 raise KubeUnavailableError(
                     f"Could not {what}: cannot reach the Kubernetes API at {self.host}:"
@@ -299,6 +304,7 @@ class KubeClient:
             self.apps.read_namespaced_deployment,
             name,
             self.namespace,
+            rbac='"get" on deployments.apps',
         )
         return result
 
@@ -316,6 +322,7 @@ class KubeClient:
             field_manager=FIELD_MANAGER,
             write=True,
             _content_type=STRATEGIC_MERGE_PATCH,
+            rbac='"patch" on deployments.apps',
         )
         return result
 
@@ -341,6 +348,7 @@ class KubeClient:
             field_manager=FIELD_MANAGER,
             write=True,
             _content_type=JSON_PATCH,
+            rbac='"patch" on deployments.apps',
         )
         return result
 
@@ -355,6 +363,7 @@ class KubeClient:
             field_manager=FIELD_MANAGER,
             write=True,
             _content_type=MERGE_PATCH,
+            rbac='"patch" on deployments.apps/scale',
         )
         return result
 
@@ -367,6 +376,7 @@ class KubeClient:
             self.apps.list_namespaced_replica_set,
             self.namespace,
             label_selector=selector,
+            rbac='"list" on replicasets.apps',
         )
         owned = [
             rs
@@ -384,6 +394,7 @@ class KubeClient:
             self.core.list_namespaced_pod,
             self.namespace,
             label_selector=label_selector(selector),
+            rbac='"list" on pods',
         )
         items: list[Obj] = listing.get("items") or []
         return items
@@ -396,6 +407,7 @@ class KubeClient:
             self.core.read_namespaced_service,
             name,
             self.namespace,
+            rbac='"get" on services',
         )
         return result
 
@@ -410,5 +422,6 @@ class KubeClient:
             field_manager=FIELD_MANAGER,
             write=True,
             _content_type=STRATEGIC_MERGE_PATCH,
+            rbac='"patch" on services',
         )
         return result

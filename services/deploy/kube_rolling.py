@@ -198,7 +198,8 @@ def rollout_status(deployment: Mapping[str, Any]) -> RolloutStatus:
         (c for c in status.get("conditions") or [] if c.get("type") == "Progressing"), None
     )
     if progressing is not None and progressing.get("reason") == "ProgressDeadlineExceeded":
-        detail = f" ({progressing['message']})" if progressing.get("message") else ""
+        message = str(progressing.get("message") or "").rstrip(".")
+        detail = f" ({message})" if message else ""
         return RolloutStatus(
             False, True, f'deployment "{name}" exceeded its progress deadline{detail}'
         )
@@ -237,14 +238,14 @@ def pod_trouble(kube: KubeClient, deployment: Obj, image: str | None) -> str:
         for state in status.get("containerStatuses") or []:
             waiting = (state.get("state") or {}).get("waiting") or {}
             if waiting.get("reason"):
-                text = f"{waiting['reason']}: {waiting.get('message', '')}".rstrip(": ")
+                text = f"{waiting['reason']}: {waiting.get('message', '')}".rstrip(": .")
                 if state.get("restartCount"):
                     text += f" ({state['restartCount']} restarts)"
                 reasons.append(text)
         if status.get("phase") == "Pending":
             for cond in status.get("conditions") or []:
                 if cond.get("status") == "False" and cond.get("message"):
-                    reasons.append(f"Pending: {cond['message']}")
+                    reasons.append(f"Pending: {str(cond['message']).rstrip('.')}")
     unique = list(dict.fromkeys(reasons))[:3]
     return (" Pods: " + "; ".join(unique) + ".") if unique else ""
 
@@ -321,9 +322,10 @@ def refuse_paused(deployment: Obj, *, doing: str) -> None:
 class RollingBackend:
     """One Deployment updated in place.
 
-    `kind` is the deployment's kind: when undoing a *deploy*, `rollback(to_version=None)`
-    returns to what ran `before` it (refusing when that already runs); for a requested
-    *rollback* it is `kubectl rollout undo`: the previous revision.
+    `kind` is the deployment's kind. `rollback(to_version=None)` is `kubectl rollout undo`
+    (the previous revision); when undoing a *deploy* it aims at what ran `before` it: nothing
+    to do when that still runs, and the newest ReplicaSet with that image if the previous
+    revision is something else.
     """
 
     def __init__(
@@ -412,6 +414,26 @@ class RollingBackend:
             refuse_paused(deployment, doing="roll back")
             sets = kube.replica_sets(deployment)
             current = revision_of(deployment) or max((revision_of(rs) for rs in sets), default=0)
+            now_image = image_of(deployment, self.target.container)
+            before_image = before.get("image")
+            if (
+                to_version is None
+                and self.kind == "deploy"
+                and before_image
+                and before_image == now_image
+            ):
+                # Undoing a deployment that never changed the template (a refused or lost
+                # write, or the same image again): what ran before still runs.
+                progress(f"{self.label} still runs {now_image}, as before: nothing to undo")
+                return {
+                    "summary": f"nothing to undo: {now_image} (revision {current}) still runs,"
+                    " as before the deployment",
+                    "strategy": "rolling",
+                    "changed": False,
+                    "image": now_image,
+                    "version": split_image(now_image or "")[1],
+                    "revision": str(current),
+                }
             chosen = self._choose(deployment, sets, current, to_version, before, progress)
             chosen_revision = revision_of(chosen)
             image = image_of(chosen, self.target.container) or "?"
@@ -493,13 +515,6 @@ class RollingBackend:
                 )
             return matches[-1]
         before_image = before.get("image") if self.kind == "deploy" else None
-        now_image = image_of(deployment, container)
-        if before_image and now_image == before_image:
-            raise DeployError(
-                f"{self.label} is already at that revision: it runs {now_image}"
-                f" (revision {current}), which is what ran before; nothing was changed.",
-                changed=False,
-            )
         older = [rs for rs in sets if revision_of(rs) < current]
         if not older:
             raise DeployError(

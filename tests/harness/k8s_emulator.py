@@ -721,6 +721,9 @@ def _omit_zero(status: dict[str, Any], keys: Iterable[str]) -> dict[str, Any]:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = 30
+    # Headers and body are separate writes: without TCP_NODELAY each keep-alive answer
+    # waits for the peer's delayed ACK (~40 ms).
+    disable_nagle_algorithm = True
     server: _Server
 
     def setup(self) -> None:

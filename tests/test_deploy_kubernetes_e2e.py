@@ -1,0 +1,291 @@
+"""Deployments to Kubernetes through Slack: the real bot, the Slack emulator, the Kubernetes
+API emulator, and a health endpoint that answers for whatever the "cluster" serves.
+
+The bot's clock is manual; each of its sleeps (rollout polls, verification samples)
+ticks the emulator's rollout controller once. Every request the emulator received must
+fit the Kubernetes OpenAPI spec.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import warnings
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from services import timeline
+from services.clock import ManualClock
+from services.deploy import repository
+from services.deploy.kube_client import JSON_PATCH, STRATEGIC_MERGE_PATCH
+from services.deploy.model import State
+from tests.harness.k8s_emulator import K8sEmulator
+from tests.harness.k8s_openapi import load_spec, spec_path, validate_requests
+from tests.harness.running_bot import RunningBot, start_bot
+from tests.harness.slack_emulator import SlackEmulator
+
+NS = "prod"
+REPO = "registry.example.com/payments"
+SPEC = load_spec()
+DEPLOY = "deploy --target=production --service=payments --version=v2.1.1"
+
+
+@pytest.fixture
+def k8s(monkeypatch: pytest.MonkeyPatch) -> Iterator[K8sEmulator]:
+    """The emulator; after the test, every request it received must fit the OpenAPI spec."""
+    if SPEC is None:
+        warnings.warn(
+            f"the Kubernetes OpenAPI spec is absent ({spec_path()}): requests not validated",
+            stacklevel=1,
+        )
+    with K8sEmulator() as emu:
+        yield emu
+        if SPEC is not None:
+            problems = validate_requests(SPEC, emu.requests)
+            assert not problems, "requests that do not fit the Kubernetes API:\n" + "\n".join(
+                problems
+            )
+
+
+class Health:
+    """`/healthz` answers 200 with the serving version unless that version is in `bad`."""
+
+    def __init__(self, serving: Callable[[], str]) -> None:
+        self.bad: set[str] = set()
+        health = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                version = serving()
+                ok = version not in health.bad
+                body = json.dumps({"status": "ok" if ok else "error", "version": version}).encode()
+                self.send_response(200 if ok else 503)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/healthz"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def image(k8s: K8sEmulator, name: str) -> str:
+    deploy = k8s.get("deploy", NS, name)
+    assert deploy is not None
+    return str(deploy["spec"]["template"]["spec"]["containers"][0]["image"])
+
+
+def serving_version(k8s: K8sEmulator) -> str:
+    """The tag the payments Service's traffic reaches: blue-green's colour, else the Deployment."""
+    service = k8s.get("svc", NS, "payments")
+    name = f"payments-{service['spec']['selector']['color']}" if service else "payments"
+    return image(k8s, name).rsplit(":", 1)[-1]
+
+
+@pytest.fixture
+def health(k8s: K8sEmulator) -> Iterator[Health]:
+    server = Health(lambda: serving_version(k8s))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def start(
+    slack: SlackEmulator, k8s: K8sEmulator, health: Health, tmp_path: Path
+) -> Iterator[Callable[..., RunningBot]]:
+    """Start the bot with production on the emulator; the bot's sleeps tick the cluster."""
+    slack.add_user("U0CAROL", "carol")
+    slack.add_channel("incidents", channel_id="C0INCIDENTS", members=("UBOT",))
+    started: list[RunningBot] = []
+
+    def run(**production: Any) -> RunningBot:
+        kubernetes = {
+            "host": k8s.url,
+            "namespace": NS,
+            "deployment": "payments",
+            "image": REPO,
+            "rollout_timeout_seconds": 120,
+            "poll_interval_seconds": 2,
+            **production.pop("kubernetes", {}),
+        }
+        environment = {
+            "backend": "kubernetes",
+            "kubernetes": kubernetes,
+            "approvers": ["U0BOB", "U0CAROL"],
+            "health_checks": [{"url": health.url, "expect_status": 200, "body_contains": '"ok"'}],
+            "verify_seconds": 20,
+            "verify_interval_seconds": 10,
+            **production,
+        }
+        clock = ManualClock(datetime(2026, 3, 14, 9, 0, tzinfo=UTC), on_sleep=lambda _: k8s.tick())
+        bot = start_bot(
+            slack=slack,
+            store_path=tmp_path / f"bot{len(started)}.db",
+            clock=clock,
+            extra_settings={
+                "services": {"payments": {"environments": {"production": environment}}},
+                "access": {"deployers": ["U0ALICE"]},
+                "incidents": {"announcement_channel": "C0INCIDENTS"},
+            },
+        )
+        started.append(bot)
+        return bot
+
+    yield run
+    for bot in started:
+        bot.stop()
+
+
+def command(bot: RunningBot, text: str, **kwargs: str) -> dict[str, Any]:
+    sent = bot.driver.slash(text, **kwargs)
+    (reply,) = bot.slack.wait_for_response(sent.response_id, timeout=20)
+    bot.settle(timeout=30)
+    return dict(reply)
+
+
+def click(bot: RunningBot, action: str, deployment_id: str, user: str) -> dict[str, Any]:
+    deployment = repository.get(bot.deps.store, deployment_id)
+    sent = bot.driver.block_action(
+        action,
+        value=deployment_id,
+        user_id=user,
+        channel_id=deployment.channel_id or "C0GENERAL",
+        message_ts=deployment.card_ts,
+    )
+    (reply,) = bot.slack.wait_for_response(sent.response_id, timeout=20)
+    bot.settle(timeout=30)
+    return dict(reply)
+
+
+def request_and_approve(bot: RunningBot) -> str:
+    command(bot, 'incident create --severity=sev1 --title="Payments failing"')
+    room = bot.deps.store.query_one("SELECT channel_id FROM incidents WHERE id = 'INC-1'")
+    assert room and room["channel_id"]
+    reply = command(bot, DEPLOY, channel_id=str(room["channel_id"]))
+    assert reply["text"] == "DEP-1 requested: waiting for 2 approval(s)."
+    click(bot, "hotfix_deploy_approve", "DEP-1", "U0BOB")
+    click(bot, "hotfix_deploy_approve", "DEP-1", "U0CAROL")
+    return str(room["channel_id"])
+
+
+def card_text(bot: RunningBot, deployment_id: str) -> str:
+    deployment = repository.get(bot.deps.store, deployment_id)
+    message = bot.slack.message(deployment.channel_id or "", deployment.card_ts or "")
+    assert message is not None
+    parts = []
+    for block in message["blocks"]:
+        if isinstance(block.get("text"), dict):
+            parts.append(block["text"]["text"])
+        parts += [f["text"] for f in block.get("fields", [])]
+    return "\n".join(parts)
+
+
+def states(bot: RunningBot) -> list[str]:
+    return [
+        e.data["state"]["new"]
+        for e in timeline.events(bot.deps.store, incident_id="INC-1")
+        if e.kind.startswith("deploy_") and "state" in e.data
+    ]
+
+
+def test_rolling_deploy_through_slack_then_the_rollback_button_undoes_it(
+    start: Callable[..., RunningBot], k8s: K8sEmulator
+) -> None:
+    k8s.add_deployment(NS, "payments", image=f"{REPO}:v2.1.0")
+    bot = start()
+    request_and_approve(bot)
+
+    deployment = repository.get(bot.deps.store, "DEP-1")
+    assert deployment.state is State.SUCCEEDED
+    assert deployment.before["summary"] == f"{REPO}:v2.1.0 (revision 1)"
+    assert deployment.detail["deployed"]["revision"] == "2"
+    assert image(k8s, "payments") == f"{REPO}:v2.1.1"
+    (patch,) = k8s.requests_matching("PATCH")
+    assert patch.content_type == STRATEGIC_MERGE_PATCH
+    text = card_text(bot, "DEP-1")
+    assert ":white_check_mark: Succeeded" in text
+    assert f"*Running now*\n{REPO}:v2.1.0 (revision 1)" in text
+    assert states(bot) == ["approved", "validating", "deploying", "verifying", "succeeded"]
+
+    reply = click(bot, "hotfix_deploy_rollback", "DEP-1", "U0ALICE")
+    assert reply["text"] == "Rolling back DEP-1."
+    assert repository.get(bot.deps.store, "DEP-1").state is State.ROLLED_BACK
+    assert image(k8s, "payments") == f"{REPO}:v2.1.0"
+    undo = k8s.requests_matching("PATCH")[-1]
+    assert undo.content_type == JSON_PATCH
+    assert [op["path"] for op in undo.body] == ["/spec/template", "/metadata/annotations"]
+    revisions = [
+        (rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"], rs["spec"]["replicas"])
+        for rs in k8s.replica_sets(NS, "payments")
+    ]
+    assert revisions == [("2", 0), ("3", 3)]  # revision 1's ReplicaSet, back as revision 3
+    rolled = repository.get(bot.deps.store, "DEP-1").detail["rolled_back"]
+    assert rolled["restored_revision"] == "1"
+
+
+def test_blue_green_deploy_through_slack_switches_the_service(
+    start: Callable[..., RunningBot], k8s: K8sEmulator
+) -> None:
+    for colour, version in (("blue", "v2.1.0"), ("green", "v2.0.9")):
+        k8s.add_deployment(
+            NS,
+            f"payments-{colour}",
+            image=f"{REPO}:{version}",
+            labels={"app": "payments", "color": colour},
+        )
+    k8s.add_service(NS, "payments", {"app": "payments", "color": "blue"})
+    bot = start(strategy="blue-green", kubernetes={"blue_green": {"service": "payments"}})
+    request_and_approve(bot)
+
+    deployment = repository.get(bot.deps.store, "DEP-1")
+    assert deployment.state is State.SUCCEEDED
+    assert deployment.before["color"] == "blue"
+    assert deployment.detail["deployed"]["new_color"] == "green"
+    service = k8s.get("svc", NS, "payments")
+    assert service is not None and service["spec"]["selector"]["color"] == "green"
+    assert image(k8s, "payments-green") == f"{REPO}:v2.1.1"
+    blue = k8s.get("deploy", NS, "payments-blue")
+    assert blue is not None and blue["spec"]["replicas"] == 3  # kept for a quick switch back
+    assert "*Running now*\nblue: " in card_text(bot, "DEP-1")
+
+
+def test_a_stuck_rollout_fails_and_rolls_back_automatically(
+    start: Callable[..., RunningBot], k8s: K8sEmulator, slack: SlackEmulator
+) -> None:
+    k8s.add_deployment(NS, "payments", image=f"{REPO}:v2.1.0")
+    k8s.script(NS, "payments", "stuck", deadline_ticks=3)
+    bot = start()
+    room = request_and_approve(bot)
+
+    deployment = repository.get(bot.deps.store, "DEP-1")
+    assert deployment.state is State.ROLLED_BACK
+    assert states(bot) == [
+        "approved",
+        "validating",
+        "deploying",
+        "failed",
+        "rolling_back",
+        "rolled_back",
+    ]
+    assert image(k8s, "payments") == f"{REPO}:v2.1.0"
+    told = [
+        m
+        for m in slack.thread(room, deployment.card_ts or "")
+        if "exceeded its progress deadline" in m.get("text", "")
+    ]
+    assert told and "Insufficient cpu" in told[0]["text"]
+    writes = [(r.method, r.content_type) for r in k8s.requests if r.method != "GET"]
+    assert writes == [("PATCH", STRATEGIC_MERGE_PATCH), ("PATCH", JSON_PATCH)]
