@@ -1,7 +1,7 @@
 """Run every benchmark in turn: `python -m bench` (or `make bench`)."""
 
-from bench import ack_latency, declare, reminder_tick
+from bench import ack_latency, declare, reminder_tick, rollback_click
 
-for benchmark in (ack_latency, declare, reminder_tick):
+for benchmark in (ack_latency, declare, reminder_tick, rollback_click):
     print(f"\n=== {benchmark.__name__} ===", flush=True)
     benchmark.main([])
