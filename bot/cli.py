@@ -146,28 +146,36 @@ def serve(obj: dict[str, Any], mode: str | None, host: str | None, port: int | N
         app = build_slack_app(deps, _router(deps), secrets, client=client)
     except Exception as exc:  # Bolt verifies the token with auth.test at start
         _fail(f"Slack did not accept the bot token: {secrets.redact(str(exc))}", code=1)
+    from bot.operations import Readiness, operations_app
     from bot.scheduler import ReminderScheduler
     from services.deploy.engine import recover_after_restart
 
     interrupted = recover_after_restart(deps.deploy)
     if interrupted:
         log.warning("deployments found in flight after a restart, now interrupted: %s", interrupted)
-    ReminderScheduler(deps).start()
-    if mode == "http":
-        from bot.http_server import EVENTS_PATH, HttpServer, build_wsgi_app
+    scheduler = ReminderScheduler(deps)
+    scheduler.start()
+    operations = operations_app(Readiness(deps, client, lambda: scheduler.running))
+    from bot.http_server import EVENTS_PATH, HttpServer, build_wsgi_app
 
+    listen_host = host or settings.slack.http_host
+    if mode == "http":
         server = HttpServer(
-            build_wsgi_app(app, deps),
-            host=host or settings.slack.http_host,
+            build_wsgi_app(app, deps, operations=operations),
+            host=listen_host,
             port=settings.slack.http_port if port is None else port,
         )
-        click.echo(
-            f"listening on http://{host or settings.slack.http_host}:{server.port}{EVENTS_PATH}"
-        )
+        click.echo(f"listening on http://{listen_host}:{server.port}{EVENTS_PATH}")
         server.serve_forever()
     else:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
+        if settings.slack.health_port:
+            health = HttpServer(
+                operations, host=listen_host, port=settings.slack.health_port, threads=2
+            )
+            health.start()
+            log.info("health endpoints on http://%s:%s/healthz", listen_host, health.port)
         log.info("connecting to Slack in Socket Mode")
         SocketModeHandler(app, secrets.app_token).start()
 

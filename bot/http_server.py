@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -18,8 +19,10 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from waitress import wasyncore
 from waitress.server import create_server
 
+from bot.operations import OPERATION_PATHS
 from handlers.context import Deps
 from services.audit import AuditEntry, Outcome, record
+from services.metrics import ACK_SECONDS
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIEnvironment
@@ -30,15 +33,23 @@ EVENTS_PATH = "/slack/events"
 WsgiApp = Callable[["WSGIEnvironment", "StartResponse"], Iterable[bytes]]
 
 
-def build_wsgi_app(app: App, deps: Deps) -> WsgiApp:
+def build_wsgi_app(app: App, deps: Deps, *, operations: WsgiApp | None = None) -> WsgiApp:
     slack = SlackRequestHandler(app, path=EVENTS_PATH)
 
     def wsgi(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
-        if path == "/healthz":
-            body = json.dumps({"status": "ok"}).encode()
-            start_response("200 OK", [("Content-Type", "application/json")])
-            return [body]
+        if path in OPERATION_PATHS and operations is not None:
+            return operations(environ, start_response)
+        started = time.perf_counter()
+        try:
+            return _slack(environ, start_response, path)
+        finally:
+            if path == EVENTS_PATH:
+                ACK_SECONDS.observe(time.perf_counter() - started)
+
+    def _slack(
+        environ: WSGIEnvironment, start_response: StartResponse, path: str
+    ) -> Iterable[bytes]:
         status_seen: list[str] = []
 
         def spy(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:

@@ -73,6 +73,10 @@ class ReminderScheduler:
         )
         self._scheduler.start()
 
+    @property
+    def running(self) -> bool:
+        return bool(self._scheduler.running)
+
     def shutdown(self) -> None:
         if self._scheduler.running:
             self._scheduler.shutdown(wait=True)

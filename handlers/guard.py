@@ -10,11 +10,13 @@ from handlers.context import CommandEnv
 from handlers.replies import Reply, error_reply
 from services.audit import AuditEntry, Outcome, record
 from services.errors import PermissionDeniedError, UserFacingError
+from services.metrics import COMMANDS, action_name
 
 log = logging.getLogger(__name__)
 
 
 def audit(env: CommandEnv, action: str, outcome: Outcome, detail: str) -> None:
+    COMMANDS.labels(action_name(action), outcome.value).inc()
     inv = env.invocation
     record(
         env.deps.store,

@@ -34,6 +34,12 @@ class SlackSettings(Section):
     )
     http_host: str = "0.0.0.0"  # noqa: S104 - a server in a container listens on every address
     http_port: int = Field(default=3000, ge=1, le=65535)
+    health_port: int | None = Field(
+        default=8080,
+        ge=1,
+        le=65535,
+        description="Socket Mode: /healthz, /readyz, /metrics (null: off).",
+    )
     api_url: str | None = Field(
         default=None,
         description="Slack Web API base URL (GovSlack, Enterprise); SLACK_API_URL overrides it.",

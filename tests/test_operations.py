@@ -6,6 +6,7 @@ import sqlite3
 from pathlib import Path
 
 from tests.harness.bot_process import BotProcess
+from tests.harness.running_bot import RunningBot
 from tests.harness.slack_emulator import SlackEmulator
 from tests.test_config import run_cli
 
@@ -83,3 +84,27 @@ def test_backup_is_a_consistent_copy(tmp_path: Path) -> None:
     copy.close()
     again = run_cli("--config", str(config), "backup", str(tmp_path / "copy.db"), cwd=tmp_path)
     assert again.returncode == 2 and "exists" in again.stderr
+
+
+def test_readiness_and_metrics_in_http_mode(bot: RunningBot) -> None:
+    import json
+    import re
+    import urllib.error
+    import urllib.request
+
+    base = bot.url.removesuffix("/slack/events")
+    assert bot.driver.slash("help").status == 200
+    with urllib.request.urlopen(base + "/metrics", timeout=10) as response:
+        metrics = response.read().decode()
+    # The registry is per process: other tests' commands may have been counted too.
+    assert re.search(r'hotfix_commands_total\{action="command:help",outcome="ok"\} [1-9]', metrics)
+    assert "hotfix_ack_seconds_count" in metrics
+    bot.slack.outage(503)
+    try:
+        urllib.request.urlopen(base + "/readyz", timeout=30)
+        raise AssertionError("readyz answered 200 while Slack was down")
+    except urllib.error.HTTPError as exc:
+        assert exc.code == 503
+        body = json.loads(exc.read())
+    assert body["status"] == "not ready"
+    assert body["checks"]["store"] == "ok" and body["checks"]["slack"] != "ok"

@@ -17,7 +17,10 @@ from tests.harness.slack_emulator import SlackEmulator
 @pytest.fixture
 def socket_bot(slack: SlackEmulator, tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
     config = tmp_path / "hotfix.yml"
-    config.write_text(f"store:\n  path: {tmp_path / 'bot.db'}\n")
+    health_port = free_port()
+    config.write_text(
+        f"store:\n  path: {tmp_path / 'bot.db'}\nslack:\n  health_port: {health_port}\n"
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "HOTFIX_"))}
     env.update(
         SLACK_BOT_TOKEN=slack.bot_token,
@@ -35,11 +38,34 @@ def socket_bot(slack: SlackEmulator, tmp_path: Path) -> Iterator[subprocess.Pope
     )
     try:
         slack.wait_for_socket(timeout=20)
+        process.health_port = health_port  # type: ignore[attr-defined]
         yield process
     finally:
         process.terminate()
         process.wait(timeout=10)
         log.close()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_health_endpoints_answer_in_socket_mode(
+    slack: SlackEmulator, socket_bot: subprocess.Popen[str]
+) -> None:
+    import json
+    import urllib.request
+
+    base = f"http://127.0.0.1:{socket_bot.health_port}"  # type: ignore[attr-defined]
+    with urllib.request.urlopen(base + "/readyz", timeout=10) as response:
+        ready = json.loads(response.read())
+    assert ready == {"status": "ready", "checks": {"store": "ok", "slack": "ok", "scheduler": "ok"}}
+    with urllib.request.urlopen(base + "/metrics", timeout=10) as response:
+        assert b"hotfix_commands_total" in response.read()
 
 
 def test_serve_connects_with_the_app_token(

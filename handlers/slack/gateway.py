@@ -17,6 +17,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from handlers.rendering import Renderer
 from services.chat import ChatError, ChatMessage, InviteFailure, Message, NameTakenError, Posted
+from services.metrics import SLACK_API_ERRORS
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -33,12 +34,14 @@ class SlackChat:
         except SlackApiError as exc:
             error = str(exc.response.get("error", "unknown_error"))
             log.warning("Slack %s failed: %s", method, error)
+            SLACK_API_ERRORS.labels(method, error).inc()
             if error == "name_taken":
                 raise NameTakenError(method, error) from exc
             status = exc.response.status_code
             raise ChatError(method, error, retryable=status == 429 or status >= 500) from exc
         except (SlackClientError, OSError) as exc:
             log.warning("Slack %s unreachable: %s", method, type(exc).__name__)
+            SLACK_API_ERRORS.labels(method, "slack_unreachable").inc()
             raise ChatError(method, "slack_unreachable", retryable=True) from exc
 
     def _render(self, message: Message) -> dict[str, Any]:

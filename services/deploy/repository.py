@@ -12,6 +12,7 @@ from services import timeline
 from services.clock import Clock, isoformat
 from services.deploy.model import Deployment, Kind, State
 from services.errors import ConflictError, NotFoundError
+from services.metrics import DEPLOYMENTS
 from services.store import Store
 
 
@@ -153,6 +154,8 @@ def transition(
             "UPDATE deployments SET state = ?, finished_at = COALESCE(?, finished_at) WHERE id = ? AND state = ?",
             (to.value, finished, deployment.id, source.value),
         )
+        if cursor.rowcount == 1 and finished is not None:
+            DEPLOYMENTS.labels(deployment.strategy, to.value).inc()
         if cursor.rowcount != 1:
             raise ConflictError(
                 f"{deployment.id} is no longer {source.label.lower()}; nothing was done.",

@@ -19,6 +19,7 @@ from services.incidents import repository
 from services.incidents.model import Incident
 from services.incidents.presenting import incident_data
 from services.incidents.war_room import WarRoomDeps, escalate
+from services.metrics import REMINDERS
 
 
 @dataclass
@@ -77,6 +78,7 @@ def _remind(incident: Incident, *, deps: WarRoomDeps, report: TickReport) -> Non
             at=now,
         )
     report.reminders.append(incident.id)
+    REMINDERS.labels("status_update").inc()
     updated = repository.get(deps.store, incident.id)
     if updated.channel_id is None:
         return
@@ -129,6 +131,7 @@ def _remind_postmortem(incident: Incident, *, deps: WarRoomDeps, report: TickRep
             at=now,
         )
     report.postmortem_reminders.append(incident.id)
+    REMINDERS.labels("postmortem").inc()
     if incident.channel_id:
         try:
             deps.chat.post(

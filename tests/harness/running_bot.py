@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from bot.http_server import EVENTS_PATH, HttpServer, build_wsgi_app
+from bot.operations import Readiness, operations_app
 from bot.secrets import Secrets
 from bot.slack_app import build_slack_app, build_web_client, slack_chat
 from bot.wiring import build_deps, build_router, close_deps
@@ -73,7 +74,9 @@ def start_bot(
     deps = build_deps(settings, clock=clock, chat=slack_chat(client))
     router = router or build_router(settings)
     app = build_slack_app(deps, router, secrets, client=client)
-    server = HttpServer(build_wsgi_app(app, deps), host="127.0.0.1", port=0)
+    # The tests drive the scheduler's tick themselves; readiness reports it as running.
+    operations = operations_app(Readiness(deps, client, lambda: True))
+    server = HttpServer(build_wsgi_app(app, deps, operations=operations), host="127.0.0.1", port=0)
     server.start()
     driver = SlackDriver(
         bot_url=f"http://127.0.0.1:{server.port}{EVENTS_PATH}",
