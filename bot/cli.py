@@ -66,18 +66,22 @@ def _chat_passthrough(name: str, chat: click.Command) -> click.Command:
     help="Config file (default: $HOTFIX_CONFIG, then ./hotfix.yml, then the shipped example).",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Log debug details.")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    envvar="HOTFIX_LOG_FORMAT",
+    default="text",
+    show_default=True,
+    help="json: one JSON object per line, with incident and deployment ids.",
+)
 @click.pass_context
-def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
+def main(ctx: click.Context, config_path: str | None, verbose: bool, log_format: str) -> None:
     """hotfix-bot: incident response and hotfix deploys from Slack."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
+    from bot.logs import setup
+
+    setup(
+        verbose=verbose, json_lines=log_format == "json", quiet=ctx.invoked_subcommand == "console"
     )
-    # The scheduler logs every tick at INFO; ours says what each tick sent.
-    logging.getLogger("apscheduler").setLevel(logging.DEBUG if verbose else logging.WARNING)
-    if ctx.invoked_subcommand == "console":
-        logging.getLogger().setLevel(logging.DEBUG if verbose else logging.WARNING)
     ctx.obj = {"config_path": config_path}
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from handlers.actions import Click, action
 from handlers.context import CommandEnv
-from handlers.deploy_runner import after_decision, deployment_reply
+from handlers.deploy_runner import after_decision, deployment_reply, run_logged
 from handlers.replies import Reply
 from services.access import require_deployer
 from services.deploy import engine, repository, requests
@@ -54,11 +54,14 @@ def rollback(env: CommandEnv, click: Click) -> Reply:
     deployment_id = deployment.id
     actor = env.invocation.actor
     env.deps.worker.submit(
-        lambda: engine.rollback_now(
-            deps,
-            repository.get(deps.store, deployment_id),
-            actor=actor,
-            reason=f"requested by {actor}",
+        lambda: run_logged(
+            deployment,
+            lambda: engine.rollback_now(
+                deps,
+                repository.get(deps.store, deployment_id),
+                actor=actor,
+                reason=f"requested by {actor}",
+            ),
         ),
         describe=f"rollback {deployment_id}",
         long=True,
@@ -82,7 +85,10 @@ def resume(env: CommandEnv, click: Click) -> Reply:
         )
     actor = env.invocation.actor
     env.deps.worker.submit(
-        lambda: engine.resume(deps, repository.get(deps.store, deployment.id), actor=actor),
+        lambda: run_logged(
+            deployment,
+            lambda: engine.resume(deps, repository.get(deps.store, deployment.id), actor=actor),
+        ),
         describe=f"resume {deployment.id}",
         long=True,
     )

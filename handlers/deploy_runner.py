@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from handlers.context import CommandEnv
 from handlers.replies import Reply
 from services.deploy import card, engine
 from services.deploy.model import Deployment
 from services.deploy.requests import Decision
+from services.logcontext import bound
 
 
 def after_decision(env: CommandEnv, decision: Decision) -> None:
@@ -20,10 +23,18 @@ def after_decision(env: CommandEnv, decision: Decision) -> None:
         channel=decision.deployment.channel_id,
     )
     if decision.approved_now:
-        deployment_id = decision.deployment.id
+        deployment = decision.deployment
         env.deps.worker.submit(
-            lambda: engine.start(deps, deployment_id), describe=f"deploy {deployment_id}", long=True
+            lambda: run_logged(deployment, lambda: engine.start(deps, deployment.id)),
+            describe=f"deploy {deployment.id}",
+            long=True,
         )
+
+
+def run_logged(deployment: Deployment, job: Callable[[], None]) -> None:
+    """Run an engine job with the deployment's and incident's ids on every log line."""
+    with bound(deployment_id=deployment.id, incident_id=deployment.incident_id):
+        job()
 
 
 def deployment_reply(

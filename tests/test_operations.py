@@ -108,3 +108,28 @@ def test_readiness_and_metrics_in_http_mode(bot: RunningBot) -> None:
         body = json.loads(exc.read())
     assert body["status"] == "not ready"
     assert body["checks"]["store"] == "ok" and body["checks"]["slack"] != "ok"
+
+
+def test_json_logs_carry_the_ids_of_the_flow() -> None:
+    import json
+    import logging
+
+    from bot.logs import JsonFormatter
+    from services.logcontext import bound
+
+    formatter = JsonFormatter()
+    with bound(deployment_id="DEP-3", incident_id="INC-7"):
+        inside = logging.LogRecord(
+            "services.deploy.engine", logging.INFO, __file__, 1, "rolled %s", ("out",), None
+        )
+        line = json.loads(formatter.format(inside))
+    outside = json.loads(
+        formatter.format(logging.LogRecord("x", logging.WARNING, __file__, 1, "plain", (), None))
+    )
+    assert (
+        line["message"] == "rolled out"
+        and line["level"] == "info"
+        and line["logger"] == "services.deploy.engine"
+    )
+    assert (line["deployment_id"], line["incident_id"]) == ("DEP-3", "INC-7")
+    assert "deployment_id" not in outside and outside["level"] == "warning"

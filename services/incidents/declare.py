@@ -9,6 +9,7 @@ from services.incidents import repository
 from services.incidents.model import Severity
 from services.incidents.repository import NewIncident
 from services.incidents.war_room import FlowReport, WarRoomDeps, open_war_room, require_member
+from services.logcontext import bound
 
 
 @dataclass(frozen=True)
@@ -51,5 +52,6 @@ def declare(declaration: Declaration, *, deps: WarRoomDeps) -> DeclareResult:
     if not created:
         # A replayed request (Slack retry, double submit) is answered with what exists.
         return DeclareResult(report=FlowReport(incident), created=False)
-    report = open_war_room(incident, deps=deps, actor=declaration.declared_by)
+    with bound(incident_id=incident.id):
+        report = open_war_room(incident, deps=deps, actor=declaration.declared_by)
     return DeclareResult(report=report, created=True)
