@@ -8,7 +8,11 @@ ROOT = ChatGroup(
 )
 
 # Command modules register themselves on ROOT when imported.
-from handlers import deploy_actions, incident_actions  # noqa: E402, F401  (registers the buttons)
+from handlers import (  # noqa: E402, F401  (registers the buttons)
+    canary_actions,
+    deploy_actions,
+    incident_actions,
+)
 from handlers.commands import audit, deploy, help, hotfix, incident, timeline  # noqa: E402, F401
 
 __all__ = ["ROOT"]

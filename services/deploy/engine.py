@@ -17,7 +17,7 @@ from typing import Any
 from services import timeline
 from services.chat import Chat, ChatError, Message
 from services.clock import Clock
-from services.deploy import card, repository
+from services.deploy import canary, card, repository
 from services.deploy.analysis import Analysis, AnalysisSettings, QueryContext, run_analysis
 from services.deploy.backend import AbortedError, Backend, DeployError
 from services.deploy.model import IN_FLIGHT, Deployment, Kind, State
@@ -64,6 +64,20 @@ class Run:
         self.deployment = deployment
         self.env = environment_of(deps.settings, deployment)
         self.backend = deps.backend_for(deployment, self.env)
+        # A canary reads its control flags, reports its live state and tells the war room
+        # through the deployment's row; other backends ignore this.
+        canary.attach(
+            self.backend,
+            store=deps.store,
+            clock=deps.clock,
+            chat=deps.chat,
+            deployment=deployment,
+            card_update_seconds=(
+                self.env.kubernetes.canary.card_update_seconds
+                if self.env.kubernetes and self.env.kubernetes.canary
+                else 15.0
+            ),
+        )
 
     # -- bookkeeping ---------------------------------------------------------
 

@@ -239,6 +239,7 @@ class KubeClient:
         self.namespace = namespace
         self.apps = kubernetes.client.AppsV1Api(api_client)
         self.core = kubernetes.client.CoreV1Api(api_client)
+        self.custom = kubernetes.client.CustomObjectsApi(api_client)
         host = str(getattr(api_client.configuration, "host", "") or "")
         self.host = redact(host)
 
@@ -423,5 +424,49 @@ class KubeClient:
             write=True,
             _content_type=STRATEGIC_MERGE_PATCH,
             rbac='"patch" on services',
+        )
+        return result
+
+    # -- Istio VirtualServices (custom objects) ---------------------------------
+
+    def get_virtual_service(
+        self, name: str, *, group: str = "networking.istio.io", version: str = "v1beta1"
+    ) -> Obj:
+        result: Obj = self._call(
+            f"read {self._where('VirtualService', name)}",
+            self.custom.get_namespaced_custom_object,
+            group,
+            version,
+            self.namespace,
+            "virtualservices",
+            name,
+            rbac=f'"get" on virtualservices.{group}',
+        )
+        return result
+
+    def patch_virtual_service(
+        self,
+        name: str,
+        operations: list[Obj],
+        *,
+        group: str = "networking.istio.io",
+        version: str = "v1beta1",
+    ) -> Obj:
+        """One JSON patch (RFC 6902) of a VirtualService: custom objects take no strategic merge
+        patch, and a JSON patch can carry ``test`` operations, so a route rewritten by someone
+        else since we read it makes the whole patch fail instead of being clobbered."""
+        result: Obj = self._call(
+            f"change the routes of {self._where('VirtualService', name)}",
+            self.custom.patch_namespaced_custom_object,
+            group,
+            version,
+            self.namespace,
+            "virtualservices",
+            name,
+            operations,
+            field_manager=FIELD_MANAGER,
+            write=True,
+            _content_type=JSON_PATCH,
+            rbac=f'"patch" on virtualservices.{group}',
         )
         return result

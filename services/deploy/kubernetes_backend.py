@@ -1,7 +1,8 @@
-"""The Kubernetes backend: rolling updates of one Deployment, or blue-green behind a Service.
+"""The Kubernetes backend: rolling updates of one Deployment, blue-green behind a Service, or
+a progressive canary weighted by an Istio VirtualService.
 
-Only `kube_client` talks to the API; the strategies live in `kube_rolling` and
-`kube_bluegreen`. Waiting uses the injected clock, so tests drive a rollout by time.
+Only `kube_client` talks to the API; the strategies live in `kube_rolling`,
+`kube_bluegreen` and `kube_canary`. Waiting uses the injected clock, so tests drive a rollout by time.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from services.clock import Clock
 from services.deploy.backend import Backend
 from services.deploy.kube_bluegreen import BlueGreenBackend
+from services.deploy.kube_canary import CanaryBackend
 from services.deploy.kube_client import KubeClient
 from services.deploy.kube_rolling import Connect, RollingBackend
 from services.deploy.settings import KubernetesTarget
@@ -38,7 +40,15 @@ def kubernetes_backend(
                 hint="Add it, or deploy with --strategy=rolling.",
             )
         return BlueGreenBackend(target, clock=clock, kind=kind, connect=connect)
+    if strategy == "canary" and target.canary is not None:
+        return CanaryBackend(target, clock=clock, kind=kind, connect=connect)
+    if strategy == "canary":
+        raise UserFacingError(
+            "The Kubernetes backend cannot deploy with strategy 'canary'.",
+            hint="Configure kubernetes.canary (Deployments, VirtualService, stages) for this"
+            " environment, or use strategy rolling or blue-green.",
+        )
     raise UserFacingError(
         f"The Kubernetes backend cannot deploy with strategy {strategy!r}.",
-        hint="Use strategy rolling or blue-green for this environment.",
+        hint="Use strategy rolling, blue-green or canary for this environment.",
     )

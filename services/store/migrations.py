@@ -180,6 +180,17 @@ MIGRATIONS: tuple[Migration, ...] = (
         ALTER TABLE incidents ADD COLUMN bookmarks_added_at TEXT;
         """,
     ),
+    Migration(
+        5,
+        "canary controls",
+        # canary_paused: 0 running, 1 paused by a person, 2 waiting for a decision
+        # (inconclusive analysis). canary_promote: someone pressed Promote.
+        """
+        ALTER TABLE deployments ADD COLUMN canary_paused INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE deployments ADD COLUMN canary_pause_reason TEXT;
+        ALTER TABLE deployments ADD COLUMN canary_promote INTEGER NOT NULL DEFAULT 0;
+        """,
+    ),
 )
 
 
