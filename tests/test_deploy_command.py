@@ -452,3 +452,34 @@ def test_a_rollback_that_leaves_the_service_unhealthy_calls_people_in(
     assert escalation
     assert "<@U0ALICE>" in escalation[0]["blocks"][0]["text"]["text"]  # the incident commander
     assert target.live == "v2.1.0"
+
+
+def test_rollback_command_during_a_deployment_stops_it_and_rolls_back(
+    dbot: RunningBot, target: DeployTarget
+) -> None:
+    room = war_room(dbot)
+    command(dbot, DEPLOY, channel_id=room)
+    (target.root / "hold").touch()
+    click(dbot, "hotfix_deploy_approve", "DEP-1", "U0BOB")
+    card_ts = repository.get(dbot.deps.store, "DEP-1").card_ts
+    approved = dbot.driver.block_action(
+        "hotfix_deploy_approve",
+        value="DEP-1",
+        user_id="U0CAROL",
+        channel_id=room,
+        message_ts=card_ts,
+    )
+    dbot.slack.wait_for_response(approved.response_id)
+    assert dbot.slack.wait_for(
+        lambda: repository.get(dbot.deps.store, "DEP-1").state is State.DEPLOYING, timeout=10
+    )
+    sent = dbot.driver.slash("rollback --target=production --service=payments", channel_id=room)
+    (reply,) = dbot.slack.wait_for_response(sent.response_id)
+    assert reply["text"] == "Rollback requested: DEP-1 stops and rolls back."
+    (target.root / "hold").unlink()
+    dbot.settle()
+    assert repository.get(dbot.deps.store, "DEP-1").state is State.ROLLED_BACK
+    assert target.calls() == [["deploy", "v2.1.1"], ["rollback"]]
+    assert dbot.deps.store.query("SELECT id FROM deployments") == [
+        {"id": "DEP-1"}
+    ]  # no second request

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import click
 
+from handlers.actions import Click
 from handlers.commands.registry import chat_command
 from handlers.context import CommandEnv
+from handlers.deploy_actions import rollback as rollback_button
 from handlers.deploy_runner import after_decision, deployment_reply
 from handlers.guard import audit
 from handlers.replies import Reply
 from services.audit import Outcome
+from services.deploy import repository as deployments
 from services.deploy import requests
-from services.deploy.model import Kind
+from services.deploy.model import IN_FLIGHT, Kind, State
 from services.deploy.requests import DeployRequest
 from services.incidents import repository as incidents
 
@@ -21,6 +24,9 @@ def _root() -> click.Group:
 
     return ROOT
 
+
+# A deployment that a rollback of its target should stop (or undo) rather than queue behind.
+IN_PROGRESS = (set(IN_FLIGHT) - {State.ROLLING_BACK}) | {State.INTERRUPTED}
 
 TARGET = click.option(
     "--target", "environment", required=True, help="Environment, e.g. production."
@@ -125,7 +131,15 @@ def deploy(
 def rollback(
     env: CommandEnv, environment: str, service: str, version: str, immediate: bool
 ) -> Reply:
-    """Roll back: Kubernetes `rollout undo` semantics, blue-green switches back, scripts run rollback."""
+    """Roll back: Kubernetes `rollout undo` semantics, blue-green switches back, scripts run rollback.
+
+    While a deployment (or a canary) is running on the target, this is its Rollback button:
+    it stops there and rolls back at once (for a canary: all traffic to stable, no analysis)."""
+    running = deployments.latest_for_target(
+        env.deps.store, service, environment, states=IN_PROGRESS
+    )
+    if running is not None and running.kind is Kind.DEPLOY:
+        return rollback_button(env, Click(value=running.id))
     return _submit(
         env,
         DeployRequest(

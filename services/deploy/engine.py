@@ -115,13 +115,20 @@ class Run:
         return report
 
     def should_abort(self) -> bool:
-        return self.refresh().abort_requested
+        # Once rolling back, a Rollback click has been answered: nothing aborts the rollback.
+        deployment = self.refresh()
+        return deployment.abort_requested and deployment.state is not State.ROLLING_BACK
 
-    def step(self, name: str, action: Callable[[], str]) -> None:
-        """Record the step before and after; its exceptions propagate after being recorded."""
+    def step(self, name: str, action: Callable[[], str], *, announce: bool = True) -> None:
+        """Record the step before and after; its exceptions propagate after being recorded.
+
+        `announce=False` skips the card edit before the step: a rollback's first cluster
+        write should not wait for a Slack round trip.
+        """
         store, clock = self.deps.store, self.deps.clock
         repository.step_started(store, clock=clock, deployment_id=self.deployment.id, step=name)
-        self.update_card()
+        if announce:
+            self.update_card()
         try:
             detail = action()
         except Exception as exc:
@@ -331,7 +338,7 @@ class Run:
 
     def rollback_and_verify(self, *, reason: str) -> None:
         try:
-            self.step("rollback", self.rollback_target)
+            self.step("rollback", self.rollback_target, announce=False)
         except DeployError as exc:
             if not exc.changed:
                 # Nothing to roll back (already at that revision, unknown version): the
