@@ -641,10 +641,16 @@ class RecordedRequest:
     content_type: str | None
     body: Any  # parsed JSON; the raw text when it was not JSON; None when empty
     status: int
+    user_agent: str | None = None  # hotfix-bot's client says "hotfix-bot/…"
 
     def __str__(self) -> str:
         query = "&".join(f"{k}={v}" for k, v in self.query.items())
         return f"{self.method} {self.path}{'?' + query if query else ''} -> {self.status}"
+
+
+# Every request any emulator received in this test process: the RBAC test checks that
+# deploy/rbac.yaml allows all of them and nothing more.
+SESSION_REQUESTS: list[RecordedRequest] = []
 
 
 @dataclass
@@ -740,7 +746,11 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         code, payload = self.server.emulator._serve_http(
-            self.command, self.path, self.headers.get("Content-Type"), raw
+            self.command,
+            self.path,
+            self.headers.get("Content-Type"),
+            raw,
+            user_agent=self.headers.get("User-Agent"),
         )
         data = json.dumps(payload).encode()
         self.send_response(code)
@@ -1060,7 +1070,13 @@ class K8sEmulator:
     # ----------------------------------------------------------------- HTTP entry
 
     def _serve_http(
-        self, method: str, target: str, content_type: str | None, raw: bytes
+        self,
+        method: str,
+        target: str,
+        content_type: str | None,
+        raw: bytes,
+        *,
+        user_agent: str | None = None,
     ) -> tuple[int, Any]:
         split = urlsplit(target)
         path = split.path
@@ -1087,7 +1103,9 @@ class K8sEmulator:
             finally:
                 if saved is not None:  # dryRun=All: answer as if written, keep nothing
                     self._restore(saved)
-            self._requests.append(RecordedRequest(method, path, query, content_type, body, code))
+            recorded = RecordedRequest(method, path, query, content_type, body, code, user_agent)
+            self._requests.append(recorded)
+            SESSION_REQUESTS.append(recorded)
         return code, payload
 
     def _snapshot(self) -> tuple[Any, ...]:
