@@ -1,4 +1,7 @@
-"""Run every benchmark in turn: `python -m bench` (or `make bench`)."""
+"""Run every benchmark in turn: `python -m bench` (or `make bench`).
+
+The load benchmark (`python -m bench.load`, about 2 minutes) runs on its own.
+"""
 
 from bench import ack_latency, declare, reminder_tick, rollback_click
 

@@ -53,6 +53,7 @@ def rollback(env: CommandEnv, click: Click) -> Reply:
         )
     deployment_id = deployment.id
     actor = env.invocation.actor
+    seen = deployment.state  # what the click acted on; a replay finds it changed
     env.deps.worker.submit(
         lambda: run_logged(
             deployment,
@@ -61,6 +62,7 @@ def rollback(env: CommandEnv, click: Click) -> Reply:
                 repository.get(deps.store, deployment_id),
                 actor=actor,
                 reason=f"requested by {actor}",
+                seen=seen,
             ),
         ),
         describe=f"rollback {deployment_id}",

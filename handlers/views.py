@@ -92,6 +92,7 @@ def _run_update(env: CommandEnv, values: Values, metadata: str) -> Reply:
         message=_text(values, "message"),
         eta=_text(values, "eta") or None,
         broadcast="broadcast" in (values.get("broadcast") or []),
+        request_key=env.invocation.trigger_id,
     )
     return summary(env, incident.id, f"Update posted for {incident.id}.", result.problems)
 

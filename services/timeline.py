@@ -41,6 +41,33 @@ def append(
     dedup_key: str | None = None,
 ) -> TimelineEvent:
     """Append one event; with a dedup_key already stored, return that event instead."""
+    event, _ = append_once(
+        store,
+        clock=clock,
+        incident_id=incident_id,
+        actor=actor,
+        kind=kind,
+        text=text,
+        data=data,
+        at=at,
+        dedup_key=dedup_key,
+    )
+    return event
+
+
+def append_once(
+    store: Store,
+    *,
+    clock: Clock,
+    incident_id: str | None,
+    actor: str,
+    kind: str,
+    text: str,
+    data: dict[str, Any] | None = None,
+    at: datetime | None = None,
+    dedup_key: str | None = None,
+) -> tuple[TimelineEvent, bool]:
+    """Like append, and says whether this call stored the event (False: a replay)."""
     moment = at or clock.now()
     payload = json.dumps(data or {}, sort_keys=True, default=str)
     try:
@@ -53,10 +80,10 @@ def append(
         existing = store.query_one("SELECT * FROM timeline WHERE dedup_key = ?", (dedup_key,))
         if existing is None:
             raise
-        return _event(existing)
+        return _event(existing), False
     event_id = cursor.lastrowid
     assert event_id is not None
-    return TimelineEvent(event_id, incident_id, moment, actor, kind, text, data or {})
+    return TimelineEvent(event_id, incident_id, moment, actor, kind, text, data or {}), True
 
 
 def has_dedup_key(store: Store, dedup_key: str) -> bool:

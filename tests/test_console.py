@@ -53,7 +53,7 @@ def test_terminal_cli_runs_chat_commands(tmp_path: Path) -> None:
     assert "Usage: `/hotfix audit [OPTIONS]`" in ok.stdout
     bad = run_cli("--config", str(config), "audit", "--limit", "500", cwd=tmp_path)
     assert bad.returncode == 2
-    assert "Invalid value for '--limit': 500 is not in the range 1<=x<=50" in bad.stdout
+    assert "Invalid value for '--limit': 500 is not in the range 1<=x<=45" in bad.stdout
     listing = run_cli("--config", str(config), "--help", cwd=tmp_path)
     for name in ("serve", "console", "check-config", "migrate", "audit", "help"):
         assert name in listing.stdout

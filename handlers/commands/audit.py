@@ -30,7 +30,8 @@ def _root() -> click.Group:
     type=click.Choice([o.value for o in Outcome], case_sensitive=False),
     help="Only actions that ended this way.",
 )
-@click.option("--limit", type=click.IntRange(1, 50), default=15, show_default=True)
+# At most 45 entries: with its header a Slack message must stay within 50 blocks.
+@click.option("--limit", type=click.IntRange(1, 45), default=15, show_default=True)
 def audit_command(env: CommandEnv, user: str | None, outcome: str | None, limit: int) -> Reply:
     """Show the most recent audited commands and clicks, newest first."""
     rows = search(env.deps.store, actor=user, outcome=outcome, limit=limit)

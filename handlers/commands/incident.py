@@ -162,7 +162,10 @@ def update(
         message=message.strip(),
         eta=eta,
         broadcast=broadcast,
+        request_key=env.invocation.trigger_id,
     )
+    if not result.changed:
+        return summary(env, incident.id, "This update was already posted.", [])
     return summary(env, incident.id, f"Update posted for {incident.id}.", result.problems)
 
 

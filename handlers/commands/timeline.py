@@ -41,14 +41,18 @@ def note(env: CommandEnv, text: str) -> Reply:
     incident = find_incident(env, incident_id)
     if not text.strip():
         raise click.UsageError("The note is empty.")
-    lifecycle.add_note(
-        incident, deps=env.deps.war_room, actor=env.invocation.actor, text=text.strip()
+    added = lifecycle.add_note(
+        incident,
+        deps=env.deps.war_room,
+        actor=env.invocation.actor,
+        text=text.strip(),
+        request_key=env.invocation.trigger_id,
     )
     return Reply(
         "incident_ack",
         {
             "incident": incident_data(incident, now=env.deps.clock.now()),
-            "text": "Noted on the timeline.",
+            "text": "Noted on the timeline." if added else "Already noted.",
             "problems": [],
         },
     )

@@ -514,16 +514,27 @@ def resume(deps: DeployDeps, deployment: Deployment, *, actor: str) -> None:
     start(deps, deployment.id)
 
 
-def rollback_now(deps: DeployDeps, deployment: Deployment, *, actor: str, reason: str) -> None:
-    """The Rollback button on a finished or interrupted deployment."""
-    repository.transition(
-        deps.store,
-        clock=deps.clock,
-        deployment=deployment,
-        to=State.ROLLING_BACK,
-        actor=actor,
-        text=f"rollback ({reason})",
-    )
+def rollback_now(
+    deps: DeployDeps, deployment: Deployment, *, actor: str, reason: str, seen: State
+) -> None:
+    """The Rollback button on a finished or interrupted deployment.
+
+    `seen` is the state the person clicked on: a double click or a retry finds the
+    deployment already rolling back and raises ConflictError instead of rolling back twice.
+    """
+    try:
+        repository.transition(
+            deps.store,
+            clock=deps.clock,
+            deployment=deployment,
+            to=State.ROLLING_BACK,
+            actor=actor,
+            text=f"rollback ({reason})",
+            expect=seen,
+        )
+    except ConflictError:
+        log.info("%s: rollback already under way (a repeated click)", deployment.id)
+        return
     held = repository.acquire_lock(
         deps.store, clock=deps.clock, deployment=deployment, holder=actor
     )

@@ -99,6 +99,13 @@ def create(store: Store, *, clock: Clock, new: NewDeployment) -> tuple[Deploymen
     return get(store, deployment_id), True
 
 
+def by_request_key(store: Store, request_key: str | None) -> Deployment | None:
+    if request_key is None:
+        return None
+    row = store.query_one("SELECT * FROM deployments WHERE request_key = ?", (request_key,))
+    return Deployment.from_row(row) if row else None
+
+
 def get(store: Store, deployment_id: str) -> Deployment:
     row = store.query_one("SELECT * FROM deployments WHERE id = ?", (deployment_id.upper(),))
     if row is None:

@@ -109,6 +109,9 @@ def request(
     req: DeployRequest,
 ) -> tuple[Deployment, bool, str | None]:
     """Record a deployment request and post its card; (deployment, created, problem)."""
+    replayed = repository.by_request_key(deps.store, req.request_key)
+    if replayed is not None:
+        return replayed, False, None  # a Slack retry of a request already recorded
     env = target_settings(deps.settings, req.service, req.environment)
     if req.version != "previous" and not VERSION.match(req.version):
         raise UserFacingError(

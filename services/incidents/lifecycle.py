@@ -63,7 +63,9 @@ def post_update(
     message: str,
     eta: str | None,
     broadcast: bool,
+    request_key: str | None = None,
 ) -> ChangeResult:
+    """`request_key` (Slack's trigger id) makes a replayed request post nothing twice."""
     _require_open(incident)
     if status is Status.RESOLVED:
         raise UserFacingError(
@@ -82,7 +84,11 @@ def post_update(
         values["eta"] = eta
     if new_status is Status.MONITORING and incident.mitigated_at is None:
         values["mitigated_at"] = isoformat(now)
+    dedup_key = f"update:{request_key}" if request_key else None
     with deps.store.transaction():
+        # Inside the write lock: a concurrent replay waits here and then sees the first one.
+        if dedup_key and timeline.has_dedup_key(deps.store, dedup_key):
+            return ChangeResult(repository.get(deps.store, incident.id), changed=False)
         if not repository.update(
             deps.store, incident.id, expect={"status": incident.status.value}, values=values
         ):
@@ -105,6 +111,7 @@ def post_update(
                 "broadcast": broadcast,
             },
             at=now,
+            dedup_key=dedup_key,
         )
     updated = repository.get(deps.store, incident.id)
     result = ChangeResult(updated)
@@ -221,8 +228,11 @@ def change_severity(
     return result
 
 
-def add_note(incident: Incident, *, deps: WarRoomDeps, actor: str, text: str) -> None:
-    timeline.append(
+def add_note(
+    incident: Incident, *, deps: WarRoomDeps, actor: str, text: str, request_key: str | None = None
+) -> bool:
+    """Add a note once; False when this request (a Slack retry) was already recorded."""
+    _, created = timeline.append_once(
         deps.store,
         clock=deps.clock,
         incident_id=incident.id,
@@ -230,7 +240,9 @@ def add_note(incident: Incident, *, deps: WarRoomDeps, actor: str, text: str) ->
         kind="note",
         text=text,
         data={},
+        dedup_key=f"note:{request_key}" if request_key else None,
     )
+    return created
 
 
 def pin_message(
