@@ -15,9 +15,11 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from handlers.context import Deps
+from services import outbox
 from services.deploy.bluegreen_cleanup import scale_down_idle
 from services.deploy.requests import expire_due
 from services.incidents.reminders import TickReport, tick
+from services.metrics import OUTBOX_DEPTH
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +42,14 @@ class ReminderScheduler:
             expired = []
         if expired:
             log.info("deployment requests expired: %s", expired)
+        try:
+            caught_up = self.deps.chat.drain_outbox()
+        except Exception:
+            log.exception("draining the outbox failed; the next tick tries again")
+        else:
+            if caught_up:
+                log.info("outbox delivered for channels %s", caught_up)
+        OUTBOX_DEPTH.set(outbox.depth(self.deps.store))
         try:
             cleanup = scale_down_idle(
                 store=self.deps.store, clock=self.deps.clock, settings=self.deps.settings

@@ -44,7 +44,7 @@ def build_web_client(settings: Settings, secrets: Secrets) -> WebClient:
 
 def slack_chat(client: WebClient) -> ChatFactory:
     """Deps' chat platform: the same WebClient as the Bolt app's."""
-    return lambda renderer: SlackChat(client, renderer)
+    return lambda renderer, store, clock: SlackChat(client, renderer, store=store, clock=clock)
 
 
 def build_slack_app(deps: Deps, router: Router, secrets: Secrets, *, client: WebClient) -> App:

@@ -18,7 +18,8 @@ from services.store import Store
 from services.store.migrations import migrate
 from services.worker import Worker
 
-ChatFactory = Callable[[Renderer], Chat]
+# Builds the chat platform from the renderer, the store (for the outbox) and the clock.
+ChatFactory = Callable[[Renderer, Store, Clock], Chat]
 
 
 def build_deps(
@@ -40,8 +41,12 @@ def build_deps(
         clock=clock,
         renderer=renderer,
         worker=Worker(threads=settings.workers),
-        chat=(chat or ConsoleChat)(renderer),
+        chat=(chat or console_chat)(renderer, store, clock),
     )
+
+
+def console_chat(renderer: Renderer, store: Store, clock: Clock) -> Chat:
+    return ConsoleChat(renderer)
 
 
 def default_clock() -> Clock:

@@ -93,3 +93,6 @@ class ConsoleChat:
 
     def permalink(self, channel_id: str, ts: str) -> str | None:
         return None
+
+    def drain_outbox(self) -> list[str]:
+        return []  # the console never queues

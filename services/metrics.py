@@ -6,7 +6,7 @@ One registry for the process; the parts of the bot count what they do here
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -38,6 +38,13 @@ REMINDERS = Counter(
     "hotfix_reminders_sent_total",
     "Status-update and postmortem reminders sent.",
     ["kind"],
+    registry=REGISTRY,
+)
+
+
+OUTBOX_DEPTH = Gauge(
+    "hotfix_outbox_depth",
+    "Messages waiting in the outbox for Slack to come back.",
     registry=REGISTRY,
 )
 

@@ -673,7 +673,9 @@ def test_a_restart_mid_canary_is_interrupted_then_resumes_at_the_recorded_stage(
         }
     )
     out = io.StringIO()
-    deps: Deps = build_deps(settings, clock=kclock, chat=partial(ConsoleChat, out=out))
+    deps: Deps = build_deps(
+        settings, clock=kclock, chat=lambda renderer, _store, _clock: ConsoleChat(renderer, out=out)
+    )
     try:
         deploy_deps = DeployDeps(
             settings=settings,

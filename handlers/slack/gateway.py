@@ -16,17 +16,46 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from handlers.rendering import Renderer
+from services import outbox
 from services.chat import ChatError, ChatMessage, InviteFailure, Message, NameTakenError, Posted
+from services.clock import Clock, SystemClock
 from services.metrics import SLACK_API_ERRORS
+from services.store import Store
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
 class SlackChat:
-    def __init__(self, client: WebClient, renderer: Renderer) -> None:
+    def __init__(
+        self,
+        client: WebClient,
+        renderer: Renderer,
+        *,
+        store: Store | None = None,
+        clock: Clock | None = None,
+    ) -> None:
         self.client = client
         self.renderer = renderer
+        # With a store, posts and edits Slack cannot take go to the outbox instead of failing.
+        self.store = store
+        self.clock = clock or SystemClock()
+
+    def _queue(self, op: str, channel_id: str, message: Message, **where: Any) -> Posted:
+        assert self.store is not None
+        placeholder = outbox.enqueue(
+            self.store, clock=self.clock, channel_id=channel_id, op=op, message=message, **where
+        )
+        log.warning("Slack unreachable: %s to %s queued in the outbox", op, channel_id)
+        return Posted(channel_id=channel_id, ts=where.get("ts") or placeholder)
+
+    def _must_queue(self, channel_id: str, *timestamps: str | None) -> bool:
+        """Queue behind earlier queued messages (order per channel) or a not-yet-posted one."""
+        if self.store is None:
+            return False
+        return any(outbox.is_pending(ts) for ts in timestamps) or outbox.has_backlog(
+            self.store, channel_id
+        )
 
     def _call(self, method: str, call: Callable[[], T]) -> T:
         try:
@@ -93,6 +122,22 @@ class SlackChat:
         thread_ts: str | None = None,
         broadcast: bool = False,
     ) -> Posted:
+        if self._must_queue(channel_id, thread_ts):
+            return self._queue(
+                "post", channel_id, message, thread_ts=thread_ts, broadcast=broadcast
+            )
+        try:
+            return self._post_now(channel_id, message, thread_ts=thread_ts, broadcast=broadcast)
+        except ChatError as exc:
+            if exc.retryable and self.store is not None:
+                return self._queue(
+                    "post", channel_id, message, thread_ts=thread_ts, broadcast=broadcast
+                )
+            raise
+
+    def _post_now(
+        self, channel_id: str, message: Message, *, thread_ts: str | None, broadcast: bool
+    ) -> Posted:
         body = self._render(message)
         extra: dict[str, Any] = {}
         if thread_ts:
@@ -108,10 +153,80 @@ class SlackChat:
         return Posted(channel_id=str(response["channel"]), ts=str(response["ts"]))
 
     def update(self, channel_id: str, ts: str, message: Message) -> None:
+        if self._must_queue(channel_id, ts):
+            self._queue("update", channel_id, message, ts=ts)
+            return
+        try:
+            self._update_now(channel_id, ts, message)
+        except ChatError as exc:
+            if exc.retryable and self.store is not None:
+                self._queue("update", channel_id, message, ts=ts)
+                return
+            raise
+
+    def _update_now(self, channel_id: str, ts: str, message: Message) -> None:
         body = self._render(message)
         self._call(
             "chat.update", lambda: self.client.chat_update(channel=channel_id, ts=ts, **body)
         )
+
+    def drain_outbox(self) -> list[str]:
+        """Send what Slack could not take, in order per channel; returns the channels caught up.
+
+        A channel stops at its first failure that may pass (Slack still away) and is tried
+        again on the next tick; an item Slack refuses for good is marked and skipped.
+        """
+        if self.store is None:
+            return []
+        drained = []
+        items = outbox.backlog(self.store)
+        for channel_id in dict.fromkeys(item.channel_id for item in items):
+            queued = [i for i in items if i.channel_id == channel_id]
+            if self._drain_channel(queued):
+                drained.append(channel_id)
+                self._say_what_happened(channel_id, queued)
+        return drained
+
+    def _drain_channel(self, queued: list[outbox.Queued]) -> bool:
+        assert self.store is not None
+        for item in queued:
+            current = self._refreshed(item)
+            try:
+                if current.op == "post":
+                    posted = self._post_now(
+                        current.channel_id,
+                        current.message,
+                        thread_ts=current.thread_ts,
+                        broadcast=current.broadcast,
+                    )
+                    outbox.mark_sent(self.store, clock=self.clock, item=current, real_ts=posted.ts)
+                else:
+                    assert current.ts is not None
+                    self._update_now(current.channel_id, current.ts, current.message)
+                    outbox.mark_sent(self.store, clock=self.clock, item=current, real_ts=current.ts)
+            except ChatError as exc:
+                if exc.retryable:
+                    return False
+                log.warning("outbox item %s dropped: Slack refused it (%s)", current.id, exc.error)
+                outbox.mark_sent(self.store, clock=self.clock, item=current, real_ts=None)
+        return True
+
+    def _refreshed(self, item: outbox.Queued) -> outbox.Queued:
+        """The item as stored now: an earlier post may have replaced its placeholders."""
+        assert self.store is not None
+        for fresh in outbox.backlog(self.store):
+            if fresh.id == item.id:
+                return fresh
+        return item
+
+    def _say_what_happened(self, channel_id: str, queued: list[outbox.Queued]) -> None:
+        data = outbox.summary_data(queued)
+        try:
+            self._post_now(
+                channel_id, Message("outbox_summary", data), thread_ts=None, broadcast=False
+            )
+        except ChatError as exc:
+            log.warning("outbox summary not posted in %s: %s", channel_id, exc.error)
 
     def post_ephemeral(self, channel_id: str, user_id: str, message: Message) -> None:
         body = self._render(message)

@@ -191,6 +191,27 @@ MIGRATIONS: tuple[Migration, ...] = (
         ALTER TABLE deployments ADD COLUMN canary_promote INTEGER NOT NULL DEFAULT 0;
         """,
     ),
+    Migration(
+        6,
+        "outbox for messages Slack could not take",
+        """
+        CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY,
+            channel_id TEXT NOT NULL,
+            op TEXT NOT NULL,
+            ts TEXT,
+            thread_ts TEXT,
+            broadcast INTEGER NOT NULL DEFAULT 0,
+            template TEXT NOT NULL,
+            data TEXT NOT NULL,
+            queued_at TEXT NOT NULL,
+            sent_at TEXT,
+            sent_ts TEXT,
+            error TEXT
+        );
+        CREATE INDEX outbox_unsent ON outbox (sent_at, channel_id, id);
+        """,
+    ),
 )
 
 

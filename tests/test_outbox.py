@@ -1,0 +1,105 @@
+"""Slack down: the flow carries on, messages wait in the outbox, and arrive in order once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.scheduler import ReminderScheduler
+from services import outbox, timeline
+from services.clock import ManualClock
+from services.incidents import lifecycle, repository
+from services.incidents.model import Status
+from tests.harness.running_bot import RunningBot, start_bot
+from tests.harness.slack_emulator import SlackEmulator
+
+
+@pytest.fixture
+def obot(slack: SlackEmulator, tmp_path: Path, clock: ManualClock) -> Iterator[RunningBot]:
+    slack.add_channel("incidents", channel_id="C0INCIDENTS", members=("UBOT",))
+    running = start_bot(
+        slack=slack,
+        store_path=tmp_path / "bot.db",
+        clock=clock,
+        extra_settings={"incidents": {"announcement_channel": "C0INCIDENTS"}},
+    )
+    yield running
+    running.stop()
+
+
+def texts(slack: SlackEmulator, channel: str) -> list[str]:
+    return [m["text"] for m in slack.messages(channel)]
+
+
+def test_messages_wait_in_the_outbox_and_arrive_in_order_when_slack_is_back(
+    obot: RunningBot,
+) -> None:
+    declared = obot.driver.slash('incident create --severity=sev2 --title="Queue test"')
+    obot.slack.wait_for_response(declared.response_id)
+    obot.settle()
+    incident = repository.get(obot.deps.store, "INC-1")
+    room = incident.channel_id
+    assert room is not None
+
+    obot.slack.outage(503)  # Slack stays away past the client's retries
+    for status, message in (
+        (Status.IDENTIFIED, "Bad deploy found"),
+        (Status.MONITORING, "Rolled back"),
+    ):
+        current = repository.get(obot.deps.store, "INC-1")
+        result = lifecycle.post_update(
+            current,
+            deps=obot.deps.war_room,
+            actor="U0ALICE",
+            status=status,
+            message=message,
+            eta=None,
+            broadcast=False,
+        )
+        assert result.changed  # the change stands: state and timeline are written
+    assert repository.get(obot.deps.store, "INC-1").status is Status.MONITORING
+    assert [
+        e.text
+        for e in timeline.events(obot.deps.store, incident_id="INC-1")
+        if e.kind == "status_update"
+    ] == [
+        "Bad deploy found",
+        "Rolled back",
+    ]
+    queued = outbox.depth(obot.deps.store)
+    assert queued >= 4  # two updates in the room and the thread, plus header/announcement edits
+    before = texts(obot.slack, room)
+
+    scheduler = ReminderScheduler(obot.deps)
+    scheduler.run_tick()  # still down: nothing is sent, nothing is lost
+    assert outbox.depth(obot.deps.store) == queued
+
+    obot.slack.end_outage()
+    scheduler.run_tick()
+    assert outbox.depth(obot.deps.store) == 0
+    after = texts(obot.slack, room)[len(before) :]
+    updates = [t for t in after if "status update" in t.lower() or t.startswith("INC-1 ")]
+    assert [t for t in after if t.startswith("INC-1 Identified")] == [
+        "INC-1 Identified: Bad deploy found"
+    ]
+    assert [t for t in after if t.startswith("INC-1 Monitoring")] == [
+        "INC-1 Monitoring: Rolled back"
+    ]
+    assert after.index("INC-1 Identified: Bad deploy found") < after.index(
+        "INC-1 Monitoring: Rolled back"
+    )
+    assert after[-1].startswith("While Slack was unreachable")
+    assert updates
+    # The header was edited to the latest state once Slack was back.
+    header = obot.slack.message(room, repository.get(obot.deps.store, "INC-1").header_ts or "")
+    assert header is not None and "Monitoring" in header["text"]
+    # The thread under the announcement got the updates too, once each.
+    thread = obot.slack.thread("C0INCIDENTS", incident.announcement_ts or "")
+    assert [m["text"] for m in thread if m["text"].startswith("INC-1 ")] == [
+        "INC-1 Identified: Bad deploy found",
+        "INC-1 Monitoring: Rolled back",
+    ]
+    scheduler.run_tick()  # nothing is posted twice
+    assert len(texts(obot.slack, room)) == len(before) + len(after)
