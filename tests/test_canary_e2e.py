@@ -10,7 +10,6 @@ request the emulator received must fit the Kubernetes OpenAPI spec.
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,6 @@ from services.deploy import repository
 from services.deploy.kube_client import JSON_PATCH
 from services.deploy.model import IN_FLIGHT, State
 from tests.harness.k8s_emulator import K8sEmulator
-from tests.harness.k8s_openapi import load_spec, spec_path, validate_requests
 from tests.harness.metrics_app import MetricsApp
 from tests.harness.prometheus_server import PrometheusServer, prometheus_binary, running_prometheus
 from tests.harness.running_bot import RunningBot, start_bot
@@ -31,7 +29,6 @@ from tests.harness.slack_emulator import SlackEmulator
 
 NS = "prod"
 REPO = "registry.example.com/payments"
-SPEC = load_spec()
 VS_PATH = "/apis/networking.istio.io/v1beta1/namespaces/prod/virtualservices/payments"
 STABLE = {"host": "payments.prod.svc.cluster.local", "subset": "stable"}
 CANARY = {"host": "payments.prod.svc.cluster.local", "subset": "canary"}
@@ -81,47 +78,38 @@ def prometheus(
 
 
 @pytest.fixture
-def k8s() -> Iterator[K8sEmulator]:
-    if SPEC is None:
-        warnings.warn(
-            f"the Kubernetes OpenAPI spec is absent ({spec_path()}): requests not validated",
-            stacklevel=1,
-        )
-    with K8sEmulator() as emu:
-        emu.add_deployment(
-            NS, "payments", image=f"{REPO}:v2.1.0", labels={"app": "payments", "track": "stable"}
-        )
-        emu.add_deployment(
-            NS,
-            "payments-canary",
-            image=f"{REPO}:v2.1.0",
-            replicas=0,
-            labels={"app": "payments", "track": "canary"},
-        )
-        for name in ("payments", "payments-canary"):
-            emu.script(NS, name, "instant")
-        emu.add_virtual_service(
-            NS,
-            "payments",
-            {
-                "hosts": ["payments.example.com"],
-                "http": [
-                    {
-                        "name": "primary",
-                        "route": [
-                            {"destination": STABLE, "weight": 100},
-                            {"destination": CANARY, "weight": 0},
-                        ],
-                    }
-                ],
-            },
-        )
-        yield emu
-        if SPEC is not None:
-            problems = validate_requests(SPEC, emu.requests)
-            assert not problems, "requests that do not fit the Kubernetes API:\n" + "\n".join(
-                problems
-            )
+def k8s(k8s: K8sEmulator) -> K8sEmulator:
+    """The validated emulator (tests/harness/k8s_fixtures.py) with the stable and canary tracks."""
+    emu = k8s
+    emu.add_deployment(
+        NS, "payments", image=f"{REPO}:v2.1.0", labels={"app": "payments", "track": "stable"}
+    )
+    emu.add_deployment(
+        NS,
+        "payments-canary",
+        image=f"{REPO}:v2.1.0",
+        replicas=0,
+        labels={"app": "payments", "track": "canary"},
+    )
+    for name in ("payments", "payments-canary"):
+        emu.script(NS, name, "instant")
+    emu.add_virtual_service(
+        NS,
+        "payments",
+        {
+            "hosts": ["payments.example.com"],
+            "http": [
+                {
+                    "name": "primary",
+                    "route": [
+                        {"destination": STABLE, "weight": 100},
+                        {"destination": CANARY, "weight": 0},
+                    ],
+                }
+            ],
+        },
+    )
+    return emu
 
 
 @pytest.fixture

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import io
 import math
-import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -43,33 +42,14 @@ from services.deploy.requests import DeployRequest
 from services.deploy.settings import KubernetesTarget
 from services.settings import Settings
 from tests.harness.k8s_emulator import K8sEmulator, RecordedRequest
-from tests.harness.k8s_openapi import load_spec, spec_path, validate_requests
 
 NS = "prod"
 REPO = "registry.example.com/payments"
-SPEC = load_spec()
 VS_PATH = "/apis/networking.istio.io/v1beta1/namespaces/prod/virtualservices/payments"
 STABLE = {"host": "payments.prod.svc.cluster.local", "subset": "stable"}
 CANARY = {"host": "payments.prod.svc.cluster.local", "subset": "canary"}
 ERRORS = 'error_ratio{service="payments",version="v2.1.1"}'
 LATENCY = 'p95{service="payments",version="v2.1.1"}'
-
-
-@pytest.fixture
-def k8s() -> Iterator[K8sEmulator]:
-    """The emulator; after the test, every request it received must fit the OpenAPI spec."""
-    if SPEC is None:
-        warnings.warn(
-            f"the Kubernetes OpenAPI spec is absent ({spec_path()}): requests not validated",
-            stacklevel=1,
-        )
-    with K8sEmulator() as emu:
-        yield emu
-        if SPEC is not None:
-            problems = validate_requests(SPEC, emu.requests)
-            assert not problems, "requests that do not fit the Kubernetes API:\n" + "\n".join(
-                problems
-            )
 
 
 class Ticks:

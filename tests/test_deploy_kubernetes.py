@@ -8,7 +8,6 @@ the real Kubernetes OpenAPI spec; the `k8s` fixture checks it after each test.
 from __future__ import annotations
 
 import socket
-import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -42,28 +41,9 @@ from services.settings import Settings
 from services.store import Store
 from services.store.migrations import migrate
 from tests.harness.k8s_emulator import K8sEmulator, RecordedRequest
-from tests.harness.k8s_openapi import load_spec, spec_path, validate_requests
 
 NS = "prod"
 REPO = "registry.example.com/payments"
-SPEC = load_spec()
-NO_SPEC = f"the Kubernetes OpenAPI spec is absent ({spec_path()}): requests not validated"
-
-
-@pytest.fixture
-def k8s(monkeypatch: pytest.MonkeyPatch) -> Iterator[K8sEmulator]:
-    """The emulator; after the test, every request it received must fit the OpenAPI spec."""
-    if SPEC is None:
-        warnings.warn(NO_SPEC, stacklevel=1)
-    # The emulator writes headers and body separately: with Nagle's algorithm on, every
-    # keep-alive answer waits ~40 ms for the client's delayed ACK.
-    with K8sEmulator() as emu:
-        yield emu
-        if SPEC is not None:
-            problems = validate_requests(SPEC, emu.requests)
-            assert not problems, "requests that do not fit the Kubernetes API:\n" + "\n".join(
-                problems
-            )
 
 
 @pytest.fixture
