@@ -18,6 +18,38 @@ _USER = re.compile(r"<@([A-Z0-9]+)(?:\|([^>]+))?>")
 _CHANNEL = re.compile(r"<#([A-Z0-9]+)(?:\|([^>]*))?>")
 _GROUP = re.compile(r"<!subteam\^([A-Z0-9]+)(?:\|([^>]+))?>")
 _SPECIAL = re.compile(r"<!(here|channel|everyone)>")
+_EMOJI_CODE = re.compile(r":([a-z0-9_+-]+):")
+# Slack renders these shortcodes as emoji; a terminal gets the characters themselves.
+EMOJI = {
+    "warning": "⚠️",
+    "white_check_mark": "✅",
+    "x": "❌",
+    "rotating_light": "🚨",
+    "leftwards_arrow_with_hook": "↩️",
+    "white_small_square": "▫️",
+    "red_circle": "🔴",
+    "large_orange_circle": "🟠",
+    "large_yellow_circle": "🟡",
+    "large_green_circle": "🟢",
+    "white_circle": "⚪",
+    "no_entry": "⛔",
+    "hourglass": "⌛",
+    "hourglass_flowing_sand": "⏳",
+    "fast_forward": "⏩",
+    "twisted_rightwards_arrows": "🔀",
+    "double_vertical_bar": "⏸️",
+    "tada": "🎉",
+    "satellite_antenna": "📡",
+    "rocket": "🚀",
+    "pushpin": "📌",
+    "memo": "📝",
+    "information_source": "\u2139\ufe0f",
+    "hatching_chick": "🐣",
+    "hammer_and_wrench": "🛠️",
+    "grey_question": "❔",
+    "boom": "💥",
+    "alarm_clock": "⏰",
+}
 
 
 @dataclass(frozen=True)
@@ -40,6 +72,7 @@ def plain(mrkdwn: str) -> str:
     text = _CHANNEL.sub(lambda m: "#" + (m.group(2) or m.group(1)), text)
     text = _GROUP.sub(lambda m: m.group(2) or "@" + m.group(1), text)
     text = _SPECIAL.sub(r"@\1", text)
+    text = _EMOJI_CODE.sub(lambda m: EMOJI.get(m.group(1), m.group(0)), text)
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
