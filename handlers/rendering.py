@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -25,6 +27,7 @@ from handlers.replies import Reply
 SHIPPED_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 SUFFIX = ".yml.j2"
 SECTION_LIMIT = 3000  # Slack's limit for a section's text
+CACHE_SIZE = 64
 # libyaml's loader is ~10x faster than the pure-Python one; every reply is parsed once.
 YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -94,7 +97,9 @@ def mention(actor: Any) -> str:
 class Renderer:
     def __init__(self, *, override_dir: Path | None = None, zone: ZoneInfo | None = None) -> None:
         self.override_dir = override_dir
-        self._cache: dict[str, Message] = {}
+        # Rendered messages by Reply.cache_key, the most recent CACHE_SIZE kept.
+        self._cache: OrderedDict[str, Message] = OrderedDict()
+        self._cache_lock = threading.Lock()
         self.zone = zone or ZoneInfo("UTC")
         search_path = [str(p) for p in (override_dir, SHIPPED_TEMPLATES) if p is not None]
         self.env = jinja2.Environment(
@@ -143,10 +148,17 @@ class Renderer:
 
     def render(self, reply: Reply) -> Message:
         if reply.cache_key is not None:
-            cached = self._cache.get(reply.cache_key)
-            if cached is None:
-                cached = self._cache[reply.cache_key] = self._render(reply)
-            return cached
+            with self._cache_lock:
+                cached = self._cache.get(reply.cache_key)
+                if cached is not None:
+                    self._cache.move_to_end(reply.cache_key)
+                    return cached
+            rendered = self._render(reply)
+            with self._cache_lock:
+                self._cache[reply.cache_key] = rendered
+                while len(self._cache) > CACHE_SIZE:
+                    self._cache.popitem(last=False)
+            return rendered
         return self._render(reply)
 
     def _render(self, reply: Reply) -> Message:

@@ -235,7 +235,11 @@ def list_command(env: CommandEnv) -> Reply:
     """Show the open incidents: severity, status, commander, age, next update due."""
     now = env.deps.clock.now()
     incidents = [incident_data(i, now=now) for i in repository.open_incidents(env.deps.store)]
-    return Reply("incident_list", {"incidents": incidents})
+    # Every change to an incident writes a timeline event, and ages are shown in minutes:
+    # the newest event and the minute identify this answer, so it is rendered once.
+    newest = env.deps.store.query_one("SELECT MAX(id) AS id FROM timeline")
+    stamp = f"{newest['id'] if newest else 0}:{now:%Y%m%d%H%M}:{len(incidents)}"
+    return Reply("incident_list", {"incidents": incidents}, cache_key=f"incident_list:{stamp}")
 
 
 @chat_command(
