@@ -19,6 +19,7 @@ from handlers.replies import Reply
 from handlers.router import Router
 
 QUIT_WORDS = {"quit", "exit", ":q"}
+TERMINAL_CHANNEL = "console:terminal"
 
 
 def console_actor(name: str | None = None) -> str:
@@ -38,7 +39,9 @@ class Console:
         self.deps = deps
         self.router = router
         self.actor = actor
-        self.channel_id = channel_id
+        # The terminal is a channel of its own: messages posted "here" (a deployment card
+        # requested outside a war room) are printed to it.
+        self.channel_id = channel_id or TERMINAL_CHANNEL
         self.out = out
         self.choices: list[Choice] = []
 

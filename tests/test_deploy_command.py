@@ -483,3 +483,42 @@ def test_rollback_command_during_a_deployment_stops_it_and_rolls_back(
     assert dbot.deps.store.query("SELECT id FROM deployments") == [
         {"id": "DEP-1"}
     ]  # no second request
+
+
+def test_deploy_from_the_console_with_slack_down(target: DeployTarget, tmp_path: Path) -> None:
+    """Two people at the bot's terminal: one requests, the other approves; the deploy runs."""
+    import yaml
+
+    from tests.test_config import run_cli
+
+    config = tmp_path / "hotfix.yml"
+    settings = {
+        "store": {"path": str(tmp_path / "console.db")},
+        "access": {"deployers": ["U0ALICE"], "console_is_trusted": True},
+        "services": {
+            "payments": {
+                "environments": {"staging": target.environment(approvals=1, verify_seconds=0)}
+            }
+        },
+    }
+    config.write_text(yaml.safe_dump(settings))
+    requested = run_cli(
+        "--config",
+        str(config),
+        "console",
+        "--user",
+        "alice",
+        cwd=tmp_path,
+        stdin="deploy --target=staging --service=payments --version=v2.1.1\napprove DEP-1\n",
+    )
+    assert "DEP-1 requested: waiting for 1 approval(s)." in requested.stdout, (
+        requested.stdout + requested.stderr
+    )
+    assert "someone else must approve it (two-person rule)" in requested.stdout
+    approved = run_cli(
+        "--config", str(config), "console", "--user", "bob", cwd=tmp_path, stdin="approve DEP-1\n"
+    )
+    assert "Approved DEP-1." in approved.stdout, approved.stdout + approved.stderr
+    assert target.calls() == [["deploy", "v2.1.1"]]
+    assert target.live == "v2.1.1"
+    assert "✅ Succeeded" in approved.stdout  # the card, printed as it is edited

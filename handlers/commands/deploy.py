@@ -7,6 +7,8 @@ import click
 from handlers.actions import Click
 from handlers.commands.registry import chat_command
 from handlers.context import CommandEnv
+from handlers.deploy_actions import approve as approve_button
+from handlers.deploy_actions import reject as reject_button
 from handlers.deploy_actions import rollback as rollback_button
 from handlers.deploy_runner import after_decision, deployment_reply
 from handlers.guard import audit
@@ -157,3 +159,27 @@ def rollback(
             request_key=env.invocation.trigger_id,
         ),
     )
+
+
+@chat_command(
+    _root(),
+    "approve",
+    example="/hotfix approve DEP-12",
+    short_help="Approve a deployment (the same as its Approve button).",
+)
+@click.argument("deployment_id", metavar="DEP-N")
+def approve(env: CommandEnv, deployment_id: str) -> Reply:
+    """Approve a requested deployment: for the keyboard, and for the console when Slack is down."""
+    return approve_button(env, Click(value=deployment_id.upper()))
+
+
+@chat_command(
+    _root(),
+    "reject",
+    example="/hotfix reject DEP-12",
+    short_help="Reject a deployment (the same as its Reject button).",
+)
+@click.argument("deployment_id", metavar="DEP-N")
+def reject(env: CommandEnv, deployment_id: str) -> Reply:
+    """Reject a requested deployment."""
+    return reject_button(env, Click(value=deployment_id.upper()))
