@@ -8,12 +8,17 @@ from services.incidents import repository
 from services.incidents.model import Incident, parse_incident_id
 
 
+def incident_here(env: CommandEnv) -> Incident | None:
+    """The incident whose war room this is, if any."""
+    channel = env.invocation.channel_id
+    return repository.by_channel(env.deps.store, channel) if channel else None
+
+
 def find_incident(env: CommandEnv, incident_id: str | None) -> Incident:
     store = env.deps.store
     if incident_id:
         return repository.get(store, parse_incident_id(incident_id))
-    channel = env.invocation.channel_id
-    incident = repository.by_channel(store, channel) if channel else None
+    incident = incident_here(env)
     if incident is None:
         raise UserFacingError(
             "This channel is not an incident's war room.",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from handlers.actions import Click
@@ -12,13 +14,13 @@ from handlers.deploy_actions import reject as reject_button
 from handlers.deploy_actions import rollback as rollback_button
 from handlers.deploy_runner import after_decision, deployment_reply
 from handlers.guard import audit
+from handlers.incident_lookup import incident_here
 from handlers.replies import Reply
 from services.audit import Outcome
 from services.deploy import repository as deployments
 from services.deploy import requests
 from services.deploy.model import IN_FLIGHT, Kind, State
 from services.deploy.requests import DeployRequest
-from services.incidents import repository as incidents
 
 
 def _root() -> click.Group:
@@ -59,9 +61,15 @@ def _submit(env: CommandEnv, req: DeployRequest) -> Reply:
     return deployment_reply(env, deployment, text, problems)
 
 
-def _incident_here(env: CommandEnv) -> incidents.Incident | None:
-    channel = env.invocation.channel_id
-    return incidents.by_channel(env.deps.store, channel) if channel else None
+def _request(env: CommandEnv, **choices: Any) -> DeployRequest:
+    """A request with who asked, where, in which incident, and Slack's idempotency key."""
+    return DeployRequest(
+        **choices,
+        requested_by=env.invocation.actor,
+        channel_id=env.invocation.channel_id,
+        incident=incident_here(env),
+        request_key=env.invocation.trigger_id,
+    )
 
 
 @chat_command(
@@ -96,7 +104,8 @@ def deploy(
     """Request a deployment: the card shows what runs now and what will, and asks for approval."""
     return _submit(
         env,
-        DeployRequest(
+        _request(
+            env,
             kind=Kind.DEPLOY,
             service=service,
             environment=environment,
@@ -105,10 +114,6 @@ def deploy(
             verify=verify,
             notify_stakeholders=notify_stakeholders,
             immediate=False,
-            requested_by=env.invocation.actor,
-            channel_id=env.invocation.channel_id,
-            incident=_incident_here(env),
-            request_key=env.invocation.trigger_id,
         ),
     )
 
@@ -144,7 +149,8 @@ def rollback(
         return rollback_button(env, Click(value=running.id))
     return _submit(
         env,
-        DeployRequest(
+        _request(
+            env,
             kind=Kind.ROLLBACK,
             service=service,
             environment=environment,
@@ -153,10 +159,6 @@ def rollback(
             verify=True,
             notify_stakeholders=False,
             immediate=immediate,
-            requested_by=env.invocation.actor,
-            channel_id=env.invocation.channel_id,
-            incident=_incident_here(env),
-            request_key=env.invocation.trigger_id,
         ),
     )
 

@@ -8,10 +8,10 @@ import click
 
 from handlers.commands.registry import chat_command
 from handlers.context import CommandEnv
+from handlers.incident_lookup import incident_here
 from handlers.replies import Reply
 from services import hotfix
 from services.chat import ChatError, Message
-from services.incidents import repository
 from services.incidents.model import Incident
 from services.incidents.presenting import incident_data
 
@@ -25,11 +25,6 @@ def _root() -> click.Group:
 SERVICE_OPTION = click.option(
     "--service", help="Which service's repository (default: the only one)."
 )
-
-
-def _incident_here(env: CommandEnv) -> Incident | None:
-    channel = env.invocation.channel_id
-    return repository.by_channel(env.deps.store, channel) if channel else None
 
 
 def _announce(
@@ -70,7 +65,7 @@ def create(
     service: str | None,
 ) -> Reply:
     """Fetch, find the newest release tag on production, cut hotfix/<ISSUE>-<desc> from it and push it."""
-    incident = _incident_here(env)
+    incident = incident_here(env)
     name, created = hotfix.start(
         env.deps.hotfix,
         actor=env.invocation.actor,
@@ -107,7 +102,7 @@ def finish(
 ) -> Reply:
     """git-flow: merge --no-ff into production, tag, merge into develop; trunk: fast-forward, tag,
     cherry-pick onto main. One atomic push; any failure leaves the remote as it was."""
-    incident = _incident_here(env)
+    incident = incident_here(env)
     name, finished = hotfix.finish(
         env.deps.hotfix,
         actor=env.invocation.actor,
