@@ -17,6 +17,9 @@ from typing import Any, Protocol
 class Message:
     template: str
     data: Mapping[str, Any] = field(default_factory=dict)
+    # A name for this message that `Chat.find_message` can look up later: a flow
+    # resumed after a crash finds what it had already posted instead of posting twice.
+    key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,14 @@ class Chat(Protocol):
     ) -> None: ...
 
     def permalink(self, channel_id: str, ts: str) -> str | None: ...
+
+    def find_channel(self, name: str) -> str | None:
+        """The id of an open channel of that name that this bot created, if there is one."""
+        ...
+
+    def find_message(self, channel_id: str, key: str) -> str | None:
+        """The ts of a recent message this bot posted with `Message.key` == key, if any."""
+        ...
 
     def drain_outbox(self) -> list[str]:
         """Send what was queued while the platform was unreachable; the channels caught up."""

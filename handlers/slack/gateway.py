@@ -24,6 +24,8 @@ from services.store import Store
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# The metadata event type that carries a message's `Message.key`.
+MESSAGE_KEY_EVENT = "hotfix_bot_message"
 
 
 class SlackChat:
@@ -40,6 +42,7 @@ class SlackChat:
         # With a store, posts and edits Slack cannot take go to the outbox instead of failing.
         self.store = store
         self.clock = clock or SystemClock()
+        self._bot_user: str | None = None
 
     def _queue(self, op: str, channel_id: str, message: Message, **where: Any) -> Posted:
         assert self.store is not None
@@ -144,6 +147,11 @@ class SlackChat:
             extra["thread_ts"] = thread_ts
             if broadcast:
                 extra["reply_broadcast"] = True
+        if message.key:
+            extra["metadata"] = {
+                "event_type": MESSAGE_KEY_EVENT,
+                "event_payload": {"key": message.key},
+            }
         response = self._call(
             "chat.postMessage",
             lambda: self.client.chat_postMessage(
@@ -151,6 +159,48 @@ class SlackChat:
             ),
         )
         return Posted(channel_id=str(response["channel"]), ts=str(response["ts"]))
+
+    def find_channel(self, name: str) -> str | None:
+        cursor = None
+        while True:
+            response = self._call(
+                "conversations.list",
+                lambda c=cursor: self.client.conversations_list(
+                    types="public_channel,private_channel",
+                    exclude_archived=True,
+                    limit=1000,
+                    cursor=c,
+                ),
+            )
+            for channel in response.get("channels") or []:
+                if channel.get("name") == name and channel.get("creator") == self._bot_user_id():
+                    return str(channel["id"])
+            cursor = (response.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return None
+
+    def find_message(self, channel_id: str, key: str) -> str | None:
+        # Only the newest page: a resumed flow looks for what it posted minutes ago.
+        response = self._call(
+            "conversations.history",
+            lambda: self.client.conversations_history(
+                channel=channel_id, limit=200, include_all_metadata=True
+            ),
+        )
+        for message in response.get("messages") or []:
+            metadata = message.get("metadata") or {}
+            if (
+                metadata.get("event_type") == MESSAGE_KEY_EVENT
+                and (metadata.get("event_payload") or {}).get("key") == key
+            ):
+                return str(message["ts"])
+        return None
+
+    def _bot_user_id(self) -> str | None:
+        if self._bot_user is None:
+            response = self._call("auth.test", self.client.auth_test)
+            self._bot_user = str(response.get("user_id") or "") or None
+        return self._bot_user
 
     def update(self, channel_id: str, ts: str, message: Message) -> None:
         if self._must_queue(channel_id, ts):

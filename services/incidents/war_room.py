@@ -9,6 +9,7 @@ cannot be created at all stops the flow, and the declaration stays recorded.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import re
 import unicodedata
@@ -16,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from services import timeline
-from services.chat import Chat, ChatError, Message, NameTakenError
+from services.chat import Chat, ChatError, Message, NameTakenError, Posted
 from services.clock import Clock, isoformat
 from services.errors import UserFacingError
 from services.incidents import repository
@@ -69,6 +70,8 @@ class WarRoomDeps:
     clock: Clock
     chat: Chat
     settings: IncidentSettings
+    # Resuming after a crash: look for what was already posted before posting it.
+    resuming: bool = False
 
 
 class WarRoomError(UserFacingError):
@@ -76,6 +79,7 @@ class WarRoomError(UserFacingError):
 
 
 def open_war_room(incident: Incident, *, deps: WarRoomDeps, actor: str) -> FlowReport:
+    """Run every step that is not done yet; the flow is safe to run again after a crash."""
     report = FlowReport(incident)
     incident = _ensure_channel(incident, deps=deps, actor=actor)
     report.incident = incident
@@ -101,8 +105,32 @@ def open_war_room(incident: Incident, *, deps: WarRoomDeps, actor: str) -> FlowR
             _problem(report, deps, actor, step=name, error=ChatError(name, type(exc).__name__))
     if report.problems:
         _post_problems(report, deps)
+    repository.set_if_unset(deps.store, incident.id, war_room_done_at=isoformat(deps.clock.now()))
     report.incident = repository.get(deps.store, incident.id)
     return report
+
+
+def unfinished_war_rooms(store: Store) -> list[Incident]:
+    """Open incidents whose war room flow was cut short (the bot died during it)."""
+    rows = store.query(
+        "SELECT id FROM incidents WHERE war_room_done_at IS NULL AND status != 'resolved'"
+        " ORDER BY number"
+    )
+    return [repository.get(store, row["id"]) for row in rows]
+
+
+def resume_war_rooms(deps: WarRoomDeps) -> list[FlowReport]:
+    """On start: finish each war room whose flow a crash interrupted, without repeating steps."""
+    resuming = dataclasses.replace(deps, resuming=True)
+    reports = []
+    for incident in unfinished_war_rooms(deps.store):
+        try:
+            reports.append(open_war_room(incident, deps=resuming, actor=incident.declared_by))
+        except WarRoomError:
+            log.warning(
+                "war room of %s still cannot be created; left for the repair command", incident.id
+            )
+    return reports
 
 
 def topic(incident: Incident, chat: Chat) -> str:
@@ -166,10 +194,20 @@ def refresh_messages(incident: Incident, *, deps: WarRoomDeps) -> list[str]:
 def _ensure_channel(incident: Incident, *, deps: WarRoomDeps, actor: str) -> Incident:
     if incident.channel_id:
         return incident
+    pending = _pending_channel(incident.id, deps.store)
+    if pending is not None:
+        # Asked of Slack before, but the answer was never recorded (a crash, a timeout):
+        # the channel may well exist, and a second war room would split the responders.
+        found = _find_channel(pending, deps)
+        if found is not None:
+            return _record_channel(incident, found, pending, deps=deps, actor=actor)
     prefix = deps.settings.channel_prefix
     for attempt in range(NAME_ATTEMPTS):
         suffix = "" if attempt == 0 else f"-{attempt + 1}"
         name = channel_name(prefix, incident.number, incident.title, suffix=suffix)
+        deps.store.conn.execute(
+            "UPDATE incidents SET channel_pending = ? WHERE id = ?", (name, incident.id)
+        )
         try:
             channel_id = deps.chat.create_channel(name, private=deps.settings.private_channels)
         except NameTakenError:
@@ -190,28 +228,59 @@ def _ensure_channel(incident: Incident, *, deps: WarRoomDeps, actor: str) -> Inc
                 hint=f"Run `/hotfix incident war-room --incident {incident.id}` once Slack answers,"
                 f" or create a channel by hand and keep the timeline with `/hotfix note {incident.id} …`.",
             ) from exc
-        if repository.set_if_unset(
-            deps.store, incident.id, channel_id=channel_id, channel_name=name
-        ):
-            timeline.append(
-                deps.store,
-                clock=deps.clock,
-                incident_id=incident.id,
-                actor=actor,
-                kind="war_room_created",
-                text=f"War room #{name} created",
-                data={
-                    "channel_id": channel_id,
-                    "channel_name": name,
-                    "private": deps.settings.private_channels,
-                },
-            )
-        return repository.get(deps.store, incident.id)
+        return _record_channel(incident, channel_id, name, deps=deps, actor=actor)
     raise WarRoomError(
         f"{incident.id} is declared, but no free channel name was found"
         f" after {NAME_ATTEMPTS} tries.",
         hint="Archive old incident channels or change incidents.channel_prefix.",
     )
+
+
+def _pending_channel(incident_id: str, store: Store) -> str | None:
+    row = store.query_one("SELECT channel_pending FROM incidents WHERE id = ?", (incident_id,))
+    return row["channel_pending"] if row else None
+
+
+def _find_channel(name: str, deps: WarRoomDeps) -> str | None:
+    try:
+        return deps.chat.find_channel(name)
+    except ChatError as exc:
+        log.warning("could not look for channel #%s: %s", name, exc.error)
+        return None
+
+
+def _record_channel(
+    incident: Incident, channel_id: str, name: str, *, deps: WarRoomDeps, actor: str
+) -> Incident:
+    repository.set_if_unset(deps.store, incident.id, channel_id=channel_id, channel_name=name)
+    timeline.append(
+        deps.store,
+        clock=deps.clock,
+        incident_id=incident.id,
+        actor=actor,
+        kind="war_room_created",
+        text=f"War room #{name} created",
+        data={
+            "channel_id": channel_id,
+            "channel_name": name,
+            "private": deps.settings.private_channels,
+        },
+        dedup_key=f"war_room_created:{incident.id}",
+    )
+    return repository.get(deps.store, incident.id)
+
+
+def _post_once(channel_id: str, message: Message, deps: WarRoomDeps) -> Posted:
+    """Post, unless a resumed flow finds the message it posted before the crash."""
+    if deps.resuming and message.key:
+        try:
+            found = deps.chat.find_message(channel_id, message.key)
+        except ChatError as exc:
+            log.warning("could not read back %s: %s", channel_id, exc.error)
+            found = None
+        if found is not None:
+            return Posted(channel_id=channel_id, ts=found)
+    return deps.chat.post(channel_id, message)
 
 
 def _invite(incident: Incident, deps: WarRoomDeps, actor: str, report: FlowReport) -> None:
@@ -251,22 +320,27 @@ def _post_header(incident: Incident, deps: WarRoomDeps) -> None:
     if incident.header_ts or incident.channel_id is None:
         return
     data = {"incident": incident_data(incident, now=deps.clock.now())}
-    posted = deps.chat.post(incident.channel_id, Message("incident_header", data))
+    message = Message("incident_header", data, key=f"{incident.id}:header")
+    posted = _post_once(incident.channel_id, message, deps)
     repository.set_if_unset(deps.store, incident.id, header_ts=posted.ts)
 
 
 def _announce(incident: Incident, deps: WarRoomDeps) -> None:
     settings = deps.settings
-    if incident.announcement_ts or settings.announcement_channel is None:
+    if settings.announcement_channel is None:
         return
-    data = {"incident": incident_data(incident, now=deps.clock.now())}
-    posted = deps.chat.post(settings.announcement_channel, Message("incident_announcement", data))
-    repository.set_if_unset(
-        deps.store,
-        incident.id,
-        announcement_channel_id=posted.channel_id,
-        announcement_ts=posted.ts,
-    )
+    if not incident.announcement_ts:
+        data = {"incident": incident_data(incident, now=deps.clock.now())}
+        message = Message("incident_announcement", data, key=f"{incident.id}:announcement")
+        posted = _post_once(settings.announcement_channel, message, deps)
+        repository.set_if_unset(
+            deps.store,
+            incident.id,
+            announcement_channel_id=posted.channel_id,
+            announcement_ts=posted.ts,
+        )
+        incident = repository.get(deps.store, incident.id)
+    # Recorded even when a crash came between the post and this line.
     timeline.append(
         deps.store,
         clock=deps.clock,
@@ -274,7 +348,8 @@ def _announce(incident: Incident, deps: WarRoomDeps) -> None:
         actor="hotfix-bot",
         kind="announced",
         text="Initial notification posted",
-        data={"channel_id": posted.channel_id, "ts": posted.ts},
+        data={"channel_id": incident.announcement_channel_id, "ts": incident.announcement_ts},
+        dedup_key=f"announced:{incident.id}",
     )
 
 
@@ -301,7 +376,7 @@ def escalate(
     channel = settings.escalation_channel or settings.announcement_channel or incident.channel_id
     if channel is None:
         return
-    deps.chat.post(channel, Message("escalation", data))
+    _post_once(channel, Message("escalation", data, key=dedup_key), deps)
     timeline.append(
         deps.store,
         clock=deps.clock,
@@ -324,7 +399,8 @@ def _post_playbook(incident: Incident, deps: WarRoomDeps) -> None:
         "incident": incident_data(incident, now=deps.clock.now()),
         "phases": playbook.phases(items),
     }
-    posted = deps.chat.post(incident.channel_id, Message("playbook", data))
+    message = Message("playbook", data, key=f"{incident.id}:playbook")
+    posted = _post_once(incident.channel_id, message, deps)
     repository.set_if_unset(deps.store, incident.id, playbook_ts=posted.ts)
 
 

@@ -212,6 +212,28 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX outbox_unsent ON outbox (sent_at, channel_id, id);
         """,
     ),
+    Migration(
+        7,
+        "crash recovery: war room progress and the command journal",
+        # channel_pending: the war room name asked of Slack before its id came back, so a
+        # crash in between adopts that channel instead of opening a second one.
+        # war_room_done_at: the opening flow ran to its end; open incidents without it are
+        # resumed on start. Incidents from before this migration count as done.
+        """
+        ALTER TABLE incidents ADD COLUMN channel_pending TEXT;
+        ALTER TABLE incidents ADD COLUMN war_room_done_at TEXT;
+        UPDATE incidents SET war_room_done_at = declared_at;
+        CREATE TABLE command_journal (
+            request_key TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            accepted_at TEXT NOT NULL,
+            finished_at TEXT,
+            outcome TEXT
+        );
+        CREATE INDEX command_journal_open ON command_journal (finished_at, accepted_at);
+        """,
+    ),
 )
 
 
