@@ -19,6 +19,7 @@ from services.chat import Chat
 from services.clock import Clock
 from services.errors import UserFacingError
 from services.git import (
+    AlreadyFinishedError,
     HotfixBranchStatus,
     HotfixCreated,
     HotfixError,
@@ -77,6 +78,7 @@ def _record(
     kind: str,
     text: str,
     data: dict[str, Any],
+    dedup_key: str | None = None,
 ) -> None:
     if incident is not None:
         timeline.append(
@@ -87,6 +89,7 @@ def _record(
             kind=kind,
             text=text,
             data=data,
+            dedup_key=dedup_key,
         )
 
 
@@ -102,6 +105,8 @@ def _run_git(
     """Run one git operation; a failure lands on the incident's timeline and is explained."""
     try:
         return run()
+    except AlreadyFinishedError:
+        raise  # not a failure: the caller records what was found
     except HotfixError as exc:
         _record(
             deps,
@@ -172,22 +177,35 @@ def finish(
 ) -> tuple[str, HotfixFinished]:
     require_deployer(actor, access=deps.settings.access, chat=deps.chat, what="finish hotfixes")
     name, repo = repository_for(deps.settings, service)
-    finished = _run_git(
-        deps,
-        incident,
-        actor=actor,
-        what="Finishing the hotfix",
-        failure_kind="hotfix_finish_failed",
-        run=lambda: finish_hotfix(
-            settings=repo,
-            clone=prepare_clone(settings=repo, data_dir=deps.data_dir),
-            issue_key=issue_key,
-            version=version,
-            severity=incident.severity.label if incident else None,
-            incident_id=incident.id if incident else None,
+    try:
+        finished = _run_git(
+            deps,
+            incident,
             actor=actor,
-        ),
-    )
+            what="Finishing the hotfix",
+            failure_kind="hotfix_finish_failed",
+            run=lambda: finish_hotfix(
+                settings=repo,
+                clone=prepare_clone(settings=repo, data_dir=deps.data_dir),
+                issue_key=issue_key,
+                version=version,
+                severity=incident.severity.label if incident else None,
+                incident_id=incident.id if incident else None,
+                actor=actor,
+            ),
+        )
+    except AlreadyFinishedError as done:
+        # The finish that pushed may have died before writing this (a crash, then a replay).
+        _record(
+            deps,
+            incident,
+            actor=actor,
+            kind="hotfix_finished",
+            text=f"Hotfix {done.issue_key} finished: tagged {done.tag}",
+            data={"service": name, "issue_key": done.issue_key, "tag": done.tag},
+            dedup_key=_finished_key(done.issue_key, done.tag),
+        )
+        raise UserFacingError(done.user_message, hint=done.what_to_do) from done
     _record(
         deps,
         incident,
@@ -196,8 +214,13 @@ def finish(
         text=f"Hotfix {finished.issue_key} finished: tagged {finished.tag}, merged into"
         f" {finished.production_branch} and {finished.development_branch}",
         data={"service": name, **dataclasses.asdict(finished)},
+        dedup_key=_finished_key(finished.issue_key, finished.tag),
     )
     return name, finished
+
+
+def _finished_key(issue_key: str, tag: str) -> str:
+    return f"hotfix_finished:{issue_key}:{tag}"
 
 
 def status(

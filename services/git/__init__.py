@@ -7,6 +7,7 @@ Only :mod:`services.git.repository` runs git.
 
 from .clone import prepare_clone
 from .errors import (
+    AlreadyFinishedError,
     AmbiguousHotfixError,
     CherryPickConflictError,
     ConflictError,
@@ -43,6 +44,7 @@ from .settings import RepositorySettings
 from .validation import slugify
 
 __all__ = [
+    "AlreadyFinishedError",
     "AmbiguousHotfixError",
     "CherryPick",
     "CherryPickConflictError",

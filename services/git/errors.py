@@ -121,6 +121,18 @@ class NoHotfixError(HotfixError):
         )
 
 
+class AlreadyFinishedError(HotfixError):
+    """The issue's hotfix was finished already: a release tag resolving it is on production."""
+
+    def __init__(self, issue_key: str, tag: str) -> None:
+        self.issue_key = issue_key
+        self.tag = tag
+        super().__init__(
+            f"the hotfix for {issue_key} is already finished: {tag} is on production",
+            what_to_do="nothing to do; deploy that version",
+        )
+
+
 class AmbiguousHotfixError(HotfixError):
     """Several hotfix branches are open and none was named."""
 

@@ -9,6 +9,7 @@ the remote is untouched because an atomic push changes every ref or none.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from .branches import (
     trailers,
 )
 from .errors import (
+    AlreadyFinishedError,
     AmbiguousHotfixError,
     CherryPickConflictError,
     EmptyHotfixError,
@@ -34,6 +36,7 @@ from .errors import (
     TagExistsError,
 )
 from .repository import GitRepository
+from .restore_point import restore_point
 from .results import CherryPick, HotfixFinished, RefUpdate
 from .session import (
     check_remote_unchanged,
@@ -49,7 +52,7 @@ from .session import (
 )
 from .settings import RepositorySettings
 from .validation import validate_issue_key, validate_message_extra, validate_trailer_value
-from .versions import format_tag, next_patch, parse_version_argument
+from .versions import format_tag, next_patch, parse_tag, parse_version_argument
 
 log = logging.getLogger(__name__)
 
@@ -116,73 +119,74 @@ def finish_hotfix(
         development_old = require_remote_branch(heads, development, remote)
         prune_stale_hotfixes(repo, settings, production_old)
         state = repo.local_state()
-        try:
-            branch, on_remote = _select_hotfix(repo, settings, key, heads)
-            branch_key = key or _key_from_branch(settings, branch)
-            hotfix_sha = heads[branch] if on_remote else repo.rev_parse(f"refs/heads/{branch}")
-            assert hotfix_sha is not None
-            remote_refs = repo.ls_remote(remote)
-            baseline = release_baseline(repo, settings, production_old, remote_refs)
-            chosen = requested or next_patch(baseline.version if baseline else None)
-            if baseline is not None and chosen.compare(baseline.version) <= 0:
-                raise InvalidInputError(
-                    "version",
-                    f"version {format_tag(settings.tag_prefix, chosen)} is not newer than "
-                    f"production's {baseline.name}",
-                    what_to_do="leave the version out (patch bump) or give a higher one",
-                )
-            plan = _Plan(
-                issue_key=branch_key,
-                branch=branch,
-                hotfix_sha=hotfix_sha,
-                hotfix_on_remote=on_remote,
-                production_old=production_old,
-                development_old=development_old,
-                version=chosen,
-                tag=format_tag(settings.tag_prefix, chosen),
-                baseline_tag=baseline.name if baseline else None,
-                trailer_lines=trailers(branch_key, severity, incident_id),
-                extra=extra,
-            )
-            _check_tag_absent(repo, remote, remote_refs, plan.tag)
-            _check_has_commits(repo, plan, production)
-
-            if on_remote:
-                sync_local_branch(repo, branch, remote, hotfix_sha)
-            sync_local_branch(repo, production, remote, production_old)
-            sync_local_branch(repo, development, remote, development_old)
-
-            if settings.branch_model == "gitflow":
-                _build_gitflow(repo, settings, plan)
-            else:
-                _build_trunk(repo, settings, plan)
-
-            expected: dict[str, str | None] = {
-                f"refs/heads/{production}": production_old,
-                f"refs/heads/{development}": development_old,
-                f"refs/tags/{plan.tag}": None,
-            }
-            if on_remote:
-                expected[f"refs/heads/{branch}"] = hotfix_sha
-            check_remote_unchanged(repo, remote, expected, plan.tag)
-            updates = _ref_updates(plan, production, development)
-            refspecs = [
-                f"{u.new_sha}:{u.ref}" if u.new_sha else f":{u.ref}"
-                for u in updates
-                if not u.ref.startswith("refs/tags/")
-            ] + [f"refs/tags/{plan.tag}:refs/tags/{plan.tag}"]
+        with restore_point(repo, state):
             try:
-                outcome = repo.push(remote, refspecs, atomic=True)
-            except GitCommandError:
-                # e.g. the connection dropped after the remote took the push
-                if not _landed(repo, remote, updates):
-                    raise
-            else:
-                if not outcome.ok:
-                    raise push_failure(outcome, expected=expected, tag=plan.tag)
-        except BaseException as error:
-            restore_or_log(repo, state, error)
-            raise
+                branch, on_remote = _select_hotfix(repo, settings, key, heads, production_old)
+                branch_key = key or _key_from_branch(settings, branch)
+                hotfix_sha = heads[branch] if on_remote else repo.rev_parse(f"refs/heads/{branch}")
+                assert hotfix_sha is not None
+                remote_refs = repo.ls_remote(remote)
+                baseline = release_baseline(repo, settings, production_old, remote_refs)
+                chosen = requested or next_patch(baseline.version if baseline else None)
+                if baseline is not None and chosen.compare(baseline.version) <= 0:
+                    raise InvalidInputError(
+                        "version",
+                        f"version {format_tag(settings.tag_prefix, chosen)} is not newer than "
+                        f"production's {baseline.name}",
+                        what_to_do="leave the version out (patch bump) or give a higher one",
+                    )
+                plan = _Plan(
+                    issue_key=branch_key,
+                    branch=branch,
+                    hotfix_sha=hotfix_sha,
+                    hotfix_on_remote=on_remote,
+                    production_old=production_old,
+                    development_old=development_old,
+                    version=chosen,
+                    tag=format_tag(settings.tag_prefix, chosen),
+                    baseline_tag=baseline.name if baseline else None,
+                    trailer_lines=trailers(branch_key, severity, incident_id),
+                    extra=extra,
+                )
+                _check_tag_absent(repo, remote, remote_refs, plan.tag)
+                _check_has_commits(repo, plan, production)
+
+                if on_remote:
+                    sync_local_branch(repo, branch, remote, hotfix_sha)
+                sync_local_branch(repo, production, remote, production_old)
+                sync_local_branch(repo, development, remote, development_old)
+
+                if settings.branch_model == "gitflow":
+                    _build_gitflow(repo, settings, plan)
+                else:
+                    _build_trunk(repo, settings, plan)
+
+                expected: dict[str, str | None] = {
+                    f"refs/heads/{production}": production_old,
+                    f"refs/heads/{development}": development_old,
+                    f"refs/tags/{plan.tag}": None,
+                }
+                if on_remote:
+                    expected[f"refs/heads/{branch}"] = hotfix_sha
+                check_remote_unchanged(repo, remote, expected, plan.tag)
+                updates = _ref_updates(plan, production, development)
+                refspecs = [
+                    f"{u.new_sha}:{u.ref}" if u.new_sha else f":{u.ref}"
+                    for u in updates
+                    if not u.ref.startswith("refs/tags/")
+                ] + [f"refs/tags/{plan.tag}:refs/tags/{plan.tag}"]
+                try:
+                    outcome = repo.push(remote, refspecs, atomic=True)
+                except GitCommandError:
+                    # e.g. the connection dropped after the remote took the push
+                    if not _landed(repo, remote, updates):
+                        raise
+                else:
+                    if not outcome.ok:
+                        raise push_failure(outcome, expected=expected, tag=plan.tag)
+            except BaseException as error:
+                restore_or_log(repo, state, error)
+                raise
 
         # Pushed: from here on the remote has changed, so never roll back.
         branch_deleted = _cleanup_after_push(repo, plan, development)
@@ -225,7 +229,11 @@ def _key_from_branch(settings: RepositorySettings, branch: str) -> str:
 
 
 def _select_hotfix(
-    repo: GitRepository, settings: RepositorySettings, key: str | None, heads: dict[str, str]
+    repo: GitRepository,
+    settings: RepositorySettings,
+    key: str | None,
+    heads: dict[str, str],
+    production: str,
 ) -> tuple[str, bool]:
     """The hotfix branch to finish and whether it exists on the remote."""
     on_remote = set(hotfix_branches(settings, (f"refs/heads/{b}" for b in heads), "refs/heads/"))
@@ -234,10 +242,27 @@ def _select_hotfix(
     if key is not None:
         candidates = [b for b in candidates if branch_matches_issue(settings, b, key)]
     if not candidates:
+        # A second finish (a replay after a crash that came after the push) is told
+        # what happened instead of "no such hotfix".
+        tag = _release_resolving(repo, settings, key, production) if key else None
+        if key and tag:
+            raise AlreadyFinishedError(key, tag)
         raise NoHotfixError(key)
     if len(candidates) > 1:
         raise AmbiguousHotfixError(candidates)
     return candidates[0], candidates[0] in on_remote
+
+
+def _release_resolving(
+    repo: GitRepository, settings: RepositorySettings, key: str, production: str
+) -> str | None:
+    """The release tag on production whose message says it resolves ``key`` (what finish writes)."""
+    trailer = re.compile(rf"^Resolves: {re.escape(key)}$", re.M)
+    for name in repo.tags_merged_into(production):
+        tag = parse_tag(name, settings.tag_prefix)
+        if tag is not None and tag.is_release and trailer.search(repo.tag_message(name)):
+            return name
+    return None
 
 
 def _check_tag_absent(

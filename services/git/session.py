@@ -20,6 +20,7 @@ from .errors import (
 )
 from .locking import repository_lock
 from .repository import GitRepository, Identity, LocalState, PushOutcome
+from .restore_point import recover_interrupted
 from .settings import RepositorySettings
 from .versions import VersionTag, newest_release
 
@@ -50,6 +51,7 @@ def open_session(
         with repository_lock(
             key=key, git_dir=repo.git_dir, operation=operation, issue_key=issue_key, actor=actor
         ):
+            recover_interrupted(repo, restore)
             yield repo
     finally:
         repo.close()
