@@ -142,12 +142,13 @@ def serve(obj: dict[str, Any], mode: str | None, host: str | None, port: int | N
         return
     _require_secrets(secrets, mode)
     obj["instance_lock"] = _hold_instance_lock(settings.store.path)
-    from bot.slack_app import build_slack_app, build_web_client, slack_chat
+    from bot.slack_app import build_slack_app, build_web_client, recover_after_crash, slack_chat
 
     client = build_web_client(settings, secrets)
     deps = _deps(obj, chat=slack_chat(client))
+    router = _router(deps)
     try:
-        app = build_slack_app(deps, _router(deps), secrets, client=client)
+        app = build_slack_app(deps, router, secrets, client=client)
     except Exception as exc:  # Bolt verifies the token with auth.test at start
         _fail(f"Slack did not accept the bot token: {secrets.redact(str(exc))}", code=1)
     from bot.operations import Readiness, operations_app
@@ -157,6 +158,7 @@ def serve(obj: dict[str, Any], mode: str | None, host: str | None, port: int | N
     interrupted = recover_after_restart(deps.deploy)
     if interrupted:
         log.warning("deployments found in flight after a restart, now interrupted: %s", interrupted)
+    recover_after_crash(deps, router, client)
     scheduler = ReminderScheduler(deps)
     scheduler.start()
     operations = operations_app(Readiness(deps, client, lambda: scheduler.running))

@@ -64,3 +64,20 @@ def build_slack_app(deps: Deps, router: Router, secrets: Secrets, *, client: Web
 
     register_listeners(app, deps=deps, router=router)
     return app
+
+
+def recover_after_crash(deps: Deps, router: Router, client: WebClient) -> None:
+    """On start, on the worker: finish what a crash interrupted (war rooms, journaled work)."""
+    from handlers.slack import recovery
+    from handlers.slack.actions import click_replayer
+    from handlers.slack.commands import command_replayer
+    from handlers.slack.views import form_replayer
+
+    replayers = {
+        recovery.COMMAND: command_replayer(deps, router),
+        recovery.FORM: form_replayer(deps, client),
+        recovery.CLICK: click_replayer(deps, client),
+    }
+    deps.worker.submit(
+        lambda: recovery.recover_after_crash(deps, replayers), describe="recovery after restart"
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
@@ -13,6 +14,7 @@ from handlers.context import CommandEnv, Deps
 from handlers.replies import Reply
 from handlers.slack.delivery import open_modal, render_safely, tell_user
 from handlers.slack.payloads import from_interaction
+from handlers.slack.recovery import CLICK, Replayer, journal_request, journaled_job
 
 
 def click_of(body: dict[str, Any], action: dict[str, Any]) -> Click:
@@ -37,30 +39,57 @@ def register(app: App, *, deps: Deps) -> None:
     def on_action(
         ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond, client: WebClient
     ) -> None:
-        ack()
-        env = CommandEnv(from_interaction(body), deps)
-        action_id = str(action.get("action_id", ""))
-        click = click_of(body, action)
-        has_response_url = bool(body.get("response_url"))
-
-        def answer(reply: Reply) -> None:
-            if reply.modal:
-                problem = open_modal(deps, client, env.invocation.trigger_id, reply)
-                if problem is None:
-                    return
-                reply = problem
-            if has_response_url:
-                respond(
-                    replace_original=False,
-                    **render_safely(deps, reply).as_response(public=reply.public),
-                )
-            else:  # clicks in the App Home or a form have no response_url
-                tell_user(deps, client, user_id=env.invocation.actor, channel_id=None, reply=reply)
-
-        spec = find_action(action_id)
+        spec = find_action(str(action.get("action_id", "")))
         if spec is not None and spec.inline:
-            answer(run_action(action_id, click, env))
+            ack()
+            _click_job(deps, client, body, action, respond)()
             return
+        # Journaled before the ack: once acknowledged, Slack will not send it again.
+        key = journal_request(deps, kind=CLICK, payload={**body, "clicked": action})
+        ack()
+        job = _click_job(deps, client, body, action, respond)
         deps.worker.submit(
-            lambda: answer(run_action(action_id, click, env)), describe=f"click {action_id}"
+            journaled_job(deps, key, job), describe=f"click {action.get('action_id')}"
         )
+
+
+def click_replayer(deps: Deps, client: WebClient) -> Replayer:
+    """Runs a journaled click again after a restart."""
+
+    def replay(body: dict[str, Any], respond: Respond | None) -> None:
+        action = body.get("clicked") or {}
+        job = _click_job(deps, client, body, action, respond)
+        deps.worker.submit(
+            journaled_job(deps, body.get("trigger_id"), job),
+            describe=f"click {action.get('action_id')}",
+        )
+
+    return replay
+
+
+def _click_job(
+    deps: Deps,
+    client: WebClient,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    respond: Respond | None,
+) -> Callable[[], None]:
+    env = CommandEnv(from_interaction(body), deps)
+    action_id = str(action.get("action_id", ""))
+    click = click_of(body, action)
+
+    def answer(reply: Reply) -> None:
+        if reply.modal:
+            problem = open_modal(deps, client, env.invocation.trigger_id, reply)
+            if problem is None:
+                return
+            reply = problem
+        if respond is not None and body.get("response_url"):
+            respond(
+                replace_original=False,
+                **render_safely(deps, reply).as_response(public=reply.public),
+            )
+        else:  # clicks in the App Home or a form have no response_url
+            tell_user(deps, client, user_id=env.invocation.actor, channel_id=None, reply=reply)
+
+    return lambda: answer(run_action(action_id, click, env))

@@ -8,9 +8,10 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
 from handlers.context import CommandEnv, Deps
-from handlers.router import Router
+from handlers.router import Prepared, Router
 from handlers.slack.delivery import open_modal, render_safely
 from handlers.slack.payloads import from_command
+from handlers.slack.recovery import COMMAND, Replayer, journal_request, journaled_job
 
 
 def register(app: App, *, deps: Deps, router: Router) -> None:
@@ -29,10 +30,34 @@ def register(app: App, *, deps: Deps, router: Router) -> None:
                 reply = problem
             ack(**render_safely(deps, reply).as_response(public=reply.public))
             return
+        # Journaled before the ack: once acknowledged, Slack will not send it again.
+        key = journal_request(deps, kind=COMMAND, payload=command)
         ack(text=f"Working on `{router.prog} {prepared.action}`…", response_type="ephemeral")
+        _run_on_worker(deps, router, prepared, env, respond, key)
 
-        def run() -> None:
-            reply = router.execute(prepared, env)
+
+def command_replayer(deps: Deps, router: Router) -> Replayer:
+    """Runs a journaled slash command again after a restart, answering on its response_url."""
+
+    def replay(command: dict[str, Any], respond: Respond | None) -> None:
+        env = CommandEnv(from_command(command), deps)
+        prepared = router.prepare(env.invocation.text, env)
+        _run_on_worker(deps, router, prepared, env, respond, command.get("trigger_id"))
+
+    return replay
+
+
+def _run_on_worker(
+    deps: Deps,
+    router: Router,
+    prepared: Prepared,
+    env: CommandEnv,
+    respond: Respond | None,
+    key: str | None,
+) -> None:
+    def run() -> None:
+        reply = router.execute(prepared, env)
+        if respond is not None:
             respond(**render_safely(deps, reply).as_response(public=reply.public))
 
-        deps.worker.submit(run, describe=f"{router.prog} {prepared.action}")
+    deps.worker.submit(journaled_job(deps, key, run), describe=f"{router.prog} {prepared.action}")

@@ -6,13 +6,14 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from slack_bolt import Ack, App
+from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
 from handlers.context import CommandEnv, Deps
 from handlers.guard import run_guarded
 from handlers.slack.delivery import tell_user
 from handlers.slack.payloads import from_interaction
+from handlers.slack.recovery import FORM, Replayer, journal_request, journaled_job
 from handlers.views import VIEWS, ViewSpec, parse_state
 from services.incidents import repository
 
@@ -30,25 +31,44 @@ def _submission_listener(deps: Deps, callback_id: str, spec: ViewSpec) -> Callab
         if errors:
             ack(response_action="errors", errors=errors)
             return
+        # Journaled before the ack: once acknowledged, Slack will not send it again.
+        key = journal_request(deps, kind=FORM, payload=body)
         ack()
-        metadata = str(view.get("private_metadata") or "")
-        env = CommandEnv(from_interaction(body), deps)
-
-        def run() -> None:
-            reply = run_guarded(
-                env,
-                action=f"form:{callback_id}",
-                detail=json.dumps(values, default=str)[:500],
-                what="that form",
-                run=lambda: spec.run(env, values, metadata),
-            )
-            incident_id = spec.incident_of(metadata)
-            channel = metadata or None
-            if incident_id:
-                incident = repository.by_id(deps.store, incident_id)
-                channel = incident.channel_id if incident else None
-            tell_user(deps, client, user_id=env.invocation.actor, channel_id=channel, reply=reply)
-
-        deps.worker.submit(run, describe=f"form {callback_id}")
+        _run_on_worker(deps, client, body, key)
 
     return on_submit
+
+
+def form_replayer(deps: Deps, client: WebClient) -> Replayer:
+    """Runs a journaled form submission again after a restart."""
+
+    def replay(body: dict[str, Any], respond: Respond | None) -> None:
+        _run_on_worker(deps, client, body, body.get("trigger_id"))
+
+    return replay
+
+
+def _run_on_worker(deps: Deps, client: WebClient, body: dict[str, Any], key: str | None) -> None:
+    view = body.get("view") or {}
+    callback_id = str(view.get("callback_id") or "")
+    spec = VIEWS[callback_id]
+    values = parse_state(view.get("state") or {})
+    metadata = str(view.get("private_metadata") or "")
+    env = CommandEnv(from_interaction(body), deps)
+
+    def run() -> None:
+        reply = run_guarded(
+            env,
+            action=f"form:{callback_id}",
+            detail=json.dumps(values, default=str)[:500],
+            what="that form",
+            run=lambda: spec.run(env, values, metadata),
+        )
+        incident_id = spec.incident_of(metadata)
+        channel = metadata or None
+        if incident_id:
+            incident = repository.by_id(deps.store, incident_id)
+            channel = incident.channel_id if incident else None
+        tell_user(deps, client, user_id=env.invocation.actor, channel_id=channel, reply=reply)
+
+    deps.worker.submit(journaled_job(deps, key, run), describe=f"form {callback_id}")

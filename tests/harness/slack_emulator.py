@@ -296,6 +296,9 @@ class SlackEmulator:
         self.team_name = team_name
         self.team_domain = team_domain
         self.clock = clock
+        # Crash tests: called with (method, "before"|"after") around each Web API call and
+        # response_url post, outside the emulator's lock; it may kill the bot right there.
+        self.call_hook: Callable[[str, str], None] | None = None
 
         self._lock = threading.RLock()
         self._changed = threading.Condition()
@@ -1288,18 +1291,28 @@ class SlackEmulator:
         length = int(headers.get("content-length") or 0)
         body = req.rfile.read(length) if length > 0 else b""
         path = split.path
+        hook = self.call_hook
         if path.startswith("/api/"):
+            method = path[len("/api/") :]
+            if hook:
+                hook(method, "before")
             status, headers, payload = self._handle_api(
-                req.command, path[len("/api/") :], split.query, headers, body, raw_headers
+                req.command, method, split.query, headers, body, raw_headers
             )
+            if hook:
+                hook(method, "after")
         elif path.startswith("/upload/v1/") and req.command == "POST":
             status, headers, payload = self._handle_upload(
                 path[len("/upload/v1/") :], headers, body
             )
         elif path.startswith("/response/") and req.command == "POST":
+            if hook:
+                hook("response_url", "before")
             status, headers, payload = self._handle_response_url(
                 path[len("/response/") :], headers, body
             )
+            if hook:
+                hook("response_url", "after")
         else:
             status, headers, payload = 404, {"Content-Type": "text/plain"}, b"Not Found"
         req.send_response(status)
