@@ -109,6 +109,9 @@ class ResourceType:
     short_names: tuple[str, ...] = ()
     builtin: bool = True  # strategic merge patch exists only for built-in types
     subresources: frozenset[str] = frozenset({"status"})
+    # The registry strategy's AllowCreateOnUpdate / AllowUnconditionalUpdate.
+    create_on_update: bool = False
+    unconditional_update: bool = True
 
     @property
     def api_version(self) -> str:
@@ -140,7 +143,18 @@ PODS = ResourceType("", "v1", "pods", "Pod", ("po",))
 VIRTUAL_SERVICES = ResourceType(
     "networking.istio.io", "v1beta1", "virtualservices", "VirtualService", ("vs",), builtin=False
 )
-_TYPES = (DEPLOYMENTS, REPLICASETS, SERVICES, PODS, VIRTUAL_SERVICES)
+# Leases (client-go leader election): a PUT of an absent Lease creates it, and a PUT must
+# carry metadata.resourceVersion (422 without), as pkg/registry/coordination/lease says.
+LEASES = ResourceType(
+    "coordination.k8s.io",
+    "v1",
+    "leases",
+    "Lease",
+    subresources=frozenset(),
+    create_on_update=True,
+    unconditional_update=False,
+)
+_TYPES = (DEPLOYMENTS, REPLICASETS, SERVICES, PODS, VIRTUAL_SERVICES, LEASES)
 _BY_PATH = {(rt.group, rt.version, rt.plural): rt for rt in _TYPES}
 _BY_NAME: dict[str, ResourceType] = {}
 for _rt in _TYPES:
@@ -678,6 +692,32 @@ def _now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+_MICRO_TIME = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})\.(\d{6})(Z|[+-]\d{2}:\d{2})$"
+)
+
+
+def _micro_time(rt: ResourceType, value: Any) -> str:
+    """A ``metav1.MicroTime`` as the API server decodes and re-encodes it.
+
+    It parses with Go's layout ``2006-01-02T15:04:05.000000Z07:00`` - exactly six fractional
+    digits: RFC 3339 without them is a 400 - and answers in UTC with ``Z``.
+    """
+    layout = "2006-01-02T15:04:05.000000Z07:00"
+    parsed = None
+    if isinstance(value, str) and _MICRO_TIME.match(value):
+        with contextlib.suppress(ValueError):
+            parsed = datetime.datetime.fromisoformat(value)
+    if parsed is None:
+        raise ApiError(
+            400,
+            f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: parsing time'
+            f" {json.dumps(value)} as {json.dumps(layout)}: cannot parse it as {json.dumps(layout)}",
+            reason="BadRequest",
+        )
+    return parsed.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def _fnv32a(data: bytes) -> int:
     value = 0x811C9DC5
     for byte in data:
@@ -782,8 +822,10 @@ class K8sEmulator:
     """An in-memory Kubernetes API server on ``http://127.0.0.1:<port>``.
 
     Serves apps/v1 Deployments (with ``/status`` and ``/scale``) and ReplicaSets,
-    v1 Services and Pods, and networking.istio.io/v1beta1 VirtualServices as a
-    custom resource, all namespaced; namespaces exist implicitly.
+    v1 Services and Pods, networking.istio.io/v1beta1 VirtualServices as a
+    custom resource, and coordination.k8s.io/v1 Leases (PUT needs a
+    resourceVersion and creates an absent Lease; MicroTime fields need six
+    fractional digits), all namespaced; namespaces exist implicitly.
 
     Departures from Kubernetes, on purpose:
 
@@ -1014,6 +1056,17 @@ class K8sEmulator:
         with self._lock:
             return copy.deepcopy(self._create(SERVICES, namespace, body))
 
+    def add_lease(self, namespace: str, name: str, spec: Mapping[str, Any]) -> dict[str, Any]:
+        """A Lease written by someone else (another bot, a leader-election library)."""
+        body = {
+            "apiVersion": LEASES.api_version,
+            "kind": "Lease",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": copy.deepcopy(dict(spec)),
+        }
+        with self._lock:
+            return copy.deepcopy(self._create(LEASES, namespace, body))
+
     def add_virtual_service(
         self, namespace: str, name: str, spec: Mapping[str, Any]
     ) -> dict[str, Any]:
@@ -1183,6 +1236,35 @@ class K8sEmulator:
         if method == "PUT":
             if not isinstance(body, dict):
                 raise ApiError(400, "the request body must be a JSON object")
+            if sub is None and rt.create_on_update and (rt, namespace, name) not in self._objects:
+                meta = body.get("metadata")
+                if isinstance(meta, dict) and meta.get("name", name) != name:
+                    raise ApiError(
+                        400,
+                        f"the name of the object ({meta.get('name')}) does not match the name"
+                        f" on the URL ({name})",
+                    )
+                created = self._create(rt, namespace, body, reconcile=False)
+                return 201, copy.deepcopy(created)
+            wanted_rv = (body.get("metadata") or {}).get("resourceVersion")
+            if not rt.unconditional_update and wanted_rv in (None, ""):
+                raise ApiError(
+                    422,
+                    f'{rt.qualified} "{name}" is invalid: metadata.resourceVersion: Invalid'
+                    " value: 0x0: must be specified for an update",
+                    details={
+                        "name": name,
+                        "group": rt.group,
+                        "kind": rt.plural,
+                        "causes": [
+                            {
+                                "reason": "FieldValueInvalid",
+                                "message": "Invalid value: 0x0: must be specified for an update",
+                                "field": "metadata.resourceVersion",
+                            }
+                        ],
+                    },
+                )
             obj = self._update(rt, namespace, name, body, subresource=sub, reconcile=False)
         elif method == "PATCH":
             current = self._get_or_404(rt, namespace, name)
@@ -1614,6 +1696,10 @@ class K8sEmulator:
 
     def _default(self, rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
         spec = obj.get("spec")
+        if rt is LEASES and isinstance(spec, dict):
+            for key in ("acquireTime", "renewTime"):
+                if spec.get(key) is not None:
+                    spec[key] = _micro_time(rt, spec[key])
         if rt in (DEPLOYMENTS, REPLICASETS) and isinstance(spec, dict):
             spec.setdefault("replicas", 1)
             if rt is DEPLOYMENTS:
@@ -1695,7 +1781,9 @@ class K8sEmulator:
         ):
             errors.append(("metadata.annotations", "Invalid value: must be a map of strings"))
         spec: Any = obj.get("spec")
-        if rt is not VIRTUAL_SERVICES and not isinstance(spec, dict):
+        if rt is LEASES:  # spec is optional (a struct, not a pointer, in Go)
+            errors += self._validate_lease(spec)
+        elif rt is not VIRTUAL_SERVICES and not isinstance(spec, dict):
             errors.append(("spec", "Required value"))
         elif rt in (DEPLOYMENTS, REPLICASETS):
             errors += self._validate_workload(rt, spec, old)
@@ -1707,6 +1795,43 @@ class K8sEmulator:
             errors.append(("spec", "Invalid value: must be an object"))
         if errors:
             raise _invalid(rt, name, errors)
+
+    @staticmethod
+    def _validate_lease(spec: Any) -> list[tuple[str, str]]:
+        """ValidateLeaseSpec."""
+        if spec is None:
+            return []
+        if not isinstance(spec, dict):
+            return [("spec", "Invalid value: must be an object")]
+        errors: list[tuple[str, str]] = []
+        for key in ("leaseDurationSeconds", "leaseTransitions"):
+            value = spec.get(key)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+                errors.append((f"spec.{key}", "Invalid value: must be an integer"))
+        duration = spec.get("leaseDurationSeconds")
+        if isinstance(duration, int) and duration <= 0:
+            errors.append(
+                ("spec.leaseDurationSeconds", f"Invalid value: {duration}: must be greater than 0")
+            )
+        transitions = spec.get("leaseTransitions")
+        if isinstance(transitions, int) and transitions < 0:
+            errors.append(
+                (
+                    "spec.leaseTransitions",
+                    f"Invalid value: {transitions}: must be greater than or equal to 0",
+                )
+            )
+        holder = spec.get("holderIdentity")
+        if holder is not None and not isinstance(holder, str):
+            errors.append(("spec.holderIdentity", "Invalid value: must be a string"))
+        if spec.get("preferredHolder") and not spec.get("strategy"):
+            errors.append(
+                (
+                    "spec.preferredHolder",
+                    "Forbidden: may only be specified if `strategy` is defined",
+                )
+            )
+        return errors
 
     @staticmethod
     def _check_labels(path: str, labels: Any) -> list[tuple[str, str]]:

@@ -15,7 +15,8 @@ callers can skip with a message.
 * a POST/PUT body must validate, with jsonschema, against the operation's body
   definition - with unknown fields rejected (the spec leaves
   ``additionalProperties`` open; the API server drops or refuses such fields),
-  int-or-string and Quantity accepting numbers, ``null`` meaning "unset", and
+  int-or-string and Quantity accepting numbers, ``null`` meaning "unset",
+  Time and MicroTime in the layouts the API server parses, and
   apiVersion/kind matching the operation's group-version-kind;
 * a strategic-merge or merge patch is a partial object: its keys must be
   properties of the resource definition, recursively, with scalar types
@@ -45,6 +46,14 @@ _PATCH_TYPES = {
     "application/strategic-merge-patch+json",
     "application/apply-patch+yaml",
     "application/apply-patch+cbor",
+}
+_TIME_PATTERNS = {
+    "io.k8s.apimachinery.pkg.apis.meta.v1.Time": (
+        r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"
+    ),
+    "io.k8s.apimachinery.pkg.apis.meta.v1.MicroTime": (
+        r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}(Z|[+-][0-9]{2}:[0-9]{2})$"
+    ),
 }
 _JSON_PATCH_OPS = {"add", "remove", "replace", "move", "copy", "test"}
 _SMP_DIRECTIVES = ("$patch", "$retainKeys")
@@ -143,6 +152,11 @@ class _Compiled:
         quantity = definitions.get("io.k8s.apimachinery.pkg.api.resource.Quantity")
         if quantity is not None:
             quantity["type"] = ["string", "number"]
+        # The spec says only "date-time"; the API server parses Go layouts: Time is RFC 3339,
+        # MicroTime needs exactly six fractional digits (a Lease's renewTime without them is a 400).
+        for definition, pattern in _TIME_PATTERNS.items():
+            if definition in definitions:
+                definitions[definition]["pattern"] = pattern
         self.definitions: dict[str, Any] = definitions
         self.parameters: Mapping[str, Any] = spec.get("parameters") or {}
         self.routes: dict[int, list[tuple[tuple[str | None, ...], str, Mapping[str, Any]]]] = {}
