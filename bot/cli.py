@@ -18,9 +18,11 @@ from bot.secrets import Secrets, install_redaction, load_secrets
 from handlers.commands import ROOT
 from handlers.context import Deps
 from services.errors import UserFacingError
+from services.settings import Settings
 
 log = logging.getLogger("hotfix_bot")
 EXIT_CONFIG = 2
+EXIT_LOST_LOCK = 4
 
 
 class BotCli(click.Group):
@@ -141,7 +143,7 @@ def serve(obj: dict[str, Any], mode: str | None, host: str | None, port: int | N
         _run_console(obj, user=None, channel=None)
         return
     _require_secrets(secrets, mode)
-    obj["instance_lock"] = _hold_instance_lock(settings.store.path)
+    obj["instance_lock"] = _hold_instance_lock(settings)
     from bot.slack_app import build_slack_app, build_web_client, recover_after_crash, slack_chat
 
     client = build_web_client(settings, secrets)
@@ -186,20 +188,29 @@ def serve(obj: dict[str, Any], mode: str | None, host: str | None, port: int | N
         SocketModeHandler(app, secrets.app_token).start()
 
 
-def _hold_instance_lock(database: Path) -> Any:
-    """Exit with a clear message when another bot already serves this database.
+def _hold_instance_lock(settings: Settings) -> Any:
+    """Exit with a clear message when another bot already serves this database (code 3).
 
     The caller keeps the returned lock for the life of the process: dropping it
-    would close the file and release the lock.
+    would close the file and release the lock. A bot that loses its Kubernetes Lease
+    while serving exits at once (code 4): better no bot for a moment than two.
     """
-    from bot.instance_lock import AlreadyRunningError, InstanceLock
+    import os
 
-    lock = InstanceLock(database)
+    from bot.instance_lock import AlreadyRunningError, hold_instance_lock
+    from bot.wiring import default_clock
+
+    def lost(message: str) -> None:
+        click.echo(message, err=True)
+        sys.stderr.flush()
+        os._exit(EXIT_LOST_LOCK)  # from the renewal thread: no cleanup, the Lease is not ours
+
     try:
-        lock.acquire()
+        return hold_instance_lock(settings, clock=default_clock(), on_lost=lost)
     except AlreadyRunningError as exc:
         _fail(str(exc), code=3)
-    return lock
+    except UserFacingError as exc:  # the cluster could not be asked (config, RBAC, network)
+        _fail(f"{exc.message}\n{exc.hint or ''}".strip(), code=1)
 
 
 def _require_secrets(secrets: Secrets, mode: str) -> None:

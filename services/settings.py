@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from services.deploy.settings import EnvironmentSettings
 from services.git.settings import RepositorySettings
@@ -165,11 +165,60 @@ class AccessSettings(Section):
     )
 
 
+class LeaseLockSettings(Section):
+    """A coordination.k8s.io/v1 Lease in the bot's own namespace (client-go leader election)."""
+
+    namespace: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$",
+        description="The bot's namespace (default: $POD_NAMESPACE, then the service account's).",
+    )
+    name: str = Field(default="hotfix-bot", pattern=r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+    duration_seconds: int = Field(
+        default=15,
+        ge=1,
+        le=3600,
+        description="leaseDurationSeconds: how long others wait after the holder's last renewal.",
+    )
+    renew_seconds: float = Field(
+        default=5,
+        gt=0,
+        description="How often the holder renews; it stops serving when it could not renew for"
+        " duration_seconds - renew_seconds.",
+    )
+    # How to reach the API server: the same settings as a deploy target's `kubernetes:`.
+    context: str | None = Field(default=None, description="kubeconfig context (default: current).")
+    kubeconfig: str | None = None
+    in_cluster: bool = False
+    host: str | None = Field(default=None, description="API server URL, for tests and proxies.")
+
+    @model_validator(mode="after")
+    def _renews_in_time(self) -> LeaseLockSettings:
+        if self.renew_seconds >= self.duration_seconds:
+            raise ValueError("renew_seconds must be less than duration_seconds")
+        return self
+
+
+class LockSettings(Section):
+    kind: Literal["file", "lease"] = Field(
+        default="file",
+        description="file: an flock next to the database; lease: a Kubernetes Lease.",
+    )
+    lease: LeaseLockSettings = LeaseLockSettings()
+    wait: bool = Field(
+        default=False,
+        description="lease: wait for the holder's lease to expire instead of exiting (code 3).",
+    )
+
+
 class Settings(Section):
     store: StoreSettings = StoreSettings()
     slack: SlackSettings = SlackSettings()
     incidents: IncidentSettings = IncidentSettings()
     access: AccessSettings = AccessSettings()
+    lock: LockSettings = Field(
+        default_factory=LockSettings, description="One bot at a time: how it is enforced."
+    )
     services: dict[
         Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")], ServiceSettings
     ] = Field(

@@ -19,11 +19,12 @@ what failed and what to do, and never carry credentials or request headers.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Protocol
 
 import kubernetes.client
 import kubernetes.config
@@ -170,7 +171,21 @@ def _transport_reason(exc: BaseException) -> str:
 USER_AGENT = "hotfix-bot/0.1 (kubernetes-python)"
 
 
-def build_api_client(target: KubernetesTarget) -> kubernetes.client.ApiClient:
+class KubeConnection(Protocol):
+    """Where the API server is and whose credentials to use: a deploy target's `kubernetes:`
+    settings, or the instance lock's `lock.lease:`."""
+
+    @property
+    def context(self) -> str | None: ...
+    @property
+    def kubeconfig(self) -> str | None: ...
+    @property
+    def in_cluster(self) -> bool: ...
+    @property
+    def host(self) -> str | None: ...
+
+
+def build_api_client(target: KubernetesTarget | KubeConnection) -> kubernetes.client.ApiClient:
     """An ApiClient for the target: `host` alone (tests, `kubectl proxy`), in-cluster, or kubeconfig.
 
     With `host` and a kubeconfig/context or in_cluster, the credentials come from the
@@ -246,6 +261,7 @@ class KubeClient:
         self.apps = kubernetes.client.AppsV1Api(api_client)
         self.core = kubernetes.client.CoreV1Api(api_client)
         self.custom = kubernetes.client.CustomObjectsApi(api_client)
+        self.coordination = kubernetes.client.CoordinationV1Api(api_client)
         host = str(getattr(api_client.configuration, "host", "") or "")
         self.host = redact(host)
 
@@ -476,3 +492,54 @@ class KubeClient:
             rbac=f'"patch" on virtualservices.{group}',
         )
         return result
+
+    # -- Leases (the bot's own single-instance lock) ----------------------------
+    # A Lease body goes out as the dict built here, not through the client's model: the
+    # generated methods (pydantic validate_call) turn a dict into V1Lease, whose datetimes
+    # serialize with isoformat() - no fraction when the microseconds are 0, which the API
+    # server refuses for a MicroTime (it wants exactly six digits).
+
+    def get_lease(self, name: str) -> Obj:
+        result: Obj = self._call(
+            f"read {self._where('Lease', name)}",
+            self.coordination.read_namespaced_lease,
+            name,
+            self.namespace,
+            rbac='"get" on leases.coordination.k8s.io',
+        )
+        return result
+
+    def create_lease(self, body: Obj) -> Obj:
+        """POST a new Lease; KubeConflictError (409 AlreadyExists) when someone created it first."""
+        result: Obj = self._call(
+            f"create {self._where('Lease', body['metadata']['name'])}",
+            _unvalidated(self.coordination.create_namespaced_lease),
+            self.namespace,
+            body,
+            field_manager=FIELD_MANAGER,
+            write=True,
+            rbac='"create" on leases.coordination.k8s.io',
+        )
+        return result
+
+    def replace_lease(self, name: str, body: Obj) -> Obj:
+        """PUT the whole Lease; its metadata.resourceVersion makes it a compare-and-swap
+        (KubeConflictError when someone wrote it since we read it)."""
+        result: Obj = self._call(
+            f"update {self._where('Lease', name)}",
+            _unvalidated(self.coordination.replace_namespaced_lease),
+            name,
+            self.namespace,
+            body,
+            field_manager=FIELD_MANAGER,
+            write=True,
+            rbac='"update" on leases.coordination.k8s.io',
+        )
+        return result
+
+
+def _unvalidated(method: Callable[..., Any]) -> Callable[..., Any]:
+    """A generated API method without pydantic's argument coercion, where it has one."""
+    raw = getattr(method, "raw_function", None)
+    owner = getattr(method, "__self__", None)
+    return functools.partial(raw, owner) if raw is not None and owner is not None else method
