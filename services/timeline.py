@@ -101,6 +101,11 @@ def events(store: Store, *, incident_id: str | None) -> list[TimelineEvent]:
     return [_event(row) for row in rows]
 
 
+def event(store: Store, event_id: int) -> TimelineEvent | None:
+    row = store.query_one("SELECT * FROM timeline WHERE id = ?", (event_id,))
+    return _event(row) if row else None
+
+
 def _event(row: dict[str, Any]) -> TimelineEvent:
     return TimelineEvent(
         id=int(row["id"]),

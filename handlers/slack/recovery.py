@@ -19,6 +19,7 @@ from slack_bolt import Respond
 
 from handlers.context import Deps
 from services import journal
+from services.incidents.reminders import resend_lost_reminders
 from services.incidents.war_room import resume_war_rooms
 
 log = logging.getLogger(__name__)
@@ -63,9 +64,11 @@ def journaled_job(deps: Deps, key: str | None, job: Callable[[], None]) -> Calla
 
 
 def recover_after_crash(deps: Deps, replayers: dict[str, Replayer]) -> None:
-    """Finish interrupted war rooms first, then run the journaled work again."""
+    """Finish interrupted war rooms and lost reminders first, then run the journaled work again."""
     for report in resume_war_rooms(deps.war_room):
         log.warning("resumed the war room of %s after a restart", report.incident.id)
+    for incident_id in resend_lost_reminders(deps=deps.war_room):
+        log.warning("posted the reminder of %s that a crash had swallowed", incident_id)
     now = deps.clock.now()
     for entry in journal.unfinished(deps.store):
         replay = replayers.get(entry.kind)

@@ -9,6 +9,7 @@ ticks (or two processes) never send the same one twice.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -20,6 +21,8 @@ from services.incidents.model import Incident
 from services.incidents.presenting import incident_data
 from services.incidents.war_room import WarRoomDeps, escalate
 from services.metrics import REMINDERS
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -82,14 +85,10 @@ def _remind(incident: Incident, *, deps: WarRoomDeps, report: TickReport) -> Non
     updated = repository.get(deps.store, incident.id)
     if updated.channel_id is None:
         return
-    data = {
-        "incident": incident_data(updated, now=now),
-        "missed": missed,
-        "overdue": isoformat(incident.next_update_due_at),
-        "snooze_minutes": deps.settings.snooze_minutes,
-    }
     try:
-        deps.chat.post(updated.channel_id, Message("reminder", data))
+        _post_reminder(
+            updated, deps=deps, missed=missed, due=isoformat(incident.next_update_due_at)
+        )
     except ChatError as exc:
         report.problems.append(f"{incident.id}: reminder not posted: {exc.error}")
     if missed >= deps.settings.escalate_after_missed:
@@ -98,6 +97,49 @@ def _remind(incident: Incident, *, deps: WarRoomDeps, report: TickReport) -> Non
             report.escalations.append(incident.id)
         except ChatError as exc:
             report.problems.append(f"{incident.id}: escalation not posted: {exc.error}")
+
+
+def _post_reminder(incident: Incident, *, deps: WarRoomDeps, missed: int, due: str) -> None:
+    assert incident.channel_id is not None
+    data = {
+        "incident": incident_data(incident, now=deps.clock.now()),
+        "missed": missed,
+        "overdue": due,
+        "snooze_minutes": deps.settings.snooze_minutes,
+    }
+    key = f"{incident.id}:reminder:{due}"
+    deps.chat.post(incident.channel_id, Message("reminder", data, key=key))
+
+
+def resend_lost_reminders(*, deps: WarRoomDeps) -> list[str]:
+    """On start: post the newest reminder of each open incident if a crash swallowed it.
+
+    A reminder is claimed (and put on the timeline) before it is posted, so that
+    two ticks never both post it; a crash in between would lose the message.
+    Only the newest reminder of an incident is looked for, and only while no
+    status update has answered it.
+    """
+    resent = []
+    for row in deps.store.query(
+        "SELECT i.id, MAX(t.id) AS event_id FROM incidents i JOIN timeline t"
+        " ON t.incident_id = i.id AND t.kind IN ('reminder_sent', 'status_update')"
+        " WHERE i.status != 'resolved' AND i.channel_id IS NOT NULL GROUP BY i.id"
+    ):
+        event = timeline.event(deps.store, row["event_id"])
+        if event is None or event.kind != "reminder_sent":
+            continue
+        incident = repository.get(deps.store, row["id"])
+        due = str(event.data["due_at"])
+        assert incident.channel_id is not None
+        try:
+            if deps.chat.find_message(incident.channel_id, f"{incident.id}:reminder:{due}"):
+                continue
+            _post_reminder(incident, deps=deps, missed=int(event.data["missed"]), due=due)
+        except ChatError as exc:
+            log.warning("could not resend the reminder of %s: %s", incident.id, exc.error)
+            continue
+        resent.append(incident.id)
+    return resent
 
 
 def _escalate_missed(incident: Incident, *, deps: WarRoomDeps, missed: int) -> None:

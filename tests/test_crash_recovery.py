@@ -1,0 +1,138 @@
+"""Named crash points: what a restarted bot does with work the dead one left half done.
+
+tests/test_chaos.py kills the bot at random points; these are the points
+worth reading about, each killed exactly there through the Slack emulator's
+call hook, with a real bot process and a real SQLite file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from services import timeline
+from services.store import Store
+from tests.harness.bot_process import BotProcess
+from tests.harness.slack_emulator import SlackEmulator
+from tests.harness.waiting import wait_until
+
+DECLARE = 'incident create --severity=sev2 --title="Checkout slow"'
+
+
+@pytest.fixture
+def config(slack: SlackEmulator, tmp_path: Path) -> Path:
+    slack.add_channel("incidents", channel_id="C0INCIDENTS", members=("UBOT",))
+    path = tmp_path / "hotfix.yml"
+    path.write_text(
+        f"store:\n  path: {tmp_path / 'bot.db'}\nincidents:\n  announcement_channel: C0INCIDENTS\n"
+    )
+    return path
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    opened = Store(tmp_path / "bot.db")
+    yield opened
+    opened.close()
+
+
+def kill_at(slack: SlackEmulator, bot: BotProcess, method: str, phase: str) -> None:
+    """SIGKILL the bot around its first `method` call ("before" Slack sees it, or "after")."""
+
+    def hook(called: str, when: str) -> None:
+        if called == method and when == phase and bot.process.poll() is None:
+            bot.process.kill()
+
+    slack.call_hook = hook
+
+
+def war_room_ready(store: Store) -> bool:
+    row = store.query_one("SELECT war_room_done_at FROM incidents WHERE id = 'INC-1'")
+    return bool(row and row["war_room_done_at"])
+
+
+def test_a_crash_after_slack_created_the_channel_adopts_it_instead_of_opening_a_second(
+    slack: SlackEmulator, config: Path, store: Store, tmp_path: Path
+) -> None:
+    log = tmp_path / "bot.log"
+    first = BotProcess(config=config, slack=slack, clock_file=None, log=log)
+    kill_at(slack, first, "conversations.create", "after")
+    acked = first.driver.slash(DECLARE)
+    assert acked.status == 200  # acknowledged, then the bot died in the flow
+    assert wait_until(lambda: first.process.poll() is not None, timeout=10)
+    first.kill()
+    slack.call_hook = None
+    assert slack.channel_by_name("inc-1-checkout-slow") is not None
+    assert store.query_one("SELECT channel_id FROM incidents")["channel_id"] is None
+
+    second = BotProcess(config=config, slack=slack, clock_file=None, log=log)
+    try:
+        assert wait_until(lambda: war_room_ready(store), timeout=15)
+    finally:
+        second.stop()
+    created = [c for c in slack.calls_to("conversations.create") if c.ok]
+    assert [c.args["name"] for c in created] == ["inc-1-checkout-slow"]
+    room = created[0].response["channel"]["id"]
+    assert store.query_one("SELECT channel_id FROM incidents")["channel_id"] == room
+    assert [c.args["types"] for c in slack.calls_to("conversations.list")] == [
+        "public_channel,private_channel"
+    ]
+    kinds = [e.kind for e in timeline.events(store, incident_id="INC-1")]
+    assert kinds.count("war_room_created") == 1 and kinds.count("announced") == 1
+    headers = [m for m in slack.messages(room) if "Checkout slow" in m.get("text", "")]
+    assert len(headers) == 1
+
+
+def test_a_crash_after_a_post_finds_that_post_instead_of_posting_again(
+    slack: SlackEmulator, config: Path, store: Store, tmp_path: Path
+) -> None:
+    log = tmp_path / "bot.log"
+    first = BotProcess(config=config, slack=slack, clock_file=None, log=log)
+    kill_at(slack, first, "chat.postMessage", "after")  # the header is posted, never recorded
+    first.driver.slash(DECLARE)
+    assert wait_until(lambda: first.process.poll() is not None, timeout=10)
+    first.kill()
+    slack.call_hook = None
+
+    second = BotProcess(config=config, slack=slack, clock_file=None, log=log)
+    try:
+        assert wait_until(lambda: war_room_ready(store), timeout=15)
+    finally:
+        second.stop()
+    room = store.query_one("SELECT channel_id, header_ts FROM incidents")
+    header_keys = [
+        m
+        for m in slack.messages(room["channel_id"])
+        if (m.get("metadata") or {}).get("event_payload", {}).get("key") == "INC-1:header"
+    ]
+    assert [m["ts"] for m in header_keys] == [room["header_ts"]]
+    history = slack.calls_to("conversations.history")
+    assert history and history[0].args.get("include_all_metadata") in (True, "true", "1")
+
+
+def test_an_acknowledged_command_lost_with_the_bot_is_run_again_on_start(
+    slack: SlackEmulator, config: Path, store: Store, tmp_path: Path
+) -> None:
+    log = tmp_path / "bot.log"
+    first = BotProcess(config=config, slack=slack, clock_file=None, log=log)
+    kill_at(slack, first, "users.info", "before")  # the first Slack call of a declaration
+    acked = first.driver.slash(DECLARE)
+    assert acked.status == 200 and "Working on" in acked.body
+    assert wait_until(lambda: first.process.poll() is not None, timeout=10)
+    first.kill()
+    slack.call_hook = None
+    journaled = store.query("SELECT request_key, kind, finished_at FROM command_journal")
+    assert journaled == [{"request_key": acked.trigger_id, "kind": "command", "finished_at": None}]
+    assert "token" not in store.query_one("SELECT payload FROM command_journal")["payload"]
+
+    second = BotProcess(config=config, slack=slack, clock_file=None, log=log)
+    try:
+        (answer,) = slack.wait_for_response(acked.response_id or "", timeout=15)
+        assert wait_until(lambda: war_room_ready(store), timeout=15)
+    finally:
+        second.stop()
+    assert "INC-1" in answer["text"]  # "declared", or "already declared" when the row had landed
+    assert len(store.query("SELECT id FROM incidents")) == 1
+    assert store.query("SELECT outcome FROM command_journal") == [{"outcome": "done"}]
