@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import TYPE_CHECKING, Literal
 
@@ -11,6 +11,7 @@ from services.clock import Clock
 from services.deploy.backends import make_backend
 from services.deploy.engine import DeployDeps
 from services.hotfix import HotfixDeps
+from services.incidents.listing import OpenIncidentsView
 from services.incidents.war_room import WarRoomDeps
 from services.settings import Settings
 from services.store import Store
@@ -44,6 +45,8 @@ class Deps:
     renderer: Renderer
     worker: Worker
     chat: Chat
+    # The open incidents as list data, rebuilt only when they change (incident list).
+    open_incidents: OpenIncidentsView = field(default_factory=OpenIncidentsView)
 
     @property
     def hotfix(self) -> HotfixDeps:

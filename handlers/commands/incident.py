@@ -233,13 +233,14 @@ def severity_command(env: CommandEnv, severity: str, incident_id: str | None) ->
 )
 def list_command(env: CommandEnv) -> Reply:
     """Show the open incidents: severity, status, commander, age, next update due."""
-    now = env.deps.clock.now()
-    incidents = [incident_data(i, now=now) for i in repository.open_incidents(env.deps.store)]
-    # Every change to an incident writes a timeline event, and ages are shown in minutes:
-    # the newest event and the minute identify this answer, so it is rendered once.
-    newest = env.deps.store.query_one("SELECT MAX(id) AS id FROM timeline")
-    stamp = f"{newest['id'] if newest else 0}:{now:%Y%m%d%H%M}:{len(incidents)}"
-    return Reply("incident_list", {"incidents": incidents}, cache_key=f"incident_list:{stamp}")
+    # Rebuilt only when an open incident's row or shown age changes; the snapshot's
+    # version names it, so the renderer renders each snapshot once.
+    snapshot = env.deps.open_incidents.get(env.deps.store, now=env.deps.clock.now())
+    return Reply(
+        "incident_list",
+        {"incidents": snapshot.incidents},
+        cache_key=f"incident_list:{snapshot.version}",
+    )
 
 
 @chat_command(

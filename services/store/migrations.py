@@ -234,6 +234,26 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX command_journal_open ON command_journal (finished_at, accepted_at);
         """,
     ),
+    Migration(
+        8,
+        "a change counter for incidents",
+        # Bumped by every write to incidents, from any connection or process: readers
+        # that derive data from the incidents (the incident list) reuse it while the
+        # counter stands still, instead of reading every row again.
+        """
+        CREATE TABLE incidents_changes (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            n INTEGER NOT NULL
+        );
+        INSERT INTO incidents_changes (id, n) VALUES (1, 0);
+        CREATE TRIGGER incidents_changes_insert AFTER INSERT ON incidents
+            BEGIN UPDATE incidents_changes SET n = n + 1 WHERE id = 1; END;
+        CREATE TRIGGER incidents_changes_update AFTER UPDATE ON incidents
+            BEGIN UPDATE incidents_changes SET n = n + 1 WHERE id = 1; END;
+        CREATE TRIGGER incidents_changes_delete AFTER DELETE ON incidents
+            BEGIN UPDATE incidents_changes SET n = n + 1 WHERE id = 1; END;
+        """,
+    ),
 )
 
 
