@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,9 @@ from services.audit import Outcome
 log = logging.getLogger(__name__)
 
 HELP_TOKENS = ("--help", "-h")
+# Text without quotes, escapes or Slack's &-escapes splits on spaces exactly as the
+# tokenizer would split it (`incident list`, `help`): skip shlex for it.
+_PLAIN = re.compile(r"[A-Za-z0-9 _\-=.,:/@+#]*")
 
 
 @dataclass(frozen=True)
@@ -62,7 +66,7 @@ class Router:
     def _parse(self, text: str, env: CommandEnv) -> Prepared:
         quote_error: TokenizeError | None = None
         try:
-            tokens = tokenize(text)
+            tokens = text.split() if _PLAIN.fullmatch(text) else tokenize(text)
         except TokenizeError as exc:
             # Free-text commands (a note) may hold a lone apostrophe: find the command
             # by words first and report the quote only if the command parses flags.
