@@ -160,9 +160,11 @@ def serve(obj: dict[str, Any], mode: str | None, host: str | None, port: int | N
     interrupted = recover_after_restart(deps.deploy)
     if interrupted:
         log.warning("deployments found in flight after a restart, now interrupted: %s", interrupted)
-    recover_after_crash(deps, router, client)
+    recovered = recover_after_crash(deps, router, client)
     scheduler = ReminderScheduler(deps)
-    scheduler.start()
+    # Ticks wait for the recovery: a reminder a crash swallowed must be found (and posted)
+    # before a tick could post the same reminder, and /readyz says so meanwhile.
+    recovered.add_done_callback(lambda _: scheduler.start())
     operations = operations_app(Readiness(deps, client, lambda: scheduler.running))
     from bot.http_server import EVENTS_PATH, HttpServer, build_wsgi_app
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from concurrent.futures import Future
 
 from slack_bolt import App
 from slack_sdk import WebClient
@@ -66,7 +67,7 @@ def build_slack_app(deps: Deps, router: Router, secrets: Secrets, *, client: Web
     return app
 
 
-def recover_after_crash(deps: Deps, router: Router, client: WebClient) -> None:
+def recover_after_crash(deps: Deps, router: Router, client: WebClient) -> Future[None]:
     """On start, on the worker: finish what a crash interrupted (war rooms, journaled work)."""
     from handlers.slack import recovery
     from handlers.slack.actions import click_replayer
@@ -78,6 +79,6 @@ def recover_after_crash(deps: Deps, router: Router, client: WebClient) -> None:
         recovery.FORM: form_replayer(deps, client),
         recovery.CLICK: click_replayer(deps, client),
     }
-    deps.worker.submit(
+    return deps.worker.submit(
         lambda: recovery.recover_after_crash(deps, replayers), describe="recovery after restart"
     )

@@ -131,8 +131,11 @@ def test_an_acknowledged_command_lost_with_the_bot_is_run_again_on_start(
     try:
         (answer,) = slack.wait_for_response(acked.response_id or "", timeout=15)
         assert wait_until(lambda: war_room_ready(store), timeout=15)
+        assert wait_until(
+            lambda: store.query("SELECT outcome FROM command_journal") == [{"outcome": "done"}],
+            timeout=15,
+        )
     finally:
         second.stop()
     assert "INC-1" in answer["text"]  # "declared", or "already declared" when the row had landed
     assert len(store.query("SELECT id FROM incidents")) == 1
-    assert store.query("SELECT outcome FROM command_journal") == [{"outcome": "done"}]
