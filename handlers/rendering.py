@@ -100,6 +100,7 @@ class Renderer:
         # Rendered messages by Reply.cache_key, the most recent CACHE_SIZE kept.
         self._cache: OrderedDict[str, Message] = OrderedDict()
         self._cache_lock = threading.Lock()
+        self._render_lock = threading.Lock()
         self.zone = zone or ZoneInfo("UTC")
         search_path = [str(p) for p in (override_dir, SHIPPED_TEMPLATES) if p is not None]
         self.env = jinja2.Environment(
@@ -147,19 +148,31 @@ class Renderer:
             raise TemplateError(f"template {name}: {exc}") from exc
 
     def render(self, reply: Reply) -> Message:
-        if reply.cache_key is not None:
-            with self._cache_lock:
-                cached = self._cache.get(reply.cache_key)
-                if cached is not None:
-                    self._cache.move_to_end(reply.cache_key)
-                    return cached
+        key = reply.cache_key
+        if key is None:
+            return self._render(reply)
+        cached = self._cached(key)
+        if cached is not None:
+            return cached
+        # One cached render at a time: rendering is CPU work under the GIL, so requests
+        # that miss the same key together wait for the first one's message.
+        with self._render_lock:
+            cached = self._cached(key)
+            if cached is not None:
+                return cached
             rendered = self._render(reply)
             with self._cache_lock:
-                self._cache[reply.cache_key] = rendered
+                self._cache[key] = rendered
                 while len(self._cache) > CACHE_SIZE:
                     self._cache.popitem(last=False)
             return rendered
-        return self._render(reply)
+
+    def _cached(self, key: str) -> Message | None:
+        with self._cache_lock:
+            cached = self._cache.get(key)
+            if cached is not None:
+                self._cache.move_to_end(key)
+            return cached
 
     def _render(self, reply: Reply) -> Message:
         document = self.render_data(reply.template, dict(reply.data))

@@ -23,14 +23,15 @@ from services.store import Store
 
 CHANGES = "SELECT n FROM incidents_changes WHERE id = 1"
 MINUTE = timedelta(minutes=1)
+DAY = timedelta(days=1)
 KEEP = 4  # snapshots kept: enough for a clock that moves back and forth in tests
 
-_versions = itertools.count(1)  # one number per snapshot, process-wide: a render-cache key
+_versions = itertools.count(1)  # one number per distinct data, process-wide: a render-cache key
 
 
 @dataclass(frozen=True)
 class OpenIncidents:
-    """One snapshot: `version` names it, `incidents` is shared and must not be changed."""
+    """One snapshot: `version` names its data, `incidents` is shared and must not be changed."""
 
     version: int
     incidents: list[dict[str, Any]]
@@ -52,17 +53,29 @@ class OpenIncidentsView:
     def __init__(self) -> None:
         self._snapshots: list[OpenIncidents] = []
         self._lock = threading.Lock()
+        self._build_lock = threading.Lock()
 
     def get(self, store: Store, *, now: datetime) -> OpenIncidents:
-        changes = _changes(store.conn)
+        found = self._find(_changes(store.conn), now)
+        if found is not None:
+            return found
+        # One build at a time: builds are CPU work under the GIL, so requests that miss
+        # together wait for the first one's snapshot instead of each building their own.
+        with self._build_lock:
+            found = self._find(_changes(store.conn), now)
+            if found is not None:
+                return found
+            snapshot = self._build(store, now)
+            with self._lock:
+                self._snapshots = [snapshot, *self._snapshots[: KEEP - 1]]
+            return snapshot
+
+    def _find(self, changes: int | None, now: datetime) -> OpenIncidents | None:
         with self._lock:
             for snapshot in self._snapshots:
                 if snapshot.fits(changes, now):
                     return snapshot
-        snapshot = self._build(store, now)
-        with self._lock:
-            self._snapshots = [snapshot, *self._snapshots[: KEEP - 1]]
-        return snapshot
+        return None
 
     def _build(self, store: Store, now: datetime) -> OpenIncidents:
         conn = store.conn
@@ -79,17 +92,22 @@ class OpenIncidentsView:
             raise
         if own:
             conn.execute("COMMIT")
-        # Ages are whole minutes since each declaration: the data holds until one ticks over.
-        until = min(
-            (now + MINUTE - (now - incident.declared_at) % MINUTE for incident in incidents),
-            default=now + timedelta(days=1),
-        )
+        # Ages are whole minutes since each declaration: the data holds from the last time
+        # one ticked over until the next.
+        phases = [(now - incident.declared_at) % MINUTE for incident in incidents]
+        valid_from = now - min(phases, default=DAY)
+        valid_until = now + MINUTE - max(phases, default=-DAY)
+        data = [incident_data(incident, now=now) for incident in incidents]
+        # Most writes (message timestamps, war-room progress) change nothing shown: the
+        # same data keeps its version, and with it the rendered message.
+        with self._lock:
+            same = next((s for s in self._snapshots if s.incidents == data), None)
         return OpenIncidents(
-            version=next(_versions),
-            incidents=[incident_data(incident, now=now) for incident in incidents],
+            version=same.version if same is not None else next(_versions),
+            incidents=same.incidents if same is not None else data,
             changes=changes,
-            valid_from=now,
-            valid_until=until,
+            valid_from=valid_from,
+            valid_until=valid_until,
         )
 
 
