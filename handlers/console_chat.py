@@ -100,7 +100,9 @@ class ConsoleChat:
         self._names[channel_id] = f"#{name}"
         return channel_id
 
-    def find_message(self, channel_id: str, key: str) -> str | None:
+    def find_message(
+        self, channel_id: str, key: str, *, thread_ts: str | None = None
+    ) -> str | None:
         return None  # printed lines cannot be read back; printing again is harmless
 
     def drain_outbox(self) -> list[str]:

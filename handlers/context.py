@@ -33,6 +33,9 @@ class Invocation:
     team_id: str | None = None
     trigger_id: str | None = None  # lets a handler open a modal within Slack's 3 s window
     text: str = ""
+    # Run again from the command journal after a crash: flows look for what the dead
+    # process may already have posted instead of trusting that it did.
+    replayed: bool = False
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,10 @@ class Deps:
 class CommandEnv:
     invocation: Invocation
     deps: Deps
+
+    @property
+    def war_room(self) -> WarRoomDeps:
+        return replace(self.deps.war_room, resuming=self.invocation.replayed)
 
     def with_invocation(self, **changes: object) -> CommandEnv:
         return CommandEnv(replace(self.invocation, **changes), self.deps)  # type: ignore[arg-type]

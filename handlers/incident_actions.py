@@ -52,7 +52,7 @@ def assign_commander(env: CommandEnv, click: Click) -> Reply:
     user = click.selected[0] if click.selected else click.value
     result = lifecycle.assign_role(
         incident,
-        deps=env.deps.war_room,
+        deps=env.war_room,
         actor=env.invocation.actor,
         role=Role.COMMANDER,
         user_id=user,
@@ -63,7 +63,7 @@ def assign_commander(env: CommandEnv, click: Click) -> Reply:
 @action("hotfix_snooze")
 def snooze_button(env: CommandEnv, click: Click) -> Reply:
     incident = find_incident(env, _incident_of(env, click))
-    updated = reminders.snooze(incident, deps=env.deps.war_room, actor=env.invocation.actor)
+    updated = reminders.snooze(incident, deps=env.war_room, actor=env.invocation.actor)
     minutes = env.deps.settings.incidents.snooze_minutes
     return summary(env, updated.id, f"Reminder snoozed for {minutes} min.", [])
 

@@ -86,7 +86,7 @@ def _run_update(env: CommandEnv, values: Values, metadata: str) -> Reply:
     status = values.get("status")
     result = lifecycle.post_update(
         incident,
-        deps=env.deps.war_room,
+        deps=env.war_room,
         actor=env.invocation.actor,
         status=Status(status) if status else None,
         message=_text(values, "message"),
@@ -107,7 +107,7 @@ def _run_resolve(env: CommandEnv, values: Values, metadata: str) -> Reply:
     incident = repository.get(env.deps.store, parse_incident_id(metadata))
     result = lifecycle.resolve(
         incident,
-        deps=env.deps.war_room,
+        deps=env.war_room,
         actor=env.invocation.actor,
         root_cause=_text(values, "root_cause"),
         action_items=lifecycle.parse_action_items(_text(values, "action_items")),

@@ -103,8 +103,10 @@ class Chat(Protocol):
         """The id of an open channel of that name that this bot created, if there is one."""
         ...
 
-    def find_message(self, channel_id: str, key: str) -> str | None:
-        """The ts of a recent message this bot posted with `Message.key` == key, if any."""
+    def find_message(
+        self, channel_id: str, key: str, *, thread_ts: str | None = None
+    ) -> str | None:
+        """The ts of a recent message (in the thread, if given) posted with `Message.key` == key."""
         ...
 
     def drain_outbox(self) -> list[str]:

@@ -101,6 +101,11 @@ def events(store: Store, *, incident_id: str | None) -> list[TimelineEvent]:
     return [_event(row) for row in rows]
 
 
+def by_dedup_key(store: Store, dedup_key: str) -> TimelineEvent | None:
+    row = store.query_one("SELECT * FROM timeline WHERE dedup_key = ?", (dedup_key,))
+    return _event(row) if row else None
+
+
 def event(store: Store, event_id: int) -> TimelineEvent | None:
     row = store.query_one("SELECT * FROM timeline WHERE id = ?", (event_id,))
     return _event(row) if row else None

@@ -66,6 +66,7 @@ class Expected:
 
     declarations: int = 0
     updates: dict[str, str] = field(default_factory=dict)  # update text -> incident
+    update_keys: dict[str, str] = field(default_factory=dict)  # update text -> message key
     finished: dict[str, str] = field(default_factory=dict)  # issue key -> incident
     deployments: int = 0
 
@@ -126,17 +127,19 @@ class Chaos:
         seen = 0
         lock = threading.Lock()
 
-        def hook(method: str, when: str) -> None:
+        def hook(method: str, when: str) -> bool:
             nonlocal seen
             if when != "before":
                 if when == phase and seen == call_index:
                     self._kill_from_hook()
-                return
+                return False
             with lock:
                 seen += 1
                 hit = seen == call_index
             if hit and phase == "before":
                 self._kill_from_hook()
+                return True  # Slack never sees this call
+            return False
 
         self.slack.call_hook = hook
 
@@ -193,27 +196,32 @@ class Chaos:
         crash()
         self.send(request)
 
-    def update(self, crash: Callable[[], None]) -> None:
+    def some_open_incident(self, crash: Callable[[], None]) -> dict[str, Any] | None:
+        """An open incident with a war room; with none, this operation declares one instead."""
         incidents = self.open_incidents()
         if not incidents:
             self.declare(crash)
+            return None
+        return self.rng.choice(incidents)
+
+    def update(self, crash: Callable[[], None]) -> None:
+        incident = self.some_open_incident(crash)
+        if incident is None:
             return
-        incident = self.rng.choice(incidents)
         text = f"chaos update {len(self.expected.updates) + 1}"
         request = self.bot.driver.slash_request(
             f'incident update --status=identified --message="{text}"',
             channel_id=incident["channel_id"],
         )
         self.expected.updates[text] = incident["id"]
+        self.expected.update_keys[text] = f"update:{request.trigger_id}"
         crash()
         self.send(request)
 
     def finish_hotfix(self, crash: Callable[[], None]) -> None:
-        incidents = self.open_incidents()
-        if not incidents:
-            self.declare(crash)
+        incident = self.some_open_incident(crash)
+        if incident is None:
             return
-        incident = self.rng.choice(incidents)
         key = f"PROD-{len(self.expected.finished) + 1}"
         branch = f"hotfix/{key}-chaos"
         git(self.world.dev, "fetch", "--quiet", "origin")
@@ -356,6 +364,7 @@ class Chaos:
         )
         for text, incident_id in self.expected.updates.items():
             assert updates[(incident_id, text)] == 1, (where, text, incident_id)
+            self.check_posted_once(where, incident_id, self.expected.update_keys[text])
         finished = Counter(
             (e["incident_id"], json.loads(e["data"]).get("issue_key"))
             for e in events
@@ -365,6 +374,23 @@ class Chaos:
         for key, incident_id in self.expected.finished.items():
             assert f"Resolves: {key}" in tags, (where, key)
             assert finished[(incident_id, key)] == 1, (where, key)
+
+    def check_posted_once(self, where: str, incident_id: str, key: str) -> None:
+        """In the war room and in the announcement thread, exactly once each."""
+        (incident,) = self.query(
+            "SELECT channel_id, announcement_channel_id, announcement_ts FROM incidents"
+            " WHERE id = ?",
+            (incident_id,),
+        )
+        places = {
+            "war room": self.slack.messages(incident["channel_id"]),
+            "announcement thread": self.slack.thread(
+                incident["announcement_channel_id"], incident["announcement_ts"]
+            ),
+        }
+        for place, messages in places.items():
+            keys = [(m.get("metadata") or {}).get("event_payload", {}).get("key") for m in messages]
+            assert keys.count(key) == 1, (where, incident_id, key, place, keys.count(key))
 
     def check_deployments(self, where: str) -> None:
         deployments = self.query("SELECT * FROM deployments ORDER BY rowid")

@@ -39,11 +39,13 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 
 def kill_at(slack: SlackEmulator, bot: BotProcess, method: str, phase: str) -> None:
-    """SIGKILL the bot around its first `method` call ("before" Slack sees it, or "after")."""
+    """SIGKILL the bot around its first `method` call (before Slack sees it, or after it acted)."""
 
-    def hook(called: str, when: str) -> None:
+    def hook(called: str, when: str) -> bool:
         if called == method and when == phase and bot.process.poll() is None:
             bot.process.kill()
+            return True  # "before": Slack never sees the call
+        return False
 
     slack.call_hook = hook
 
@@ -139,3 +141,42 @@ def test_an_acknowledged_command_lost_with_the_bot_is_run_again_on_start(
         second.stop()
     assert "INC-1" in answer["text"]  # "declared", or "already declared" when the row had landed
     assert len(store.query("SELECT id FROM incidents")) == 1
+
+
+def test_a_status_update_recorded_but_never_posted_is_posted_once_after_a_restart(
+    slack: SlackEmulator, config: Path, store: Store, tmp_path: Path
+) -> None:
+    log = tmp_path / "bot.log"
+    first = BotProcess(config=config, slack=slack, clock_file=None, log=log)
+    declared = first.driver.slash(DECLARE)
+    slack.wait_for_response(declared.response_id or "", timeout=15)
+    assert wait_until(lambda: war_room_ready(store), timeout=15)
+    room = store.query_one("SELECT channel_id FROM incidents")["channel_id"]
+    kill_at(slack, first, "chat.postMessage", "before")  # on the timeline, not yet in Slack
+    update = first.driver.slash(
+        'incident update --status=identified --message="Bad config rolled out"', channel_id=room
+    )
+    assert wait_until(lambda: first.process.poll() is not None, timeout=10)
+    first.kill()
+    slack.call_hook = None
+    key = f"update:{update.trigger_id}"
+    assert not [m for m in slack.messages(room) if "Bad config" in m.get("text", "")]
+
+    second = BotProcess(config=config, slack=slack, clock_file=None, log=log)
+    try:
+        slack.wait_for_response(update.response_id or "", timeout=15)
+    finally:
+        second.stop()
+    incident = store.query_one("SELECT * FROM incidents")
+    for messages in (
+        slack.messages(room),
+        slack.thread(incident["announcement_channel_id"], incident["announcement_ts"]),
+    ):
+        keyed = [
+            m
+            for m in messages
+            if (m.get("metadata") or {}).get("event_payload", {}).get("key") == key
+        ]
+        assert len(keyed) == 1 and "Bad config rolled out" in keyed[0]["text"]
+    updates = [e for e in timeline.events(store, incident_id="INC-1") if e.kind == "status_update"]
+    assert [e.data["message"] for e in updates] == ["Bad config rolled out"]

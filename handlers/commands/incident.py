@@ -118,7 +118,7 @@ def create(
 
 
 def run_declaration(env: CommandEnv, declaration: Declaration) -> Reply:
-    result = declare(declaration, deps=env.deps.war_room)
+    result = declare(declaration, deps=env.war_room)
     incident = result.report.incident
     if not result.created:
         return summary(env, incident.id, f"{incident.id} was already declared by this request.", [])
@@ -156,7 +156,7 @@ def update(
         )
     result = lifecycle.post_update(
         incident,
-        deps=env.deps.war_room,
+        deps=env.war_room,
         actor=env.invocation.actor,
         status=Status(status.lower()) if status else None,
         message=message.strip(),
@@ -181,7 +181,7 @@ def _role_command(role: Role) -> None:
     def assign(env: CommandEnv, user: str, incident_id: str | None) -> Reply:
         incident = find_incident(env, incident_id)
         result = lifecycle.assign_role(
-            incident, deps=env.deps.war_room, actor=env.invocation.actor, role=role, user_id=user
+            incident, deps=env.war_room, actor=env.invocation.actor, role=role, user_id=user
         )
         text = (
             f"{role.label} of {incident.id}: {user}"
@@ -212,7 +212,7 @@ def severity_command(env: CommandEnv, severity: str, incident_id: str | None) ->
     incident = find_incident(env, incident_id)
     result = lifecycle.change_severity(
         incident,
-        deps=env.deps.war_room,
+        deps=env.war_room,
         actor=env.invocation.actor,
         severity=Severity(severity.lower()),
     )
@@ -275,7 +275,7 @@ def resolve(
         raise click.UsageError("Missing option '--root-cause'.")
     result = lifecycle.resolve(
         incident,
-        deps=env.deps.war_room,
+        deps=env.war_room,
         actor=env.invocation.actor,
         root_cause=root_cause.strip(),
         action_items=lifecycle.parse_action_items(action_items),
@@ -297,5 +297,5 @@ def war_room_command(env: CommandEnv, incident_id: str | None) -> Reply:
     incident = find_incident(env, incident_id)
     if not incident.is_open:
         raise UserFacingError(f"{incident.id} is resolved.", hint="Declare a new incident instead.")
-    report = open_war_room(incident, deps=env.deps.war_room, actor=env.invocation.actor)
+    report = open_war_room(incident, deps=env.war_room, actor=env.invocation.actor)
     return summary(env, incident.id, f"War room of {incident.id} checked.", report.problems)

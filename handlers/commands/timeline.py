@@ -43,7 +43,7 @@ def note(env: CommandEnv, text: str) -> Reply:
         raise click.UsageError("The note is empty.")
     added = lifecycle.add_note(
         incident,
-        deps=env.deps.war_room,
+        deps=env.war_room,
         actor=env.invocation.actor,
         text=text.strip(),
         request_key=env.invocation.trigger_id,

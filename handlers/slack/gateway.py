@@ -179,14 +179,24 @@ class SlackChat:
             if not cursor:
                 return None
 
-    def find_message(self, channel_id: str, key: str) -> str | None:
+    def find_message(
+        self, channel_id: str, key: str, *, thread_ts: str | None = None
+    ) -> str | None:
         # Only the newest page: a resumed flow looks for what it posted minutes ago.
-        response = self._call(
-            "conversations.history",
-            lambda: self.client.conversations_history(
-                channel=channel_id, limit=200, include_all_metadata=True
-            ),
-        )
+        if thread_ts:
+            response = self._call(
+                "conversations.replies",
+                lambda: self.client.conversations_replies(
+                    channel=channel_id, ts=thread_ts, limit=200, include_all_metadata=True
+                ),
+            )
+        else:
+            response = self._call(
+                "conversations.history",
+                lambda: self.client.conversations_history(
+                    channel=channel_id, limit=200, include_all_metadata=True
+                ),
+            )
         for message in response.get("messages") or []:
             metadata = message.get("metadata") or {}
             if (

@@ -6,6 +6,10 @@ from typing import Any
 
 from handlers.context import Invocation
 
+# Set by the recovery on a payload it runs again from the command journal (never by Slack:
+# requests are signed, and Slack builds their fields).
+REPLAYED = "hotfix_bot_replayed"
+
 
 def from_command(command: dict[str, Any]) -> Invocation:
     return Invocation(
@@ -15,6 +19,7 @@ def from_command(command: dict[str, Any]) -> Invocation:
         team_id=command.get("team_id"),
         trigger_id=command.get("trigger_id"),
         text=str(command.get("text", "")),
+        replayed=bool(command.get(REPLAYED)),
     )
 
 
@@ -29,4 +34,5 @@ def from_interaction(body: dict[str, Any]) -> Invocation:
         channel_id=channel.get("id") or container.get("channel_id"),
         team_id=team.get("id") or user.get("team_id"),
         trigger_id=body.get("trigger_id"),
+        replayed=bool(body.get(REPLAYED)),
     )

@@ -18,6 +18,7 @@ from typing import Any
 from slack_bolt import Respond
 
 from handlers.context import Deps
+from handlers.slack.payloads import REPLAYED
 from services import journal
 from services.incidents.reminders import resend_lost_reminders
 from services.incidents.war_room import resume_war_rooms
@@ -87,4 +88,4 @@ def recover_after_crash(deps: Deps, replayers: dict[str, Replayer]) -> None:
         log.warning("running %s %s again after a restart", entry.kind, entry.request_key)
         response_url = entry.payload.get("response_url")
         respond = Respond(response_url=response_url) if response_url else None
-        replay(entry.payload, respond)
+        replay({**entry.payload, REPLAYED: True}, respond)

@@ -24,6 +24,7 @@ from services.incidents.war_room import (
     escalate,
     invite_people,
     is_slack_user,
+    post_once,
     refresh_messages,
     require_member,
     responders_for,
@@ -85,6 +86,13 @@ def post_update(
     if new_status is Status.MONITORING and incident.mitigated_at is None:
         values["mitigated_at"] = isoformat(now)
     dedup_key = f"update:{request_key}" if request_key else None
+    earlier = timeline.by_dedup_key(deps.store, dedup_key) if dedup_key else None
+    if earlier is not None:
+        result = ChangeResult(repository.get(deps.store, incident.id), changed=False)
+        if deps.resuming:
+            # Run again after a crash: the posts may never have gone out; post what is missing.
+            _tell_about_update(result, earlier, key=dedup_key, deps=deps)
+        return result
     with deps.store.transaction():
         # Inside the write lock: a concurrent replay waits here and then sees the first one.
         if dedup_key and timeline.has_dedup_key(deps.store, dedup_key):
@@ -97,7 +105,7 @@ def post_update(
                 hint="Check the header message and post your update again.",
             )
         _mark_acknowledged(incident, deps, now)
-        timeline.append(
+        event = timeline.append(
             deps.store,
             clock=deps.clock,
             incident_id=incident.id,
@@ -113,16 +121,35 @@ def post_update(
             at=now,
             dedup_key=dedup_key,
         )
-    updated = repository.get(deps.store, incident.id)
-    result = ChangeResult(updated)
-    data = {
-        "incident": incident_data(updated, now=now),
-        "old_status": incident.status.value,
-        "message": message,
-        "author": actor,
-    }
-    _tell_everyone(result, Message("status_update", data), deps=deps, broadcast=broadcast)
+    result = ChangeResult(repository.get(deps.store, incident.id))
+    _tell_about_update(result, event, key=dedup_key, deps=deps)
     return result
+
+
+def _update_data(
+    incident: Incident, *, old_status: str, message: str, author: str, now: datetime
+) -> dict[str, object]:
+    return {
+        "incident": incident_data(incident, now=now),
+        "old_status": old_status,
+        "message": message,
+        "author": author,
+    }
+
+
+def _tell_about_update(
+    result: ChangeResult, event: timeline.TimelineEvent, *, key: str | None, deps: WarRoomDeps
+) -> None:
+    """Post a recorded status update, keyed by its event so that a resumed run finds it."""
+    data = _update_data(
+        result.incident,
+        old_status=str(event.data["status"]["old"]),
+        message=str(event.data.get("message") or ""),
+        author=event.actor,
+        now=deps.clock.now(),
+    )
+    message = Message("status_update", data, key=key)
+    _tell_everyone(result, message, deps=deps, broadcast=bool(event.data.get("broadcast")))
 
 
 def assign_role(
@@ -365,8 +392,8 @@ def _tell_everyone(
             _try(
                 result,
                 f"post in {where}",
-                lambda c=channel, t=thread: deps.chat.post(
-                    c, message, thread_ts=t, broadcast=broadcast and t is not None
+                lambda c=channel, t=thread: post_once(
+                    c, message, deps, thread_ts=t, broadcast=broadcast and t is not None
                 ),
             )
     result.problems += refresh_messages(incident, deps=deps)

@@ -270,17 +270,24 @@ def _record_channel(
     return repository.get(deps.store, incident.id)
 
 
-def _post_once(channel_id: str, message: Message, deps: WarRoomDeps) -> Posted:
+def post_once(
+    channel_id: str,
+    message: Message,
+    deps: WarRoomDeps,
+    *,
+    thread_ts: str | None = None,
+    broadcast: bool = False,
+) -> Posted:
     """Post, unless a resumed flow finds the message it posted before the crash."""
     if deps.resuming and message.key:
         try:
-            found = deps.chat.find_message(channel_id, message.key)
+            found = deps.chat.find_message(channel_id, message.key, thread_ts=thread_ts)
         except ChatError as exc:
             log.warning("could not read back %s: %s", channel_id, exc.error)
             found = None
         if found is not None:
             return Posted(channel_id=channel_id, ts=found)
-    return deps.chat.post(channel_id, message)
+    return deps.chat.post(channel_id, message, thread_ts=thread_ts, broadcast=broadcast)
 
 
 def _invite(incident: Incident, deps: WarRoomDeps, actor: str, report: FlowReport) -> None:
@@ -321,7 +328,7 @@ def _post_header(incident: Incident, deps: WarRoomDeps) -> None:
         return
     data = {"incident": incident_data(incident, now=deps.clock.now())}
     message = Message("incident_header", data, key=f"{incident.id}:header")
-    posted = _post_once(incident.channel_id, message, deps)
+    posted = post_once(incident.channel_id, message, deps)
     repository.set_if_unset(deps.store, incident.id, header_ts=posted.ts)
 
 
@@ -332,7 +339,7 @@ def _announce(incident: Incident, deps: WarRoomDeps) -> None:
     if not incident.announcement_ts:
         data = {"incident": incident_data(incident, now=deps.clock.now())}
         message = Message("incident_announcement", data, key=f"{incident.id}:announcement")
-        posted = _post_once(settings.announcement_channel, message, deps)
+        posted = post_once(settings.announcement_channel, message, deps)
         repository.set_if_unset(
             deps.store,
             incident.id,
@@ -376,7 +383,7 @@ def escalate(
     channel = settings.escalation_channel or settings.announcement_channel or incident.channel_id
     if channel is None:
         return
-    _post_once(channel, Message("escalation", data, key=dedup_key), deps)
+    post_once(channel, Message("escalation", data, key=dedup_key), deps)
     timeline.append(
         deps.store,
         clock=deps.clock,
@@ -400,7 +407,7 @@ def _post_playbook(incident: Incident, deps: WarRoomDeps) -> None:
         "phases": playbook.phases(items),
     }
     message = Message("playbook", data, key=f"{incident.id}:playbook")
-    posted = _post_once(incident.channel_id, message, deps)
+    posted = post_once(incident.channel_id, message, deps)
     repository.set_if_unset(deps.store, incident.id, playbook_ts=posted.ts)
 
 

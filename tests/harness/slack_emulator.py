@@ -298,7 +298,8 @@ class SlackEmulator:
         self.clock = clock
         # Crash tests: called with (method, "before"|"after") around each Web API call and
         # response_url post, outside the emulator's lock; it may kill the bot right there.
-        self.call_hook: Callable[[str, str], None] | None = None
+        # True from "before" drops the call unseen (the connection is closed, nothing done).
+        self.call_hook: Callable[[str, str], bool | None] | None = None
 
         self._lock = threading.RLock()
         self._changed = threading.Condition()
@@ -1294,8 +1295,9 @@ class SlackEmulator:
         hook = self.call_hook
         if path.startswith("/api/"):
             method = path[len("/api/") :]
-            if hook:
-                hook(method, "before")
+            if hook and hook(method, "before"):
+                req.close_connection = True
+                return
             status, headers, payload = self._handle_api(
                 req.command, method, split.query, headers, body, raw_headers
             )
@@ -1306,8 +1308,9 @@ class SlackEmulator:
                 path[len("/upload/v1/") :], headers, body
             )
         elif path.startswith("/response/") and req.command == "POST":
-            if hook:
-                hook("response_url", "before")
+            if hook and hook("response_url", "before"):
+                req.close_connection = True
+                return
             status, headers, payload = self._handle_response_url(
                 path[len("/response/") :], headers, body
             )
