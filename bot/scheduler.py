@@ -15,7 +15,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from handlers.context import Deps
-from services import outbox
+from services import journal, outbox
 from services.deploy.bluegreen_cleanup import scale_down_idle
 from services.deploy.requests import expire_due
 from services.incidents.reminders import TickReport, tick
@@ -50,6 +50,10 @@ class ReminderScheduler:
             if caught_up:
                 log.info("outbox delivered for channels %s", caught_up)
         OUTBOX_DEPTH.set(outbox.depth(self.deps.store))
+        try:
+            journal.prune(self.deps.store, clock=self.deps.clock)
+        except Exception:
+            log.exception("pruning the command journal failed; the next tick tries again")
         try:
             cleanup = scale_down_idle(
                 store=self.deps.store, clock=self.deps.clock, settings=self.deps.settings

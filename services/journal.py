@@ -21,6 +21,9 @@ from services.store import Store
 # Slack's response_url takes answers for 30 minutes; older work can no longer be
 # answered where it was asked, and may no longer be wanted.
 REPLAY_WINDOW = timedelta(minutes=30)
+# Finished entries are only needed while a replay could still come; the audit table
+# keeps the history.
+KEEP_FINISHED = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -66,3 +69,12 @@ def unfinished(store: Store) -> list[Entry]:
 
 def replayable(entry: Entry, *, now: datetime) -> bool:
     return now - entry.accepted_at <= REPLAY_WINDOW
+
+
+def prune(store: Store, *, clock: Clock) -> int:
+    """Forget finished entries older than KEEP_FINISHED; returns how many."""
+    cursor = store.conn.execute(
+        "DELETE FROM command_journal WHERE finished_at IS NOT NULL AND finished_at < ?",
+        (isoformat(clock.now() - KEEP_FINISHED),),
+    )
+    return cursor.rowcount

@@ -1,0 +1,48 @@
+"""The command journal: acknowledged work, what is still open, and what is forgotten."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from handlers.context import Deps
+from services import journal
+from services.clock import ManualClock
+
+
+def test_a_request_is_journaled_once_and_stays_open_until_finished(
+    deps: Deps, clock: ManualClock
+) -> None:
+    payload = {"text": "incident update --message=hi", "response_url": "http://x/r"}
+    assert journal.accept(
+        deps.store, clock=clock, request_key="T1", kind="command", payload=payload
+    )
+    # A Slack retry of the same request is not a second piece of work.
+    assert not journal.accept(
+        deps.store, clock=clock, request_key="T1", kind="command", payload=payload
+    )
+    (entry,) = journal.unfinished(deps.store)
+    assert (entry.request_key, entry.kind, entry.payload) == ("T1", "command", payload)
+    journal.finish(deps.store, clock=clock, request_key="T1", outcome="failed")
+    journal.finish(deps.store, clock=clock, request_key="T1")  # the first outcome stays
+    assert journal.unfinished(deps.store) == []
+    assert deps.store.query("SELECT outcome FROM command_journal") == [{"outcome": "failed"}]
+
+
+def test_work_older_than_a_response_url_is_not_run_again(deps: Deps, clock: ManualClock) -> None:
+    journal.accept(deps.store, clock=clock, request_key="T1", kind="command", payload={})
+    (entry,) = journal.unfinished(deps.store)
+    assert journal.replayable(entry, now=clock.now() + timedelta(minutes=30))
+    assert not journal.replayable(entry, now=clock.now() + timedelta(minutes=31))
+
+
+def test_finished_entries_are_pruned_after_a_day_open_ones_never(
+    deps: Deps, clock: ManualClock
+) -> None:
+    for key in ("done", "open"):
+        journal.accept(deps.store, clock=clock, request_key=key, kind="command", payload={})
+    journal.finish(deps.store, clock=clock, request_key="done")
+    clock.advance(timedelta(hours=23))
+    assert journal.prune(deps.store, clock=clock) == 0
+    clock.advance(timedelta(hours=2))
+    assert journal.prune(deps.store, clock=clock) == 1
+    assert [e.request_key for e in journal.unfinished(deps.store)] == ["open"]
