@@ -24,6 +24,9 @@ REPLAY_WINDOW = timedelta(minutes=30)
 # Finished entries are only needed while a replay could still come; the audit table
 # keeps the history.
 KEEP_FINISHED = timedelta(days=1)
+# Work that was cut short this many times in a row is taken to be what kills the bot
+# (a poison request): it is dropped instead of crashing every restart.
+MAX_REPLAYS = 3
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,7 @@ class Entry:
     kind: str
     payload: dict[str, Any]
     accepted_at: datetime
+    replays: int = 0
 
 
 def accept(store: Store, *, clock: Clock, request_key: str, kind: str, payload: Any) -> bool:
@@ -62,13 +66,26 @@ def unfinished(store: Store) -> list[Entry]:
             kind=row["kind"],
             payload=json.loads(row["payload"]),
             accepted_at=parse_iso(row["accepted_at"]),
+            replays=row["replays"],
         )
         for row in rows
     ]
 
 
-def replayable(entry: Entry, *, now: datetime) -> bool:
-    return now - entry.accepted_at <= REPLAY_WINDOW
+def why_not_replayable(entry: Entry, *, now: datetime) -> str | None:
+    """None when the entry may run again; else the outcome to record instead."""
+    if now - entry.accepted_at > REPLAY_WINDOW:
+        return "expired"
+    if entry.replays >= MAX_REPLAYS:
+        return "gave_up"
+    return None
+
+
+def count_replay(store: Store, request_key: str) -> None:
+    """Counted before the work starts again, so a replay that kills the bot counts too."""
+    store.conn.execute(
+        "UPDATE command_journal SET replays = replays + 1 WHERE request_key = ?", (request_key,)
+    )
 
 
 def prune(store: Store, *, clock: Clock) -> int:

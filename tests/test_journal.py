@@ -31,8 +31,21 @@ def test_a_request_is_journaled_once_and_stays_open_until_finished(
 def test_work_older_than_a_response_url_is_not_run_again(deps: Deps, clock: ManualClock) -> None:
     journal.accept(deps.store, clock=clock, request_key="T1", kind="command", payload={})
     (entry,) = journal.unfinished(deps.store)
-    assert journal.replayable(entry, now=clock.now() + timedelta(minutes=30))
-    assert not journal.replayable(entry, now=clock.now() + timedelta(minutes=31))
+    assert journal.why_not_replayable(entry, now=clock.now() + timedelta(minutes=30)) is None
+    later = clock.now() + timedelta(minutes=31)
+    assert journal.why_not_replayable(entry, now=later) == "expired"
+
+
+def test_work_cut_short_on_every_run_is_given_up_after_three_replays(
+    deps: Deps, clock: ManualClock
+) -> None:
+    journal.accept(deps.store, clock=clock, request_key="T1", kind="command", payload={})
+    for _ in range(journal.MAX_REPLAYS):
+        (entry,) = journal.unfinished(deps.store)
+        assert journal.why_not_replayable(entry, now=clock.now()) is None
+        journal.count_replay(deps.store, "T1")  # ...and the bot dies again
+    (entry,) = journal.unfinished(deps.store)
+    assert (entry.replays, journal.why_not_replayable(entry, now=clock.now())) == (3, "gave_up")
 
 
 def test_finished_entries_are_pruned_after_a_day_open_ones_never(

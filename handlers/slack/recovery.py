@@ -73,19 +73,24 @@ def recover_after_crash(deps: Deps, replayers: dict[str, Replayer]) -> None:
     now = deps.clock.now()
     for entry in journal.unfinished(deps.store):
         replay = replayers.get(entry.kind)
-        if replay is None or not journal.replayable(entry, now=now):
-            # Too old to answer where it was asked (response_url lasts 30 minutes).
-            log.warning(
-                "not running %s %s again: accepted at %s, before the restart window",
+        skip = "unknown kind" if replay is None else journal.why_not_replayable(entry, now=now)
+        if replay is None or skip is not None:
+            # Too old to answer where it was asked (response_url lasts 30 minutes), or
+            # cut short on every run so far: likely what brought the bot down.
+            log.error(
+                "not running %s %s again (%s): accepted at %s, run %d time(s) after restarts",
                 entry.kind,
                 entry.request_key,
+                skip,
                 entry.accepted_at.isoformat(),
+                entry.replays,
             )
             journal.finish(
-                deps.store, clock=deps.clock, request_key=entry.request_key, outcome="expired"
+                deps.store, clock=deps.clock, request_key=entry.request_key, outcome=str(skip)
             )
             continue
         log.warning("running %s %s again after a restart", entry.kind, entry.request_key)
+        journal.count_replay(deps.store, entry.request_key)
         response_url = entry.payload.get("response_url")
         respond = Respond(response_url=response_url) if response_url else None
         replay({**entry.payload, REPLAYED: True}, respond)

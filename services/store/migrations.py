@@ -228,6 +228,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             kind TEXT NOT NULL,
             payload TEXT NOT NULL,
             accepted_at TEXT NOT NULL,
+            replays INTEGER NOT NULL DEFAULT 0,
             finished_at TEXT,
             outcome TEXT
         );
