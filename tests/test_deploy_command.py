@@ -522,3 +522,24 @@ def test_deploy_from_the_console_with_slack_down(target: DeployTarget, tmp_path:
     assert target.calls() == [["deploy", "v2.1.1"]]
     assert target.live == "v2.1.1"
     assert "✅ Succeeded" in approved.stdout  # the card, printed as it is edited
+
+
+def test_a_lock_left_by_a_finished_deployment_does_not_block_the_next(
+    dbot: RunningBot, target: DeployTarget
+) -> None:
+    room = war_room(dbot)
+    command(dbot, DEPLOY, channel_id=room)
+    click(dbot, "hotfix_deploy_approve", "DEP-1", "U0BOB")
+    click(dbot, "hotfix_deploy_approve", "DEP-1", "U0CAROL")
+    assert repository.get(dbot.deps.store, "DEP-1").state is State.SUCCEEDED
+    # The bot died between recording the success and releasing the target's lock.
+    dbot.deps.store.conn.execute(
+        "INSERT INTO target_locks (target, deployment_id, held_by, since)"
+        " VALUES ('payments/production', 'DEP-1', 'U0ALICE', '2026-03-14T09:30:00+00:00')"
+    )
+    command(dbot, "deploy --target=production --service=payments --version=v2.1.2", channel_id=room)
+    click(dbot, "hotfix_deploy_approve", "DEP-2", "U0BOB")
+    click(dbot, "hotfix_deploy_approve", "DEP-2", "U0CAROL")
+    assert repository.get(dbot.deps.store, "DEP-2").state is State.SUCCEEDED
+    assert target.live == "v2.1.2"
+    assert dbot.deps.store.query("SELECT deployment_id FROM target_locks") == []

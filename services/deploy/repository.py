@@ -10,7 +10,7 @@ from typing import Any
 
 from services import timeline
 from services.clock import Clock, isoformat
-from services.deploy.model import Deployment, Kind, State
+from services.deploy.model import FINAL, Deployment, Kind, State
 from services.errors import ConflictError, NotFoundError
 from services.metrics import DEPLOYMENTS
 from services.store import Store
@@ -266,28 +266,46 @@ def steps(store: Store, deployment_id: str) -> list[dict[str, Any]]:
     )
 
 
+FINAL_STATES = frozenset(state.value for state in FINAL)
+_HOLDER = (
+    "SELECT l.*, d.state AS holder_state FROM target_locks l"
+    " LEFT JOIN deployments d ON d.id = l.deployment_id WHERE l.target = ?"
+)
+
+
 # -- locks ------------------------------------------------------------------------
 
 
 def acquire_lock(
     store: Store, *, clock: Clock, deployment: Deployment, holder: str
 ) -> dict[str, Any] | None:
-    """Take the target's lock; return the current holder instead when someone else has it."""
-    try:
-        store.conn.execute(
+    """Take the target's lock; return the current holder instead when someone else has it.
+
+    A lock whose deployment has finished is stale (the bot died between recording the
+    end and releasing the lock) and is taken over: a finished deployment holds nothing.
+    """
+    with store.transaction() as conn:
+        row = conn.execute(_HOLDER, (deployment.target,)).fetchone()
+        if row is not None:
+            if row["deployment_id"] == deployment.id:
+                return None
+            current = lock_holder(store, deployment.target)
+            if current is not None:
+                return current
+            conn.execute("DELETE FROM target_locks WHERE target = ?", (deployment.target,))
+        conn.execute(
             "INSERT INTO target_locks (target, deployment_id, held_by, since) VALUES (?, ?, ?, ?)",
             (deployment.target, deployment.id, holder, isoformat(clock.now())),
         )
-    except sqlite3.IntegrityError:
-        row = store.query_one("SELECT * FROM target_locks WHERE target = ?", (deployment.target,))
-        if row is not None and row["deployment_id"] == deployment.id:
-            return None
-        return row
     return None
 
 
 def lock_holder(store: Store, target: str) -> dict[str, Any] | None:
-    return store.query_one("SELECT * FROM target_locks WHERE target = ?", (target,))
+    """Who holds the target; a lock left by a finished deployment holds nothing."""
+    row = store.query_one(_HOLDER, (target,))
+    if row is None or row["holder_state"] in FINAL_STATES:
+        return None
+    return {k: row[k] for k in ("target", "deployment_id", "held_by", "since")}
 
 
 def release_lock(store: Store, deployment: Deployment) -> None:
