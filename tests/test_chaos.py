@@ -21,6 +21,7 @@ HOTFIX_CHAOS_SEED and HOTFIX_CHAOS_ITERATIONS reproduce or extend a run.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import random
@@ -170,7 +171,7 @@ class Chaos:
         if not self.dead():
             try:
                 result = self.bot.driver.send(request)
-            except OSError:
+            except (OSError, http.client.HTTPException):  # the bot died mid-answer
                 result = None
         self.pending.append((request, result))
 
