@@ -101,6 +101,14 @@ def events(store: Store, *, incident_id: str | None) -> list[TimelineEvent]:
     return [_event(row) for row in rows]
 
 
+def latest(store: Store, *, incident_id: str, kind: str) -> TimelineEvent | None:
+    row = store.query_one(
+        "SELECT * FROM timeline WHERE incident_id = ? AND kind = ? ORDER BY id DESC LIMIT 1",
+        (incident_id, kind),
+    )
+    return _event(row) if row else None
+
+
 def by_dedup_key(store: Store, dedup_key: str) -> TimelineEvent | None:
     row = store.query_one("SELECT * FROM timeline WHERE dedup_key = ?", (dedup_key,))
     return _event(row) if row else None

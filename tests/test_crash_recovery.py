@@ -180,3 +180,41 @@ def test_a_status_update_recorded_but_never_posted_is_posted_once_after_a_restar
         assert len(keyed) == 1 and "Bad config rolled out" in keyed[0]["text"]
     updates = [e for e in timeline.events(store, incident_id="INC-1") if e.kind == "status_update"]
     assert [e.data["message"] for e in updates] == ["Bad config rolled out"]
+
+
+def test_a_resolution_recorded_but_never_announced_is_announced_once_after_a_restart(
+    slack: SlackEmulator, config: Path, store: Store, tmp_path: Path
+) -> None:
+    log = tmp_path / "bot.log"
+    first = BotProcess(config=config, slack=slack, clock_file=None, log=log)
+    declared = first.driver.slash(DECLARE)
+    slack.wait_for_response(declared.response_id or "", timeout=15)
+    assert wait_until(lambda: war_room_ready(store), timeout=15)
+    room = store.query_one("SELECT channel_id FROM incidents")["channel_id"]
+    kill_at(slack, first, "chat.postMessage", "before")  # resolved in the store, not yet in Slack
+    resolved = first.driver.slash(
+        'incident resolve --root-cause="expired certificate"', channel_id=room
+    )
+    assert wait_until(lambda: first.process.poll() is not None, timeout=10)
+    first.kill()
+    slack.call_hook = None
+    assert store.query_one("SELECT status FROM incidents")["status"] == "resolved"
+
+    second = BotProcess(config=config, slack=slack, clock_file=None, log=log)
+    try:
+        slack.wait_for_response(resolved.response_id or "", timeout=15)
+    finally:
+        second.stop()
+    incident = store.query_one("SELECT * FROM incidents")
+    (event,) = [e for e in timeline.events(store, incident_id="INC-1") if e.kind == "resolved"]
+    for messages in (
+        slack.messages(room),
+        slack.thread(incident["announcement_channel_id"], incident["announcement_ts"]),
+    ):
+        keyed = [
+            m
+            for m in messages
+            if (m.get("metadata") or {}).get("event_payload", {}).get("key")
+            == f"resolved:{event.id}"
+        ]
+        assert len(keyed) == 1

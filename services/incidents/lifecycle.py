@@ -320,6 +320,13 @@ def resolve(
     action_items: list[tuple[str, str | None]],
     resolution: str = "",
 ) -> ChangeResult:
+    if incident.status is Status.RESOLVED and deps.resuming:
+        # Run again after a crash: the notice may never have gone out; post it if missing.
+        event = timeline.latest(deps.store, incident_id=incident.id, kind="resolved")
+        if event is not None:
+            result = ChangeResult(incident, changed=False)
+            _tell_about_resolution(result, event, deps=deps)
+            return result
     _require_open(incident)
     now = deps.clock.now()
     postmortem_due = now + timedelta(hours=deps.settings.postmortem_after_hours)
@@ -344,7 +351,7 @@ def resolve(
             repository.add_action_item(
                 deps.store, clock=deps.clock, incident_id=incident.id, text=text, owner=owner
             )
-        timeline.append(
+        event = timeline.append(
             deps.store,
             clock=deps.clock,
             incident_id=incident.id,
@@ -359,16 +366,23 @@ def resolve(
             },
             at=now,
         )
-    updated = repository.get(deps.store, incident.id)
-    result = ChangeResult(updated)
-    data = {
-        "incident": incident_data(updated, now=now),
-        "resolution": resolution,
-        "action_items": [{"text": t, "owner": o} for t, o in action_items],
-        "author": actor,
-    }
-    _tell_everyone(result, Message("resolution_notice", data), deps=deps)
+    result = ChangeResult(repository.get(deps.store, incident.id))
+    _tell_about_resolution(result, event, deps=deps)
     return result
+
+
+def _tell_about_resolution(
+    result: ChangeResult, event: timeline.TimelineEvent, *, deps: WarRoomDeps
+) -> None:
+    """Post the recorded resolution, keyed by its event so that a resumed run finds it."""
+    data = {
+        "incident": incident_data(result.incident, now=deps.clock.now()),
+        "resolution": event.data.get("resolution", ""),
+        "action_items": event.data.get("action_items", []),
+        "author": event.actor,
+    }
+    message = Message("resolution_notice", data, key=f"resolved:{event.id}")
+    _tell_everyone(result, message, deps=deps)
 
 
 def _tell_everyone(
