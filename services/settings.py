@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from services.deploy.settings import EnvironmentSettings
+from services.deploy.settings import ApiServerConnection, EnvironmentSettings
 from services.git.settings import RepositorySettings
 
 
@@ -165,8 +165,11 @@ class AccessSettings(Section):
     )
 
 
-class LeaseLockSettings(Section):
-    """A coordination.k8s.io/v1 Lease in the bot's own namespace (client-go leader election)."""
+class LeaseLockSettings(ApiServerConnection):
+    """A coordination.k8s.io/v1 Lease in the bot's own namespace (client-go leader election).
+
+    Reached like a deploy target's `kubernetes:` (context, kubeconfig, in_cluster, host).
+    """
 
     namespace: str | None = Field(
         default=None,
@@ -186,11 +189,6 @@ class LeaseLockSettings(Section):
         description="How often the holder renews; it stops serving when it could not renew for"
         " duration_seconds - renew_seconds.",
     )
-    # How to reach the API server: the same settings as a deploy target's `kubernetes:`.
-    context: str | None = Field(default=None, description="kubeconfig context (default: current).")
-    kubeconfig: str | None = None
-    in_cluster: bool = False
-    host: str | None = Field(default=None, description="API server URL, for tests and proxies.")
 
     @model_validator(mode="after")
     def _renews_in_time(self) -> LeaseLockSettings:

@@ -24,7 +24,7 @@ import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, Protocol
+from typing import Any
 
 import kubernetes.client
 import kubernetes.config
@@ -32,7 +32,7 @@ import urllib3
 from kubernetes.client.exceptions import ApiException
 
 from services.deploy.backend import DeployError
-from services.deploy.settings import KubernetesTarget
+from services.deploy.settings import ApiServerConnection, KubernetesTarget
 
 Obj = dict[str, Any]
 
@@ -171,21 +171,7 @@ def _transport_reason(exc: BaseException) -> str:
 USER_AGENT = "hotfix-bot/0.1 (kubernetes-python)"
 
 
-class KubeConnection(Protocol):
-    """Where the API server is and whose credentials to use: a deploy target's `kubernetes:`
-    settings, or the instance lock's `lock.lease:`."""
-
-    @property
-    def context(self) -> str | None: ...
-    @property
-    def kubeconfig(self) -> str | None: ...
-    @property
-    def in_cluster(self) -> bool: ...
-    @property
-    def host(self) -> str | None: ...
-
-
-def build_api_client(target: KubernetesTarget | KubeConnection) -> kubernetes.client.ApiClient:
+def build_api_client(target: ApiServerConnection) -> kubernetes.client.ApiClient:
     """An ApiClient for the target: `host` alone (tests, `kubectl proxy`), in-cluster, or kubeconfig.
 
     With `host` and a kubeconfig/context or in_cluster, the credentials come from the

@@ -87,11 +87,16 @@ class CanarySettings(Section):
         return self
 
 
-class KubernetesTarget(Section):
+class ApiServerConnection(Section):
+    """Where a Kubernetes API server is and whose credentials to use."""
+
     context: str | None = Field(default=None, description="kubeconfig context (default: current).")
     kubeconfig: str | None = None
     in_cluster: bool = False
     host: str | None = Field(default=None, description="API server URL, for tests and proxies.")
+
+
+class KubernetesTarget(ApiServerConnection):
     namespace: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
     deployment: str = Field(pattern=r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
     container: str = "app"
