@@ -55,6 +55,12 @@ def war_room_ready(store: Store) -> bool:
     return bool(row and row["war_room_done_at"])
 
 
+def keyed(messages: list[dict], key: str) -> list[dict]:
+    return [
+        m for m in messages if (m.get("metadata") or {}).get("event_payload", {}).get("key") == key
+    ]
+
+
 def test_a_crash_after_slack_created_the_channel_adopts_it_instead_of_opening_a_second(
     slack: SlackEmulator, config: Path, store: Store, tmp_path: Path
 ) -> None:
@@ -104,11 +110,7 @@ def test_a_crash_after_a_post_finds_that_post_instead_of_posting_again(
     finally:
         second.stop()
     room = store.query_one("SELECT channel_id, header_ts FROM incidents")
-    header_keys = [
-        m
-        for m in slack.messages(room["channel_id"])
-        if (m.get("metadata") or {}).get("event_payload", {}).get("key") == "INC-1:header"
-    ]
+    header_keys = keyed(slack.messages(room["channel_id"]), "INC-1:header")
     assert [m["ts"] for m in header_keys] == [room["header_ts"]]
     history = slack.calls_to("conversations.history")
     assert history and history[0].args.get("include_all_metadata") in (True, "true", "1")
@@ -143,41 +145,52 @@ def test_an_acknowledged_command_lost_with_the_bot_is_run_again_on_start(
     assert len(store.query("SELECT id FROM incidents")) == 1
 
 
-def test_a_status_update_recorded_but_never_posted_is_posted_once_after_a_restart(
-    slack: SlackEmulator, config: Path, store: Store, tmp_path: Path
-) -> None:
-    log = tmp_path / "bot.log"
+def killed_before_posting(
+    slack: SlackEmulator, config: Path, store: Store, log: Path, text: str
+) -> tuple[str, str | None]:
+    """Declare, then run `text` in the war room with the bot killed before its first post.
+
+    Returns the war room and the command's response id, after a new bot has answered it.
+    """
     first = BotProcess(config=config, slack=slack, clock_file=None, log=log)
     declared = first.driver.slash(DECLARE)
     slack.wait_for_response(declared.response_id or "", timeout=15)
     assert wait_until(lambda: war_room_ready(store), timeout=15)
     room = store.query_one("SELECT channel_id FROM incidents")["channel_id"]
-    kill_at(slack, first, "chat.postMessage", "before")  # on the timeline, not yet in Slack
-    update = first.driver.slash(
-        'incident update --status=identified --message="Bad config rolled out"', channel_id=room
-    )
+    kill_at(slack, first, "chat.postMessage", "before")  # in the store, not yet in Slack
+    sent = first.driver.slash(text, channel_id=room)
     assert wait_until(lambda: first.process.poll() is not None, timeout=10)
     first.kill()
     slack.call_hook = None
-    key = f"update:{update.trigger_id}"
-    assert not [m for m in slack.messages(room) if "Bad config" in m.get("text", "")]
-
+    posted_before = len(slack.messages(room))
     second = BotProcess(config=config, slack=slack, clock_file=None, log=log)
     try:
-        slack.wait_for_response(update.response_id or "", timeout=15)
+        slack.wait_for_response(sent.response_id or "", timeout=15)
     finally:
         second.stop()
+    assert len(slack.messages(room)) > posted_before
+    return room, sent.trigger_id
+
+
+def war_room_and_thread(slack: SlackEmulator, store: Store, room: str) -> list[list[dict]]:
     incident = store.query_one("SELECT * FROM incidents")
-    for messages in (
-        slack.messages(room),
-        slack.thread(incident["announcement_channel_id"], incident["announcement_ts"]),
-    ):
-        keyed = [
-            m
-            for m in messages
-            if (m.get("metadata") or {}).get("event_payload", {}).get("key") == key
-        ]
-        assert len(keyed) == 1 and "Bad config rolled out" in keyed[0]["text"]
+    thread = slack.thread(incident["announcement_channel_id"], incident["announcement_ts"])
+    return [slack.messages(room), thread]
+
+
+def test_a_status_update_recorded_but_never_posted_is_posted_once_after_a_restart(
+    slack: SlackEmulator, config: Path, store: Store, tmp_path: Path
+) -> None:
+    room, trigger_id = killed_before_posting(
+        slack,
+        config,
+        store,
+        tmp_path / "bot.log",
+        'incident update --status=identified --message="Bad config rolled out"',
+    )
+    for messages in war_room_and_thread(slack, store, room):
+        (update,) = keyed(messages, f"update:{trigger_id}")
+        assert "Bad config rolled out" in update["text"]
     updates = [e for e in timeline.events(store, incident_id="INC-1") if e.kind == "status_update"]
     assert [e.data["message"] for e in updates] == ["Bad config rolled out"]
 
@@ -185,36 +198,14 @@ def test_a_status_update_recorded_but_never_posted_is_posted_once_after_a_restar
 def test_a_resolution_recorded_but_never_announced_is_announced_once_after_a_restart(
     slack: SlackEmulator, config: Path, store: Store, tmp_path: Path
 ) -> None:
-    log = tmp_path / "bot.log"
-    first = BotProcess(config=config, slack=slack, clock_file=None, log=log)
-    declared = first.driver.slash(DECLARE)
-    slack.wait_for_response(declared.response_id or "", timeout=15)
-    assert wait_until(lambda: war_room_ready(store), timeout=15)
-    room = store.query_one("SELECT channel_id FROM incidents")["channel_id"]
-    kill_at(slack, first, "chat.postMessage", "before")  # resolved in the store, not yet in Slack
-    resolved = first.driver.slash(
-        'incident resolve --root-cause="expired certificate"', channel_id=room
+    room, _ = killed_before_posting(
+        slack,
+        config,
+        store,
+        tmp_path / "bot.log",
+        'incident resolve --root-cause="expired certificate"',
     )
-    assert wait_until(lambda: first.process.poll() is not None, timeout=10)
-    first.kill()
-    slack.call_hook = None
     assert store.query_one("SELECT status FROM incidents")["status"] == "resolved"
-
-    second = BotProcess(config=config, slack=slack, clock_file=None, log=log)
-    try:
-        slack.wait_for_response(resolved.response_id or "", timeout=15)
-    finally:
-        second.stop()
-    incident = store.query_one("SELECT * FROM incidents")
     (event,) = [e for e in timeline.events(store, incident_id="INC-1") if e.kind == "resolved"]
-    for messages in (
-        slack.messages(room),
-        slack.thread(incident["announcement_channel_id"], incident["announcement_ts"]),
-    ):
-        keyed = [
-            m
-            for m in messages
-            if (m.get("metadata") or {}).get("event_payload", {}).get("key")
-            == f"resolved:{event.id}"
-        ]
-        assert len(keyed) == 1
+    for messages in war_room_and_thread(slack, store, room):
+        assert len(keyed(messages, f"resolved:{event.id}")) == 1
