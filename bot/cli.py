@@ -245,9 +245,25 @@ def _run_console(obj: dict[str, Any], *, user: str | None, channel: str | None) 
     if loaded.is_example:
         click.echo(f"Using the example configuration {loaded.path}.", err=True)
     deps = _deps(obj)
+    from bot.instance_lock import InstanceLock
     from bot.scheduler import ReminderScheduler
 
-    scheduler = ReminderScheduler(deps)
+    # Reminders, expiries and the outbox belong to the serving bot when there is one; the
+    # console ticks only while none serves this database (it never takes the lock, so a
+    # bot can start at any time).
+    lock = InstanceLock(deps.settings.store.path)
+
+    def no_bot_serves() -> bool:
+        # With a Lease (a cluster), the console runs in the bot's own pod: the bot serves.
+        return deps.settings.lock.kind == "file" and not lock.held_elsewhere()
+
+    if not no_bot_serves():
+        click.echo(
+            "A hotfix-bot serves this database: it sends the reminders; this console runs"
+            " commands only.",
+            err=True,
+        )
+    scheduler = ReminderScheduler(deps, should_tick=no_bot_serves)
     scheduler.start()
     shell = Console(deps, _router(deps), actor=console_actor(user), channel_id=channel)
     try:

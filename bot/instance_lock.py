@@ -68,6 +68,18 @@ class InstanceLock:
             self._file.close()
             self._file = None
 
+    def held_elsewhere(self) -> bool:
+        """Whether a bot serves this database right now (without taking the lock)."""
+        if not self.path.exists():
+            return False
+        with self.path.open("a+") as handle:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        return False
+
 
 class HeldLock(Protocol):
     def release(self) -> None: ...

@@ -9,6 +9,7 @@ go out at once.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -25,11 +26,16 @@ log = logging.getLogger(__name__)
 
 
 class ReminderScheduler:
-    def __init__(self, deps: Deps) -> None:
+    def __init__(self, deps: Deps, *, should_tick: Callable[[], bool] | None = None) -> None:
         self.deps = deps
+        # The console asks whether a bot serves the database: then the bot's ticks post
+        # the reminders to Slack, and a console tick would only print them here.
+        self.should_tick = should_tick
         self._scheduler = BackgroundScheduler(timezone=UTC)
 
     def run_tick(self) -> TickReport:
+        if self.should_tick is not None and not self.should_tick():
+            return TickReport()
         try:
             report = tick(deps=self.deps.war_room)
         except Exception:

@@ -133,3 +133,53 @@ def test_json_logs_carry_the_ids_of_the_flow() -> None:
     )
     assert (line["deployment_id"], line["incident_id"]) == ("DEP-3", "INC-7")
     assert "deployment_id" not in outside and outside["level"] == "warning"
+
+
+def test_a_console_next_to_a_serving_bot_leaves_the_reminders_to_the_bot(
+    slack: SlackEmulator, tmp_path: Path
+) -> None:
+    import os
+    import subprocess
+    import sys
+    from datetime import UTC, datetime, timedelta
+
+    from services.clock import isoformat
+    from tests.harness.bot_process import REPO
+    from tests.harness.waiting import wait_until
+    from tests.test_reminders import reminders_in
+
+    slack.add_channel("incidents", channel_id="C0INCIDENTS", members=("UBOT",))
+    clock_file = tmp_path / "clock"
+    start = datetime(2026, 3, 14, 9, 0, tzinfo=UTC)
+    clock_file.write_text(isoformat(start))
+    config = tmp_path / "hotfix.yml"
+    config.write_text(
+        f"store:\n  path: {tmp_path / 'bot.db'}\n"
+        "incidents:\n  announcement_channel: C0INCIDENTS\n  reminder_tick_seconds: 0.05\n"
+    )
+    bot = BotProcess(config=config, slack=slack, clock_file=clock_file, log=tmp_path / "bot.log")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "HOTFIX_"))}
+    env["HOTFIX_CLOCK_FILE"] = str(clock_file)
+    console = subprocess.Popen(
+        [sys.executable, "-m", "bot", "--config", str(config), "console", "--user", "oncall"],
+        cwd=REPO,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        declared = bot.driver.slash('incident create --severity=sev1 --title="Payments down"')
+        slack.wait_for_response(declared.response_id or "", timeout=15)
+        room = slack.channel_by_name("inc-1-payments-down")["id"]
+        clock_file.write_text(isoformat(start + timedelta(minutes=16)))  # a reminder is due
+        assert wait_until(lambda: len(reminders_in(slack, room)) == 1, timeout=15)
+        out, err = console.communicate("quit\n", timeout=30)
+    finally:
+        if console.poll() is None:
+            console.kill()
+        bot.stop()
+    assert "A hotfix-bot serves this database" in err
+    assert "status update" not in out.lower()  # the console did not take the reminder
+    assert len(reminders_in(slack, room)) == 1
