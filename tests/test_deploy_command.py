@@ -543,3 +543,62 @@ def test_a_lock_left_by_a_finished_deployment_does_not_block_the_next(
     assert repository.get(dbot.deps.store, "DEP-2").state is State.SUCCEEDED
     assert target.live == "v2.1.2"
     assert dbot.deps.store.query("SELECT deployment_id FROM target_locks") == []
+
+
+@pytest.mark.parametrize("phase", ["before", "after"])
+def test_a_card_lost_with_the_bot_is_posted_once_when_the_request_runs_again(
+    slack: SlackEmulator, target: DeployTarget, tmp_path: Path, phase: str
+) -> None:
+    """Killed just before Slack got the card, or just after it posted it (ts never recorded)."""
+    import yaml
+
+    from services.store import Store
+    from tests.harness.bot_process import BotProcess
+    from tests.harness.waiting import wait_until
+
+    slack.add_user("U0CAROL", "carol")
+    config = tmp_path / "hotfix.yml"
+    settings = {
+        "store": {"path": str(tmp_path / "bot.db")},
+        **bot_settings(target, verify_seconds=0),
+    }
+    config.write_text(yaml.safe_dump(settings))
+    log = tmp_path / "bot.log"
+    first = BotProcess(config=config, slack=slack, clock_file=None, log=log)
+
+    def kill_at_the_card(method: str, when: str) -> bool:
+        if method == "chat.postMessage" and when == phase and first.process.poll() is None:
+            first.process.kill()
+            return when == "before"
+        return False
+
+    slack.call_hook = kill_at_the_card
+    requested = first.driver.slash(DEPLOY)
+    assert wait_until(lambda: first.process.poll() is not None, timeout=15)
+    first.kill()
+    slack.call_hook = None
+    store = Store(tmp_path / "bot.db")
+    try:
+        assert repository.get(store, "DEP-1").card_ts is None
+        second = BotProcess(config=config, slack=slack, clock_file=None, log=log)
+        try:
+            slack.wait_for_response(requested.response_id or "", timeout=15)
+            cards = [
+                m
+                for m in slack.messages("C0GENERAL")
+                if (m.get("metadata") or {}).get("event_payload", {}).get("key") == "DEP-1:card"
+            ]
+            assert [m["ts"] for m in cards] == [repository.get(store, "DEP-1").card_ts]
+            for approver in ("U0BOB", "U0CAROL"):
+                clicked = second.driver.block_action(
+                    "hotfix_deploy_approve", value="DEP-1", user_id=approver
+                )
+                slack.wait_for_response(clicked.response_id or "", timeout=15)
+            assert wait_until(
+                lambda: repository.get(store, "DEP-1").state is State.SUCCEEDED, timeout=20
+            )
+        finally:
+            second.stop()
+    finally:
+        store.close()
+    assert target.calls() == [["deploy", "v2.1.1"]]

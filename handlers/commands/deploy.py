@@ -69,6 +69,7 @@ def _request(env: CommandEnv, **choices: Any) -> DeployRequest:
         channel_id=env.invocation.channel_id,
         incident=incident_here(env),
         request_key=env.invocation.trigger_id,
+        replayed=env.invocation.replayed,
     )
 
 

@@ -71,12 +71,27 @@ def card_data(store: Store, deployment: Deployment, *, clock: Clock) -> dict[str
 
 
 def post_or_update(
-    store: Store, deployment: Deployment, *, clock: Clock, chat: Chat, channel: str | None
+    store: Store,
+    deployment: Deployment,
+    *,
+    clock: Clock,
+    chat: Chat,
+    channel: str | None,
+    look_first: bool = False,
 ) -> str | None:
-    """Post the card the first time, edit it afterwards; returns a problem, or None."""
+    """Post the card the first time, edit it afterwards; returns a problem, or None.
+
+    `look_first` (a request run again after a crash): a card posted before the crash but
+    never recorded is found by its key and edited instead of posted a second time.
+    """
     deployment = repository.get(store, deployment.id)
-    message = Message("deploy_card", card_data(store, deployment, clock=clock))
+    key = f"{deployment.id}:card"
+    message = Message("deploy_card", card_data(store, deployment, clock=clock), key=key)
     try:
+        found = chat.find_message(channel, key) if look_first and channel else None
+        if found and channel:
+            repository.set_card(store, deployment.id, channel_id=channel, ts=found)
+            deployment = repository.get(store, deployment.id)
         if deployment.card_ts and deployment.channel_id:
             chat.update(deployment.channel_id, deployment.card_ts, message)
         elif channel:

@@ -44,6 +44,8 @@ class DeployRequest:
     channel_id: str | None
     incident: Incident | None
     request_key: str | None
+    # Run again after a crash: the card may never have been posted, or posted unrecorded.
+    replayed: bool = False
 
 
 @dataclass(frozen=True)
@@ -110,8 +112,8 @@ def request(
 ) -> tuple[Deployment, bool, str | None]:
     """Record a deployment request and post its card; (deployment, created, problem)."""
     replayed = repository.by_request_key(deps.store, req.request_key)
-    if replayed is not None:
-        return replayed, False, None  # a Slack retry of a request already recorded
+    if replayed is not None:  # a Slack retry, or a run after a crash, of a recorded request
+        return _card_repaired(deps, req, replayed), False, None
     env = target_settings(deps.settings, req.service, req.environment)
     if req.version != "previous" and not VERSION.match(req.version):
         raise UserFacingError(
@@ -184,11 +186,26 @@ def request(
         ),
     )
     if not created:
-        return deployment, False, None
+        return _card_repaired(deps, req, deployment), False, None
     problem = card.post_or_update(
         deps.store, deployment, clock=deps.clock, chat=deps.chat, channel=deployment.channel_id
     )
     return repository.get(deps.store, deployment.id), True, problem
+
+
+def _card_repaired(deps: DeployDeps, req: DeployRequest, deployment: Deployment) -> Deployment:
+    """Run again after a crash before the card was recorded: find it or post it, once."""
+    if not req.replayed or deployment.card_ts is not None:
+        return deployment
+    card.post_or_update(
+        deps.store,
+        deployment,
+        clock=deps.clock,
+        chat=deps.chat,
+        channel=deployment.channel_id,
+        look_first=True,
+    )
+    return repository.get(deps.store, deployment.id)
 
 
 def _running_now(
