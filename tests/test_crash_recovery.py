@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from handlers.context import Deps
 from services import timeline
 from services.store import Store
 from tests.harness.bot_process import BotProcess
@@ -209,3 +210,36 @@ def test_a_resolution_recorded_but_never_announced_is_announced_once_after_a_res
     (event,) = [e for e in timeline.events(store, incident_id="INC-1") if e.kind == "resolved"]
     for messages in war_room_and_thread(slack, store, room):
         assert len(keyed(messages, f"resolved:{event.id}")) == 1
+
+
+def test_a_crash_between_recording_the_channel_and_its_event_is_repaired_on_resume(
+    deps: Deps,
+) -> None:
+    from services.incidents import repository
+    from services.incidents.model import Severity
+    from services.incidents.war_room import resume_war_rooms
+
+    incident, _ = repository.create(
+        deps.store,
+        clock=deps.clock,
+        new=repository.NewIncident(
+            title="Checkout slow",
+            severity=Severity.SEV2,
+            impact="high",
+            description="",
+            commander="console:oncall",
+            declared_by="console:oncall",
+            origin_channel_id=None,
+            next_update_due_at=deps.clock.now(),
+            request_key=None,
+        ),
+    )
+    # What a crash right after recording the channel leaves: the id, no event, not done.
+    repository.set_if_unset(
+        deps.store, incident.id, channel_id="console:#inc-1-checkout-slow", channel_name="inc-1"
+    )
+    for _ in range(2):  # a second restart changes nothing
+        resume_war_rooms(deps.war_room)
+    kinds = [e.kind for e in timeline.events(deps.store, incident_id=incident.id)]
+    assert kinds.count("war_room_created") == 1
+    assert repository.get(deps.store, incident.id).channel_id == "console:#inc-1-checkout-slow"

@@ -193,6 +193,11 @@ def refresh_messages(incident: Incident, *, deps: WarRoomDeps) -> list[str]:
 
 def _ensure_channel(incident: Incident, *, deps: WarRoomDeps, actor: str) -> Incident:
     if incident.channel_id:
+        # A crash may have come between recording the channel and its event.
+        if deps.resuming and not timeline.latest(
+            deps.store, incident_id=incident.id, kind="war_room_created"
+        ):
+            _note_war_room_created(incident, deps=deps, actor=actor)
         return incident
     pending = _pending_channel(incident.id, deps.store)
     if pending is not None:
@@ -253,21 +258,28 @@ def _record_channel(
     incident: Incident, channel_id: str, name: str, *, deps: WarRoomDeps, actor: str
 ) -> Incident:
     repository.set_if_unset(deps.store, incident.id, channel_id=channel_id, channel_name=name)
+    recorded = repository.get(deps.store, incident.id)
+    if recorded.channel_id == channel_id:  # not another flow's channel, recorded meanwhile
+        _note_war_room_created(recorded, deps=deps, actor=actor)
+    return recorded
+
+
+def _note_war_room_created(incident: Incident, *, deps: WarRoomDeps, actor: str) -> None:
+    """The `war_room_created` event, once (a resumed flow may find it missing)."""
     timeline.append(
         deps.store,
         clock=deps.clock,
         incident_id=incident.id,
         actor=actor,
         kind="war_room_created",
-        text=f"War room #{name} created",
+        text=f"War room #{incident.channel_name} created",
         data={
-            "channel_id": channel_id,
-            "channel_name": name,
+            "channel_id": incident.channel_id,
+            "channel_name": incident.channel_name,
             "private": deps.settings.private_channels,
         },
         dedup_key=f"war_room_created:{incident.id}",
     )
-    return repository.get(deps.store, incident.id)
 
 
 def post_once(
