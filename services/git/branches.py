@@ -51,6 +51,11 @@ def trailers(issue_key: str, severity: str | None, incident_id: str | None) -> l
     return lines
 
 
+def resolves_issue(message: str, issue_key: str) -> bool:
+    """Whether a commit or tag message carries the `Resolves:` trailer `trailers` writes."""
+    return re.search(rf"^Resolves: {re.escape(issue_key)}$", message, re.M) is not None
+
+
 def compose_message(subject: str, body: str | None, trailer_lines: list[str]) -> str:
     parts = [subject]
     if body:

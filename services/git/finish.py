@@ -9,7 +9,6 @@ the remote is untouched because an atomic push changes every ref or none.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from .branches import (
     compose_message,
     hotfix_branches,
     issue_key_of,
+    resolves_issue,
     trailers,
 )
 from .errors import (
@@ -257,10 +257,9 @@ def _release_resolving(
     repo: GitRepository, settings: RepositorySettings, key: str, production: str
 ) -> str | None:
     """The release tag on production whose message says it resolves ``key`` (what finish writes)."""
-    trailer = re.compile(rf"^Resolves: {re.escape(key)}$", re.M)
     for name in repo.tags_merged_into(production):
         tag = parse_tag(name, settings.tag_prefix)
-        if tag is not None and tag.is_release and trailer.search(repo.tag_message(name)):
+        if tag is not None and tag.is_release and resolves_issue(repo.tag_message(name), key):
             return name
     return None
 

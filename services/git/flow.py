@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
-from .branches import branch_matches_issue, hotfix_branch_name, hotfix_branches, issue_key_of
+from .branches import (
+    branch_matches_issue,
+    hotfix_branch_name,
+    hotfix_branches,
+    issue_key_of,
+    resolves_issue,
+)
 from .errors import (
     HotfixExistsError,
     InvalidInputError,
@@ -211,9 +216,7 @@ def _finished_tag(
         if tag is not None and tag.is_release
     ]
     for tag in sorted(candidates, key=lambda t: t.version):
-        if issue_key and re.search(
-            rf"^Resolves: {re.escape(issue_key)}$", repo.tag_message(tag.name), re.M
-        ):
+        if issue_key and resolves_issue(repo.tag_message(tag.name), issue_key):
             return tag.name
         tagged = repo.rev_parse(f"refs/tags/{tag.name}")
         if tagged is not None and sha in repo.parents(tagged)[1:]:
