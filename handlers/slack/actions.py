@@ -14,7 +14,7 @@ from handlers.context import CommandEnv, Deps
 from handlers.replies import Reply
 from handlers.slack.delivery import open_modal, render_safely, tell_user
 from handlers.slack.payloads import from_interaction
-from handlers.slack.recovery import CLICK, Replayer, journal_request, journaled_job
+from handlers.slack.recovery import CLICK, Replayer, journal_request, submit_journaled
 
 
 def click_of(body: dict[str, Any], action: dict[str, Any]) -> Click:
@@ -48,9 +48,7 @@ def register(app: App, *, deps: Deps) -> None:
         key = journal_request(deps, kind=CLICK, payload={**body, "clicked": action})
         ack()
         job = _click_job(deps, client, body, action, respond)
-        deps.worker.submit(
-            journaled_job(deps, key, job), describe=f"click {action.get('action_id')}"
-        )
+        submit_journaled(deps, key, job, describe=f"click {action.get('action_id')}")
 
 
 def click_replayer(deps: Deps, client: WebClient) -> Replayer:
@@ -59,9 +57,8 @@ def click_replayer(deps: Deps, client: WebClient) -> Replayer:
     def replay(body: dict[str, Any], respond: Respond | None) -> None:
         action = body.get("clicked") or {}
         job = _click_job(deps, client, body, action, respond)
-        deps.worker.submit(
-            journaled_job(deps, body.get("trigger_id"), job),
-            describe=f"click {action.get('action_id')}",
+        submit_journaled(
+            deps, body.get("trigger_id"), job, describe=f"click {action.get('action_id')}"
         )
 
     return replay

@@ -11,7 +11,7 @@ from handlers.context import CommandEnv, Deps
 from handlers.router import Prepared, Router
 from handlers.slack.delivery import open_modal, render_safely
 from handlers.slack.payloads import from_command
-from handlers.slack.recovery import COMMAND, Replayer, journal_request, journaled_job
+from handlers.slack.recovery import COMMAND, Replayer, journal_request, submit_journaled
 
 
 def register(app: App, *, deps: Deps, router: Router) -> None:
@@ -60,4 +60,4 @@ def _run_on_worker(
         if respond is not None:
             respond(**render_safely(deps, reply).as_response(public=reply.public))
 
-    deps.worker.submit(journaled_job(deps, key, run), describe=f"{router.prog} {prepared.action}")
+    submit_journaled(deps, key, run, describe=f"{router.prog} {prepared.action}")

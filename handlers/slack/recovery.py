@@ -3,7 +3,7 @@
 Slack's retries cover a request until it is acknowledged; after that, only the
 journal (services.journal) remembers it. The slash command and form listeners
 journal the request before acknowledging it and hand the work to
-`journaled_job`, which marks it finished however it ends. On start,
+`submit_journaled`, which marks it finished however it ends. On start,
 `recover_after_crash` finishes the war rooms a crash cut short and runs the
 journaled work again: every flow is idempotent under replays (keyed by the
 trigger id), so work that had in fact completed is answered, not redone.
@@ -49,8 +49,13 @@ def journal_request(deps: Deps, *, kind: str, payload: dict[str, Any]) -> str | 
     return str(key)
 
 
-def journaled_job(deps: Deps, key: str | None, job: Callable[[], None]) -> Callable[[], None]:
-    """`job`, marking its journal entry finished however it ends (a crash leaves it open)."""
+def submit_journaled(
+    deps: Deps, key: str | None, job: Callable[[], None], *, describe: str
+) -> None:
+    """Run `job` on the worker, marking its journal entry finished however it ends.
+
+    Only a crash leaves the entry open, for `recover_after_crash` to run again.
+    """
 
     def run() -> None:
         outcome = "failed"
@@ -61,7 +66,7 @@ def journaled_job(deps: Deps, key: str | None, job: Callable[[], None]) -> Calla
             if key is not None:
                 journal.finish(deps.store, clock=deps.clock, request_key=key, outcome=outcome)
 
-    return run
+    deps.worker.submit(run, describe=describe)
 
 
 def recover_after_crash(deps: Deps, replayers: dict[str, Replayer]) -> None:

@@ -13,7 +13,7 @@ from handlers.context import CommandEnv, Deps
 from handlers.guard import run_guarded
 from handlers.slack.delivery import tell_user
 from handlers.slack.payloads import from_interaction
-from handlers.slack.recovery import FORM, Replayer, journal_request, journaled_job
+from handlers.slack.recovery import FORM, Replayer, journal_request, submit_journaled
 from handlers.views import VIEWS, ViewSpec, parse_state
 from services.incidents import repository
 
@@ -71,4 +71,4 @@ def _run_on_worker(deps: Deps, client: WebClient, body: dict[str, Any], key: str
             channel = incident.channel_id if incident else None
         tell_user(deps, client, user_id=env.invocation.actor, channel_id=channel, reply=reply)
 
-    deps.worker.submit(journaled_job(deps, key, run), describe=f"form {callback_id}")
+    submit_journaled(deps, key, run, describe=f"form {callback_id}")
