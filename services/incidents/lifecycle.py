@@ -126,28 +126,16 @@ def post_update(
     return result
 
 
-def _update_data(
-    incident: Incident, *, old_status: str, message: str, author: str, now: datetime
-) -> dict[str, object]:
-    return {
-        "incident": incident_data(incident, now=now),
-        "old_status": old_status,
-        "message": message,
-        "author": author,
-    }
-
-
 def _tell_about_update(
     result: ChangeResult, event: timeline.TimelineEvent, *, key: str | None, deps: WarRoomDeps
 ) -> None:
     """Post a recorded status update, keyed by its event so that a resumed run finds it."""
-    data = _update_data(
-        result.incident,
-        old_status=str(event.data["status"]["old"]),
-        message=str(event.data.get("message") or ""),
-        author=event.actor,
-        now=deps.clock.now(),
-    )
+    data = {
+        "incident": incident_data(result.incident, now=deps.clock.now()),
+        "old_status": str(event.data["status"]["old"]),
+        "message": str(event.data.get("message") or ""),
+        "author": event.actor,
+    }
     message = Message("status_update", data, key=key)
     _tell_everyone(result, message, deps=deps, broadcast=bool(event.data.get("broadcast")))
 
