@@ -7,8 +7,10 @@ call hook, with a real bot process and a real SQLite file.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,16 +41,30 @@ def store(tmp_path: Path) -> Iterator[Store]:
     opened.close()
 
 
-def kill_at(slack: SlackEmulator, bot: BotProcess, method: str, phase: str) -> None:
-    """SIGKILL the bot around its first `method` call (before Slack sees it, or after it acted)."""
+def kill_at(
+    slack: SlackEmulator, bot: BotProcess, method: str, phase: str, send: Callable[[], Any]
+) -> Any:
+    """Send a request, then SIGKILL the bot around its first `method` call (before Slack sees
+    it, or after it acted).
+
+    The kill waits until the bot's answer to `send` has arrived: on a busy machine the worker
+    can reach `method` before the ack is written, and a bot killed then never acknowledged the
+    request at all (Slack would retry it: tests/test_chaos.py covers that case).
+    """
+    acknowledged = threading.Event()
 
     def hook(called: str, when: str) -> bool:
         if called == method and when == phase and bot.process.poll() is None:
+            acknowledged.wait(timeout=30)
             bot.process.kill()
             return True  # "before": Slack never sees the call
         return False
 
     slack.call_hook = hook
+    try:
+        return send()
+    finally:
+        acknowledged.set()
 
 
 def war_room_ready(store: Store) -> bool:
@@ -67,8 +83,9 @@ def test_a_crash_after_slack_created_the_channel_adopts_it_instead_of_opening_a_
 ) -> None:
     log = tmp_path / "bot.log"
     first = BotProcess(config=config, slack=slack, clock_file=None, log=log)
-    kill_at(slack, first, "conversations.create", "after")
-    acked = first.driver.slash(DECLARE)
+    acked = kill_at(
+        slack, first, "conversations.create", "after", lambda: first.driver.slash(DECLARE)
+    )
     assert acked.status == 200  # acknowledged, then the bot died in the flow
     assert wait_until(lambda: first.process.poll() is not None, timeout=10)
     first.kill()
@@ -99,8 +116,8 @@ def test_a_crash_after_a_post_finds_that_post_instead_of_posting_again(
 ) -> None:
     log = tmp_path / "bot.log"
     first = BotProcess(config=config, slack=slack, clock_file=None, log=log)
-    kill_at(slack, first, "chat.postMessage", "after")  # the header is posted, never recorded
-    first.driver.slash(DECLARE)
+    # the header is posted, never recorded
+    kill_at(slack, first, "chat.postMessage", "after", lambda: first.driver.slash(DECLARE))
     assert wait_until(lambda: first.process.poll() is not None, timeout=10)
     first.kill()
     slack.call_hook = None
@@ -122,8 +139,8 @@ def test_an_acknowledged_command_lost_with_the_bot_is_run_again_on_start(
 ) -> None:
     log = tmp_path / "bot.log"
     first = BotProcess(config=config, slack=slack, clock_file=None, log=log)
-    kill_at(slack, first, "users.info", "before")  # the first Slack call of a declaration
-    acked = first.driver.slash(DECLARE)
+    # users.info is the first Slack call of a declaration
+    acked = kill_at(slack, first, "users.info", "before", lambda: first.driver.slash(DECLARE))
     assert acked.status == 200 and "Working on" in acked.body
     assert wait_until(lambda: first.process.poll() is not None, timeout=10)
     first.kill()
@@ -158,8 +175,14 @@ def killed_before_posting(
     slack.wait_for_response(declared.response_id or "", timeout=15)
     assert wait_until(lambda: war_room_ready(store), timeout=15)
     room = store.query_one("SELECT channel_id FROM incidents")["channel_id"]
-    kill_at(slack, first, "chat.postMessage", "before")  # in the store, not yet in Slack
-    sent = first.driver.slash(text, channel_id=room)
+    # in the store, not yet in Slack
+    sent = kill_at(
+        slack,
+        first,
+        "chat.postMessage",
+        "before",
+        lambda: first.driver.slash(text, channel_id=room),
+    )
     assert wait_until(lambda: first.process.poll() is not None, timeout=10)
     first.kill()
     slack.call_hook = None
