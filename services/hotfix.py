@@ -39,6 +39,17 @@ SEVERITY_WORDS = {"critical": "Critical", "high": "High", "medium": "Medium", "l
 
 
 @dataclass(frozen=True)
+class AlreadyFinished:
+    """A finish found its work done: a release tag resolving the issue is on production.
+
+    A success for the person asking (a replay, or a second click): nothing was pushed.
+    """
+
+    issue_key: str
+    tag: str
+
+
+@dataclass(frozen=True)
 class HotfixDeps:
     settings: Settings
     store: Store
@@ -174,7 +185,7 @@ def finish(
     issue_key: str | None,
     version: str | None,
     incident: Incident | None,
-) -> tuple[str, HotfixFinished]:
+) -> tuple[str, HotfixFinished | AlreadyFinished]:
     require_deployer(actor, access=deps.settings.access, chat=deps.chat, what="finish hotfixes")
     name, repo = repository_for(deps.settings, service)
     try:
@@ -205,7 +216,7 @@ def finish(
             data={"service": name, "issue_key": done.issue_key, "tag": done.tag},
             dedup_key=_finished_key(done.issue_key, done.tag),
         )
-        raise UserFacingError(done.user_message, hint=done.what_to_do) from done
+        return name, AlreadyFinished(issue_key=done.issue_key, tag=done.tag)
     _record(
         deps,
         incident,

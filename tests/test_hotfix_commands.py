@@ -191,3 +191,29 @@ def test_trunk_hotfix_from_the_console(trunk: GitWorld, tmp_path: Path) -> None:
     remote = trunk.remote_refs()
     assert remote["refs/heads/production"] == trunk.rev(trunk.origin, "v2.1.1^{commit}")
     assert "(cherry picked from commit" in trunk.message(trunk.origin, "main")
+
+
+def test_finishing_again_from_the_cli_says_already_finished_and_exits_0(
+    world: GitWorld, tmp_path: Path
+) -> None:
+    from tests.test_config import run_cli
+
+    config = tmp_path / "hotfix.yml"
+    config.write_text(
+        f"store:\n  path: {tmp_path / 'cli.db'}\n"
+        f"services:\n  payments:\n    git:\n      repository: {world.bot}\n"
+    )
+    created = run_cli("--config", str(config), "create", "--issue=PROD-2847", cwd=tmp_path)
+    assert created.returncode == 0, created.stdout + created.stderr
+    world.fix_on_hotfix("hotfix/PROD-2847")
+    first = run_cli("--config", str(config), "finish", "--issue=PROD-2847", cwd=tmp_path)
+    assert first.returncode == 0, first.stdout + first.stderr
+    remote = world.remote_refs()
+
+    # A replay (the person runs it again, or a retry after a lost reply) is an answer, not a failure.
+    again = run_cli("--config", str(config), "finish", "--issue=PROD-2847", cwd=tmp_path)
+
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "❌" not in again.stdout and ":x:" not in again.stdout
+    assert "*PROD-2847* is already finished" in again.stdout and "`v2.1.1` is on production" in again.stdout
+    assert world.remote_refs() == remote  # nothing pushed the second time

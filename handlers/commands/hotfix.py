@@ -111,6 +111,9 @@ def finish(
         version=version,
         incident=incident,
     )
+    if isinstance(finished, hotfix.AlreadyFinished):
+        # Already done (a replay, a second click): an answer to the asker, not news for the room.
+        return Reply("hotfix_already_finished", {"service": name, "done": finished})
     data = {
         "service": name,
         "finished": finished,
