@@ -6,6 +6,7 @@ import pytest
 
 from services.git import (
     AmbiguousHotfixError,
+    BackMergeConflictError,
     DivergedBranchError,
     EmptyHotfixError,
     InvalidInputError,
@@ -15,6 +16,7 @@ from services.git import (
     PushRejectedError,
     RefUpdate,
     TagExistsError,
+    UnreleasedCommitsError,
     create_hotfix,
     finish_hotfix,
 )
@@ -343,4 +345,150 @@ def test_diverged_local_branch_is_refused(world: GitWorld) -> None:
     with pytest.raises(DivergedBranchError) as info:
         finish_hotfix(settings=world.settings(), clone=world.bot)
     assert info.value.branch == "develop"
+    assert_all_or_nothing(world, remote, local)
+
+
+# -- a hotfix branch never carries develop's unreleased work to production -------------------
+
+DEVELOP_GREETING = APP_PY.replace('"Hello, " + name', 'f"Hello, {name}!"')
+
+
+def develop_conflict(world: GitWorld) -> MergeConflictError:
+    """The fix conflicts with develop's rework of greet(): the first finish is refused."""
+    start(world, fix=False)
+    world.commit("develop", {"app.py": DEVELOP_GREETING}, "Rework greeting on develop")
+    world.fix_on_hotfix(BRANCH)
+    with pytest.raises(MergeConflictError) as info:
+        finish_hotfix(settings=world.settings(), clone=world.bot)
+    return info.value
+
+
+def files_at(world: GitWorld, rev: str) -> set[str]:
+    return set(git(world.origin, "ls-tree", "-r", "--name-only", rev).splitlines())
+
+
+def test_merging_develop_into_the_hotfix_branch_is_refused_naming_the_commits(
+    world: GitWorld,
+) -> None:
+    develop_conflict(world)
+    fix = world.rev(world.dev, f"origin/{BRANCH}")
+    # What the old advice said: merge develop into the hotfix branch and resolve.
+    git(world.dev, "switch", "--quiet", BRANCH)
+    git(world.dev, "merge", "--quiet", "--no-edit", "origin/develop", check=False)
+    (world.dev / "app.py").write_text(DEVELOP_GREETING.replace("{name}", "{name.strip()}"))
+    git(world.dev, "commit", "--quiet", "-am", "Merge develop into the hotfix")
+    git(world.dev, "push", "--quiet", "origin", BRANCH)
+    remote, local = snapshot(world)
+
+    with pytest.raises(UnreleasedCommitsError) as info:
+        finish_hotfix(settings=world.settings(), clone=world.bot)
+
+    err = info.value
+    assert [subject for _, subject in err.commits] == [
+        "Add feature",
+        "Document feature",
+        "Rework greeting on develop",
+    ]
+    assert err.user_message.startswith(
+        f"{BRANCH} carries 3 commits of develop that production does not have:"
+    )
+    assert "Add feature" in err.user_message and "nothing was pushed" in err.user_message
+    assert f"git switch -C {BRANCH} origin/production" in err.what_to_do
+    assert f"git cherry-pick {fix[:10]}" in err.what_to_do  # the fix, not the merge
+    assert_all_or_nothing(world, remote, local)
+    assert "refs/tags/v2.1.1" not in world.remote_refs()
+
+    # The advice, as given, rebuilds a branch finish accepts (develop still conflicts: the
+    # back-merge advice is next, see test_the_develop_conflict_advice_ships_only_the_fix).
+    git(world.dev, "switch", "--quiet", "-C", BRANCH, "origin/production")
+    git(world.dev, "cherry-pick", fix[:10])
+    git(world.dev, "push", "--quiet", "--force-with-lease", "origin", BRANCH)
+    with pytest.raises(BackMergeConflictError):
+        finish_hotfix(settings=world.settings(), clone=world.bot)
+
+
+def test_a_hotfix_rebased_onto_develop_is_refused(world: GitWorld) -> None:
+    start(world, fix=False)
+    world.fix_on_hotfix(BRANCH)
+    git(world.dev, "switch", "--quiet", BRANCH)
+    git(world.dev, "rebase", "--quiet", "origin/develop")
+    git(world.dev, "push", "--quiet", "--force", "origin", BRANCH)
+    remote, local = snapshot(world)
+
+    with pytest.raises(UnreleasedCommitsError) as info:
+        finish_hotfix(settings=world.settings(), clone=world.bot)
+
+    assert len(info.value.commits) == 2
+    assert_all_or_nothing(world, remote, local)
+
+
+def test_the_develop_conflict_advice_ships_only_the_fix(world: GitWorld) -> None:
+    err = develop_conflict(world)
+    fix = world.rev(world.dev, f"origin/{BRANCH}")
+    assert "do not merge develop into" in err.what_to_do.lower()
+    assert f"git switch -c merge/{BRANCH} origin/develop" in err.what_to_do
+    assert f"git merge --no-ff {BRANCH}" in err.what_to_do
+
+    # Follow the advice: a branch off develop that merges the hotfix, merged into develop.
+    git(world.dev, "fetch", "--quiet", "origin")
+    git(world.dev, "switch", "--quiet", "-c", f"merge/{BRANCH}", "origin/develop")
+    git(world.dev, "merge", "--quiet", "--no-ff", "--no-edit", f"origin/{BRANCH}", check=False)
+    (world.dev / "app.py").write_text(DEVELOP_GREETING.replace("{name}", "{name.strip()}"))
+    git(world.dev, "commit", "--quiet", "-am", f"Merge {BRANCH} into develop")
+    git(world.dev, "switch", "--quiet", "develop")
+    git(world.dev, "merge", "--quiet", "--ff-only", "origin/develop")
+    git(world.dev, "merge", "--quiet", "--no-ff", "--no-edit", f"merge/{BRANCH}")  # the PR
+    git(world.dev, "push", "--quiet", "origin", "develop")
+    develop = world.rev(world.dev, "develop")
+
+    done = finish_hotfix(settings=world.settings(), clone=world.bot)
+
+    remote = world.remote_refs()
+    assert remote["refs/heads/develop"] == develop == done.development_new_sha  # had the fix
+    assert world.parents(world.origin, "production") == [done.production_old_sha, fix]
+    assert world.rev(world.origin, "v2.1.1^{commit}") == remote["refs/heads/production"]
+    assert "feature.py" not in files_at(world, "v2.1.1")  # develop's work stays on develop
+    released = git(world.origin, "log", "--format=%s", "v2.1.0..v2.1.1")
+    assert "Add feature" not in released and "Rework greeting" not in released
+
+
+def test_the_unreleased_commit_list_is_bounded_and_plain(world: GitWorld) -> None:
+    start(world, fix=False)
+    hostile = "<!channel> \u202egnitirw\u202c @here " + "x" * 10_000
+    for n in range(12):
+        world.commit("develop", {f"f{n}.txt": f"{n}\n"}, f"{hostile} {n}")
+    world.fix_on_hotfix(BRANCH)
+    git(world.dev, "switch", "--quiet", BRANCH)
+    git(world.dev, "merge", "--quiet", "--no-edit", "origin/develop")
+    git(world.dev, "push", "--quiet", "origin", BRANCH)
+
+    with pytest.raises(UnreleasedCommitsError) as info:
+        finish_hotfix(settings=world.settings(), clone=world.bot)
+
+    err = info.value
+    assert len(err.commits) == 14
+    assert "and 9 more" in err.user_message
+    assert len(err.user_message) < 1000 and len(err.what_to_do) < 1000
+    assert "\u202e" not in err.user_message and "\n" not in err.user_message
+
+
+def test_a_feature_branch_merged_into_develop_and_the_hotfix_is_refused(world: GitWorld) -> None:
+    """develop reaches the feature through a merge too: only a merge of the hotfix is exempt."""
+    start(world, fix=False)
+    world.fix_on_hotfix(BRANCH)
+    git(world.dev, "switch", "--quiet", "-c", "feature/search", "origin/production")
+    (world.dev / "search.py").write_text("def search():\n    return []\n")
+    git(world.dev, "add", "search.py")
+    git(world.dev, "commit", "--quiet", "-m", "Add search")
+    for target in ("develop", BRANCH):
+        git(world.dev, "switch", "--quiet", target)
+        git(world.dev, "merge", "--quiet", "--ff-only", f"origin/{target}")
+        git(world.dev, "merge", "--quiet", "--no-ff", "--no-edit", "feature/search")
+        git(world.dev, "push", "--quiet", "origin", target)
+    remote, local = snapshot(world)
+
+    with pytest.raises(UnreleasedCommitsError) as info:
+        finish_hotfix(settings=world.settings(), clone=world.bot)
+
+    assert [subject for _, subject in info.value.commits] == ["Add search"]
     assert_all_or_nothing(world, remote, local)

@@ -11,6 +11,7 @@ from services.git import (
     PushRejectedError,
     RefUpdate,
     RepositoryStateError,
+    UnreleasedCommitsError,
     create_hotfix,
     finish_hotfix,
 )
@@ -207,4 +208,24 @@ def test_merge_commits_on_the_hotfix_branch_are_refused(world: GitWorld) -> None
     with pytest.raises(RepositoryStateError) as info:
         finish_hotfix(settings=world.settings(), clone=world.bot)
     assert "merge commits" in info.value.user_message
+    assert_all_or_nothing(world, remote, local)
+
+
+def test_a_hotfix_rebased_onto_main_is_refused(world: GitWorld) -> None:
+    """Production would fast-forward over main's unreleased commits: refused, nothing pushed."""
+    start(world)
+    fix = world.fix_on_hotfix(BRANCH)
+    git(world.dev, "switch", "--quiet", BRANCH)
+    git(world.dev, "rebase", "--quiet", "origin/main")
+    git(world.dev, "push", "--quiet", "--force", "origin", BRANCH)
+    rebased_fix = world.rev(world.dev, BRANCH)
+    remote, local = snapshot(world)
+
+    with pytest.raises(UnreleasedCommitsError) as info:
+        finish_hotfix(settings=world.settings(), clone=world.bot)
+
+    err = info.value
+    assert [subject for _, subject in err.commits] == ["Add feature", "Document feature"]
+    assert err.fixes == (rebased_fix,) and rebased_fix != fix
+    assert "of main that production does not have" in err.user_message
     assert_all_or_nothing(world, remote, local)

@@ -9,6 +9,7 @@ from .clone import prepare_clone
 from .errors import (
     AlreadyFinishedError,
     AmbiguousHotfixError,
+    BackMergeConflictError,
     CherryPickConflictError,
     ConflictError,
     DirtyCloneError,
@@ -28,6 +29,7 @@ from .errors import (
     RepositoryBusyError,
     RepositoryStateError,
     TagExistsError,
+    UnreleasedCommitsError,
     scrub,
 )
 from .finish import finish_hotfix
@@ -46,6 +48,7 @@ from .validation import slugify
 __all__ = [
     "AlreadyFinishedError",
     "AmbiguousHotfixError",
+    "BackMergeConflictError",
     "CherryPick",
     "CherryPickConflictError",
     "CommitInfo",
@@ -72,6 +75,7 @@ __all__ = [
     "RepositorySettings",
     "RepositoryStateError",
     "TagExistsError",
+    "UnreleasedCommitsError",
     "create_hotfix",
     "finish_hotfix",
     "hotfix_status",

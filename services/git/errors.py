@@ -9,6 +9,7 @@ the error is built, so no caller can leak them by accident.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -82,6 +83,69 @@ class DivergedBranchError(RepositoryStateError):
                 f"{remote_sha[:10]}..{branch}), then retry"
             ),
         )
+
+
+class UnreleasedCommitsError(RepositoryStateError):
+    """The hotfix branch carries development commits that production does not have.
+
+    Finishing would release them (the classic cause: merging develop into the
+    hotfix branch to resolve a back-merge conflict). ``commits`` are
+    ``(sha, subject)`` pairs, oldest first; ``fixes`` the branch's other
+    non-merge commits, i.e. what to cherry-pick onto a clean branch.
+    """
+
+    SHOWN = 5
+    SHOWN_FIXES = 10
+
+    def __init__(
+        self,
+        *,
+        branch: str,
+        development: str,
+        production: str,
+        commits: Sequence[tuple[str, str]],
+        fixes: Sequence[str],
+        base: str,
+        remote: str,
+    ) -> None:
+        self.branch = branch
+        self.development = development
+        self.commits = tuple(commits)
+        self.fixes = tuple(fixes)
+        listed = "; ".join(
+            f"{sha[:10]} {one_line(subject)}" for sha, subject in commits[: self.SHOWN]
+        )
+        if len(commits) > self.SHOWN:
+            listed += f" (and {len(commits) - self.SHOWN} more)"
+        picks = " ".join(sha[:10] for sha in fixes[: self.SHOWN_FIXES]) or "<your fix commits>"
+        if len(fixes) > self.SHOWN_FIXES:
+            picks += f" … ({len(fixes)} commits: git log --no-merges {base}..{remote}/{branch})"
+        super().__init__(
+            f"{branch} carries {len(commits)} commit{'s' if len(commits) != 1 else ''} of "
+            f"{development} that {production} does not have: {listed}. Finishing would release "
+            f"them to {production}, so nothing was pushed",
+            what_to_do=(
+                f"rebuild {branch} with only the fix: git switch -C {branch} {base} && "
+                f"git cherry-pick {picks} && git push --force-with-lease {remote} {branch}; "
+                f"then finish again. A conflict with {development} is resolved on a branch off "
+                f"{development} that merges {branch}, never by merging {development} into {branch}"
+            ),
+        )
+
+
+def one_line(text: str, limit: int = 80) -> str:
+    """``text`` (a commit subject, say) as one short, plain line for a message.
+
+    Control and format characters (newlines, bidi overrides, zero-width marks)
+    are dropped so a subject cannot break or reorder the sentence around it.
+    """
+    kept = "".join(
+        " " if ch.isspace() else ch
+        for ch in text
+        if ch.isspace() or unicodedata.category(ch) not in ("Cc", "Cf")
+    )
+    flat = " ".join(kept.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 class HotfixExistsError(HotfixError):
@@ -168,19 +232,55 @@ class ConflictError(HotfixError):
 
 
 class MergeConflictError(ConflictError):
-    """``git merge --no-ff <source>`` into ``branch`` conflicted."""
+    """``git merge --no-ff <source>`` into ``branch`` (production) conflicted.
 
-    def __init__(self, *, files: Sequence[str], branch: str, source: str) -> None:
+    Bringing production into the hotfix branch is safe: production's commits
+    are released already.
+    """
+
+    def __init__(
+        self, *, files: Sequence[str], branch: str, source: str, what_to_do: str | None = None
+    ) -> None:
         self.source = source
         listed = ", ".join(files) or "(no file reported)"
         super().__init__(
             f"merging {source} into {branch} conflicts in: {listed}",
             files=files,
             branch=branch,
-            what_to_do=(
+            what_to_do=what_to_do
+            or (
                 f"merge {branch} into {source} (or rebase {source} onto {branch}), "
                 f"resolve the conflicts, push {source}, then finish again; "
                 "nothing was pushed"
+            ),
+        )
+
+
+class BackMergeConflictError(MergeConflictError):
+    """The back-merge of the hotfix branch into the development branch conflicted.
+
+    The conflict must be resolved on the development side: merging develop
+    into the hotfix branch would release develop's unreleased commits (and
+    finish refuses such a branch). Once develop contains the hotfix branch,
+    finish merges it into production only.
+    """
+
+    def __init__(
+        self, *, files: Sequence[str], branch: str, source: str, production: str, remote: str
+    ) -> None:
+        self.production = production
+        side = f"merge/{source}"
+        super().__init__(
+            files=files,
+            branch=branch,
+            source=source,
+            what_to_do=(
+                f"nothing was pushed. Do not merge {branch} into {source}: {production} would "
+                f"get {branch}'s unreleased work. Resolve it on {branch}'s side: "
+                f"git switch -c {side} {remote}/{branch} && git merge --no-ff {source}, "
+                f"resolve, commit, push {side} and merge it into {branch} with a merge commit "
+                f"(not squash or rebase). Then finish again: {branch} has the hotfix, so the bot "
+                f"merges it into {production}, tags it, and leaves {branch} as it is"
             ),
         )
 

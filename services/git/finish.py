@@ -14,6 +14,7 @@ from pathlib import Path
 
 import semver
 
+from .ancestry import unreleased_commits_carried
 from .branches import (
     branch_matches_issue,
     compose_message,
@@ -25,6 +26,7 @@ from .branches import (
 from .errors import (
     AlreadyFinishedError,
     AmbiguousHotfixError,
+    BackMergeConflictError,
     CherryPickConflictError,
     EmptyHotfixError,
     GitCommandError,
@@ -34,6 +36,7 @@ from .errors import (
     NonFastForwardError,
     RepositoryStateError,
     TagExistsError,
+    UnreleasedCommitsError,
 )
 from .repository import GitRepository
 from .restore_point import restore_point
@@ -150,6 +153,7 @@ def finish_hotfix(
                 )
                 _check_tag_absent(repo, remote, remote_refs, plan.tag)
                 _check_has_commits(repo, plan, production)
+                _check_no_unreleased_commits(repo, settings, plan)
 
                 if on_remote:
                     sync_local_branch(repo, branch, remote, hotfix_sha)
@@ -286,6 +290,40 @@ def _check_has_commits(repo: GitRepository, plan: _Plan, production: str) -> Non
         raise EmptyHotfixError(plan.branch, production)
 
 
+def _check_no_unreleased_commits(
+    repo: GitRepository, settings: RepositorySettings, plan: _Plan
+) -> None:
+    """Refuse a hotfix branch that would release development's unreleased commits."""
+    carried = unreleased_commits_carried(
+        repo,
+        hotfix=plan.hotfix_sha,
+        production=plan.production_old,
+        development=plan.development_old,
+    )
+    if not carried:
+        return
+    unwanted = set(carried)
+    fixes = [
+        c
+        for c in repo.rev_list(
+            "--reverse", "--topo-order", "--no-merges", plan.hotfix_sha, f"^{plan.production_old}"
+        )
+        if c not in unwanted
+    ]
+    shown = [
+        (sha, repo.commit_info(sha).subject) for sha in carried[: UnreleasedCommitsError.SHOWN]
+    ]
+    raise UnreleasedCommitsError(
+        branch=plan.branch,
+        development=settings.resolved_development_branch,
+        production=settings.production_branch,
+        commits=shown + [(sha, "") for sha in carried[len(shown) :]],
+        fixes=fixes,
+        base=f"{settings.remote}/{settings.production_branch}",
+        remote=settings.remote,
+    )
+
+
 def _build_gitflow(repo: GitRepository, settings: RepositorySettings, plan: _Plan) -> None:
     production = settings.production_branch
     development = settings.resolved_development_branch
@@ -319,7 +357,13 @@ def _build_gitflow(repo: GitRepository, settings: RepositorySettings, plan: _Pla
     if not merged.ok:
         files = merged.conflicts
         repo.merge_abort()
-        raise MergeConflictError(files=files, branch=development, source=plan.branch)
+        raise BackMergeConflictError(
+            files=files,
+            branch=development,
+            source=plan.branch,
+            production=production,
+            remote=settings.remote,
+        )
     plan.development_merge = plan.development_new = _head(repo)
 
 
