@@ -215,5 +215,8 @@ def test_finishing_again_from_the_cli_says_already_finished_and_exits_0(
 
     assert again.returncode == 0, again.stdout + again.stderr
     assert "❌" not in again.stdout and ":x:" not in again.stdout
-    assert "*PROD-2847* is already finished" in again.stdout and "`v2.1.1` is on production" in again.stdout
+    assert (
+        "*PROD-2847* is already finished" in again.stdout
+        and "`v2.1.1` is on production" in again.stdout
+    )
     assert world.remote_refs() == remote  # nothing pushed the second time

@@ -14,16 +14,18 @@ from .validation import slugify
 def prepare_clone(*, settings: RepositorySettings, data_dir: Path | str) -> Path:
     """The path of the clone the operations should use.
 
-    A ``repository`` that is the top of a non-bare work tree is used in place.
+    A ``repository`` that is the top of a non-bare work tree is used in place:
+    it may be someone's working copy, so the bot never deletes files in it.
     Anything else (URL, scp-like address, bare repository path) is cloned
     once into ``<data_dir>/repos/<name>-<hash>`` with the configured remote
-    name, and that clone is reused afterwards.
+    name, and that clone is reused afterwards. Only such a clone is marked
+    as the bot's own: after a crash it is reset and cleaned (``clean -ffdx``).
     """
     candidate = Path(settings.repository).expanduser()
     if candidate.is_dir():
         top = GitRepository.toplevel(candidate)
         if top is not None:
-            _require_remote(top, settings)
+            _check_clone(top, settings)
             return top
 
     source = settings.repository
@@ -36,17 +38,23 @@ def prepare_clone(*, settings: RepositorySettings, data_dir: Path | str) -> Path
                 f"{target} exists but is not a clone",
                 what_to_do="remove it so the bot can clone the repository again",
             )
-        _require_remote(target, settings)
+        _check_clone(target, settings, own=True)  # clones made before the mark get it here
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     GitRepository.clone(source, target, remote=settings.remote)
+    _check_clone(target, settings, own=True)
     return target
 
 
-def _require_remote(path: Path, settings: RepositorySettings) -> None:
+def _check_clone(path: Path, settings: RepositorySettings, *, own: bool = False) -> None:
+    """The clone has the configured remote; ``own``: mark it as the bot's own clone."""
     repo = GitRepository.open(path, identity=Identity(settings.author_name, settings.author_email))
     try:
         url = repo.remote_url(settings.remote)
+        if own:
+            # The bot's clone under its data directory: a crash's leftovers in it are
+            # the bot's own, so recovery may delete them (see session.open_session).
+            repo.mark_managed()
     finally:
         repo.close()
     if url is None:

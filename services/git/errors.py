@@ -59,12 +59,23 @@ class RepositoryStateError(HotfixError):
 class DirtyCloneError(RepositoryStateError):
     """The bot's clone has local changes or an unfinished merge/cherry-pick."""
 
-    def __init__(self, clone: str, details: Sequence[str]) -> None:
+    def __init__(self, clone: str, details: Sequence[str], *, managed: bool = False) -> None:
         self.clone = clone
         self.details = tuple(details)
+        self.managed = managed
+        if managed:
+            what_to_do = "inspect the clone by hand (git status), clean it up, then retry"
+        else:
+            what_to_do = (
+                "the bot did not create this clone (the repository setting names a local work "
+                "tree, maybe someone's), so it never deletes files in it; after an interrupted "
+                "run they may be half-written checkout files. Inspect it by hand (git status), "
+                "clean it up, then retry; or set the repository to the remote's URL so the bot "
+                "keeps a clone of its own, which it cleans by itself"
+            )
         super().__init__(
             f"the clone at {clone} is not clean: {', '.join(self.details) or 'unknown state'}",
-            what_to_do="inspect the clone by hand (git status), clean it up, then retry",
+            what_to_do=what_to_do,
         )
 
 

@@ -39,6 +39,19 @@ _IN_PROGRESS_MARKERS = {
     "BISECT_LOG": "bisect",
 }
 
+# How to abandon each operation a crash may leave in progress (tried in order).
+_ABORT: Mapping[str, tuple[tuple[str, ...], ...]] = {
+    "merge": (("merge", "--abort"),),
+    "cherry-pick": (("cherry-pick", "--abort"),),
+    "revert": (("revert", "--abort"),),
+    "rebase": (("rebase", "--abort"),),
+    "rebase/am": (("rebase", "--abort"), ("am", "--abort")),
+    "bisect": (("bisect", "reset"),),
+}
+
+# In the git directory of a clone the bot made itself (see clone.prepare_clone).
+MANAGED_MARKER = "hotfix-bot-managed"
+
 _PORCELAIN_LINE = re.compile(
     r"^(?P<flag>[ +\-*=!])\t(?P<from>[^:\t]*):(?P<to>[^\t]+)\t(?P<summary>.*)$"
 )
@@ -149,6 +162,19 @@ class GitRepository:
     def git_dir(self) -> Path:
         return Path(self._repo.git_dir)
 
+    @property
+    def managed(self) -> bool:
+        """Whether the bot made this clone itself (so nobody else's files can be in it)."""
+        return (self.git_dir / MANAGED_MARKER).is_file()
+
+    def mark_managed(self) -> None:
+        marker = self.git_dir / MANAGED_MARKER
+        if not marker.is_file():
+            marker.write_text(
+                "This clone belongs to hotfix-bot. After a crash the bot resets it and deletes"
+                " untracked files (git reset --hard; git clean -ffdx).\n"
+            )
+
     # ----------------------------------------------------------------- running
 
     def _env(self, *, author: bool = False) -> dict[str, str]:
@@ -190,8 +216,9 @@ class GitRepository:
             if (self.git_dir / marker).exists()
         ]
 
-    def status_porcelain(self) -> list[str]:
-        out = self.run("status", "--porcelain=v1", "-z", "--untracked-files=normal").stdout
+    def status_porcelain(self, *, ignored: bool = False) -> list[str]:
+        args = ["status", "--porcelain=v1", "-z", "--untracked-files=normal"]
+        out = self.run(*args, *(["--ignored"] if ignored else [])).stdout
         return [entry for entry in out.split("\0") if entry]
 
     def head(self) -> HeadState:
@@ -371,6 +398,19 @@ class GitRepository:
 
     def reset_hard(self) -> None:
         self.run("reset", "--quiet", "--hard")
+
+    def discard_everything(self) -> None:
+        """Abort what is in progress, reset index and work tree to HEAD, delete every other file.
+
+        Only for a clone the bot made itself: untracked and ignored files go too
+        (``clean -ffdx``; the second ``f`` also removes nested repositories).
+        """
+        for name in self.in_progress():
+            for args in _ABORT[name]:
+                if self.run(*args, check=False).status == 0:
+                    break
+        self.reset_hard()
+        self.run("clean", "--quiet", "-ffdx")
 
     def merge_ff_only(self, rev: str) -> None:
         self.run("merge", "--quiet", "--ff-only", rev)

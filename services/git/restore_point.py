@@ -76,6 +76,31 @@ def recover_interrupted(
     return True
 
 
+def tidy_own_clone(
+    repo: GitRepository,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> bool:
+    """In a clone the bot made itself, clear what a crash left; True when there was something.
+
+    A git killed while switching branches leaves its index lock and the files it
+    had written so far (untracked, or modified). Restoring refs does not remove
+    them, and nobody but the bot works in its own clone, so they are deleted:
+    abort, ``reset --hard``, ``clean -ffdx``. A clone the bot uses in place
+    (the repository setting names a local work tree) is never cleaned: those
+    files may be someone's work, and ``require_clean`` refuses and says so.
+    """
+    if not repo.managed:
+        return False
+    if not (_git_locks(repo) or repo.in_progress() or repo.status_porcelain(ignored=True)):
+        return False
+    _clear_stale_git_locks(repo, clock=clock, sleep=sleep)
+    log.warning("cleaning the bot's own clone at %s (left dirty by an interrupted run)", repo.path)
+    repo.discard_everything()
+    return True
+
+
 def _git_locks(repo: GitRepository) -> list[Path]:
     return [p for p in repo.git_dir.rglob("*.lock") if p.is_file() and p.name != LOCK_FILE_NAME]
 

@@ -20,7 +20,7 @@ from .errors import (
 )
 from .locking import repository_lock
 from .repository import GitRepository, Identity, LocalState, PushOutcome
-from .restore_point import recover_interrupted
+from .restore_point import recover_interrupted, tidy_own_clone
 from .settings import RepositorySettings
 from .versions import VersionTag, newest_release
 
@@ -52,6 +52,7 @@ def open_session(
             key=key, git_dir=repo.git_dir, operation=operation, issue_key=issue_key, actor=actor
         ):
             recover_interrupted(repo, restore)
+            tidy_own_clone(repo)
             yield repo
     finally:
         repo.close()
@@ -63,7 +64,7 @@ def require_clean(repo: GitRepository) -> None:
     if changes:
         details.append(f"{len(changes)} changed/untracked path(s), e.g. {changes[0][3:]}")
     if details:
-        raise DirtyCloneError(str(repo.path), details)
+        raise DirtyCloneError(str(repo.path), details, managed=repo.managed)
 
 
 def remote_branches(repo: GitRepository, remote: str) -> dict[str, str]:
@@ -150,16 +151,12 @@ def sync_local_branch(repo: GitRepository, name: str, remote: str, remote_sha: s
 def restore(repo: GitRepository, state: LocalState) -> None:
     """Put the clone back as recorded: no merge in progress, refs and HEAD as before.
 
-    Branches and tags created since are deleted, moved ones are reset. Raises
-    whatever git raises; callers log it and re-raise the original error.
+    Branches and tags created since are deleted, moved ones are reset. The
+    bot's own clone also loses every untracked file (what a killed checkout
+    wrote); a clone used in place keeps them. Raises whatever git raises;
+    callers log it and re-raise the original error.
     """
-    for name in repo.in_progress():
-        if name == "merge":
-            repo.merge_abort()
-        elif name == "cherry-pick":
-            repo.cherry_pick_abort()
-    if repo.status_porcelain():
-        repo.reset_hard()
+    _discard_changes(repo)
     if repo.head().sha is not None:
         repo.detach()
     current = repo.local_state()
@@ -185,6 +182,18 @@ def restore(repo: GitRepository, state: LocalState) -> None:
         repo.switch(state.head.branch)
     elif state.head.sha is not None:
         repo.detach(state.head.sha)
+    _discard_changes(repo)
+
+
+def _discard_changes(repo: GitRepository) -> None:
+    if repo.managed:
+        repo.discard_everything()
+        return
+    for name in repo.in_progress():
+        if name == "merge":
+            repo.merge_abort()
+        elif name == "cherry-pick":
+            repo.cherry_pick_abort()
     if repo.status_porcelain():
         repo.reset_hard()
 
