@@ -229,3 +229,29 @@ def test_a_hotfix_rebased_onto_main_is_refused(world: GitWorld) -> None:
     assert err.fixes == (rebased_fix,) and rebased_fix != fix
     assert "of main that production does not have" in err.user_message
     assert_all_or_nothing(world, remote, local)
+
+
+def test_the_cherry_pick_conflict_advice_works_when_followed(world: GitWorld) -> None:
+    """Port the fix to main by hand with cherry-pick -x, finish again: not picked a second time."""
+    start(world)
+    reworked = APP_PY.replace('"Hello, " + name', 'f"Hello, {name}!"')
+    world.commit("main", {"app.py": reworked}, "Rework greeting on trunk")
+    fix = world.fix_on_hotfix(BRANCH)
+    with pytest.raises(CherryPickConflictError) as info:
+        finish_hotfix(settings=world.settings(), clone=world.bot)
+    assert f"cherry-pick -x {fix[:10]}" in info.value.what_to_do
+
+    git(world.dev, "fetch", "--quiet", "origin")
+    git(world.dev, "switch", "--quiet", "main")
+    git(world.dev, "merge", "--quiet", "--ff-only", "origin/main")
+    git(world.dev, "cherry-pick", "-x", fix[:10], check=False)
+    (world.dev / "app.py").write_text(reworked.replace("{name}", "{name.strip()}"))
+    git(world.dev, "commit", "--quiet", "-a", "--no-edit")
+    git(world.dev, "push", "--quiet", "origin", "main")
+    ported = world.rev(world.dev, "main")
+
+    done = finish_hotfix(settings=world.settings(), clone=world.bot)
+
+    assert done.cherry_picked == (CherryPick(fix, ported),)
+    assert world.remote_refs()["refs/heads/main"] == ported  # main left as the person made it
+    assert world.rev(world.origin, "production") == fix

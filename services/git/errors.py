@@ -307,7 +307,8 @@ class CherryPickConflictError(ConflictError):
             files=files,
             branch=branch,
             what_to_do=(
-                f"port the fix to {branch} by hand (cherry-pick -x {commit[:10]} and resolve), "
+                f"port the fix to {branch} by hand (git cherry-pick -x {commit[:10]}, resolve, "
+                f"commit, push {branch}; keep the -x line, it is how the bot knows), "
                 "or make the hotfix apply cleanly, then finish again; nothing was pushed"
             ),
         )

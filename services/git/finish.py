@@ -401,6 +401,10 @@ def _build_trunk(repo: GitRepository, settings: RepositorySettings, plan: _Plan)
 
     repo.switch(development)
     for commit in plan.hotfix_commits:
+        ported = _ported_by_hand(repo, commit, plan)
+        if ported is not None:  # what CherryPickConflictError advises: not picked twice
+            plan.cherry_picked.append(CherryPick(commit, ported))
+            continue
         picked = repo.cherry_pick(commit)
         if picked.ok:
             plan.cherry_picked.append(CherryPick(commit, _head(repo)))
@@ -412,6 +416,19 @@ def _build_trunk(repo: GitRepository, settings: RepositorySettings, plan: _Plan)
             repo.cherry_pick_abort()
             raise CherryPickConflictError(files=files, branch=development, commit=commit)
     plan.development_new = _head(repo)
+
+
+def _ported_by_hand(repo: GitRepository, commit: str, plan: _Plan) -> str | None:
+    """The newest commit on the development branch made by ``cherry-pick -x <commit>``, if any."""
+    found = repo.rev_list(
+        "-n",
+        "1",
+        "--fixed-strings",
+        f"--grep=(cherry picked from commit {commit})",
+        plan.development_old,
+        f"^{plan.production_old}",
+    )
+    return found[0] if found else None
 
 
 def _head(repo: GitRepository) -> str:
