@@ -310,14 +310,12 @@ def _check_no_unreleased_commits(
         )
         if c not in unwanted
     ]
-    shown = [
-        (sha, repo.commit_info(sha).subject) for sha in carried[: UnreleasedCommitsError.SHOWN]
-    ]
+    subjects = repo.subjects(plan.hotfix_sha, f"^{plan.production_old}")
     raise UnreleasedCommitsError(
         branch=plan.branch,
         development=settings.resolved_development_branch,
         production=settings.production_branch,
-        commits=shown + [(sha, "") for sha in carried[len(shown) :]],
+        commits=[(sha, subjects.get(sha, "")) for sha in carried],
         fixes=fixes,
         base=f"{settings.remote}/{settings.production_branch}",
         remote=settings.remote,

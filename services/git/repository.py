@@ -279,6 +279,11 @@ class GitRepository:
             authored_at=datetime.fromisoformat(date),
         )
 
+    def subjects(self, *revs: str) -> dict[str, str]:
+        """sha -> subject line of every commit ``git log <revs>`` lists (one git call)."""
+        out = self.run("log", "--format=%H%x00%s", *revs).stdout
+        return dict(line.split("\0", 1) for line in out.splitlines() if "\0" in line)
+
     def tags_merged_into(self, sha: str) -> list[str]:
         return self._lines(
             "for-each-ref", f"--merged={sha}", "--format=%(refname:strip=2)", "refs/tags/"
