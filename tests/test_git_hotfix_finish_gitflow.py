@@ -492,3 +492,19 @@ def test_a_feature_branch_merged_into_develop_and_the_hotfix_is_refused(world: G
 
     assert [subject for _, subject in info.value.commits] == ["Add search"]
     assert_all_or_nothing(world, remote, local)
+
+
+def test_a_conflict_in_many_files_names_a_few_and_counts_the_rest(world: GitWorld) -> None:
+    """The answer must fit a Slack message (3,000 characters per section)."""
+    start(world, fix=False)
+    names = [f"module_{n:03}_{'x' * 60}.py" for n in range(200)]
+    world.commit("develop", {name: "develop\n" for name in names}, "Develop's version")
+    world.commit(BRANCH, {name: "hotfix\n" for name in names}, "Hotfix's version")
+
+    with pytest.raises(BackMergeConflictError) as info:
+        finish_hotfix(settings=world.settings(), clone=world.bot)
+
+    err = info.value
+    assert err.files == tuple(sorted(names))  # all of them, for whoever reads the error
+    assert names[0] in err.user_message and "and 190 more" in err.user_message
+    assert len(err.user_message) + len(err.what_to_do) < 2500

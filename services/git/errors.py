@@ -242,6 +242,14 @@ class ConflictError(HotfixError):
         super().__init__(user_message, what_to_do=what_to_do)
 
 
+def _file_list(files: Sequence[str], shown: int = 10) -> str:
+    """A few of ``files``, one plain line each, and how many more (the answer must fit Slack)."""
+    if not files:
+        return "(no file reported)"
+    listed = ", ".join(one_line(name, 120) for name in files[:shown])
+    return listed + (f" (and {len(files) - shown} more)" if len(files) > shown else "")
+
+
 class MergeConflictError(ConflictError):
     """``git merge --no-ff <source>`` into ``branch`` (production) conflicted.
 
@@ -253,7 +261,7 @@ class MergeConflictError(ConflictError):
         self, *, files: Sequence[str], branch: str, source: str, what_to_do: str | None = None
     ) -> None:
         self.source = source
-        listed = ", ".join(files) or "(no file reported)"
+        listed = _file_list(files)
         super().__init__(
             f"merging {source} into {branch} conflicts in: {listed}",
             files=files,
@@ -301,7 +309,7 @@ class CherryPickConflictError(ConflictError):
 
     def __init__(self, *, files: Sequence[str], branch: str, commit: str) -> None:
         self.commit = commit
-        listed = ", ".join(files) or "(no file reported)"
+        listed = _file_list(files)
         super().__init__(
             f"cherry-picking {commit[:10]} onto {branch} conflicts in: {listed}",
             files=files,
