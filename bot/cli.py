@@ -107,6 +107,8 @@ def _deps(obj: dict[str, Any], *, chat: Any = None) -> Deps:
     if "deps" not in obj:
         from bot.wiring import build_deps
 
+        # Commands run from here (the console) capture child output too: redact it.
+        install_redaction(load_secrets(), _config(obj).settings)
         try:
             obj["deps"] = build_deps(_config(obj).settings, chat=chat)
         except UserFacingError as exc:
@@ -132,7 +134,7 @@ def serve(obj: dict[str, Any], mode: str | None, host: str | None, port: int | N
     loaded = _config(obj)
     settings = loaded.settings
     secrets = load_secrets()
-    install_redaction(secrets)
+    install_redaction(secrets, settings)
     mode = mode or settings.slack.mode
     if mode == "socket" and not (secrets.bot_token or secrets.app_token):
         click.echo(

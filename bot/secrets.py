@@ -1,19 +1,30 @@
 """Secrets come from the environment (or a .env file) and never leave the process.
 
-`RedactingFilter` replaces any secret value that would reach a log line, so a
-token pasted into an exception message or a URL is never written out.
+`install_redaction` registers every secret value the bot knows with the one
+process-wide redactor (services.redaction): the Slack tokens, the signing
+secret, and the value of every environment variable the configuration names as
+holding a credential (a setting ending in ``token_env`` or ``secret_env``, such
+as ``analysis.bearer_token_env``). Log lines (bot.logs), captured output of
+child processes and git errors all redact with it.
 """
 
 from __future__ import annotations
 
-import logging
 import os
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from dotenv import load_dotenv
+from pydantic import BaseModel
+
+from services.redaction import SECRETS
+from services.settings import Settings
 
 SLACK_API_URL_ENV = "SLACK_API_URL"
+# Settings whose value is the *name* of an environment variable holding a credential.
+SECRET_ENV_SUFFIXES = ("token_env", "secret_env")
 
 
 @dataclass(frozen=True)
@@ -41,28 +52,32 @@ def load_secrets(env_file: Path | None = Path(".env")) -> Secrets:
     )
 
 
-class RedactingFilter(logging.Filter):
-    def __init__(self, secrets: Secrets) -> None:
-        super().__init__()
-        self.secrets = secrets
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not self.secrets.values():
-            return True
-        message = record.getMessage()
-        redacted = self.secrets.redact(message)
-        if redacted != message:
-            record.msg, record.args = redacted, None
-        if record.exc_info and not record.exc_text:
-            formatter = logging.Formatter()
-            record.exc_text = self.secrets.redact(formatter.formatException(record.exc_info))
-        elif record.exc_text:
-            record.exc_text = self.secrets.redact(record.exc_text)
-        return True
+def secret_env_names(settings: Settings) -> list[str]:
+    """Every environment variable the configuration names as holding a credential."""
+    return sorted(set(_secret_env_names(settings)))
 
 
-def install_redaction(secrets: Secrets) -> None:
-    """Redact secrets from every handler's output, wherever a record comes from."""
-    redactor = RedactingFilter(secrets)
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(redactor)
+def _secret_env_names(value: Any) -> Iterator[str]:
+    if isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            field = getattr(value, name)
+            if name.endswith(SECRET_ENV_SUFFIXES) and isinstance(field, str) and field:
+                yield field
+            else:
+                yield from _secret_env_names(field)
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _secret_env_names(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _secret_env_names(item)
+
+
+def install_redaction(
+    secrets: Secrets, settings: Settings | None = None, *, environ: Mapping[str, str] | None = None
+) -> None:
+    """Register every secret the bot knows, so no output of this process carries one."""
+    source = os.environ if environ is None else environ
+    SECRETS.register(secrets.values())
+    if settings is not None:
+        SECRETS.register(source.get(name) for name in secret_env_names(settings))

@@ -6,6 +6,7 @@ from services.clock import Clock, SystemClock
 from services.deploy.backend import Backend
 from services.deploy.command_backend import CommandBackend
 from services.deploy.model import Deployment
+from services.deploy.process import environment_for
 from services.deploy.settings import EnvironmentSettings
 from services.errors import UserFacingError
 
@@ -16,7 +17,10 @@ def make_backend(
     if env.backend == "command":
         assert env.command is not None
         return CommandBackend(
-            env.command, service=deployment.service, environment=deployment.environment
+            env.command,
+            service=deployment.service,
+            environment=deployment.environment,
+            child_env=environment_for(env),
         )
     if env.backend == "kubernetes":
         assert env.kubernetes is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from services.deploy.backend import DeployError, Progress, Running, ShouldAbort
@@ -10,15 +11,25 @@ from services.deploy.settings import CommandTarget
 
 
 class CommandBackend:
-    def __init__(self, target: CommandTarget, *, service: str, environment: str) -> None:
+    def __init__(
+        self,
+        target: CommandTarget,
+        *,
+        service: str,
+        environment: str,
+        child_env: Mapping[str, str],
+    ) -> None:
         self.target = target
         self.values = {"service": service, "environment": environment}
+        # The scripts' whole environment (process.environment_for): never the bot's.
+        self.child_env = child_env
 
     def _run(self, argv: list[str], version: str, what: str) -> dict[str, Any]:
         result = run(
             fill(argv, {**self.values, "version": version}),
             timeout=self.target.timeout_seconds,
             cwd=self.target.workdir,
+            env=self.child_env,
         )
         if not result.ok:
             raise DeployError(
@@ -38,6 +49,7 @@ class CommandBackend:
             fill(self.target.status, {**self.values, "version": ""}),
             timeout=60,
             cwd=self.target.workdir,
+            env=self.child_env,
         )
         first = result.output.strip().splitlines()[0] if result.output.strip() else ""
         return Running(

@@ -21,7 +21,7 @@ from services.deploy import canary, card, repository
 from services.deploy.analysis import Analysis, AnalysisSettings, QueryContext, run_analysis
 from services.deploy.backend import AbortedError, Backend, DeployError
 from services.deploy.model import IN_FLIGHT, Deployment, Kind, State
-from services.deploy.process import fill, run
+from services.deploy.process import environment_for, fill, run
 from services.deploy.settings import EnvironmentSettings
 from services.deploy.verify import verify
 from services.errors import ConflictError, UserFacingError
@@ -166,7 +166,11 @@ class Run:
     def validate(self) -> str:
         problems = list(self.backend.validate(self.deployment.version))
         for check in self.env.checks:
-            result = run(fill(check.argv, self._values()), timeout=check.timeout_seconds)
+            result = run(
+                fill(check.argv, self._values()),
+                timeout=check.timeout_seconds,
+                env=environment_for(self.env),
+            )
             if not result.ok:
                 problems.append(f"check {check.name} {result.describe()}: {result.tail(5)}")
         if problems:
@@ -182,7 +186,9 @@ class Run:
 
     def backup(self) -> str:
         assert self.env.backup is not None
-        result = run(fill(self.env.backup, self._values()), timeout=3600)
+        result = run(
+            fill(self.env.backup, self._values()), timeout=3600, env=environment_for(self.env)
+        )
         timeline.append(
             self.deps.store,
             clock=self.deps.clock,

@@ -1,12 +1,18 @@
-"""Running deploy scripts and checks: argv lists, no shell, a timeout, output kept."""
+"""Running deploy scripts and checks: argv lists, no shell, a timeout, output kept.
+
+Each runs with the minimal environment of services.children plus what the
+deployment environment's ``env:`` setting lists (`environment_for`); its output
+is redacted before it is returned.
+"""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
+
+from services.children import child_environment, run_child
+from services.deploy.settings import EnvironmentSettings
 
 TAIL_LINES = 15
 PLACEHOLDER = re.compile(r"\{(version|service|environment|deployment_id)\}")
@@ -36,27 +42,24 @@ def fill(argv: list[str], values: dict[str, str]) -> list[str]:
     return [PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), arg) for arg in argv]
 
 
+def environment_for(settings: EnvironmentSettings) -> dict[str, str]:
+    """The environment of this deployment environment's commands (deploy, status, checks...).
+
+    KUBECONFIG reaches them as kubectl/helm expect: the Kubernetes target's
+    ``kubeconfig`` when it names one, else the bot's own KUBECONFIG.
+    """
+    fixed = dict(settings.env.set)
+    kubernetes = settings.kubernetes
+    if kubernetes is not None and kubernetes.kubeconfig and "KUBECONFIG" not in fixed:
+        fixed["KUBECONFIG"] = kubernetes.kubeconfig
+    return child_environment(inherit=("KUBECONFIG", *settings.env.inherit), fixed=fixed)
+
+
 def run(
-    argv: list[str], *, timeout: float, cwd: str | None = None, env: dict[str, str] | None = None
+    argv: list[str], *, timeout: float, env: Mapping[str, str], cwd: str | None = None
 ) -> ProcessResult:
     try:
-        completed = subprocess.run(
-            argv,
-            cwd=Path(cwd) if cwd else None,
-            env={**os.environ, **(env or {})},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        output = (
-            exc.output.decode(errors="replace")
-            if isinstance(exc.output, bytes)
-            else (exc.output or "")
-        )
-        return ProcessResult(argv, None, output)
+        completed = run_child(argv, env=env, cwd=cwd, timeout=timeout, merge_stderr=True)
     except OSError as exc:
         return ProcessResult(argv, 127, f"cannot run {argv[0]}: {exc.strerror}")
     return ProcessResult(argv, completed.returncode, completed.stdout)

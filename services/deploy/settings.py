@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from services.deploy.analysis import AnalysisSettings
 
@@ -14,6 +14,42 @@ Argv = list[Annotated[str, Field(min_length=1)]]
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+ENV_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+# The bot's own credentials never go to a child, whatever the configuration says.
+FORBIDDEN_ENV_PREFIXES = ("SLACK_",)
+
+
+def _allowed_env_name(name: str) -> str:
+    if name.upper().startswith(FORBIDDEN_ENV_PREFIXES):
+        raise ValueError(f"{name}: the bot's Slack credentials are never passed to commands")
+    return name
+
+
+EnvName = Annotated[str, Field(pattern=rf"^{ENV_NAME}$"), AfterValidator(_allowed_env_name)]
+
+
+class CommandEnvironment(Section):
+    """Extra variables for this environment's commands (deploy, rollback, status, checks, backup).
+
+    Commands otherwise get only PATH, HOME, LANG, LC_ALL, LC_CTYPE, TZ, TMPDIR and
+    KUBECONFIG from the bot's environment (see services.children).
+    """
+
+    inherit: list[EnvName] = Field(
+        default_factory=list,
+        description="Names copied from the bot's environment when set there, e.g. AWS_PROFILE.",
+    )
+    set: dict[EnvName, str] = Field(
+        default_factory=dict, description="Fixed values, e.g. {HELM_NAMESPACE: payments}."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _a_list_is_inherit(cls, value: Any) -> Any:
+        # `env: [AWS_PROFILE, AWS_REGION]` is short for `env: {inherit: [...]}`.
+        return {"inherit": value} if isinstance(value, list) else value
 
 
 class BlueGreenSettings(Section):
@@ -165,6 +201,10 @@ class EnvironmentSettings(Section):
         default_factory=list, description="Pre-deploy checks (smoke, dry-run)."
     )
     backup: Argv | None = None
+    env: CommandEnvironment = Field(
+        default_factory=CommandEnvironment,
+        description="Variables passed to this environment's commands besides the minimal set.",
+    )
     health_checks: list[HealthCheck] = Field(default_factory=list)
     verify_seconds: float = Field(default=60, ge=0)
     verify_interval_seconds: float = Field(default=5, gt=0)

@@ -1,6 +1,6 @@
 """The only module that talks to git.
 
-Every command is an argv list run by GitPython (``Repo.git.execute``), never
+Every command is an argv list run with the minimal environment of services.children, never
 through a shell. Nothing here forces anything: no ``--force``, no
 ``--force-with-lease``, no ``+`` refspecs. Failures become
 :class:`~services.git.errors.GitCommandError` with credentials scrubbed.
@@ -17,9 +17,22 @@ from pathlib import Path
 import git
 from git.exc import GitError
 
+from services.children import child_environment, run_child
+
 from .errors import GitCommandError, RejectedRef, RepositoryStateError, scrub
 from .results import CommitInfo
 
+# What git may take from the bot's environment besides services.children's minimal set:
+# how to reach an SSH remote (the agent socket, a custom ssh command) and which git
+# config files to read. Nothing else: a hook or credential helper must never see the
+# bot's Slack tokens.
+_INHERITED = (
+    "SSH_AUTH_SOCK",
+    "GIT_SSH_COMMAND",
+    "GIT_SSH",
+    "GIT_CONFIG_GLOBAL",
+    "GIT_CONFIG_NOSYSTEM",
+)
 # Never prompt (no terminal), never open an editor, messages in English.
 _BASE_ENV: Mapping[str, str] = {
     "GIT_TERMINAL_PROMPT": "0",
@@ -133,10 +146,8 @@ class GitRepository:
         """The work tree's top directory if ``path`` is one, else None."""
         cmd = ["git", "rev-parse", "--show-toplevel"]
         try:
-            status, out, _ = git.Git(str(path)).execute(
-                cmd, with_extended_output=True, with_exceptions=False, env=dict(_BASE_ENV)
-            )
-        except (GitError, OSError):
+            status, out, _ = _execute(cmd, cwd=path, env=_git_env({}))
+        except OSError:
             return None
         if status != 0 or not out.strip():
             return None
@@ -147,10 +158,8 @@ class GitRepository:
     def clone(source: str, destination: Path, *, remote: str) -> None:
         cmd = ["git", "clone", "--quiet", "--origin", remote, "--", source, str(destination)]
         try:
-            status, _, err = git.Git(str(destination.parent)).execute(
-                cmd, with_extended_output=True, with_exceptions=False, env=dict(_BASE_ENV)
-            )
-        except (GitError, OSError) as exc:
+            status, _, err = _execute(cmd, cwd=destination.parent, env=_git_env({}))
+        except OSError as exc:
             raise GitCommandError(cmd, None, str(exc)) from None
         if status != 0:
             raise GitCommandError(cmd, status, err)
@@ -178,26 +187,19 @@ class GitRepository:
     # ----------------------------------------------------------------- running
 
     def _env(self, *, author: bool = False) -> dict[str, str]:
-        env = dict(_BASE_ENV)
+        env: dict[str, str] = {}
         env["GIT_COMMITTER_NAME"] = self.identity.name
         env["GIT_COMMITTER_EMAIL"] = self.identity.email
         if author:
             env["GIT_AUTHOR_NAME"] = self.identity.name
             env["GIT_AUTHOR_EMAIL"] = self.identity.email
-        return env
+        return _git_env(env)
 
     def run(self, *args: str, check: bool = True, author: bool = False) -> Result:
         cmd = ["git", *args]
         try:
-            status, out, err = self._repo.git.execute(
-                cmd,
-                with_extended_output=True,
-                with_exceptions=False,
-                env=self._env(author=author),
-                shell=False,
-                strip_newline_in_stdout=False,
-            )
-        except (GitError, OSError) as exc:
+            status, out, err = _execute(cmd, cwd=self.path, env=self._env(author=author))
+        except OSError as exc:
             raise GitCommandError(cmd, None, str(exc)) from None
         result = Result(status=status, stdout=out, stderr=err)
         if check and status != 0:
@@ -466,3 +468,20 @@ class GitRepository:
     def tag_annotated(self, name: str, target: str, *, message: str) -> str:
         self.run("tag", "--annotate", "--no-sign", "--message", message, name, target)
         return self.run("rev-parse", "--verify", f"refs/tags/{name}").stdout.strip()
+
+
+def _git_env(extra: Mapping[str, str]) -> dict[str, str]:
+    return child_environment(inherit=_INHERITED, fixed={**_BASE_ENV, **extra})
+
+
+def _execute(cmd: list[str], *, cwd: Path, env: Mapping[str, str]) -> tuple[int, str, str]:
+    """Run git with exactly ``env``.
+
+    GitPython's ``execute`` always starts from the bot's whole ``os.environ`` (it can
+    add variables, never remove them), so commands run here; GitPython still opens
+    and describes the repository.
+    """
+    done = run_child(cmd, env=env, cwd=cwd)
+    assert done.returncode is not None  # no timeout given
+    # As GitPython did: stderr without its final newline, stdout kept whole.
+    return done.returncode, done.stdout, done.stderr.removesuffix("\n")

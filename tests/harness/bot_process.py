@@ -17,7 +17,14 @@ REPO = Path(__file__).resolve().parent.parent.parent
 
 class BotProcess:
     def __init__(
-        self, *, config: Path, slack: SlackEmulator, clock_file: Path | None, log: Path
+        self,
+        *,
+        config: Path,
+        slack: SlackEmulator,
+        clock_file: Path | None,
+        log: Path,
+        extra_env: dict[str, str] | None = None,
+        verbose: bool = False,
     ) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "HOTFIX_"))}
         env.update(
@@ -27,7 +34,9 @@ class BotProcess:
         )
         if clock_file is not None:
             env["HOTFIX_CLOCK_FILE"] = str(clock_file)
-        argv = [sys.executable, "-m", "bot", "--config", str(config), "serve", "--http"]
+        env.update(extra_env or {})
+        argv = [sys.executable, "-m", "bot", *(["-v"] if verbose else [])]
+        argv += ["--config", str(config), "serve", "--http"]
         argv += ["--host", "127.0.0.1", "--port", "0"]
         self._log = log.open("a")
         self.process = subprocess.Popen(
