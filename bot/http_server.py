@@ -1,14 +1,17 @@
 """HTTP mode: Slack's requests arrive at /slack/events, signatures verified by Bolt.
 
 Bolt's WSGI adapter runs under waitress (a production WSGI server with a
-thread pool); a thin WSGI layer in front adds /healthz and audits requests
-whose signature did not verify.
+thread pool); waitress answers 413 to a body over MAX_BODY_BYTES before it is
+read. A thin WSGI layer in front adds /healthz, answers 401 to a timestamp that
+is not a number (Bolt would crash on it), and audits requests whose signature
+did not verify.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -29,6 +32,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
+# Slack documents no maximum for what it sends to a request URL. Our own surfaces are
+# small: a slash command's text is at most a few KB, and a click or form carries at most
+# one of our messages or modals (Block Kit caps them at 50/100 blocks of <= 3,000
+# characters). 1 MiB is several times the largest of those, form-encoded; a bigger body
+# is not from Slack for this app and is refused before it is read or parsed.
+MAX_BODY_BYTES = 1024 * 1024
+# Slack's X-Slack-Request-Timestamp is whole Unix seconds.
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
 
 WsgiApp = Callable[["WSGIEnvironment", "StartResponse"], Iterable[bytes]]
 
@@ -50,6 +61,10 @@ def build_wsgi_app(app: App, deps: Deps, *, operations: WsgiApp | None = None) -
     def _slack(
         environ: WSGIEnvironment, start_response: StartResponse, path: str
     ) -> Iterable[bytes]:
+        if path == EVENTS_PATH:
+            refused = _refuse_bad_timestamp(deps, environ, start_response)
+            if refused is not None:
+                return refused
         status_seen: list[str] = []
 
         def spy(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
@@ -72,7 +87,21 @@ def build_wsgi_app(app: App, deps: Deps, *, operations: WsgiApp | None = None) -
     return wsgi
 
 
-def _audit_forged(deps: Deps, environ: WSGIEnvironment) -> None:
+def _refuse_bad_timestamp(
+    deps: Deps, environ: WSGIEnvironment, start_response: StartResponse
+) -> list[bytes] | None:
+    """401 for a timestamp Slack would never send (Bolt's verifier crashes on it); else None."""
+    timestamp = environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP")
+    if timestamp is not None and not _TIMESTAMP.fullmatch(timestamp):
+        _audit_forged(deps, environ, why="its timestamp is not a number of seconds")
+        start_response("401 Unauthorized", [("Content-Type", "application/json")])
+        return [json.dumps({"error": "invalid request"}).encode()]
+    return None
+
+
+def _audit_forged(
+    deps: Deps, environ: WSGIEnvironment, *, why: str = "signature or timestamp did not verify"
+) -> None:
     record(
         deps.store,
         clock=deps.clock,
@@ -81,7 +110,7 @@ def _audit_forged(deps: Deps, environ: WSGIEnvironment) -> None:
             source="http",
             action="request",
             outcome=Outcome.FORGED,
-            detail="signature or timestamp did not verify; request rejected with 401",
+            detail=f"{why}; request rejected with 401",
         ),
     )
 
@@ -91,7 +120,14 @@ class HttpServer:
 
     def __init__(self, wsgi: WsgiApp, *, host: str, port: int, threads: int = 8) -> None:
         self._server = create_server(
-            wsgi, host=host, port=port, threads=threads, ident="hotfix-bot"
+            wsgi,
+            host=host,
+            port=port,
+            threads=threads,
+            ident="hotfix-bot",
+            # waitress answers 413 on a Content-Length over this before reading the body,
+            # and counts the bytes of a chunked one as they arrive.
+            max_request_body_size=MAX_BODY_BYTES,
         )
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()

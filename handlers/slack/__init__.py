@@ -6,10 +6,11 @@ from slack_bolt import App
 
 from handlers.context import Deps
 from handlers.router import Router
-from handlers.slack import actions, commands, events, home, views, workspace_guard
+from handlers.slack import actions, commands, events, home, views, well_formed, workspace_guard
 
 
 def register_listeners(app: App, *, deps: Deps, router: Router) -> None:
+    well_formed.register(app)
     workspace_guard.register(app, deps=deps)
     commands.register(app, deps=deps, router=router)
     actions.register(app, deps=deps)

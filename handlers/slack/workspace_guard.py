@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from slack_bolt import App, BoltContext
@@ -28,10 +29,17 @@ def register(app: App, *, deps: Deps) -> None:
     def only_our_workspace(
         body: dict[str, Any], context: BoltContext, next: Callable[[], Any]
     ) -> Any:
-        actor_team = context.actor_team_id or context.user_team_id or context.team_id
+        # The acting person's workspace: a click or form names it in `user.team_id`; for
+        # events and commands Bolt derives actor_team_id (Slack Connect: `user_team`).
+        user = body.get("user")
+        user_team = user.get("team_id") if isinstance(user, dict) else None
+        actor_team = user_team or context.actor_team_id or context.team_id
         if actor_team is None or actor_team == workspace:
             return next()
         invocation = from_command(body) if "command" in body else from_interaction(body)
+        if body.get("type") == "event_callback":
+            event = body.get("event") or {}
+            invocation = replace(invocation, actor=str(event.get("user") or ""))
         env = CommandEnv(invocation, deps)
         audit(
             env,
