@@ -14,6 +14,7 @@ from handlers.context import CommandEnv
 from handlers.guard import run_guarded
 from handlers.replies import Reply
 from services.errors import UserFacingError
+from services.metrics import declare_actions
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ def action(
         if action_id in table:
             raise ValueError(f"action {action_id} registered twice")
         table[action_id] = ActionSpec(fn, inline)
+        declare_actions([f"click:{action_id}"], prefix=prefix)
         return fn
 
     return decorator

@@ -22,6 +22,7 @@ from handlers.guard import audit, run_guarded
 from handlers.replies import Reply
 from handlers.tokenize import TokenizeError, split_words, tokenize
 from services.audit import Outcome
+from services.metrics import declare_actions
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ class Router:
         self.root = root
         self.prog = prog
         self._help_cache: dict[str, Reply] = {}
+        declare_actions(f"command:{path}" for path in ("help", *command_paths(root)))
 
     # -- parsing -----------------------------------------------------------
 
@@ -223,6 +225,13 @@ class Router:
         if outcome is not Outcome.OK:
             detail = f"{detail} -> {reply.data.get('message', '')}"
         audit(env, f"command:{action}", outcome, detail)
+
+
+def command_paths(group: click.Group) -> set[str]:
+    """Every command and group under `group`, as typed: `incident`, `incident create`."""
+    return {
+        " ".join(path[:n]) for path, _ in leaf_commands(group) for n in range(1, len(path) + 1)
+    }
 
 
 def describe(ctx: click.Context) -> dict[str, Any]:

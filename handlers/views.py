@@ -16,6 +16,7 @@ from handlers.replies import Reply
 from services.incidents import lifecycle, repository
 from services.incidents.declare import Declaration
 from services.incidents.model import Severity, Status, parse_incident_id
+from services.metrics import declare_actions
 
 Values = dict[str, Any]
 
@@ -121,3 +122,4 @@ VIEWS: dict[str, ViewSpec] = {
     "hotfix_update": ViewSpec(_validate_update, _run_update, lambda metadata: metadata),
     "hotfix_resolve": ViewSpec(_validate_resolve, _run_resolve, lambda metadata: metadata),
 }
+declare_actions(f"form:{callback_id}" for callback_id in VIEWS)

@@ -6,6 +6,9 @@ One registry for the process; the parts of the bot count what they do here
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -49,6 +52,30 @@ OUTBOX_DEPTH = Gauge(
 )
 
 
+# The `action` label takes its values from a closed set, or every mistyped sub-command
+# or forged action id would create a series of its own: the command paths, button
+# action ids and form callback ids the bot declares as it builds its listeners.
+# Anything else counts as `<kind>:unknown`; the audit log keeps what was typed.
+ACTION_KINDS = ("command", "click", "form")
+UNKNOWN = "unknown"
+_declared_lock = threading.Lock()
+_declared: set[str] = {"request"}
+_declared_prefixes: set[str] = set()
+
+
+def declare_actions(names: Iterable[str], *, prefix: bool = False) -> None:
+    """Make `names` (e.g. `command:incident create`) label values; a prefix stands for all
+    actions starting with it (labelled `<prefix>*`)."""
+    with _declared_lock:
+        (_declared_prefixes if prefix else _declared).update(names)
+
+
 def action_name(action: str) -> str:
-    """Bound the label's cardinality: `command:incident create`, `click:hotfix_deploy_approve`."""
-    return action[:60]
+    """The label for `action`: itself when declared, else `<kind>:unknown`."""
+    if action in _declared:
+        return action
+    for known in _declared_prefixes:
+        if action.startswith(known):
+            return known + "*"
+    kind, colon, _ = action.partition(":")
+    return f"{kind}:{UNKNOWN}" if colon and kind in ACTION_KINDS else UNKNOWN
