@@ -13,10 +13,10 @@ from typing import Any
 
 import click
 
-_USER_MENTION = re.compile(r"^<@([UW][A-Z0-9]{2,})(?:\|[^>]*)?>$")
-_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
-_CHANNEL_MENTION = re.compile(r"^<#([CGD][A-Z0-9]{2,})(?:\|[^>]*)?>$")
-_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
+_USER_MENTION = re.compile(r"<@([UW][A-Z0-9]{2,})(?:\|[^>]*)?>")
+_USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
+_CHANNEL_MENTION = re.compile(r"<#([CGD][A-Z0-9]{2,})(?:\|[^>]*)?>")
+_CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,}")
 
 
 class SlackUser(click.ParamType):
@@ -24,10 +24,10 @@ class SlackUser(click.ParamType):
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
         text = str(value).strip()
-        match = _USER_MENTION.match(text)
+        match = _USER_MENTION.fullmatch(text)
         if match:
             return match.group(1)
-        if _USER_ID.match(text):
+        if _USER_ID.fullmatch(text):
             return text
         self.fail(
             f"{text!r} is not a Slack user. Mention them: type @ and pick the person.",
@@ -41,10 +41,10 @@ class SlackChannel(click.ParamType):
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
         text = str(value).strip()
-        match = _CHANNEL_MENTION.match(text)
+        match = _CHANNEL_MENTION.fullmatch(text)
         if match:
             return match.group(1)
-        if _CHANNEL_ID.match(text):
+        if _CHANNEL_ID.fullmatch(text):
             return text
         self.fail(
             f"{text!r} is not a Slack channel. Type # and pick the channel from the list.",

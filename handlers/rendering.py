@@ -79,7 +79,7 @@ def escape_mrkdwn(value: Any) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-_SLACK_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+_SLACK_ID = re.compile(r"[UW][A-Z0-9]{2,}")
 
 
 def mention_target(target: Any) -> str:
@@ -91,7 +91,7 @@ def mention_target(target: Any) -> str:
 def mention(actor: Any) -> str:
     """`<@U123>` for a Slack user id; console and CLI actors are shown by name."""
     text = "" if actor is None else str(actor)
-    return f"<@{text}>" if _SLACK_ID.match(text) else escape_mrkdwn(text)
+    return f"<@{text}>" if _SLACK_ID.fullmatch(text) else escape_mrkdwn(text)
 
 
 class Renderer:

@@ -229,9 +229,7 @@ class Router:
 
 def command_paths(group: click.Group) -> set[str]:
     """Every command and group under `group`, as typed: `incident`, `incident create`."""
-    return {
-        " ".join(path[:n]) for path, _ in leaf_commands(group) for n in range(1, len(path) + 1)
-    }
+    return {" ".join(path[:n]) for path, _ in leaf_commands(group) for n in range(1, len(path) + 1)}
 
 
 def describe(ctx: click.Context) -> dict[str, Any]:

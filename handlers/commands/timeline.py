@@ -36,7 +36,7 @@ def note(env: CommandEnv, text: str) -> Reply:
     """Add a line to the incident's timeline: in its war room, or anywhere as `note INC-n …`."""
     incident_id = None
     words = text.split(None, 1)
-    if words and INCIDENT_ID.match(words[0]):
+    if words and INCIDENT_ID.fullmatch(words[0]):
         incident_id, text = words[0], words[1] if len(words) > 1 else ""
     incident = find_incident(env, incident_id)
     if not text.strip():

@@ -35,7 +35,7 @@ def click_of(body: dict[str, Any], action: dict[str, Any]) -> Click:
 
 
 def register(app: App, *, deps: Deps) -> None:
-    @app.action(re.compile(r"^hotfix_"))
+    @app.action(re.compile(r"\Ahotfix_"))
     def on_action(
         ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond, client: WebClient
     ) -> None:

@@ -132,7 +132,7 @@ Verdict = Literal["running", "passed", "failed", "inconclusive"]
 Comparison = Literal[">", ">=", "<", "<="]
 
 PLACEHOLDERS = ("service", "canary", "stable", "namespace", "version")
-_SAFE_VALUE = re.compile(r"^[A-Za-z0-9_.:/@+-]+$")
+_SAFE_VALUE = re.compile(r"[A-Za-z0-9_.:/@+-]+")
 _COMPARE: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt,
     ">=": operator.ge,
@@ -277,7 +277,7 @@ def render_query(template: str, context: QueryContext, *, name: str = "query") -
                 f"Analysis query {name!r} uses {token}, but this analysis has no {placeholder}.",
                 hint=f"Use it only where a {placeholder} exists (canary analyses), or remove it.",
             )
-        if not _SAFE_VALUE.match(value):
+        if not _SAFE_VALUE.fullmatch(value):
             raise AnalysisConfigError(
                 f"Cannot put {value!r} into analysis query {name!r} as {token}: "
                 "only letters, digits and _ . : / @ + - are allowed.",

@@ -43,10 +43,10 @@ from services.deploy.settings import KubernetesTarget
 Connect = Callable[[KubernetesTarget], AbstractContextManager[KubeClient]]
 
 # A Docker image tag (the version), as the deploy requests validate it.
-VERSION = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+VERSION = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 # An image repository without tag or digest: [registry[:port]/]path/components.
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-REPOSITORY = re.compile(rf"^(?:[A-Za-z0-9.-]+(?::[0-9]+)?/)?{_COMPONENT}(?:/{_COMPONENT})*$")
+REPOSITORY = re.compile(rf"(?:[A-Za-z0-9.-]+(?::[0-9]+)?/)?{_COMPONENT}(?:/{_COMPONENT})*")
 
 # Annotations `kubectl rollout undo` keeps from the Deployment instead of copying from the ReplicaSet.
 UNDO_KEEPS = frozenset(
@@ -75,11 +75,11 @@ def split_image(image: str) -> tuple[str, str | None]:
 
 def image_problems(repository: str, version: str) -> list[str]:
     problems = []
-    if not VERSION.match(version):
+    if not VERSION.fullmatch(version):
         problems.append(
             f"{version!r} is not an image tag (letters, digits, '.', '_', '-'; at most 128)."
         )
-    if not REPOSITORY.match(repository):
+    if not REPOSITORY.fullmatch(repository):
         problems.append(
             f"kubernetes.image {repository!r} is not an image repository without tag or digest"
             " (e.g. registry.example.com/team/payments)."

@@ -27,7 +27,7 @@ from services.settings import Settings
 from services.store import Store
 
 # A Docker image tag: it ends up in an image reference and in argv, so nothing else passes.
-VERSION = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+VERSION = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,7 @@ def request(
     if replayed is not None:  # a Slack retry, or a run after a crash, of a recorded request
         return _card_repaired(deps, req, replayed), False, None
     env = target_settings(deps.settings, req.service, req.environment)
-    if req.version != "previous" and not VERSION.match(req.version):
+    if req.version != "previous" and not VERSION.fullmatch(req.version):
         raise UserFacingError(
             f"{req.version!r} is not a valid version.",
             hint="Versions are image tags: letters, digits, '.', '_' and '-', e.g. v2.1.1.",

@@ -66,7 +66,7 @@ _ABORT: Mapping[str, tuple[tuple[str, ...], ...]] = {
 MANAGED_MARKER = "hotfix-bot-managed"
 
 _PORCELAIN_LINE = re.compile(
-    r"^(?P<flag>[ +\-*=!])\t(?P<from>[^:\t]*):(?P<to>[^\t]+)\t(?P<summary>.*)$"
+    r"(?P<flag>[ +\-*=!])\t(?P<from>[^:\t]*):(?P<to>[^\t]+)\t(?P<summary>.*)"
 )
 
 
@@ -359,7 +359,7 @@ class GitRepository:
         result = self.run(*args, remote, *refspecs, check=False)
         rejected: list[RejectedRef] = []
         for line in result.stdout.splitlines():
-            match = _PORCELAIN_LINE.match(line)
+            match = _PORCELAIN_LINE.fullmatch(line)
             if match and match.group("flag") == "!":
                 summary = match.group("summary")
                 reason = summary

@@ -39,7 +39,7 @@ class RepositorySettings(BaseModel):
     development_branch: str | None = None
     hotfix_prefix: str = "hotfix/"
     tag_prefix: str = "v"
-    issue_key_pattern: str = r"[A-Z][A-Z0-9]+-\d+"
+    issue_key_pattern: str = r"[A-Z][A-Z0-9]+-[0-9]+"
     issue_url_template: str | None = None
     author_name: str = "hotfix-bot"
     author_email: str = "hotfix-bot@localhost"

@@ -23,7 +23,8 @@ _MESSAGE_EXTRA_MAX = 2000
 def validate_issue_key(key: str, pattern: str) -> str:
     """Return ``key`` (stripped) if it fully matches ``pattern`` and is ref-safe."""
     candidate = key.strip()
-    if not candidate or re.fullmatch(pattern, candidate) is None:
+    # ASCII: a configured \d or \w means 0-9 and A-Za-z0-9_, not every script's digits.
+    if not candidate or re.fullmatch(pattern, candidate, re.ASCII) is None:
         raise InvalidInputError(
             "issue_key",
             f"invalid issue key {candidate[:60]!r}: expected something like PROD-2847 "

@@ -66,11 +66,11 @@ class Role(StrEnum):
 
 
 IMPACTS = ("low", "medium", "high", "critical")
-INCIDENT_ID = re.compile(r"^INC-(\d{1,9})$", re.IGNORECASE)
+INCIDENT_ID = re.compile(r"INC-([0-9]{1,9})", re.IGNORECASE)
 
 
 def parse_incident_id(text: str) -> str:
-    match = INCIDENT_ID.match(text.strip())
+    match = INCIDENT_ID.fullmatch(text.strip())
     if not match:
         raise UserFacingError(
             f"{text!r} is not an incident id.", hint="Incident ids look like INC-42."

@@ -46,7 +46,7 @@ def channel_name(prefix: str, number: int, title: str, *, suffix: str = "") -> s
 
 
 def is_slack_user(actor: str | None) -> bool:
-    return bool(actor) and re.match(r"^[UW][A-Z0-9]{2,}$", actor or "") is not None
+    return bool(actor) and re.fullmatch(r"[UW][A-Z0-9]{2,}", actor or "") is not None
 
 
 def require_member(user_id: str, *, chat: Chat) -> None:
