@@ -19,7 +19,7 @@ from typing import Any
 from dotenv import load_dotenv
 from pydantic import BaseModel
 
-from services.redaction import SECRETS
+from services.redaction import REDACTED, SECRETS
 from services.settings import Settings
 
 SLACK_API_URL_ENV = "SLACK_API_URL"
@@ -38,7 +38,7 @@ class Secrets:
 
     def redact(self, text: str) -> str:
         for value in self.values():
-            text = text.replace(value, "[redacted]")
+            text = text.replace(value, REDACTED)
         return text
 
 

@@ -20,6 +20,8 @@ from pydantic import ValidationError
 
 from services.deploy import repository
 from services.deploy.model import State
+from services.deploy.process import environment_for, run
+from services.deploy.settings import EnvironmentSettings
 from services.git.repository import GitRepository, Identity
 from services.redaction import SECRETS
 from services.settings import Settings
@@ -201,3 +203,29 @@ def test_the_env_setting_refuses_the_bots_credentials_and_bad_names(
                 },
             }
         )
+
+
+def test_a_kubernetes_targets_kubeconfig_reaches_its_checks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("KUBECONFIG", "/home/bot/.kube/config")
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "never-for-kubectl-0815")
+    environment = EnvironmentSettings.model_validate(
+        {
+            "backend": "kubernetes",
+            "kubernetes": {
+                "kubeconfig": "/etc/hotfix/prod-kubeconfig",
+                "namespace": "payments",
+                "deployment": "payments",
+                "image": "registry.example.com/payments",
+            },
+        }
+    )
+    printed = run(
+        [sys.executable, "-c", "import json, os; print(json.dumps(dict(os.environ)))"],
+        timeout=30,
+        env=environment_for(environment),
+    )
+    received = json.loads(printed.output)
+    assert received["KUBECONFIG"] == "/etc/hotfix/prod-kubeconfig"
+    assert set(received) <= ALLOWED
