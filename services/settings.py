@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from services.deploy.settings import ApiServerConnection, EnvironmentSettings
 from services.git.settings import RepositorySettings
+from services.patterns import HTTP_URL
 
 
 class Section(BaseModel):
@@ -122,7 +123,7 @@ class ServiceSettings(Section):
 
 class Bookmark(Section):
     title: str = Field(min_length=1, max_length=80)
-    link: str = Field(pattern=r"^https?://")
+    link: str = Field(pattern=HTTP_URL)
 
 
 class IncidentSettings(Section):

@@ -133,6 +133,20 @@ def test_issue_keys_are_exact(key: str, pattern: str) -> None:
         {"incidents": {"channel_prefix": "inc\n"}},
         {"incidents": {"announcement_channel": "C0INCIDENTS\n"}},
         {"access": {"deployers": ["U0ALICE\n"]}},
+        {"access": {"deployers": ["U0ALICE\nU0MALLORY"]}},
+        {
+            "services": {
+                "payments": {
+                    "environments": {
+                        "production": {
+                            "backend": "command",
+                            "command": {"deploy": ["true"]},
+                            "health_checks": [{"url": "https://ok.example\nhttps://evil"}],
+                        }
+                    }
+                }
+            }
+        },
     ],
 )
 def test_config_patterns_are_exact(section: dict[str, Any], tmp_path: Path) -> None:
