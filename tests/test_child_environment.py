@@ -24,7 +24,6 @@ from services.deploy.process import environment_for, run
 from services.deploy.settings import EnvironmentSettings
 from services.git.repository import GitRepository, Identity
 from services.redaction import SECRETS
-from services.settings import Settings
 from services.store import Store
 from tests.harness.bot_process import BotProcess
 from tests.harness.git_repos import git, isolate_git_env
@@ -183,25 +182,10 @@ def test_a_registered_secret_in_git_output_is_redacted(
     ],
     ids=["slack-token", "slack-secret-set", "trailing-newline", "space", "unknown-key"],
 )
-def test_the_env_setting_refuses_the_bots_credentials_and_bad_names(
-    env: object, tmp_path: Path
-) -> None:
+def test_the_env_setting_refuses_the_bots_credentials_and_bad_names(env: object) -> None:
     with pytest.raises(ValidationError):
-        Settings.model_validate(
-            {
-                "store": {"path": str(tmp_path / "bot.db")},
-                "services": {
-                    "payments": {
-                        "environments": {
-                            "production": {
-                                "backend": "command",
-                                "command": {"deploy": ["true"]},
-                                "env": env,
-                            }
-                        }
-                    }
-                },
-            }
+        EnvironmentSettings.model_validate(
+            {"backend": "command", "command": {"deploy": ["true"]}, "env": env}
         )
 
 
