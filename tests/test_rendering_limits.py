@@ -26,6 +26,7 @@ from services.git.results import (
     HotfixCreated,
     HotfixFinished,
 )
+from services.settings import PlaybookPhase
 from tests.harness.block_kit import block_errors
 
 JSON = dict[str, Any]
@@ -445,3 +446,10 @@ def test_plain_text_and_values_carry_the_text_as_typed() -> None:
     message = Renderer().render(Reply("hotfix_created", data))
     (button,) = [e for b in message.blocks if b["type"] == "actions" for e in b["elements"]]
     assert button["value"] == "PROD-1: A & B <c>"
+
+
+def test_a_playbook_phase_longer_than_one_checkbox_group_is_refused_at_start() -> None:
+    """Slack's checkboxes hold 10 options: an 11th item would silently vanish from the card."""
+    PlaybookPhase(phase="Immediate", items=["x"] * 10)
+    with pytest.raises(ValueError, match="at most 10 items"):
+        PlaybookPhase(phase="Immediate", items=["x"] * 11)
