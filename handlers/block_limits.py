@@ -113,12 +113,13 @@ def fit_element(element: Any) -> None:
         _cut_value(element, "value", BUTTON_VALUE)
         _cut_value(element, "url", URL)
     elif kind == "checkboxes":
+        # Slack refuses an initial option that is not among the options: drop those cut off.
         kept = _cap(element, "options", CHECKBOX_OPTIONS)
         values = {o.get("value") for o in kept if isinstance(o, dict)}
         initial = [
             o
             for o in _cap(element, "initial_options", CHECKBOX_OPTIONS)
-            if o.get("value") in values
+            if isinstance(o, dict) and o.get("value") in values
         ]
         if "initial_options" in element:
             element["initial_options"] = initial

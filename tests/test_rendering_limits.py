@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from slack_sdk.models.blocks import Block
 
+from handlers.block_limits import cut_visible
 from handlers.form_limits import LIMITS
 from handlers.rendering import SHIPPED_TEMPLATES, SUFFIX, Renderer
 from handlers.replies import Reply
@@ -470,3 +471,9 @@ def test_a_playbook_phase_longer_than_one_checkbox_group_is_refused_at_start() -
     PlaybookPhase(phase="Immediate", items=["x"] * 10)
     with pytest.raises(ValueError, match="at most 10 items"):
         PlaybookPhase(phase="Immediate", items=["x"] * 11)
+
+
+def test_a_cut_never_splits_an_entity_or_a_mention() -> None:
+    assert cut_visible("ab &amp; cd", 6) == "ab …"
+    assert cut_visible("hi <@U0ALICE> there", 8) == "hi …"
+    assert cut_visible("short", 5) == "short"
