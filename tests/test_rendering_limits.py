@@ -347,17 +347,20 @@ def render(name: str, data: JSON, renderer: Renderer | None = None) -> tuple[str
     return message.text, {"blocks": message.blocks}
 
 
-def mrkdwn_texts(node: Any) -> list[str]:
-    """Every mrkdwn text object's text: what Slack parses for mentions and links."""
+def texts(node: Any, *, kinds: tuple[str, ...] = ("mrkdwn",)) -> list[str]:
+    """Every text of text objects of these kinds, and every form's initial value if
+    plain_text is among them: mrkdwn alone is what Slack parses for mentions and links."""
     found: list[str] = []
     if isinstance(node, dict):
-        if node.get("type") == "mrkdwn" and isinstance(node.get("text"), str):
+        if node.get("type") in kinds and isinstance(node.get("text"), str):
             found.append(node["text"])
+        if "plain_text" in kinds and isinstance(node.get("initial_value"), str):
+            found.append(node["initial_value"])
         for value in node.values():
-            found.extend(mrkdwn_texts(value))
+            found.extend(texts(value, kinds=kinds))
     elif isinstance(node, list):
         for value in node:
-            found.extend(mrkdwn_texts(value))
+            found.extend(texts(value, kinds=kinds))
     return found
 
 
@@ -370,7 +373,7 @@ def test_hostile_values_are_escaped_in_blocks_and_in_the_fallback_text(
     name: str, variant: int
 ) -> None:
     text, document = render(name, SAMPLES[name][variant])
-    parsed = mrkdwn_texts(document) + ([text] if text is not None else [])
+    parsed = texts(document) + ([text] if text is not None else [])
     for piece in parsed:
         for injection in INJECTIONS:
             assert injection not in piece, (name, injection, piece[:300])
@@ -397,27 +400,11 @@ def test_hostile_values_keep_every_block_kit_limit(name: str, variant: int) -> N
                 assert len(element.get("initial_value") or "") <= element["max_length"]
 
 
-def shown_texts(node: Any) -> list[str]:
-    """Every text a person sees in blocks: text objects and a form's initial values."""
-    found: list[str] = []
-    if isinstance(node, dict):
-        if node.get("type") in ("mrkdwn", "plain_text") and isinstance(node.get("text"), str):
-            found.append(node["text"])
-        if isinstance(node.get("initial_value"), str):
-            found.append(node["initial_value"])
-        for value in node.values():
-            found.extend(shown_texts(value))
-    elif isinstance(node, list):
-        for value in node:
-            found.extend(shown_texts(value))
-    return found
-
-
 @pytest.mark.parametrize(("name", "variant"), CASES)
 def test_cut_text_says_so(name: str, variant: int) -> None:
     """User text is cut visibly (…), never silently."""
     _, document = render(name, SAMPLES[name][variant])
-    for text in shown_texts(document["blocks"]):
+    for text in texts(document["blocks"], kinds=("mrkdwn", "plain_text")):
         assert "A" * 10_000 not in text
         if "AAAAAAAAAA" in text:  # a piece of a 10 KB value: it must say it was cut
             assert "…" in text or "..." in text, text[-200:]
