@@ -27,6 +27,7 @@ from services.git.results import (
     HotfixCreated,
     HotfixFinished,
 )
+from services.hotfix import AlreadyFinished
 from services.settings import PlaybookPhase
 from tests.harness.block_kit import block_errors
 
@@ -244,6 +245,9 @@ SAMPLES: dict[str, list[JSON]] = {
         {"commands": [COMMAND], "detailed": True, "summary": BIG},
     ],
     "home": [{"incidents": [incident()] * 45, "prog": BIG, "commands": [COMMAND] * 60}],
+    "hotfix_already_finished": [
+        {"service": BIG, "done": AlreadyFinished(issue_key="PROD-1", tag=BIG)}
+    ],
     "hotfix_created": [
         {
             "created": CREATED,
