@@ -2,9 +2,11 @@
 
 Templates live in `templates/<name>.yml.j2`; a team may point
 `templates_dir` at a directory of its own whose files win over the shipped
-ones. Every value that comes from a person goes through `q` (quoting for
-YAML) and, in mrkdwn text, through `mrkdwn` (Slack's escaping), so no title
-can break a message or smuggle in a mention.
+ones. Escaping is not left to the templates: every value reaches a template
+already escaped for Slack (handlers/escaping.py), and every rendered document is
+cut to Slack's Block Kit limits (handlers/block_limits.py), so no title can smuggle
+in a mention or make Slack refuse a message, whatever a template forgets. A
+template still quotes each value for YAML with `q`.
 """
 
 from __future__ import annotations
@@ -21,12 +23,21 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 import yaml
+from jinja2.filters import do_truncate
 
+from handlers.block_limits import fit_document
+from handlers.escaping import (
+    Escaped,
+    EscapingEnvironment,
+    escape_mrkdwn,
+    raw_text,
+    restore_literals,
+    user_value,
+)
 from handlers.replies import Reply
 
 SHIPPED_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 SUFFIX = ".yml.j2"
-SECTION_LIMIT = 3000  # Slack's limit for a section's text
 CACHE_SIZE = 64
 # libyaml's loader is ~10x faster than the pure-Python one; every reply is parsed once.
 YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -73,25 +84,33 @@ def quote(value: Any) -> str:
     return json.dumps(_UNPRINTABLE.sub("", text), ensure_ascii=False)
 
 
-def escape_mrkdwn(value: Any) -> str:
-    """Slack's escaping: only &, < and > are control characters in message text."""
-    text = "" if value is None else str(value)
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+def already_escaped(value: Any) -> str:
+    """The `mrkdwn` filter: values arrive escaped, so it changes nothing (kept for overrides)."""
+    return "" if value is None else str(value)
 
 
-_SLACK_ID = re.compile(r"[UW][A-Z0-9]{2,}")
+@jinja2.pass_environment
+def truncate(env: jinja2.Environment, value: Any, *args: Any, **kwargs: Any) -> str:
+    """Jinja's truncate, cutting the text as typed so no `&amp;` is split in half."""
+    if isinstance(value, Escaped):
+        return escape_mrkdwn(do_truncate(env, value.raw, *args, **kwargs))
+    return do_truncate(env, "" if value is None else str(value), *args, **kwargs)
+
+
+_SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,}")
+_SLACK_GROUP = re.compile(r"S[A-Z0-9]{2,}")
 
 
 def mention_target(target: Any) -> str:
-    """A user id as `<@U…>`, a user group id as `<!subteam^S…>`."""
-    text = str(target)
-    return f"<!subteam^{text}>" if text.startswith("S") else mention(text)
+    """A user id as `<@U…>`, a user group id as `<!subteam^S…>`; anything else as text."""
+    text = raw_text(target)
+    return f"<!subteam^{text}>" if _SLACK_GROUP.fullmatch(text) else mention(target)
 
 
 def mention(actor: Any) -> str:
     """`<@U123>` for a Slack user id; console and CLI actors are shown by name."""
-    text = "" if actor is None else str(actor)
-    return f"<@{text}>" if _SLACK_ID.fullmatch(text) else escape_mrkdwn(text)
+    text = raw_text(actor)
+    return f"<@{text}>" if _SLACK_USER.fullmatch(text) else escape_mrkdwn(text)
 
 
 class Renderer:
@@ -103,33 +122,46 @@ class Renderer:
         self._render_lock = threading.Lock()
         self.zone = zone or ZoneInfo("UTC")
         search_path = [str(p) for p in (override_dir, SHIPPED_TEMPLATES) if p is not None]
-        self.env = jinja2.Environment(
+        # Slack messages get escaped data; plain-text documents (the postmortem) do not.
+        self.env = self._environment(EscapingEnvironment, search_path)
+        self.text_env = self._environment(jinja2.Environment, search_path)
+
+    def _environment(
+        self, kind: type[jinja2.Environment], search_path: list[str]
+    ) -> jinja2.Environment:
+        env = kind(
             loader=jinja2.FileSystemLoader(search_path),
             undefined=jinja2.StrictUndefined,
-            autoescape=False,  # noqa: S701 - output is YAML for Slack, escaped by the filters
+            autoescape=False,  # output is YAML or Markdown, not HTML
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=True,
         )
-        self.env.filters.update(
+        env.filters.update(
             q=quote,
-            mrkdwn=escape_mrkdwn,
+            mrkdwn=already_escaped,
+            truncate=truncate,
             mention=mention,
             mention_target=mention_target,
             time=self.format_time,
         )
+        return env
 
     def format_time(self, value: Any, fmt: str = "%Y-%m-%d %H:%M %Z") -> str:
         if value is None:
             return ""
-        moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+        moment = datetime.fromisoformat(raw_text(value)) if isinstance(value, str) else value
         return str(moment.astimezone(self.zone).strftime(fmt))
 
     def render_data(self, name: str, data: dict[str, Any]) -> dict[str, Any]:
-        """Render a template to its YAML document (a message, a modal, a home tab)."""
+        """Render a template to its YAML document (a message, a modal, a home tab).
+
+        The data is escaped on its way in; on the way out, what Slack takes literally is
+        unescaped again and everything is cut to Slack's limits.
+        """
         try:
             template = self.env.get_template(name + SUFFIX)
-            source = template.render(**data)
+            source = template.render(**user_value(data))
         except jinja2.TemplateError as exc:
             raise TemplateError(f"template {name}: {exc}") from exc
         try:
@@ -138,12 +170,14 @@ class Renderer:
             raise TemplateError(f"template {name} rendered invalid YAML: {exc}") from exc
         if not isinstance(document, dict):
             raise TemplateError(f"template {name} must render a mapping")
-        return document
+        # A message's fallback `text` is parsed like mrkdwn: it stays escaped.
+        literal: dict[str, Any] = restore_literals(document, keep="text")
+        return fit_document(literal)
 
     def render_text(self, name: str, data: dict[str, Any]) -> str:
         """Render a plain-text template (`<name>.md.j2`), e.g. the postmortem."""
         try:
-            return self.env.get_template(name + ".md.j2").render(**data)
+            return self.text_env.get_template(name + ".md.j2").render(**data)
         except jinja2.TemplateError as exc:
             raise TemplateError(f"template {name}: {exc}") from exc
 
@@ -180,10 +214,6 @@ class Renderer:
         blocks = document.get("blocks") or []
         if not text:
             raise TemplateError(f"template {reply.template} has no fallback text")
-        for block in blocks:
-            body = block.get("text")
-            if isinstance(body, dict) and len(body.get("text", "")) > SECTION_LIMIT:
-                body["text"] = body["text"][: SECTION_LIMIT - 1] + "…"
         return Message(text=text, blocks=blocks)
 
     def check(self) -> list[TemplateProblem]:

@@ -12,6 +12,7 @@ from typing import Any
 
 from handlers.commands.incident import run_declaration, summary
 from handlers.context import CommandEnv
+from handlers.form_limits import TITLE, too_long
 from handlers.replies import Reply
 from services.incidents import lifecycle, repository
 from services.incidents.declare import Declaration
@@ -52,7 +53,7 @@ def _text(values: Values, key: str) -> str:
 
 
 def _validate_declare(values: Values) -> dict[str, str]:
-    errors = {}
+    errors = too_long(values)
     if not _text(values, "title"):
         errors["title"] = "Give the incident a title."
     if values.get("severity") not in {s.value for s in Severity}:
@@ -64,7 +65,7 @@ def _run_declare(env: CommandEnv, values: Values, metadata: str) -> Reply:
     return run_declaration(
         env,
         Declaration(
-            title=_text(values, "title")[:150],
+            title=_text(values, "title")[:TITLE],
             severity=Severity(values["severity"]),
             impact=_text(values, "impact") or "medium",
             description=_text(values, "description"),
@@ -78,8 +79,8 @@ def _run_declare(env: CommandEnv, values: Values, metadata: str) -> Reply:
 
 def _validate_update(values: Values) -> dict[str, str]:
     if not _text(values, "message"):
-        return {"message": "Say what changed."}
-    return {}
+        return {"message": "Say what changed."} | too_long(values)
+    return too_long(values)
 
 
 def _run_update(env: CommandEnv, values: Values, metadata: str) -> Reply:
@@ -100,8 +101,10 @@ def _run_update(env: CommandEnv, values: Values, metadata: str) -> Reply:
 
 def _validate_resolve(values: Values) -> dict[str, str]:
     if not _text(values, "root_cause"):
-        return {"root_cause": "Record the root cause (it can be refined in the postmortem)."}
-    return {}
+        return {
+            "root_cause": "Record the root cause (it can be refined in the postmortem)."
+        } | too_long(values)
+    return too_long(values)
 
 
 def _run_resolve(env: CommandEnv, values: Values, metadata: str) -> Reply:

@@ -59,7 +59,10 @@ SLACK_TARGET = r"^([UWS][A-Z0-9]{2,})$"  # a user (U…/W…) or a user group (S
 
 class PlaybookPhase(Section):
     phase: str = Field(min_length=1, max_length=60)
-    items: list[str] = Field(min_length=1)
+    # A phase is one Slack checkbox group, and a checkbox group holds at most 10 options.
+    items: list[str] = Field(
+        min_length=1, max_length=10, description="At most 10; split a longer phase in two."
+    )
 
 
 DEFAULT_PLAYBOOK: tuple[PlaybookPhase, ...] = (

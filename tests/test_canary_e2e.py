@@ -311,7 +311,7 @@ def test_a_healthy_canary_promotes_through_every_stage(
     live = card_text(bot)
     print(live)
     assert "*Canary* 25% → v2.1.1 · 75% → stable v2.1.0 · stage 2/5" in live
-    assert "`canary-error-rate`" in live and "(fails when > 0.05)" in live
+    assert "`canary-error-rate`" in live and "(fails when &gt; 0.05)" in live
     assert card_buttons(bot) == [
         "hotfix_canary_promote",
         "hotfix_canary_pause",
@@ -327,7 +327,7 @@ def test_a_healthy_canary_promotes_through_every_stage(
     assert states(bot) == ["approved", "validating", "deploying", "verifying", "succeeded"]
     text = card_text(bot)
     assert "promoted: stable runs v2.1.1, canary scaled to 0" in text
-    assert ":large_green_circle: `canary-error-rate` 0 (fails when > 0.05)" in text
+    assert ":large_green_circle: `canary-error-rate` 0 (fails when &gt; 0.05)" in text
     # One card, edited in place, and not at every poll.
     cards = [c for c in slack.calls_to("chat.postMessage") if "DEP-1" in str(c.args.get("text"))]
     assert len(cards) == 1
@@ -375,7 +375,7 @@ def test_a_latency_breach_trips_the_p95_rule(
     bot.settle(timeout=60)
     assert repository.get(bot.deps.store, "DEP-1").state is State.ROLLED_BACK
     (told,) = [t for t in war_room(bot) if "Canary analysis failed" in t]
-    assert "canary-p95-latency = 1.4" in told and "fails when > 0.5" in told
+    assert "canary-p95-latency = 1.4" in told and "fails when &gt; 0.5" in told
     assert "canary-error-rate" not in told.split("Quer")[0]
     assert splits(k8s) == [(90, 10), (100, 0)]
 

@@ -69,7 +69,8 @@ def test_user_text_cannot_inject_mentions_or_break_yaml() -> None:
     text = message.blocks[0]["text"]["text"]
     assert "<!channel>" not in text and "<@U999>" not in text
     assert "&lt;!channel&gt; &amp; &lt;@U999&gt;" in text
-    assert message.text == hostile  # the fallback is plain text, shown as is
+    # The fallback text is what notifications and screen readers show: escaped too.
+    assert message.text == 'Title: "quoted" &lt;!channel&gt; &amp; &lt;@U999&gt;\n- item: {x}'
 
 
 def test_override_directory_wins_over_shipped_templates(tmp_path: Path) -> None:

@@ -187,6 +187,60 @@ def test_post_message_errors(emu: SlackEmulator, client: WebClient) -> None:
     assert emu.calls_to("chat.postMessage")[-1].ok
 
 
+def _section_with(**parts: Any) -> list[dict[str, Any]]:
+    return [{"type": "section", **parts}]
+
+
+@pytest.mark.parametrize(
+    ("blocks", "pointer"),
+    [
+        (_section_with(fields=[{"type": "mrkdwn", "text": "x" * 2001}]), "/blocks/0/fields/0/text"),
+        (_section_with(text={"type": "mrkdwn", "text": "x" * 3001}), "/blocks/0/text/text"),
+        (
+            [{"type": "header", "text": {"type": "plain_text", "text": "x" * 151}}],
+            "/blocks/0/text/text",
+        ),
+        (
+            [
+                {
+                    "type": "actions",
+                    "elements": [
+                        {
+                            "type": "button",
+                            "action_id": "a",
+                            "text": {"type": "plain_text", "text": "Go"},
+                            "value": "v" * 2001,
+                        }
+                    ],
+                }
+            ],
+            "/blocks/0/elements/0/value",
+        ),
+        (
+            [{"type": "context", "elements": [{"type": "mrkdwn", "text": "x"}] * 11}],
+            "/blocks/0/elements",
+        ),
+    ],
+)
+def test_blocks_over_slacks_documented_limits_are_refused(
+    client: WebClient, blocks: list[dict[str, Any]], pointer: str
+) -> None:
+    with pytest.raises(SlackApiError) as caught:
+        client.chat_postMessage(channel="C0GENERAL", text="x", blocks=blocks)
+    assert caught.value.response["error"] == "invalid_blocks"
+    (message,) = caught.value.response["response_metadata"]["messages"]
+    assert message.endswith(f"[json-pointer:{pointer}]")
+
+
+def test_blocks_at_slacks_limits_are_accepted(client: WebClient) -> None:
+    blocks = [
+        {"type": "header", "text": {"type": "plain_text", "text": "h" * 150}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": "t" * 3000}},
+        {"type": "section", "fields": [{"type": "mrkdwn", "text": "f" * 2000}] * 10},
+    ]
+    assert client.chat_postMessage(channel="C0GENERAL", text="x", blocks=blocks)["ok"]
+
+
 def test_not_in_channel_without_chat_write_public() -> None:
     with SlackEmulator(scopes={"chat:write", "channels:history"}) as emu:
         seed(emu)

@@ -8,6 +8,7 @@ import click
 
 from handlers.commands.registry import ChatGroup, chat_command
 from handlers.context import CommandEnv
+from handlers.form_limits import LIMITS
 from handlers.incident_lookup import find_incident
 from handlers.params import SLACK_USER
 from handlers.replies import Reply
@@ -61,7 +62,8 @@ def modal(template: str, env: CommandEnv, **data: Any) -> Reply:
             "That opens a form in Slack; here, give the values as flags.",
             hint="Add --help to the command to see its flags.",
         )
-    return Reply(template, {"origin_channel_id": env.invocation.channel_id, **data}, modal=True)
+    origin = {"origin_channel_id": env.invocation.channel_id, "limits": LIMITS}
+    return Reply(template, {**origin, **data}, modal=True)
 
 
 @chat_command(

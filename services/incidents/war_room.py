@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from services import timeline
 from services.chat import Chat, ChatError, Message, NameTakenError, Posted
+from services.chat_markup import ChatMarkup
 from services.clock import Clock, isoformat
 from services.errors import UserFacingError
 from services.incidents import repository
@@ -163,7 +164,9 @@ def invite_people(
         return
     for failure in deps.chat.invite(incident.channel_id, wanted):
         if failure.error != "already_in_channel":
-            report.problems.append(f"Could not invite <@{failure.user_id}>: `{failure.error}`")
+            # The bot's own markup (a checked user id, Slack's error code): not escaped.
+            problem = f"Could not invite <@{failure.user_id}>: `{failure.error}`"
+            report.problems.append(ChatMarkup(problem))
 
 
 def refresh_messages(incident: Incident, *, deps: WarRoomDeps) -> list[str]:

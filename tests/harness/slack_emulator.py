@@ -79,6 +79,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from tests.harness import slack_scopes, socket_mode
+from tests.harness.block_kit import block_errors
 from tests.harness.slack_scopes import IM, MPIM, PRIVATE, PUBLIC
 
 JSON = dict[str, Any]
@@ -102,21 +103,6 @@ SOCKET_MODE_PATH = "/socket-mode/"
 # Arguments that Slack accepts as JSON strings inside form bodies.
 _JSON_STRING_ARGS = frozenset({"blocks", "attachments", "metadata", "view", "files"})
 
-_KNOWN_BLOCK_TYPES = frozenset(
-    {
-        "actions",
-        "context",
-        "divider",
-        "file",
-        "header",
-        "image",
-        "input",
-        "markdown",
-        "rich_text",
-        "section",
-        "video",
-    }
-)
 _CHANNEL_NAME_OK = re.compile(r"[a-z0-9_\-]+")
 _EMOJI_NAME_OK = re.compile(r"[a-z0-9_+\-']+")
 
@@ -1756,52 +1742,7 @@ class SlackEmulator:
 
     @staticmethod
     def _block_errors(blocks: list[Any], *, limit: int, pointer: str) -> list[str]:
-        errors: list[str] = []
-        if len(blocks) > limit:
-            errors.append(f"[ERROR] no more than {limit} items allowed [json-pointer:{pointer}]")
-        block_ids: set[str] = set()
-        for i, block in enumerate(blocks):
-            where = f"[json-pointer:{pointer}/{i}]"
-            if not isinstance(block, dict) or not isinstance(block.get("type"), str):
-                errors.append(f"[ERROR] missing required field: type {where}")
-                continue
-            kind = block["type"]
-            if kind not in _KNOWN_BLOCK_TYPES:
-                errors.append(f"[ERROR] unsupported type: {kind} {where}")
-                continue
-            block_id = block.get("block_id")
-            if block_id is not None:
-                if not isinstance(block_id, str) or not block_id or len(block_id) > 255:
-                    errors.append(f"[ERROR] invalid block_id {where}")
-                elif block_id in block_ids:
-                    errors.append(f"[ERROR] duplicate block_id: {block_id} {where}")
-                else:
-                    block_ids.add(block_id)
-            if kind == "section":
-                text = block.get("text")
-                if text is None and not block.get("fields"):
-                    errors.append(f"[ERROR] must provide text or fields {where}")
-                if isinstance(text, dict) and len(str(text.get("text", ""))) > 3000:
-                    errors.append(f"[ERROR] must be less than 3001 characters {where}/text")
-            elif kind == "header":
-                text = block.get("text")
-                if not isinstance(text, dict) or text.get("type") != "plain_text":
-                    errors.append(f"[ERROR] header text must be plain_text {where}")
-                elif len(str(text.get("text", ""))) > 150:
-                    errors.append(f"[ERROR] must be less than 151 characters {where}/text")
-            elif kind in ("actions", "context"):
-                elements = block.get("elements")
-                cap = 25 if kind == "actions" else 10
-                if not isinstance(elements, list) or not elements:
-                    errors.append(f"[ERROR] must provide elements {where}")
-                elif len(elements) > cap:
-                    errors.append(f"[ERROR] no more than {cap} items allowed {where}/elements")
-            elif kind == "input":
-                if not isinstance(block.get("label"), dict):
-                    errors.append(f"[ERROR] missing required field: label {where}")
-                if not isinstance(block.get("element"), dict):
-                    errors.append(f"[ERROR] missing required field: element {where}")
-        return errors
+        return block_errors(blocks, limit=limit, pointer=pointer)
 
     @staticmethod
     def _check_metadata(raw: Any) -> JSON | None:
