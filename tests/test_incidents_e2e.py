@@ -403,6 +403,17 @@ def test_a_title_cannot_ping_anyone(ibot: RunningBot) -> None:
     assert "<!channel>" not in body
 
 
+def test_an_oversized_title_is_cut_visibly_and_the_war_room_still_opens(ibot: RunningBot) -> None:
+    long_title = "Payments \u202edown " + "x" * 10_000
+    room = declare(ibot, f'incident create --severity=sev2 --title="{long_title}"')
+    title = incident(ibot).title
+    assert len(title) == 150 and title.endswith("…")
+    assert title.startswith("Payments \u202edown xxx")
+    assert len(channel_info(ibot.slack, room)["name"]) <= 80
+    (announcement,) = ibot.slack.messages(ANNOUNCE)
+    assert "…" in block_text(announcement["blocks"])
+
+
 def test_a_taken_channel_name_gets_a_numbered_suffix(ibot: RunningBot) -> None:
     ibot.slack.add_channel(ROOM_NAME, members=("U0BOB",))
     reply = command(ibot, CREATE_SEV1)

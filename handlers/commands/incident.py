@@ -8,7 +8,7 @@ import click
 
 from handlers.commands.registry import ChatGroup, chat_command
 from handlers.context import CommandEnv
-from handlers.form_limits import LIMITS
+from handlers.form_limits import LIMITS, TITLE
 from handlers.incident_lookup import find_incident
 from handlers.params import SLACK_USER
 from handlers.replies import Reply
@@ -54,6 +54,11 @@ def summary(env: CommandEnv, incident_id: str, text: str, problems: list[str]) -
             "problems": problems,
         },
     )
+
+
+def _cut_title(title: str) -> str:
+    """A title longer than the declare form accepts, cut visibly rather than silently."""
+    return title if len(title) <= TITLE else title[: TITLE - 1] + "…"
 
 
 def modal(template: str, env: CommandEnv, **data: Any) -> Reply:
@@ -107,7 +112,7 @@ def create(
     return run_declaration(
         env,
         Declaration(
-            title=title.strip()[:150],
+            title=_cut_title(title.strip()),
             severity=Severity(severity.lower()),
             impact=impact.lower(),
             description=description.strip(),
