@@ -51,6 +51,12 @@ def rollback(env: CommandEnv, click: Click) -> Reply:
         return deployment_reply(
             env, deployment, f"Rollback requested: {deployment.id} stops and rolls back.", []
         )
+    if deployment.state is State.REQUESTED:
+        raise ConflictError(
+            f"{deployment.id} is waiting for approval: nothing ran yet, so there is nothing to"
+            " roll back.",
+            hint=f"Its requester can withdraw it: /hotfix cancel {deployment.id}.",
+        )
     if deployment.state not in (State.SUCCEEDED, State.INTERRUPTED, State.FAILED):
         raise ConflictError(
             f"{deployment.id} is {deployment.state.label.lower()}; there is nothing to roll back."

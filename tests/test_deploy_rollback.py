@@ -323,3 +323,37 @@ def test_rollback_approval_setting_sends_a_rollback_click_through_the_gate(
         assert target.live == "v2.1.0"
     finally:
         bot.stop()
+
+
+def test_the_console_shows_the_cancel_button_and_understands_cancel(
+    target: DeployTarget, tmp_path: Path
+) -> None:
+    import yaml
+
+    from tests.test_config import run_cli
+
+    config = tmp_path / "hotfix.yml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "store": {"path": str(tmp_path / "console.db")},
+                "access": {"deployers": ["U0ALICE"], "console_is_trusted": True},
+                "services": {"payments": {"environments": {"staging": environment(target)}}},
+            }
+        )
+    )
+    deploy = "deploy --target=staging --service=payments --version=v2.1.1"
+    session = run_cli(
+        "--config",
+        str(config),
+        "console",
+        "--user",
+        "alice",
+        cwd=tmp_path,
+        stdin=f"{deploy}\n1\n{deploy}\ncancel DEP-2\n",
+    )
+    out = session.stdout
+    assert "[1] Cancel request" in out, out + session.stderr
+    assert "Cancelled DEP-1." in out and "Cancelled DEP-2." in out, out
+    assert "Withdrawn by console:alice" in out, out
+    assert target.calls() == []

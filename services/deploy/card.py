@@ -73,10 +73,14 @@ def card_data(store: Store, deployment: Deployment, *, clock: Clock) -> dict[str
 
 def state_label(deployment: Deployment) -> str:
     """The state as people read it: a rollback names the version it went back to."""
+    if deployment.state is not State.ROLLED_BACK:
+        return deployment.state.label
     to = deployment.detail.get("rolled_back_to")
-    if deployment.state is State.ROLLED_BACK and to:
-        return f"Rolled back to {to}"
-    return deployment.state.label
+    label = f"Rolled back to {to}" if to else deployment.state.label
+    rolled_back = deployment.detail.get("rolled_back")
+    if isinstance(rolled_back, dict) and rolled_back.get("confirmed") is False:
+        label += " (not confirmed: no status command)"
+    return label
 
 
 def post_or_update(

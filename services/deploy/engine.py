@@ -500,9 +500,14 @@ def start(deps: DeployDeps, deployment_id: str) -> None:
         )
         if failed.channel_id is None:
             payload = card.card_data(deps.store, failed, clock=deps.clock)
-            tell(deps, failed, Message(
-                    "deploy_failed", {**payload, "error": why + ".", "hint": None, "rolling_back": False}
-                ))
+            tell(
+                deps,
+                failed,
+                Message(
+                    "deploy_failed",
+                    {**payload, "error": why + ".", "hint": None, "rolling_back": False},
+                ),
+            )
         return
     engine_run = Run(deps, deployment)
     try:

@@ -112,9 +112,7 @@ def by_request_key(store: Store, request_key: str | None) -> Deployment | None:
 def get(store: Store, deployment_id: str) -> Deployment:
     if not DEPLOYMENT_ID.fullmatch(deployment_id.upper()):
         # Not echoed: the text came from a person and may be anything (mentions, 10 KB).
-        raise NotFoundError(
-            "That is not a deployment id.", hint="Deployment ids look like DEP-12."
-        )
+        raise NotFoundError("That is not a deployment id.", hint="Deployment ids look like DEP-12.")
     row = store.query_one("SELECT * FROM deployments WHERE id = ?", (deployment_id.upper(),))
     if row is None:
         raise NotFoundError(
