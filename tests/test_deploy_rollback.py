@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from services import timeline
 from services.clock import ManualClock
@@ -19,6 +20,7 @@ from services.deploy.model import State
 from tests.harness.deploy_target import DeployTarget
 from tests.harness.running_bot import RunningBot, start_bot
 from tests.harness.slack_emulator import SlackEmulator
+from tests.test_config import run_cli
 from tests.test_deploy_command import buttons, card_text, click, command, war_room
 
 PROD = "--target=production --service=payments"
@@ -33,6 +35,21 @@ def environment(target: DeployTarget, **overrides: object) -> dict[str, object]:
         "timeout_seconds": 30,
     }
     return target.environment(command=command_section, verify_seconds=0, **overrides)
+
+
+def terminal_config(tmp_path: Path, staging: dict[str, object]) -> Path:
+    """A config for the CLI and the console (no Slack): payments/staging only."""
+    config = tmp_path / "hotfix.yml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "store": {"path": str(tmp_path / "terminal.db")},
+                "access": {"deployers": ["U0ALICE"], "console_is_trusted": True},
+                "services": {"payments": {"environments": {"staging": staging}}},
+            }
+        )
+    )
+    return config
 
 
 @pytest.fixture
@@ -176,22 +193,7 @@ def test_the_cli_rollback_tells_its_requester_the_outcome_and_why_it_failed(
     target: DeployTarget, tmp_path: Path
 ) -> None:
     """`hotfix-bot rollback …` in a terminal has no channel: the outcome comes to it anyway."""
-    import yaml
-
-    from tests.test_config import run_cli
-
-    config = tmp_path / "hotfix.yml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "store": {"path": str(tmp_path / "cli.db")},
-                "access": {"deployers": ["U0ALICE"], "console_is_trusted": True},
-                "services": {
-                    "payments": {"environments": {"staging": environment(target, approvals=0)}}
-                },
-            }
-        )
-    )
+    config = terminal_config(tmp_path, environment(target, approvals=0))
     rollback = ("--config", str(config), "rollback", "--target=staging", "--service=payments")
     (target.root / "fail-rollback").touch()
     failed = run_cli(*rollback, "--version=v2.0.9", cwd=tmp_path)
@@ -328,20 +330,7 @@ def test_rollback_approval_setting_sends_a_rollback_click_through_the_gate(
 def test_the_console_shows_the_cancel_button_and_understands_cancel(
     target: DeployTarget, tmp_path: Path
 ) -> None:
-    import yaml
-
-    from tests.test_config import run_cli
-
-    config = tmp_path / "hotfix.yml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "store": {"path": str(tmp_path / "console.db")},
-                "access": {"deployers": ["U0ALICE"], "console_is_trusted": True},
-                "services": {"payments": {"environments": {"staging": environment(target)}}},
-            }
-        )
-    )
+    config = terminal_config(tmp_path, environment(target))
     deploy = "deploy --target=staging --service=payments --version=v2.1.1"
     session = run_cli(
         "--config",

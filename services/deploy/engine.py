@@ -131,27 +131,19 @@ class Run:
             self.update_card()
         try:
             detail = action()
-        except AlreadyThereError as exc:
-            repository.step_finished(
-                store,
-                clock=clock,
-                deployment_id=self.deployment.id,
-                step=name,
-                ok=True,
-                skipped=True,
-                detail=exc.message,
-            )
-            raise
         except Exception as exc:
             message = (
                 exc.message if isinstance(exc, UserFacingError) else f"{type(exc).__name__}: {exc}"
             )
+            # A skipped rollback had nothing to do: the step is skipped, not failed.
+            skipped = isinstance(exc, AlreadyThereError)
             repository.step_finished(
                 store,
                 clock=clock,
                 deployment_id=self.deployment.id,
                 step=name,
-                ok=False,
+                ok=skipped,
+                skipped=skipped,
                 detail=message,
             )
             raise
