@@ -141,6 +141,30 @@ def test_rollback_previous_runs_the_script_with_the_version_before_the_current_o
     assert "DEP-3: rolled back to v2.1.1" in postmortem
 
 
+def test_previous_skips_undone_deployments_toggles_like_rollout_undo_and_never_guesses(
+    rbot: RunningBot, target: DeployTarget
+) -> None:
+    room = war_room(rbot)
+    deployed(rbot, room, "v2.1.1")  # DEP-1: v2.1.0 -> v2.1.1
+    target.bad_versions.add("v2.1.2")
+    command(rbot, f"deploy {PROD} --version=v2.1.2", channel_id=room)
+    click(rbot, "hotfix_deploy_approve", "DEP-2", "U0BOB")
+    click(rbot, "hotfix_deploy_approve", "DEP-2", "U0CAROL")
+    assert repository.get(rbot.deps.store, "DEP-2").state is State.ROLLED_BACK
+    assert target.live == "v2.1.1"  # DEP-2 undone: v2.1.1 runs, as before it
+    command(rbot, f"rollback {PROD} --immediate", channel_id=room)  # DEP-3
+    assert target.calls()[-1] == ["rollback", "v2.1.0", "production"]  # not v2.1.2
+    command(rbot, f"rollback {PROD} --immediate", channel_id=room)  # DEP-4: undo the undo
+    assert target.calls()[-1] == ["rollback", "v2.1.1", "production"]
+    assert target.live == "v2.1.1"
+    (target.root / "live").write_text("v2.1.9")  # someone deployed by hand
+    refused = command(rbot, f"rollback {PROD} --immediate", channel_id=room)
+    assert refused["text"].startswith(
+        "Cannot tell which version ran on payments/production before v2.1.9"
+    )
+    assert len(target.calls()) == 5
+
+
 def test_a_rollback_that_changed_nothing_is_not_called_rolled_back(
     rbot: RunningBot, target: DeployTarget
 ) -> None:
