@@ -1,15 +1,19 @@
-"""Buttons on deployment cards: Approve, Reject, Rollback, Resume. Checked on every click."""
+"""Buttons on deployment cards: Approve, Reject, Rollback, Resume, and the requester's Cancel.
+Checked on every click."""
 
 from __future__ import annotations
 
 from handlers.actions import Click, action
 from handlers.context import CommandEnv
-from handlers.deploy_runner import after_decision, deployment_reply, run_logged
+from handlers.deploy_runner import after_decision, deployment_reply, run_logged, submit
+from handlers.incident_lookup import incident_here
 from handlers.replies import Reply
 from services.access import require_deployer
-from services.deploy import engine, repository, requests
-from services.deploy.model import IN_FLIGHT, State
+from services.deploy import engine, repository, requests, withdraw
+from services.deploy.model import IN_FLIGHT, Deployment, Kind, State
+from services.deploy.requests import DeployRequest
 from services.errors import ConflictError
+from services.incidents import repository as incidents
 
 
 @action("hotfix_deploy_approve")
@@ -47,10 +51,18 @@ def rollback(env: CommandEnv, click: Click) -> Reply:
         return deployment_reply(
             env, deployment, f"Rollback requested: {deployment.id} stops and rolls back.", []
         )
+    if deployment.state is State.REQUESTED:
+        raise ConflictError(
+            f"{deployment.id} is waiting for approval: nothing ran yet, so there is nothing to"
+            " roll back.",
+            hint=f"Its requester can withdraw it: /hotfix cancel {deployment.id}.",
+        )
     if deployment.state not in (State.SUCCEEDED, State.INTERRUPTED, State.FAILED):
         raise ConflictError(
             f"{deployment.id} is {deployment.state.label.lower()}; there is nothing to roll back."
         )
+    if deployment.state is not State.INTERRUPTED and _needs_approval(env, deployment):
+        return _request_rollback(env, deployment)
     deployment_id = deployment.id
     actor = env.invocation.actor
     seen = deployment.state  # what the click acted on; a replay finds it changed
@@ -69,6 +81,66 @@ def rollback(env: CommandEnv, click: Click) -> Reply:
         long=True,
     )
     return deployment_reply(env, deployment, f"Rolling back {deployment.id}.", [])
+
+
+def _needs_approval(env: CommandEnv, deployment: Deployment) -> bool:
+    """rollback_approval: approvals sends a finished deployment's Rollback through the gate,
+    except during an open incident of the severities that allow --immediate."""
+    settings = requests.target_settings(
+        env.deps.settings, deployment.service, deployment.environment
+    )
+    if settings.rollback_approval != "approvals":
+        return False
+    for incident in (
+        incidents.by_id(env.deps.store, deployment.incident_id) if deployment.incident_id else None,
+        incident_here(env),
+    ):
+        if (
+            incident is not None
+            and incident.is_open
+            and incident.severity.value in settings.immediate_rollback_severities
+        ):
+            return False
+    return True
+
+
+def _request_rollback(env: CommandEnv, deployment: Deployment) -> Reply:
+    """The click files a rollback request to what ran before `deployment`."""
+    return submit(
+        env,
+        DeployRequest(
+            kind=Kind.ROLLBACK,
+            service=deployment.service,
+            environment=deployment.environment,
+            version=str(deployment.before.get("version") or "previous"),
+            strategy=deployment.strategy,
+            verify=True,
+            notify_stakeholders=False,
+            immediate=False,
+            requested_by=env.invocation.actor,
+            channel_id=deployment.channel_id or env.invocation.channel_id,
+            incident=incident_here(env),
+            request_key=env.invocation.trigger_id,
+            replayed=env.invocation.replayed,
+        ),
+        waiting=f"Rolling back {deployment.id} needs approval in {deployment.environment}:"
+        " {id} requested ({approvals} approval(s)).",
+    )
+
+
+@action("hotfix_deploy_cancel")
+def cancel(env: CommandEnv, click: Click) -> Reply:
+    """The requester withdraws a request that waits for approval."""
+    deps = env.deps.deploy
+    deployment = repository.get(env.deps.store, click.value)
+    cancelled = withdraw.withdraw(
+        deps.store,
+        clock=deps.clock,
+        chat=deps.chat,
+        deployment=deployment,
+        actor=env.invocation.actor,
+    )
+    return deployment_reply(env, cancelled, f"Cancelled {deployment.id}.", [])
 
 
 @action("hotfix_deploy_resume")

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from handlers.context import CommandEnv
+from handlers.guard import audit
 from handlers.replies import Reply
-from services.deploy import card, engine
+from services.audit import Outcome
+from services.deploy import card, engine, requests
 from services.deploy.model import Deployment
-from services.deploy.requests import Decision
+from services.deploy.requests import Decision, DeployRequest
 from services.logcontext import bound
 
 
@@ -38,7 +40,43 @@ def run_logged(deployment: Deployment, job: Callable[[], None]) -> None:
 
 
 def deployment_reply(
-    env: CommandEnv, deployment: Deployment, text: str, problems: list[str]
+    env: CommandEnv,
+    deployment: Deployment,
+    text: str,
+    problems: list[str],
+    *,
+    cancel_button: bool = False,
 ) -> Reply:
     data = card.card_data(env.deps.store, deployment, clock=env.deps.clock)
-    return Reply("deploy_ack", {**data, "text": text, "problems": problems})
+    return Reply(
+        "deploy_ack",
+        {**data, "text": text, "problems": problems, "cancel_button": cancel_button},
+    )
+
+
+def submit(env: CommandEnv, req: DeployRequest, *, waiting: str | None = None) -> Reply:
+    """Record a request; start it when it needs no approval. `waiting`: the answer while it
+    waits ({id} and {approvals} filled in)."""
+    deps = env.deps.deploy
+    deployment, created, problem = requests.request(deps, req)
+    if not created:
+        return deployment_reply(env, deployment, "This request was already made.", [])
+    if deployment.break_glass:
+        audit(
+            env,
+            f"deploy:{deployment.id}",
+            Outcome.OK,
+            f"BREAK-GLASS: {deployment.approvals_required} approval(s)",
+        )
+    problems = [problem] if problem else []
+    if deployment.approvals_required == 0:
+        decision = requests.approve_without_gate(deps, deployment, actor=env.invocation.actor)
+        after_decision(env, decision)
+        return deployment_reply(
+            env, decision.deployment, f"{deployment.id} needs no approval: started.", problems
+        )
+    text = (waiting or "{id} requested: waiting for {approvals} approval(s).").format(
+        id=deployment.id, approvals=deployment.approvals_required
+    )
+    # Only the requester sees this answer: it carries their Cancel button.
+    return deployment_reply(env, deployment, text, problems, cancel_button=True)

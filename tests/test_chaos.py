@@ -48,7 +48,18 @@ from tests.harness.waiting import wait_until
 SEED = int(os.environ.get("HOTFIX_CHAOS_SEED", "20261126"))
 ITERATIONS = int(os.environ.get("HOTFIX_CHAOS_ITERATIONS", "52"))
 START = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
-RESTING = {"succeeded", "rolled_back", "failed", "rejected", "expired", "interrupted"}
+# rollback_skipped: a Rollback on an interrupted deploy whose script never ran finds the
+# target already at what ran before (kubectl's "skipped rollback").
+RESTING = {
+    "succeeded",
+    "rolled_back",
+    "rollback_skipped",
+    "failed",
+    "rejected",
+    "expired",
+    "cancelled",
+    "interrupted",
+}
 IN_FLIGHT = ("approved", "validating", "deploying", "verifying", "rolling_back")
 
 pytestmark = pytest.mark.usefixtures("isolated_git")

@@ -19,7 +19,7 @@ import yaml
 from services import timeline
 from services.clock import ManualClock
 from services.deploy import repository
-from services.deploy.backend import AbortedError, Backend, DeployError
+from services.deploy.backend import AbortedError, AlreadyThereError, Backend, DeployError
 from services.deploy.bluegreen_cleanup import scale_down_idle
 from services.deploy.kube_client import (
     JSON_PATCH,
@@ -507,18 +507,18 @@ def test_undo_to_an_unknown_version_lists_the_available_ones(
     assert writes(k8s) == []
 
 
-def test_undo_to_the_running_version_says_already_at_that_revision(
+def test_undo_to_the_running_version_is_a_skipped_rollback_as_kubectl_says(
     k8s: K8sEmulator, kclock: ManualClock, payments: dict[str, Any]
 ) -> None:
     deployed_twice(k8s, kclock)
-    with pytest.raises(DeployError) as same:
+    with pytest.raises(AlreadyThereError) as same:
         rolling(k8s, kclock, kind="rollback").rollback(
             to_version="v2.1.2", before={}, progress=noop, should_abort=never
         )
     assert same.value.changed is False
     assert same.value.message == (
-        f"Deployment prod/payments is already at that revision: revision 3 runs {REPO}:v2.1.2;"
-        " nothing was changed."
+        "Deployment prod/payments: skipped rollback (current template already matches"
+        f" revision 3, {REPO}:v2.1.2); nothing was changed."
     )
     assert writes(k8s) == []
 
@@ -644,11 +644,13 @@ def test_blue_green_switch_back_is_one_request(
         to_version=None, before={}, progress=noop, should_abort=never
     )
     assert selector(k8s)["color"] == "green"
-    with pytest.raises(DeployError) as same:
+    with pytest.raises(AlreadyThereError) as same:
         bluegreen(k8s, kclock, kind="rollback").rollback(
             to_version="v2.1.1", before={}, progress=noop, should_abort=never
         )
-    assert same.value.message.startswith("Service prod/payments already sends traffic to green")
+    assert same.value.message.startswith(
+        "Service prod/payments: skipped rollback (it already sends traffic to green"
+    )
     with pytest.raises(DeployError) as unknown:
         bluegreen(k8s, kclock, kind="rollback").rollback(
             to_version="v1.0.0", before={}, progress=noop, should_abort=never

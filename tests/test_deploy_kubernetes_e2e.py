@@ -197,13 +197,17 @@ def test_rolling_deploy_through_slack_then_the_rollback_button_undoes_it(
     assert patch.content_type == STRATEGIC_MERGE_PATCH
     text = card_text(bot, "DEP-1")
     assert ":white_check_mark: Succeeded" in text
-    assert f"*Running now*\n{REPO}:v2.1.0 (revision 1)" in text
+    # What runs now, read again when the deployment ended (not what ran when it was asked for).
+    assert f"*Running now*\n{REPO}:v2.1.1 (revision 2)" in text
     assert states(bot) == ["approved", "validating", "deploying", "verifying", "succeeded"]
 
     reply = click(bot, "hotfix_deploy_rollback", "DEP-1", "U0ALICE")
     assert reply["text"] == "Rolling back DEP-1."
     assert repository.get(bot.deps.store, "DEP-1").state is State.ROLLED_BACK
     assert image(k8s, "payments") == f"{REPO}:v2.1.0"
+    text = card_text(bot, "DEP-1")
+    assert "Rolled back to v2.1.0" in text
+    assert f"*Running now*\n{REPO}:v2.1.0 (revision 3)" in text
     undo = k8s.requests_matching("PATCH")[-1]
     assert undo.content_type == JSON_PATCH
     assert [op["path"] for op in undo.body] == ["/spec/template", "/metadata/annotations"]
@@ -239,7 +243,7 @@ def test_blue_green_deploy_through_slack_switches_the_service(
     assert image(k8s, "payments-green") == f"{REPO}:v2.1.1"
     blue = k8s.get("deploy", NS, "payments-blue")
     assert blue is not None and blue["spec"]["replicas"] == 3  # kept for a quick switch back
-    assert "*Running now*\nblue: " in card_text(bot, "DEP-1")
+    assert "*Running now*\ngreen: " in card_text(bot, "DEP-1")  # read again at the end
 
 
 def test_a_stuck_rollout_fails_and_rolls_back_automatically(
@@ -269,3 +273,69 @@ def test_a_stuck_rollout_fails_and_rolls_back_automatically(
     assert told and "Insufficient cpu" in told[0]["text"]
     writes = [(r.method, r.content_type) for r in k8s.requests if r.method != "GET"]
     assert writes == [("PATCH", STRATEGIC_MERGE_PATCH), ("PATCH", JSON_PATCH)]
+
+
+def test_a_rollback_to_the_running_revision_is_skipped_like_kubectl_and_pages_nobody(
+    start: Callable[..., RunningBot], k8s: K8sEmulator
+) -> None:
+    k8s.add_deployment(NS, "payments", image=f"{REPO}:v2.1.0")
+    bot = start()
+    room = request_and_approve(bot)
+    writes = len(k8s.requests_matching("PATCH"))
+    rollback = "rollback --target=production --service=payments --version=v2.1.1 --immediate"
+    command(bot, rollback, channel_id=room)
+    skipped = repository.get(bot.deps.store, "DEP-2")
+    assert skipped.state is State.ROLLBACK_SKIPPED
+    assert len(k8s.requests_matching("PATCH")) == writes  # nothing written
+    assert image(k8s, "payments") == f"{REPO}:v2.1.1"
+    text = card_text(bot, "DEP-2")
+    assert ":fast_forward: Rollback skipped" in text
+    assert "skipped rollback (current template already matches revision 2" in text
+    (row,) = [
+        e
+        for e in timeline.events(bot.deps.store, incident_id="INC-1")
+        if e.kind == "deploy_rollback_skipped"
+    ]
+    assert row.text.startswith("DEP-2: Deployment prod/payments: skipped rollback")
+    thread = bot.slack.thread(room, skipped.card_ts or "")
+    assert not [m for m in thread if "did not restore" in m["text"] or "failed" in m["text"]]
+
+
+def test_a_cli_rollback_of_a_paused_deployment_tells_the_terminal_why(
+    k8s: K8sEmulator, tmp_path: Path
+) -> None:
+    """No channel: the reason still reaches whoever typed the command."""
+    import yaml
+
+    from tests.test_config import run_cli
+
+    k8s.add_deployment(NS, "payments", image=f"{REPO}:v2.1.0", paused=True)
+    config = tmp_path / "hotfix.yml"
+    environment = {
+        "backend": "kubernetes",
+        "kubernetes": {"host": k8s.url, "namespace": NS, "deployment": "payments", "image": REPO},
+        "approvals": 0,
+    }
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "store": {"path": str(tmp_path / "cli.db")},
+                "access": {"deployers": ["U0ALICE"], "console_is_trusted": True},
+                "services": {"payments": {"environments": {"production": environment}}},
+            }
+        )
+    )
+    result = run_cli(
+        "--config",
+        str(config),
+        "rollback",
+        "--target=production",
+        "--service=payments",
+        "--version=v2.0.9",
+        cwd=tmp_path,
+    )
+    out = result.stdout
+    assert "DEP-1 needs no approval: started." in out, out + result.stderr
+    assert "You cannot roll back a paused Deployment (Deployment prod/payments)." in out, out
+    assert "Resume it first: kubectl -n prod rollout resume deployment/payments" in out, out
+    assert k8s.requests_matching("PATCH") == []

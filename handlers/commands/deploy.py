@@ -10,15 +10,13 @@ from handlers.actions import Click
 from handlers.commands.registry import chat_command
 from handlers.context import CommandEnv
 from handlers.deploy_actions import approve as approve_button
+from handlers.deploy_actions import cancel as cancel_button
 from handlers.deploy_actions import reject as reject_button
 from handlers.deploy_actions import rollback as rollback_button
-from handlers.deploy_runner import after_decision, deployment_reply
-from handlers.guard import audit
+from handlers.deploy_runner import submit
 from handlers.incident_lookup import incident_here
 from handlers.replies import Reply
-from services.audit import Outcome
 from services.deploy import repository as deployments
-from services.deploy import requests
 from services.deploy.model import IN_FLIGHT, Kind, State
 from services.deploy.requests import DeployRequest
 
@@ -36,29 +34,6 @@ TARGET = click.option(
     "--target", "environment", required=True, help="Environment, e.g. production."
 )
 SERVICE = click.option("--service", required=True, help="Service, e.g. payments.")
-
-
-def _submit(env: CommandEnv, req: DeployRequest) -> Reply:
-    deps = env.deps.deploy
-    deployment, created, problem = requests.request(deps, req)
-    if not created:
-        return deployment_reply(env, deployment, "This request was already made.", [])
-    if deployment.break_glass:
-        audit(
-            env,
-            f"deploy:{deployment.id}",
-            Outcome.OK,
-            f"BREAK-GLASS: {deployment.approvals_required} approval(s)",
-        )
-    problems = [problem] if problem else []
-    if deployment.approvals_required == 0:
-        decision = requests.approve_without_gate(deps, deployment, actor=env.invocation.actor)
-        after_decision(env, decision)
-        return deployment_reply(
-            env, decision.deployment, f"{deployment.id} needs no approval: started.", problems
-        )
-    text = f"{deployment.id} requested: waiting for {deployment.approvals_required} approval(s)."
-    return deployment_reply(env, deployment, text, problems)
 
 
 def _request(env: CommandEnv, **choices: Any) -> DeployRequest:
@@ -103,7 +78,7 @@ def deploy(
     notify_stakeholders: bool,
 ) -> Reply:
     """Request a deployment: the card shows what runs now and what will, and asks for approval."""
-    return _submit(
+    return submit(
         env,
         _request(
             env,
@@ -148,7 +123,7 @@ def rollback(
     )
     if running is not None and running.kind is Kind.DEPLOY:
         return rollback_button(env, Click(value=running.id))
-    return _submit(
+    return submit(
         env,
         _request(
             env,
@@ -186,3 +161,15 @@ def approve(env: CommandEnv, deployment_id: str) -> Reply:
 def reject(env: CommandEnv, deployment_id: str) -> Reply:
     """Reject a requested deployment."""
     return reject_button(env, Click(value=deployment_id.upper()))
+
+
+@chat_command(
+    _root(),
+    "cancel",
+    example="/hotfix cancel DEP-12",
+    short_help="Withdraw your own deployment or rollback request while it waits for approval.",
+)
+@click.argument("deployment_id", metavar="DEP-N")
+def cancel(env: CommandEnv, deployment_id: str) -> Reply:
+    """Withdraw a request you made that nobody approved yet (the same as its Cancel button)."""
+    return cancel_button(env, Click(value=deployment_id.upper()))

@@ -50,6 +50,17 @@ class DeployError(UserFacingError):
         self.retryable = retryable
 
 
+class AlreadyThereError(DeployError):
+    """The rollback found the target already at what it aims at; nothing was changed.
+
+    `kubectl rollout undo` answers this "skipped rollback" and exits 0: not a failure,
+    and no reason to page anyone.
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint, changed=False)
+
+
 class AbortedError(DeployError):
     """Someone asked for a rollback while the step was running."""
 

@@ -21,6 +21,7 @@ def make_backend(
             service=deployment.service,
             environment=deployment.environment,
             child_env=environment_for(env),
+            kind=deployment.kind.value,
         )
     if env.backend == "kubernetes":
         assert env.kubernetes is not None

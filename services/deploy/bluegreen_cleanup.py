@@ -150,7 +150,7 @@ def _later(store: Store, deployment: Deployment) -> str | None:
     """A later deployment of the same target that went past its approval, if any."""
     row = store.query_one(
         "SELECT id FROM deployments WHERE service = ? AND environment = ? AND number > ?"
-        " AND state NOT IN (?, ?, ?) ORDER BY number LIMIT 1",
+        " AND state NOT IN (?, ?, ?, ?) ORDER BY number LIMIT 1",
         (
             deployment.service,
             deployment.environment,
@@ -158,6 +158,7 @@ def _later(store: Store, deployment: Deployment) -> str | None:
             State.REQUESTED.value,
             State.REJECTED.value,
             State.EXPIRED.value,
+            State.CANCELLED.value,
         ),
     )
     return str(row["id"]) if row else None

@@ -7,7 +7,7 @@ from typing import Any
 from services.chat import Chat, ChatError, Message
 from services.clock import Clock, isoformat, parse_iso
 from services.deploy import repository
-from services.deploy.model import Deployment, Kind, State
+from services.deploy.model import FINAL, Deployment, Kind, State
 from services.incidents.presenting import duration_text
 from services.store import Store
 
@@ -47,7 +47,7 @@ def card_data(store: Store, deployment: Deployment, *, clock: Clock) -> dict[str
             "strategy": deployment.strategy,
             "backend": deployment.backend,
             "state": deployment.state.value,
-            "state_label": deployment.state.label,
+            "state_label": state_label(deployment),
             "requested_by": deployment.requested_by,
             "requested_at": isoformat(deployment.requested_at),
             "incident_id": deployment.incident_id,
@@ -55,9 +55,10 @@ def card_data(store: Store, deployment: Deployment, *, clock: Clock) -> dict[str
             "expires_at": isoformat(deployment.expires_at) if deployment.expires_at else None,
             "break_glass": deployment.break_glass,
             "before": deployment.before,
+            # Once finished (or interrupted), what the target was found running then.
+            "running_now": deployment.detail.get("running_now") or deployment.before,
             "detail": deployment.detail,
-            "final": deployment.state
-            in (State.SUCCEEDED, State.FAILED, State.ROLLED_BACK, State.REJECTED, State.EXPIRED),
+            "final": deployment.state in FINAL,
         },
         "steps": steps,
         "progress": {
@@ -68,6 +69,18 @@ def card_data(store: Store, deployment: Deployment, *, clock: Clock) -> dict[str
         "approvals": [a for a in approvals if a["decision"] == "approve"],
         "rejections": [a for a in approvals if a["decision"] == "reject"],
     }
+
+
+def state_label(deployment: Deployment) -> str:
+    """The state as people read it: a rollback names the version it went back to."""
+    if deployment.state is not State.ROLLED_BACK:
+        return deployment.state.label
+    to = deployment.detail.get("rolled_back_to")
+    label = f"Rolled back to {to}" if to else deployment.state.label
+    rolled_back = deployment.detail.get("rolled_back")
+    if isinstance(rolled_back, dict) and rolled_back.get("confirmed") is False:
+        label += " (not confirmed: no status command)"
+    return label
 
 
 def post_or_update(

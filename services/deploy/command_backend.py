@@ -1,11 +1,17 @@
-"""The command backend: the team's own deploy script (`helm upgrade …`, `./deploy.sh {version}`)."""
+"""The command backend: the team's own deploy script (`helm upgrade …`, `./deploy.sh {version}`).
+
+A script keeps no history the bot can read: what "previous" means is resolved from the
+bot's own records before the request is made (services.deploy.history). With a `status`
+command, the bot reads what runs before and after a rollback, skips one that has nothing
+to do, and never calls a rollback done that left the target as it was.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from services.deploy.backend import DeployError, Progress, Running, ShouldAbort
+from services.deploy.backend import AlreadyThereError, DeployError, Progress, Running, ShouldAbort
 from services.deploy.process import fill, run
 from services.deploy.settings import CommandTarget
 
@@ -18,11 +24,16 @@ class CommandBackend:
         service: str,
         environment: str,
         child_env: Mapping[str, str],
+        kind: str = "deploy",
     ) -> None:
         self.target = target
         self.values = {"service": service, "environment": environment}
+        self.label = f"{service}/{environment}"
         # The scripts' whole environment (process.environment_for): never the bot's.
         self.child_env = child_env
+        # "deploy": rollback(to_version=None) undoes the deployment (back to what ran before
+        # it). "rollback": None is a "previous" nobody could resolve; the script decides.
+        self.kind = kind
 
     def _run(self, argv: list[str], version: str, what: str) -> dict[str, Any]:
         result = run(
@@ -52,9 +63,9 @@ class CommandBackend:
             env=self.child_env,
         )
         first = result.output.strip().splitlines()[0] if result.output.strip() else ""
-        return Running(
-            summary=first or f"status command {result.describe()}", version=first or None
-        )
+        if not result.ok:
+            return Running(summary=f"status command {result.describe()}: {first}".rstrip(": "))
+        return Running(summary=first or "status command printed nothing", version=first or None)
 
     def validate(self, version: str) -> list[str]:
         return []
@@ -82,6 +93,35 @@ class CommandBackend:
                 hint="Deploy the previous version with /hotfix deploy, and add command.rollback to the config.",
                 changed=False,
             )
-        version = to_version or str(before.get("version") or "")
+        version = to_version or (str(before.get("version") or "") if self.kind == "deploy" else "")
+        checked = self.target.status is not None
+        was = self.current().version if checked else None
+        if checked and version and was == version:
+            raise AlreadyThereError(
+                f"skipped rollback: {self.label} already runs {version}; nothing was changed."
+            )
         progress(f"running {self.target.rollback[0]}")
-        return self._run(self.target.rollback, version, "rollback")
+        detail = self._run(self.target.rollback, version, "rollback")
+        if not checked:
+            # Nothing can tell what runs now: say which version was asked for, and that the
+            # script's word is all there is.
+            return {**detail, "version": version or None, "confirmed": False}
+        now = self.current()
+        if version and now.version != version:
+            raise DeployError(
+                f"The rollback command succeeded, but {self.label} runs"
+                f" {now.version or now.summary}, not {version}: it was not rolled back.",
+                hint="Check the rollback script and roll back by hand.",
+            )
+        if not version and now.version == was:
+            raise DeployError(
+                f"The rollback command succeeded, but {self.label} still runs {was}:"
+                " nothing was rolled back.",
+                hint="Check the rollback script, or roll back with --version=….",
+            )
+        return {
+            **detail,
+            "summary": f"{self.label} runs {now.version}",
+            "version": now.version,
+            "confirmed": True,
+        }

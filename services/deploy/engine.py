@@ -17,9 +17,9 @@ from typing import Any
 from services import timeline
 from services.chat import Chat, ChatError, Message
 from services.clock import Clock
-from services.deploy import canary, card, repository
+from services.deploy import canary, card, repository, withdraw
 from services.deploy.analysis import Analysis, AnalysisSettings, QueryContext, run_analysis
-from services.deploy.backend import AbortedError, Backend, DeployError
+from services.deploy.backend import AbortedError, AlreadyThereError, Backend, DeployError
 from services.deploy.model import IN_FLIGHT, Deployment, Kind, State
 from services.deploy.process import environment_for, fill, run
 from services.deploy.settings import EnvironmentSettings
@@ -135,12 +135,15 @@ class Run:
             message = (
                 exc.message if isinstance(exc, UserFacingError) else f"{type(exc).__name__}: {exc}"
             )
+            # A skipped rollback had nothing to do: the step is skipped, not failed.
+            skipped = isinstance(exc, AlreadyThereError)
             repository.step_finished(
                 store,
                 clock=clock,
                 deployment_id=self.deployment.id,
                 step=name,
-                ok=False,
+                ok=skipped,
+                skipped=skipped,
                 detail=message,
             )
             raise
@@ -150,16 +153,9 @@ class Run:
         self.update_card()
 
     def say(self, template: str, **data: Any) -> None:
-        channel = self.deployment.channel_id
-        if channel is None:
-            return
+        """Tell the card's thread; with no channel (the CLI, a replay), the requester."""
         payload = {**card.card_data(self.deps.store, self.refresh(), clock=self.deps.clock), **data}
-        try:
-            self.deps.chat.post(
-                channel, Message(template, payload), thread_ts=self.deployment.card_ts
-            )
-        except ChatError as exc:
-            log.warning("%s: could not post %s: %s", self.deployment.id, template, exc.error)
+        tell(self.deps, self.deployment, Message(template, payload))
 
     # -- the steps -----------------------------------------------------------
 
@@ -225,8 +221,12 @@ class Run:
             progress=self.progress("rollback"),
             should_abort=lambda: False,  # a rollback is never interrupted by another rollback click
         )
-        repository.merge_detail(self.deps.store, self.deployment.id, rolled_back=detail)
-        return str(detail.get("summary") or "rolled back")
+        # What the backend says runs now: the version the card, timeline and postmortem name.
+        to = detail.get("version") or to_version
+        repository.merge_detail(
+            self.deps.store, self.deployment.id, rolled_back=detail, rolled_back_to=to
+        )
+        return str(detail.get("summary") or (f"back on {to}" if to else "rolled back"))
 
     def verify(self) -> str:
         if not self.deployment.verify:
@@ -261,7 +261,9 @@ class Run:
 
     def expected_version(self) -> str:
         """The version that should be live now: the new one, or after a rollback the old one."""
-        d = self.deployment
+        d = self.refresh()
+        if d.detail.get("rolled_back_to"):
+            return str(d.detail["rolled_back_to"])
         if d.state is State.ROLLING_BACK or d.kind is Kind.ROLLBACK:
             if d.kind is Kind.ROLLBACK and d.version != "previous":
                 return d.version
@@ -338,13 +340,16 @@ class Run:
         self.say("deploy_failed", error=exc.message, hint=exc.hint, rolling_back=changed)
         if changed:
             self.move(State.ROLLING_BACK, "automatic rollback")
-            self.rollback_and_verify(reason=exc.message)
+            self.rollback_and_verify(reason=exc.message, after_failure=True)
         else:
             self.finish()
 
-    def rollback_and_verify(self, *, reason: str) -> None:
+    def rollback_and_verify(self, *, reason: str, after_failure: bool = False) -> None:
         try:
             self.step("rollback", self.rollback_target, announce=False)
+        except AlreadyThereError as exc:
+            self.skip_rollback(exc, after_failure=after_failure)
+            return
         except DeployError as exc:
             if not exc.changed:
                 # Nothing to roll back (already at that revision, unknown version): the
@@ -367,7 +372,24 @@ class Run:
         except UserFacingError as exc:
             self.escalate_failed_rollback(exc, reason)
             return
-        self.move(State.ROLLED_BACK, f"rolled back ({reason})")
+        to = self.refresh().detail.get("rolled_back_to")
+        self.move(
+            State.ROLLED_BACK,
+            f"rolled back to {to} ({reason})" if to else f"rolled back ({reason})",
+            rolled_back_to=to,
+        )
+        self.finish()
+
+    def skip_rollback(self, exc: AlreadyThereError, *, after_failure: bool) -> None:
+        """Nothing to roll back: the target already runs what the rollback aims at.
+
+        Not a failure and nobody is paged (`kubectl rollout undo`: "skipped rollback"); a
+        deployment that failed stays failed, with the skip on its record.
+        """
+        if after_failure:
+            self.move(State.FAILED, f"failed; {exc.message}", error=exc.message, skipped=True)
+        else:
+            self.move(State.ROLLBACK_SKIPPED, exc.message, skipped=True)
         self.finish()
 
     def escalate_failed_rollback(self, exc: UserFacingError, reason: str) -> None:
@@ -390,9 +412,23 @@ class Run:
 
     def finish(self) -> None:
         repository.release_lock(self.deps.store, self.refresh())
+        self.read_running_now()
         self.update_card()
+        if self.deployment.channel_id is None:
+            # Nobody watches a card: the requester (a terminal, a replayed request) hears
+            # the outcome directly.
+            self.say("deploy_outcome")
         if self.deployment.notify_stakeholders:
             self.notify_stakeholders()
+
+    def read_running_now(self) -> None:
+        """The card's "Running now" after the end: read again from the target."""
+        try:
+            current = self.backend.current().as_data()
+        except Exception as exc:  # best effort: the outcome stands, the card says so
+            current = {"summary": f"could not read the target: {exc}"}
+        repository.merge_detail(self.deps.store, self.deployment.id, running_now=current)
+        self.refresh()
 
     def incident(self) -> Incident | None:
         incident_id = self.deployment.incident_id
@@ -424,6 +460,17 @@ class Run:
         )
 
 
+def tell(deps: DeployDeps, deployment: Deployment, message: Message) -> None:
+    """Post in the card's thread; with no channel, send it to the requester directly."""
+    try:
+        if deployment.channel_id is not None:
+            deps.chat.post(deployment.channel_id, message, thread_ts=deployment.card_ts)
+        else:
+            deps.chat.direct_message(deployment.requested_by, message)
+    except ChatError as exc:
+        log.warning("%s: could not tell %s: %s", deployment.id, message.template, exc.error)
+
+
 def start(deps: DeployDeps, deployment_id: str) -> None:
     """Run an approved deployment to its end. Meant for the worker."""
     deployment = repository.get(deps.store, deployment_id)
@@ -431,17 +478,28 @@ def start(deps: DeployDeps, deployment_id: str) -> None:
         deps.store, clock=deps.clock, deployment=deployment, holder=deployment.requested_by
     )
     if held is not None:
-        repository.transition(
+        why = f"{deployment.target} is locked by {held['deployment_id']} ({held['held_by']})"
+        failed = repository.transition(
             deps.store,
             clock=deps.clock,
             deployment=deployment,
             to=State.FAILED,
             actor=BOT,
-            text=f"{deployment.target} is locked by {held['deployment_id']} ({held['held_by']})",
+            text=why,
         )
         card.post_or_update(
             deps.store, deployment, clock=deps.clock, chat=deps.chat, channel=deployment.channel_id
         )
+        if failed.channel_id is None:
+            payload = card.card_data(deps.store, failed, clock=deps.clock)
+            tell(
+                deps,
+                failed,
+                Message(
+                    "deploy_failed",
+                    {**payload, "error": why + ".", "hint": None, "rolling_back": False},
+                ),
+            )
         return
     engine_run = Run(deps, deployment)
     try:
@@ -541,6 +599,14 @@ def rollback_now(
     except ConflictError:
         log.info("%s: rollback already under way (a repeated click)", deployment.id)
         return
+    withdraw.supersede_pending(
+        deps.store,
+        clock=deps.clock,
+        chat=deps.chat,
+        target=deployment,
+        actor=actor,
+        by=f"rollback of {deployment.id}",
+    )
     held = repository.acquire_lock(
         deps.store, clock=deps.clock, deployment=deployment, holder=actor
     )

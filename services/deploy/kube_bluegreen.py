@@ -12,7 +12,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from services.clock import Clock
-from services.deploy.backend import AbortedError, DeployError, Progress, Running, ShouldAbort
+from services.deploy.backend import (
+    AbortedError,
+    AlreadyThereError,
+    DeployError,
+    Progress,
+    Running,
+    ShouldAbort,
+)
 from services.deploy.kube_client import KubeClient, KubeError, KubeNotFoundError, Obj
 from services.deploy.kube_rolling import (
     Connect,
@@ -285,10 +292,9 @@ class BlueGreenBackend:
                     changed=False,
                 )
             if active in matching:
-                raise DeployError(
-                    f"{self.service_label} already sends traffic to {active}, which runs"
-                    f" {to_version}; nothing was changed.",
-                    changed=False,
+                raise AlreadyThereError(
+                    f"{self.service_label}: skipped rollback (it already sends traffic to"
+                    f" {active}, which runs {to_version}); nothing was changed."
                 )
             return matching[0]
         if self.kind == "deploy":

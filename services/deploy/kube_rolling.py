@@ -29,7 +29,14 @@ from datetime import timedelta
 from typing import Any
 
 from services.clock import Clock
-from services.deploy.backend import AbortedError, DeployError, Progress, Running, ShouldAbort
+from services.deploy.backend import (
+    AbortedError,
+    AlreadyThereError,
+    DeployError,
+    Progress,
+    Running,
+    ShouldAbort,
+)
 from services.deploy.kube_client import (
     POD_TEMPLATE_HASH,
     KubeClient,
@@ -438,11 +445,10 @@ class RollingBackend:
             chosen_revision = revision_of(chosen)
             image = image_of(chosen, self.target.container) or "?"
             if same_template(chosen["spec"]["template"], deployment["spec"]["template"]):
-                raise DeployError(
-                    f"{self.label} is already at that revision: revision {chosen_revision}"
-                    f" runs {image}; nothing was changed.",
+                raise AlreadyThereError(
+                    f"{self.label}: skipped rollback (current template already matches"
+                    f" revision {chosen_revision}, {image}); nothing was changed.",
                     hint="Pick another version with /hotfix rollback --version=…, or deploy one.",
-                    changed=False,
                 )
             template = copy.deepcopy(chosen["spec"]["template"])
             labels = (template.get("metadata") or {}).get("labels")

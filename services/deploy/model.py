@@ -24,6 +24,11 @@ class State(StrEnum):
     REJECTED = "rejected"
     EXPIRED = "expired"
     INTERRUPTED = "interrupted"  # found in flight after a restart; waits for Resume or Rollback
+    # Withdrawn by its requester, or superseded by an emergency rollback, before approval.
+    CANCELLED = "cancelled"
+    # A rollback that found the target already at what it aims at (`kubectl rollout undo`'s
+    # "skipped rollback"): nothing changed, nobody is paged, and it is not called rolled back.
+    ROLLBACK_SKIPPED = "rollback_skipped"
 
     @property
     def label(self) -> str:
@@ -34,7 +39,17 @@ class State(StrEnum):
 IN_FLIGHT = frozenset(
     {State.APPROVED, State.VALIDATING, State.DEPLOYING, State.VERIFYING, State.ROLLING_BACK}
 )
-FINAL = frozenset({State.SUCCEEDED, State.FAILED, State.ROLLED_BACK, State.REJECTED, State.EXPIRED})
+FINAL = frozenset(
+    {
+        State.SUCCEEDED,
+        State.FAILED,
+        State.ROLLED_BACK,
+        State.REJECTED,
+        State.EXPIRED,
+        State.CANCELLED,
+        State.ROLLBACK_SKIPPED,
+    }
+)
 
 
 class Kind(StrEnum):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,6 +15,8 @@ from services.deploy.model import FINAL, Deployment, Kind, State
 from services.errors import ConflictError, NotFoundError
 from services.metrics import DEPLOYMENTS
 from services.store import Store
+
+DEPLOYMENT_ID = re.compile(r"DEP-[0-9]{1,9}")
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,9 @@ def by_request_key(store: Store, request_key: str | None) -> Deployment | None:
 
 
 def get(store: Store, deployment_id: str) -> Deployment:
+    if not DEPLOYMENT_ID.fullmatch(deployment_id.upper()):
+        # Not echoed: the text came from a person and may be anything (mentions, 10 KB).
+        raise NotFoundError("That is not a deployment id.", hint="Deployment ids look like DEP-12.")
     row = store.query_one("SELECT * FROM deployments WHERE id = ?", (deployment_id.upper(),))
     if row is None:
         raise NotFoundError(
@@ -151,12 +157,7 @@ def transition(
     now = clock.now()
     source = expect or deployment.state
     with store.transaction() as conn:
-        finished = (
-            isoformat(now)
-            if to
-            in (State.SUCCEEDED, State.FAILED, State.ROLLED_BACK, State.REJECTED, State.EXPIRED)
-            else None
-        )
+        finished = isoformat(now) if to in FINAL else None
         cursor = conn.execute(
             "UPDATE deployments SET state = ?, finished_at = COALESCE(?, finished_at) WHERE id = ? AND state = ?",
             (to.value, finished, deployment.id, source.value),
@@ -250,11 +251,19 @@ def step_started(store: Store, *, clock: Clock, deployment_id: str, step: str) -
 
 
 def step_finished(
-    store: Store, *, clock: Clock, deployment_id: str, step: str, ok: bool, detail: str = ""
+    store: Store,
+    *,
+    clock: Clock,
+    deployment_id: str,
+    step: str,
+    ok: bool,
+    detail: str = "",
+    skipped: bool = False,
 ) -> None:
+    state = "skipped" if skipped else "ok" if ok else "failed"
     store.conn.execute(
         "UPDATE deploy_steps SET state = ?, finished_at = ?, detail = ? WHERE deployment_id = ? AND step = ?",
-        ("ok" if ok else "failed", isoformat(clock.now()), detail[:4000], deployment_id, step),
+        (state, isoformat(clock.now()), detail[:4000], deployment_id, step),
     )
 
 

@@ -16,7 +16,7 @@ from services import timeline
 from services.access import is_terminal_actor, members_of
 from services.chat import Chat
 from services.clock import Clock
-from services.deploy import card, repository
+from services.deploy import card, history, repository, withdraw
 from services.deploy.engine import DeployDeps, environment_of
 from services.deploy.model import IN_FLIGHT, Deployment, Kind, State
 from services.deploy.repository import NewDeployment
@@ -139,26 +139,13 @@ def request(
             f"{req.service}/{req.environment} has no blue-green setup.",
             hint="Configure kubernetes.blue_green for it, or use --strategy=rolling.",
         )
-    busy = repository.latest_for_target(
-        deps.store,
-        req.service,
-        req.environment,
-        states=set(IN_FLIGHT) | {State.INTERRUPTED, State.REQUESTED},
-    )
-    if busy is not None:
-        holder = repository.lock_holder(deps.store, busy.target)
-        who = holder["held_by"] if holder else busy.requested_by
-        doing = (
-            "is waiting for approval"
-            if busy.state is State.REQUESTED
-            else f"is {busy.state.label.lower()}"
-        )
-        raise ConflictError(
-            f"{req.service}/{req.environment} is busy: {busy.id} (held by {who}) {doing}.",
-            hint="Wait for it to finish, or reject / roll it back from its card.",
-        )
     needed, break_glass = _approvals_needed(env, req)
+    # The emergency path: an allowed --immediate rollback replaces a request still waiting
+    # for approval instead of queueing behind it (the request is cancelled below).
+    emergency = req.kind is Kind.ROLLBACK and req.immediate
+    _refuse_if_busy(deps, req, pending_ok=emergency)
     running = _running_now(deps, req, env, strategy)
+    version = _resolved_version(deps, req, env, running)
     deployment, created = repository.create(
         deps.store,
         clock=deps.clock,
@@ -167,7 +154,7 @@ def request(
             incident_id=req.incident.id if req.incident else None,
             service=req.service,
             environment=req.environment,
-            version=req.version,
+            version=version,
             strategy=strategy,
             backend=env.backend,
             requested_by=req.requested_by,
@@ -187,10 +174,76 @@ def request(
     )
     if not created:
         return _card_repaired(deps, req, deployment), False, None
+    if emergency:
+        withdraw.supersede_pending(
+            deps.store,
+            clock=deps.clock,
+            chat=deps.chat,
+            target=deployment,
+            actor=req.requested_by,
+            by=f"rollback {deployment.id}",
+        )
     problem = card.post_or_update(
         deps.store, deployment, clock=deps.clock, chat=deps.chat, channel=deployment.channel_id
     )
     return repository.get(deps.store, deployment.id), True, problem
+
+
+def _refuse_if_busy(deps: DeployDeps, req: DeployRequest, *, pending_ok: bool) -> None:
+    """One deployment at a time per target; the refusal says what would free it."""
+    states = set(IN_FLIGHT) | {State.INTERRUPTED}
+    if not pending_ok:
+        states.add(State.REQUESTED)
+    busy = repository.latest_for_target(deps.store, req.service, req.environment, states=states)
+    if busy is None:
+        return
+    holder = repository.lock_holder(deps.store, busy.target)
+    who = holder["held_by"] if holder else busy.requested_by
+    target = f"{req.service}/{req.environment}"
+    if busy.state is State.REQUESTED:
+        hint = (
+            f"Its requester can withdraw it (/hotfix cancel {busy.id}), or an approver reject it."
+        )
+        if req.kind is Kind.ROLLBACK:
+            hint += " During a severe incident, rollback --immediate replaces it."
+        raise ConflictError(
+            f"{target} is busy: {busy.id} (held by {who}) is waiting for approval.", hint=hint
+        )
+    raise ConflictError(
+        f"{target} is busy: {busy.id} (held by {who}) is {busy.state.label.lower()}.",
+        hint=f"Wait for it to finish, or roll it back: /hotfix rollback --target={req.environment}"
+        f" --service={req.service} stops it and rolls back.",
+    )
+
+
+def _resolved_version(
+    deps: DeployDeps, req: DeployRequest, env: EnvironmentSettings, running: dict[str, object]
+) -> str:
+    """A rollback to "previous" names the version it goes back to, where the bot must know it.
+
+    Kubernetes keeps its own revision history (`rollout undo` semantics, resolved by the
+    backend); a deploy script keeps none, so the bot's records say what ran before the
+    version running now. The card, the approvers and the timeline see the real version.
+    """
+    if req.kind is not Kind.ROLLBACK or req.version != "previous" or env.command is None:
+        return req.version
+    current = running.get("version")
+    previous = history.previous_version(
+        deps.store, req.service, req.environment, running=str(current) if current else None
+    )
+    if previous is not None:
+        return previous.version
+    rollback_argv = env.command.rollback or []
+    if any("{version}" in arg for arg in rollback_argv):
+        now = f" before {current}" if current else ""
+        raise UserFacingError(
+            f"Cannot tell which version ran on {req.service}/{req.environment}{now}: no"
+            " deployment recorded by hotfix-bot put the current version there.",
+            hint="Name the version to go back to: /hotfix rollback"
+            f" --target={req.environment} --service={req.service} --version=v… (nothing was"
+            " requested).",
+        )
+    return req.version  # the script picks the previous version itself; status checks after
 
 
 def _card_repaired(deps: DeployDeps, req: DeployRequest, deployment: Deployment) -> Deployment:
@@ -248,8 +301,15 @@ def _running_now(
         ) from exc
 
 
-def _require_approver(deps: DeployDeps, deployment: Deployment, actor: str) -> None:
+def _require_approver(
+    deps: DeployDeps, deployment: Deployment, actor: str, *, approve: bool
+) -> None:
     env = environment_of(deps.settings, deployment)
+    if actor == deployment.requested_by and not approve:
+        raise PermissionDeniedError(
+            f"You requested {deployment.id}: withdraw it with `/hotfix cancel {deployment.id}`"
+            " (rejecting is for approvers)."
+        )
     if actor == deployment.requested_by:
         raise PermissionDeniedError(
             "You requested this deployment: someone else must approve it (two-person rule).",
@@ -276,7 +336,7 @@ def _require_pending(deps: DeployDeps, deployment: Deployment) -> None:
 def decide(deps: DeployDeps, deployment: Deployment, *, actor: str, approve: bool) -> Decision:
     """Record an approval or rejection; the approval that completes the count approves."""
     _require_pending(deps, deployment)
-    _require_approver(deps, deployment, actor)
+    _require_approver(deps, deployment, actor, approve=approve)
     decision = "approve" if approve else "reject"
     with deps.store.transaction():
         recorded = repository.add_decision(

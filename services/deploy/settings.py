@@ -198,6 +198,13 @@ class EnvironmentSettings(Section):
         default=("sev0", "sev1"),
         description="During an open incident of these severities, --immediate skips approval.",
     )
+    rollback_approval: Literal["none", "approvals"] = Field(
+        default="none",
+        description="The Rollback button on a finished deployment: none rolls back at once"
+        " (any deployer may click); approvals files a rollback request through this"
+        " environment's approval gate, except during an open incident of"
+        " immediate_rollback_severities.",
+    )
     checks: list[Check] = Field(
         default_factory=list, description="Pre-deploy checks (smoke, dry-run)."
     )

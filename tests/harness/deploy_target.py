@@ -1,7 +1,9 @@
 """A deployable "service" for the command backend: real scripts and a real health endpoint.
 
 deploy.py writes the version it deploys to state/live and logs its argv;
-rollback.py restores the previous version; status.py prints the live one.
+rollback.py restores the version it is given (else the previous one); status.py prints the
+live one. "fail-rollback" makes rollback.py fail, "noop-rollback" makes it claim success
+and change nothing.
 The health server answers 200 unless the live version is listed as bad, so
 a test decides whether verification passes. A "hold" file makes deploy.py
 wait (to kill the bot mid-deployment).
@@ -41,8 +43,14 @@ ROLLBACK = textwrap.dedent(
     import json, pathlib, sys
     root = pathlib.Path(__file__).parent
     (root / "calls.log").open("a").write(json.dumps(["rollback", *sys.argv[1:]]) + "\\n")
+    if (root / "fail-rollback").exists():
+        print("rollback.sh: no release found for " + " ".join(sys.argv[1:]))
+        sys.exit(3)
     history = (root / "history").read_text().split() if (root / "history").exists() else []
     target = sys.argv[1] if len(sys.argv) > 1 and sys.argv[1] else (history[-1] if history else "")
+    if (root / "noop-rollback").exists():  # a script that says it worked and changes nothing
+        print(f"rolled back to {target}")
+        sys.exit(0)
     (root / "live").write_text(target)
     print(f"rolled back to {target}")
     """
