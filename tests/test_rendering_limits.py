@@ -91,6 +91,7 @@ def deployment(state: str = "requested", *, strategy: str = "rolling", detail: A
         "expires_at": LATER,
         "break_glass": True,
         "before": {"summary": BIG},
+        "running_now": {"summary": BIG},
         "detail": detail or {},
         "final": False,
     }
@@ -215,11 +216,17 @@ SAMPLES: dict[str, list[JSON]] = {
             "zone": "UTC",
         }
     ],
-    "deploy_ack": [{**card("requested"), "text": BIG, "problems": [BIG] * 3}],
+    "deploy_ack": [
+        {**card("requested"), "text": BIG, "problems": [BIG] * 3},
+        {**card("requested"), "text": BIG, "problems": [], "cancel_button": True},
+    ],
     "deploy_card": [
         card("requested"),
         card("interrupted"),
         card("succeeded"),
+        card("rollback_skipped"),
+        card("cancelled", detail={"cancelled": {"by": BIG, "superseded_by": None}}),
+        card("cancelled", detail={"cancelled": {"by": BIG, "superseded_by": BIG}}),
         card("deploying", strategy="canary", detail={"canary": canary(waiting=True)}),
         card("deploying", strategy="canary", detail={"canary": canary(paused=True)}),
         card("deploying", strategy="canary", detail={"canary": canary("starting")}),
