@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,38 +15,81 @@ import pytest
 
 from tests.harness.bot_process import REPO
 from tests.harness.slack_emulator import SlackEmulator
+from tests.harness.waiting import wait_until
+
+# Slack pings each connection itself, far less often than the emulator's default of
+# 0.1 s: frequent pings would wake a reader blocked on a stale socket and hide stalls.
+SLACK_LIKE_PING_INTERVAL = 30.0
+ACK_WINDOW = 3.0  # Slack's: an envelope not acked within 3 s counts as failed
+
+
+class SocketBot:
+    """`hotfix-bot serve` in Socket Mode as a subprocess, its output in a log file."""
+
+    def __init__(self, slack: SlackEmulator, tmp_path: Path, **env_overrides: str) -> None:
+        config = tmp_path / "hotfix.yml"
+        self.health_port = free_port()
+        config.write_text(
+            f"store:\n  path: {tmp_path / 'bot.db'}\nslack:\n  health_port: {self.health_port}\n"
+        )
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "HOTFIX_"))}
+        env.update(
+            SLACK_BOT_TOKEN=slack.bot_token,
+            SLACK_APP_TOKEN=slack.app_token,
+            SLACK_API_URL=slack.api_url,
+        )
+        env.update(env_overrides)
+        self.log_path = tmp_path / "bot.log"
+        self._log = self.log_path.open("w")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bot", "--config", str(config), "serve"],
+            cwd=REPO,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+    @property
+    def output(self) -> str:
+        return self.log_path.read_text()
+
+    def wait_for_output(self, text: str, timeout: float = 30) -> None:
+        assert wait_until(lambda: text in self.output, timeout=timeout), (
+            f"{text!r} not in the bot's output:\n{self.output}"
+        )
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the bot process so far (/proc/<pid>/stat)."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def metrics(self) -> str:
+        url = f"http://127.0.0.1:{self.health_port}/metrics"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return str(response.read().decode())
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+        self._log.close()
 
 
 @pytest.fixture
-def socket_bot(slack: SlackEmulator, tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
-    config = tmp_path / "hotfix.yml"
-    health_port = free_port()
-    config.write_text(
-        f"store:\n  path: {tmp_path / 'bot.db'}\nslack:\n  health_port: {health_port}\n"
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "HOTFIX_"))}
-    env.update(
-        SLACK_BOT_TOKEN=slack.bot_token,
-        SLACK_APP_TOKEN=slack.app_token,
-        SLACK_API_URL=slack.api_url,
-    )
-    log = (tmp_path / "bot.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bot", "--config", str(config), "serve"],
-        cwd=REPO,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+def socket_bot(slack: SlackEmulator, tmp_path: Path) -> Iterator[SocketBot]:
+    bot = SocketBot(slack, tmp_path)
     try:
         slack.wait_for_socket(timeout=20)
-        process.health_port = health_port  # type: ignore[attr-defined]
-        yield process
+        yield bot
     finally:
-        process.terminate()
-        process.wait(timeout=10)
-        log.close()
+        bot.stop()
+
+
+@pytest.fixture
+def slack_like_pings(slack: SlackEmulator) -> SlackEmulator:
+    slack.socket_ping_interval = SLACK_LIKE_PING_INTERVAL
+    return slack
 
 
 def free_port() -> int:
@@ -55,30 +101,22 @@ def free_port() -> int:
 
 
 def test_health_endpoints_answer_in_socket_mode(
-    slack: SlackEmulator, socket_bot: subprocess.Popen[str]
+    slack: SlackEmulator, socket_bot: SocketBot
 ) -> None:
-    import json
-    import urllib.request
-
-    base = f"http://127.0.0.1:{socket_bot.health_port}"  # type: ignore[attr-defined]
+    base = f"http://127.0.0.1:{socket_bot.health_port}"
     with urllib.request.urlopen(base + "/readyz", timeout=10) as response:
         ready = json.loads(response.read())
     assert ready == {"status": "ready", "checks": {"store": "ok", "slack": "ok", "scheduler": "ok"}}
-    with urllib.request.urlopen(base + "/metrics", timeout=10) as response:
-        assert b"hotfix_commands_total" in response.read()
+    assert "hotfix_commands_total" in socket_bot.metrics()
 
 
-def test_serve_connects_with_the_app_token(
-    slack: SlackEmulator, socket_bot: subprocess.Popen[str]
-) -> None:
+def test_serve_connects_with_the_app_token(slack: SlackEmulator, socket_bot: SocketBot) -> None:
     (call,) = slack.calls_to("apps.connections.open")
     assert call.token == slack.app_token
     assert slack.calls_to("auth.test")[0].token == slack.bot_token
 
 
-def test_help_is_answered_in_the_socket_ack(
-    slack: SlackEmulator, socket_bot: subprocess.Popen[str]
-) -> None:
+def test_help_is_answered_in_the_socket_ack(slack: SlackEmulator, socket_bot: SocketBot) -> None:
     envelope_id, _ = slack.socket_slash("help")
     ack = slack.socket_ack(envelope_id, timeout=10)
     assert ack["payload"]["response_type"] == "ephemeral"
@@ -86,8 +124,20 @@ def test_help_is_answered_in_the_socket_ack(
     assert any("/hotfix incident create" in t for t in texts)
 
 
+def test_socket_mode_acks_are_measured(slack: SlackEmulator, socket_bot: SocketBot) -> None:
+    for _ in range(3):
+        envelope_id, _ = slack.socket_slash("help")
+        slack.socket_ack(envelope_id, timeout=10)
+    (count,) = [
+        line
+        for line in socket_bot.metrics().splitlines()
+        if line.startswith("hotfix_ack_seconds_count")
+    ]
+    assert float(count.split()[-1]) == 3
+
+
 def test_a_declaration_over_socket_mode_opens_the_war_room(
-    slack: SlackEmulator, socket_bot: subprocess.Popen[str]
+    slack: SlackEmulator, socket_bot: SocketBot
 ) -> None:
     envelope_id, response_id = slack.socket_slash(
         'incident create --severity=sev2 --title="Checkout slow"'
@@ -99,3 +149,50 @@ def test_a_declaration_over_socket_mode_opens_the_war_room(
     channel = slack.channel_by_name("inc-1-checkout-slow")
     assert channel is not None
     assert "U0ALICE" in slack.members(channel["id"])
+
+
+# -- reconnects: Slack refreshes connections routinely ---------------------------
+
+
+@pytest.mark.parametrize("reason", ["refresh_requested", "warning"])
+def test_every_envelope_across_a_refresh_is_acked_within_slacks_window(
+    slack_like_pings: SlackEmulator, socket_bot: SocketBot, reason: str
+) -> None:
+    slack = slack_like_pings
+    (old,) = slack.socket_sessions()
+    # As Slack does: say so on the old connection, close it some seconds later.
+    assert slack.socket_disconnect(reason, close_after=5.0) == 1
+    sent = []
+    deadline = time.monotonic() + 4.0
+    while time.monotonic() < deadline:  # before, during and after the switch
+        sent.append(slack.socket_slash("help")[0])
+        time.sleep(0.1)
+    for envelope_id in sent:
+        slack.socket_ack(envelope_id, timeout=10)
+    delays = {e: slack.socket_ack_seconds(e) for e in sent}
+    late = {e: d for e, d in delays.items() if d is None or d >= ACK_WINDOW}
+    assert not late, f"acked after {ACK_WINDOW}s: {late}"
+    sessions = slack.socket_sessions()
+    assert len(sessions) == 2 and sessions[1]["live"]
+    assert sessions[0]["id"] == old["id"]
+    assert wait_until(lambda: slack.socket_sessions()[0]["closed"] is not None, timeout=15)
+
+
+def test_a_silent_drop_is_noticed_within_seconds_without_spinning(
+    slack_like_pings: SlackEmulator, socket_bot: SocketBot
+) -> None:
+    slack = slack_like_pings
+    cpu_before, wall_before = socket_bot.cpu_seconds(), time.monotonic()
+    assert slack.socket_drop_silently() == 1
+    assert wait_until(lambda: slack.socket_sessions()[0]["closed"] is not None, timeout=60)
+    cpu = socket_bot.cpu_seconds() - cpu_before
+    wall = time.monotonic() - wall_before
+    (dropped, *_) = slack.socket_sessions()
+    noticed = dropped["closed"] - dropped["dropped"]
+    assert noticed < 8.0, f"the bot noticed the dead connection after {noticed:.1f}s"
+    # A client spinning on the dead socket burns a core for the whole window (even
+    # beside a CPU hog it gets a large share); an idle one uses a few milliseconds.
+    assert cpu < 0.15 * wall, f"{cpu:.2f}s of CPU in {wall:.1f}s"
+    slack.wait_for_socket(timeout=15)
+    envelope_id, _ = slack.socket_slash("help")
+    assert slack.socket_ack(envelope_id, timeout=10)["payload"]["response_type"] == "ephemeral"
