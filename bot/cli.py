@@ -148,10 +148,13 @@ def serve(obj: dict[str, Any], mode: str | None, host: str | None, port: int | N
     _require_secrets(secrets, mode)
     obj["instance_lock"] = _hold_instance_lock(settings)
     from bot.slack_app import build_slack_app, build_web_client, recover_after_crash, slack_chat
-    from bot.startup import TokenRefusedError, call_slack_at_start
+    from bot.startup import TokenRefusedError, call_slack_at_start, check_token
 
     client = build_web_client(settings, secrets)
     try:
+        check_token("SLACK_BOT_TOKEN", secrets.bot_token or "")
+        if mode == "socket":
+            check_token("SLACK_APP_TOKEN", secrets.app_token or "")
         call_slack_at_start(client.auth_test, variable="SLACK_BOT_TOKEN", describe="auth.test")
     except TokenRefusedError as exc:
         _fail(secrets.redact(str(exc)), code=EXIT_TOKEN_REFUSED)

@@ -12,6 +12,7 @@ configuration error: one line names the variable and the bot exits with
 from __future__ import annotations
 
 import logging
+import re
 import time
 import urllib.error
 from collections.abc import Callable
@@ -69,6 +70,15 @@ def _os_reason(exc: OSError) -> str:
     if isinstance(exc, TimeoutError):
         return "timed out"
     return exc.strerror or type(exc).__name__
+
+
+def check_token(variable: str, value: str) -> None:
+    """A token that cannot even be sent in an HTTP header is refused before any call."""
+    if not re.fullmatch(r"[\x21-\x7e]+", value):
+        raise TokenRefusedError(
+            f"{variable} is not a Slack token (it holds spaces or non-ASCII characters):"
+            f" set it to {_WHERE.get(variable, 'the token Slack issued')} (environment or .env)."
+        )
 
 
 def refusal(variable: str, exc: SlackApiError) -> TokenRefusedError:

@@ -196,3 +196,87 @@ def test_a_silent_drop_is_noticed_within_seconds_without_spinning(
     slack.wait_for_socket(timeout=15)
     envelope_id, _ = slack.socket_slash("help")
     assert slack.socket_ack(envelope_id, timeout=10)["payload"]["response_type"] == "ephemeral"
+
+
+# -- start-up: name a refused token, wait out an unreachable Slack ----------------
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "error"),
+    [
+        ("SLACK_APP_TOKEN", "xapp-1-wrong", "invalid_auth"),
+        ("SLACK_APP_TOKEN", "xoxb-test-token", "not_allowed_token_type"),
+        ("SLACK_BOT_TOKEN", "xoxb-wrong<@U0ALICE>" + "x" * 10_000, "invalid_auth"),
+    ],
+)
+def test_a_refused_token_is_named_in_one_line(
+    slack: SlackEmulator, tmp_path: Path, variable: str, value: str, error: str
+) -> None:
+    bot = SocketBot(slack, tmp_path, **{variable: value})
+    try:
+        assert bot.process.wait(timeout=60) == 5
+    finally:
+        bot.stop()
+    output = bot.output
+    assert "Traceback" not in output
+    (line,) = [line for line in output.splitlines() if "refused" in line]
+    assert line.startswith(f"Slack refused {variable} ({error}): set it to ")
+    assert value not in output and "xoxb-test-token" not in output
+    assert slack.socket_connections() == 0
+
+
+def test_a_token_that_cannot_be_sent_is_named(slack: SlackEmulator, tmp_path: Path) -> None:
+    bot = SocketBot(slack, tmp_path, SLACK_APP_TOKEN="xapp-1-\u202e\nwrong")
+    try:
+        assert bot.process.wait(timeout=60) == 5
+    finally:
+        bot.stop()
+    assert "Traceback" not in bot.output
+    assert "SLACK_APP_TOKEN is not a Slack token" in bot.output
+    assert not slack.calls_to("apps.connections.open")
+
+
+def test_slack_unavailable_at_start_up_is_waited_out(slack: SlackEmulator, tmp_path: Path) -> None:
+    slack.outage(503)
+    bot = SocketBot(slack, tmp_path)
+    try:
+        bot.wait_for_output("Slack unreachable (HTTP 503), retrying in 1s", timeout=60)
+        bot.wait_for_output("retrying in 2s", timeout=60)
+        assert bot.process.poll() is None
+        slack.end_outage()
+        slack.wait_for_socket(timeout=60)
+        envelope_id, _ = slack.socket_slash("help")
+        assert slack.socket_ack(envelope_id, timeout=10)["payload"]["response_type"] == "ephemeral"
+    finally:
+        bot.stop()
+    assert "did not accept" not in bot.output and "Slack refused" not in bot.output
+
+
+def test_slack_unavailable_for_the_socket_connection_is_waited_out(
+    slack: SlackEmulator, tmp_path: Path
+) -> None:
+    # auth.test answers, then apps.connections.open meets the outage.
+    slack.call_hook = lambda method, when: (
+        slack.outage(503) if (method, when) == ("auth.test", "after") else None
+    )
+    bot = SocketBot(slack, tmp_path)
+    try:
+        bot.wait_for_output("Slack unreachable (HTTP 503), retrying in 1s (apps.connections.open)")
+        slack.call_hook = None
+        slack.end_outage()
+        slack.wait_for_socket(timeout=60)
+    finally:
+        bot.stop()
+    assert "SLACK_APP_TOKEN" not in bot.output
+
+
+def test_slack_refusing_connections_at_start_up_is_waited_out(
+    slack: SlackEmulator, tmp_path: Path
+) -> None:
+    bot = SocketBot(slack, tmp_path, SLACK_API_URL=f"http://127.0.0.1:{free_port()}/api/")
+    try:
+        bot.wait_for_output("Slack unreachable (connection refused), retrying in 1s")
+        assert bot.process.poll() is None
+    finally:
+        bot.stop()
+    assert "did not accept" not in bot.output and "Slack refused" not in bot.output
