@@ -155,12 +155,18 @@ def serve(obj: dict[str, Any], mode: str | None, host: str | None, port: int | N
         check_token("SLACK_BOT_TOKEN", secrets.bot_token or "")
         if mode == "socket":
             check_token("SLACK_APP_TOKEN", secrets.app_token or "")
-        call_slack_at_start(client.auth_test, variable="SLACK_BOT_TOKEN", describe="auth.test")
     except TokenRefusedError as exc:
         _fail(secrets.redact(str(exc)), code=EXIT_TOKEN_REFUSED)
     deps = _deps(obj, chat=slack_chat(client))
     router = _router(deps)
-    app = build_slack_app(deps, router, secrets, client=client)
+    try:  # Bolt checks the bot token with auth.test as it builds the app
+        app = call_slack_at_start(
+            lambda: build_slack_app(deps, router, secrets, client=client),
+            variable="SLACK_BOT_TOKEN",
+            describe="auth.test",
+        )
+    except TokenRefusedError as exc:
+        _fail(secrets.redact(str(exc)), code=EXIT_TOKEN_REFUSED)
     from bot.operations import Readiness, operations_app
     from bot.scheduler import ReminderScheduler
     from services.deploy.engine import recover_after_restart
@@ -290,7 +296,7 @@ def _run_console(obj: dict[str, Any], *, user: str | None, channel: str | None) 
             " commands only.",
             err=True,
         )
-    scheduler = ReminderScheduler(deps, should_tick=no_bot_serves)
+    scheduler = ReminderScheduler(deps, should_tick=no_bot_serves, finish_war_rooms=False)
     scheduler.start()
     shell = Console(deps, _router(deps), actor=console_actor(user), channel_id=channel)
     try:

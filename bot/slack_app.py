@@ -56,9 +56,6 @@ def build_slack_app(deps: Deps, router: Router, secrets: Secrets, *, client: Web
         # run it on the request thread and answer as soon as it returns, instead of
         # polling for the ack from its own pool every 10 ms (bench/ack_latency.py).
         process_before_response=True,
-        # `serve` checks the token first (bot/startup.py): it tells a refused token from
-        # an unreachable Slack and waits for the latter; Bolt's check would only raise.
-        token_verification_enabled=False,
         logger=logging.getLogger("slack_bolt"),
     )
 

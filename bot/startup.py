@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import websocket
+from slack_bolt.error import BoltError
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 log = logging.getLogger("hotfix_bot")
@@ -43,6 +44,7 @@ class TokenRefusedError(Exception):
 
 def unavailable_reason(exc: BaseException) -> str | None:
     """Why Slack could not be asked, when it may pass by itself; None when it will not."""
+    exc = _slack_cause(exc)
     if isinstance(exc, SlackApiError):
         status = exc.response.status_code
         error = exc.response.get("error") if isinstance(exc.response.data, dict) else None
@@ -62,6 +64,12 @@ def unavailable_reason(exc: BaseException) -> str | None:
     if isinstance(exc, SlackClientError | websocket.WebSocketException):
         return type(exc).__name__
     return None
+
+
+def _slack_cause(exc: BaseException) -> BaseException:
+    """Bolt reports a failed auth.test as a BoltError raised while handling Slack's error."""
+    cause = exc.__cause__ or exc.__context__
+    return cause if isinstance(exc, BoltError) and cause is not None else exc
 
 
 def _os_reason(exc: OSError) -> str:
@@ -107,8 +115,9 @@ def call_slack_at_start(
         except Exception as exc:
             reason = unavailable_reason(exc)
             if reason is None:
-                if isinstance(exc, SlackApiError):
-                    raise refusal(variable, exc) from exc
+                slack_error = _slack_cause(exc)
+                if isinstance(slack_error, SlackApiError):
+                    raise refusal(variable, slack_error) from exc
                 raise
         log.warning("Slack unreachable (%s), retrying in %.0fs (%s)", reason, delay, describe)
         sleep(delay)

@@ -31,6 +31,7 @@ class SocketBot:
         self.health_port = free_port()
         config.write_text(
             f"store:\n  path: {tmp_path / 'bot.db'}\nslack:\n  health_port: {self.health_port}\n"
+            "incidents:\n  reminder_tick_seconds: 1\n"
         )
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "HOTFIX_"))}
         env.update(
@@ -280,3 +281,27 @@ def test_slack_refusing_connections_at_start_up_is_waited_out(
     finally:
         bot.stop()
     assert "did not accept" not in bot.output and "Slack refused" not in bot.output
+
+
+# -- a declaration during a Slack outage -------------------------------------------
+
+
+def test_a_declaration_during_an_outage_is_answered_at_once(
+    slack: SlackEmulator, socket_bot: SocketBot
+) -> None:
+    slack.outage(503, html=True)
+    started = time.monotonic()
+    envelope_id, response_id = slack.socket_slash(
+        'incident create --severity=sev2 --title="Checkout <b>down</b> \u202e"'
+    )
+    slack.socket_ack(envelope_id, timeout=10)
+    (reply,) = slack.wait_for_response(response_id, timeout=60)
+    elapsed = time.monotonic() - started
+    assert elapsed < 5, f"answered after {elapsed:.1f}s"
+    text = reply["text"]
+    assert text.startswith("INC-1 declared and recorded; war room pending: Slack is unavailable")
+    assert "the bot will retry" in text
+    assert "&lt;" not in text and "<html" not in text.lower()
+    assert "http_503" in text
+    slack.end_outage()  # the scheduler's tick opens the war room without anyone asking
+    assert slack.wait_for(lambda: slack.channel_by_name("inc-1-checkout-b-down-b") is not None, 30)

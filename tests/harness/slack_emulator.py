@@ -99,6 +99,7 @@ APP_METHOD_SCOPES: dict[str, frozenset[str]] = {
     "apps.connections.open": frozenset({"connections:write"}),
 }
 SOCKET_MODE_PATH = "/socket-mode/"
+_HTML_BODY = "_html_body"  # an outage's HTML page, recorded in ApiCall.response under this key
 
 # Arguments that Slack accepts as JSON strings inside form bodies.
 _JSON_STRING_ARGS = frozenset({"blocks", "attachments", "metadata", "view", "files"})
@@ -317,6 +318,7 @@ class SlackEmulator:
         self._failures: dict[str, deque[tuple[str, JSON]]] = {}
         self._outage_status = 0
         self._outage_remaining: int | None = 0
+        self._outage_html = False
 
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -609,12 +611,16 @@ class SlackEmulator:
         with self._lock:
             self._failures.setdefault(method, deque()).extend([(error, dict(extra))] * times)
 
-    def outage(self, status: int = 503, *, times: int | None = None) -> None:
+    def outage(self, status: int = 503, *, times: int | None = None, html: bool = False) -> None:
         """Answer every API call with HTTP ``status`` (5xx), for the next
-        ``times`` calls, or until :meth:`end_outage` when ``times`` is None."""
+        ``times`` calls, or until :meth:`end_outage` when ``times`` is None.
+        ``html``: the body is an HTML error page, as the load balancers in front
+        of an API answer when the service behind them is down, instead of
+        Slack's JSON ``{"ok": false, "error": ...}``."""
         with self._lock:
             self._outage_status = status
             self._outage_remaining = times
+            self._outage_html = html
 
     def end_outage(self) -> None:
         with self._lock:
@@ -1424,6 +1430,8 @@ class SlackEmulator:
                 )
             )
         self._notify()
+        if _HTML_BODY in response:
+            return status, extra_headers, str(response[_HTML_BODY]).encode("utf-8")
         out_headers = {"Content-Type": "application/json; charset=utf-8", **extra_headers}
         return status, out_headers, json.dumps(response).encode("utf-8")
 
@@ -1433,6 +1441,11 @@ class SlackEmulator:
         if self._outage_status and self._outage_remaining != 0:
             if self._outage_remaining is not None:
                 self._outage_remaining -= 1
+            if self._outage_html:
+                page = (
+                    f"<html><body><h1>{self._outage_status} Service Unavailable</h1></body></html>"
+                )
+                return self._outage_status, {"Content-Type": "text/html"}, {_HTML_BODY: page}
             error = "service_unavailable" if self._outage_status == 503 else "internal_error"
             return self._outage_status, {}, {"ok": False, "error": error}
         limits = self._rate_limits.get(method)
