@@ -153,13 +153,14 @@ class SocketModeClient(BaseSocketModeClient):
         conn.ws.send(message)
 
     def send_socket_mode_response(self, response: dict[str, Any] | SocketModeResponse) -> None:
-        """The ack goes back on the connection the envelope came on, while it is open."""
+        """The ack goes back on the connection the envelope came on, unless that one is
+        closing (nothing sent after our close frame would be read): then on the current one."""
         body = response.to_dict() if isinstance(response, SocketModeResponse) else response
         envelope_id = str(body.get("envelope_id") or "")
         with self._lock:
             received = self._received.pop(envelope_id, None)
         text = json.dumps(body)
-        if received is not None and not received[1].ended.is_set():
+        if received is not None and not received[1].retiring:
             try:
                 received[1].ws.send(text)
             except (websocket.WebSocketException, OSError):

@@ -49,6 +49,12 @@ port, see ``tests/harness/socket_mode.py`` for the RFC 6455 side):
   envelopes, and the payload of a slash command's ack is shown like an
   immediate HTTP response (ephemeral to the invoking user unless
   ``response_type`` is ``in_channel``); other ack payloads are only recorded.
+* Reconnects: :meth:`SlackEmulator.socket_disconnect` sends ``disconnect``
+  (``refresh_requested``, ``warning``...) and, with ``close_after``, closes
+  the old connection that many seconds later, as Slack does; envelopes go to
+  the newest connection that was not told to disconnect.
+  :meth:`SlackEmulator.socket_drop_silently` cuts a connection off like a dead
+  network path (no answers, no close frame, TCP left open).
 * Simplifications: a ticket URL may be connected to more than once and does
   not expire; unacknowledged envelopes are never retried; Slack's limit of
   10 connections per app is not enforced.
