@@ -107,7 +107,9 @@ class ReminderScheduler:
         now = self.deps.clock.now()
         due = lambda incident: self._war_rooms.due(incident.id, now)  # noqa: E731
         for report in resume_war_rooms(self.deps.war_room, due=due):
-            if report.incomplete:
+            if report.refused:  # the repair command's to retry, once fixed
+                self._war_rooms.stop(report.incident.id)
+            elif report.incomplete:
                 self._war_rooms.failed(report.incident.id, now)
             else:
                 self._war_rooms.succeeded(report.incident.id)

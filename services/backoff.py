@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 
 @dataclass
@@ -20,6 +20,10 @@ class Backoff:
     def failed(self, key: str, now: datetime) -> None:
         wait = self._next[key][1] if key in self._next else self.first
         self._next[key] = (now + wait, min(wait * 2, self.cap))
+
+    def stop(self, key: str) -> None:
+        """Never due again (in this process): retrying cannot help."""
+        self._next[key] = (datetime.max.replace(tzinfo=UTC), self.cap)
 
     def succeeded(self, key: str) -> None:
         self._next.pop(key, None)

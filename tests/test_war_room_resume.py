@@ -119,3 +119,20 @@ def test_steps_that_failed_during_an_outage_are_retried_by_the_tick(
     clock.advance(timedelta(hours=1))
     scheduler.run_tick()
     assert counts(slack) == before
+
+
+def test_a_channel_slack_refuses_for_good_is_not_retried_by_every_tick(
+    rbot: RunningBot, slack: SlackEmulator, clock: ManualClock
+) -> None:
+    slack.fail("conversations.create", "restricted_action", times=1)
+    declare(rbot)
+    assert repository.get(rbot.deps.store, "INC-1").channel_id is None
+    scheduler = ReminderScheduler(rbot.deps)
+    slack.fail("conversations.create", "restricted_action", times=1)
+    clock.advance(timedelta(minutes=1))
+    scheduler.run_tick()  # tried once: refused again
+    tried = len(slack.calls_to("conversations.create"))
+    for _ in range(3):
+        clock.advance(timedelta(hours=1))
+        scheduler.run_tick()
+    assert len(slack.calls_to("conversations.create")) == tried

@@ -75,6 +75,8 @@ class FlowReport:
     problems: list[str] = field(default_factory=list)
     # A step failed because the platform was unavailable: the tick runs the flow again.
     incomplete: bool = False
+    # The channel was refused for good (a scope, a workspace policy): left to the repair command.
+    refused: bool = False
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,14 @@ class WarRoomDeps:
 
 
 class WarRoomError(UserFacingError):
-    """The war room channel could not be created; the incident itself is recorded."""
+    """The war room channel could not be created; the incident itself is recorded.
+
+    `retryable`: Slack was unavailable, so the scheduler's tick tries again by itself.
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None, retryable: bool = False) -> None:
+        super().__init__(message, hint=hint)
+        self.retryable = retryable
 
 
 # One flow per incident at a time in this process: the tick's retry skips an incident
@@ -169,9 +178,14 @@ def resume_war_rooms(
             continue  # its flow is running right now
         try:
             reports.append(open_war_room(incident, deps=resuming, actor=incident.declared_by))
-        except WarRoomError:
-            log.warning("war room of %s still cannot be created; the tick retries", incident.id)
-            reports.append(FlowReport(repository.get(deps.store, incident.id), incomplete=True))
+        except WarRoomError as exc:
+            log.warning(
+                "war room of %s still cannot be created; %s",
+                incident.id,
+                "the tick retries" if exc.retryable else "left for the repair command",
+            )
+            current = repository.get(deps.store, incident.id)
+            reports.append(FlowReport(current, incomplete=True, refused=not exc.retryable))
         finally:
             lock.release()
     return reports
@@ -280,6 +294,7 @@ def _ensure_channel(incident: Incident, *, deps: WarRoomDeps, actor: str) -> Inc
                     f" (`{exc.error}`), the bot will retry.",
                     hint="The war room opens by itself once Slack answers; meanwhile keep the"
                     f" timeline with `/hotfix note {incident.id} …`.",
+                    retryable=True,
                 ) from exc
             raise WarRoomError(
                 f"{incident.id} is declared and recorded, but its war room channel could not be"
