@@ -23,6 +23,7 @@ from services.settings import Settings
 log = logging.getLogger("hotfix_bot")
 EXIT_CONFIG = 2
 EXIT_LOST_LOCK = 4
+EXIT_TOKEN_REFUSED = 5  # Slack refused SLACK_BOT_TOKEN or SLACK_APP_TOKEN (see bot/startup.py)
 
 
 class BotCli(click.Group):
@@ -147,14 +148,25 @@ def serve(obj: dict[str, Any], mode: str | None, host: str | None, port: int | N
     _require_secrets(secrets, mode)
     obj["instance_lock"] = _hold_instance_lock(settings)
     from bot.slack_app import build_slack_app, build_web_client, recover_after_crash, slack_chat
+    from bot.startup import TokenRefusedError, call_slack_at_start, check_token
 
     client = build_web_client(settings, secrets)
+    try:
+        check_token("SLACK_BOT_TOKEN", secrets.bot_token or "")
+        if mode == "socket":
+            check_token("SLACK_APP_TOKEN", secrets.app_token or "")
+    except TokenRefusedError as exc:
+        _fail(secrets.redact(str(exc)), code=EXIT_TOKEN_REFUSED)
     deps = _deps(obj, chat=slack_chat(client))
     router = _router(deps)
-    try:
-        app = build_slack_app(deps, router, secrets, client=client)
-    except Exception as exc:  # Bolt verifies the token with auth.test at start
-        _fail(f"Slack did not accept the bot token: {secrets.redact(str(exc))}", code=1)
+    try:  # Bolt checks the bot token with auth.test as it builds the app
+        app = call_slack_at_start(
+            lambda: build_slack_app(deps, router, secrets, client=client),
+            variable="SLACK_BOT_TOKEN",
+            describe="auth.test",
+        )
+    except TokenRefusedError as exc:
+        _fail(secrets.redact(str(exc)), code=EXIT_TOKEN_REFUSED)
     from bot.operations import Readiness, operations_app
     from bot.scheduler import ReminderScheduler
     from services.deploy.engine import recover_after_restart
@@ -180,16 +192,35 @@ def serve(obj: dict[str, Any], mode: str | None, host: str | None, port: int | N
         click.echo(f"listening on http://{listen_host}:{server.port}{EVENTS_PATH}")
         server.serve_forever()
     else:
-        from slack_bolt.adapter.socket_mode import SocketModeHandler
-
         if settings.slack.health_port:
             health = HttpServer(
                 operations, host=listen_host, port=settings.slack.health_port, threads=2
             )
             health.start()
             log.info("health endpoints on http://%s:%s/healthz", listen_host, health.port)
-        log.info("connecting to Slack in Socket Mode")
-        SocketModeHandler(app, secrets.app_token).start()
+        _serve_socket_mode(app, secrets, client)
+
+
+def _serve_socket_mode(app: Any, secrets: Secrets, client: Any) -> None:
+    """Connect (waiting for Slack if it is away) and serve until the process is stopped."""
+    import threading
+
+    from bot.socket_mode import SocketModeClient, SocketModeHandler
+    from bot.startup import TokenRefusedError, call_slack_at_start
+
+    assert secrets.app_token is not None
+    handler = SocketModeHandler(
+        app, SocketModeClient(secrets.app_token, web_client=client, logger=log)
+    )
+    log.info("connecting to Slack in Socket Mode")
+    try:
+        call_slack_at_start(
+            handler.connect, variable="SLACK_APP_TOKEN", describe="apps.connections.open"
+        )
+    except TokenRefusedError as exc:
+        _fail(secrets.redact(str(exc)), code=EXIT_TOKEN_REFUSED)
+    log.info("connected to Slack in Socket Mode")
+    threading.Event().wait()
 
 
 def _hold_instance_lock(settings: Settings) -> Any:
@@ -265,7 +296,7 @@ def _run_console(obj: dict[str, Any], *, user: str | None, channel: str | None) 
             " commands only.",
             err=True,
         )
-    scheduler = ReminderScheduler(deps, should_tick=no_bot_serves)
+    scheduler = ReminderScheduler(deps, should_tick=no_bot_serves, finish_war_rooms=False)
     scheduler.start()
     shell = Console(deps, _router(deps), actor=console_actor(user), channel_id=channel)
     try:

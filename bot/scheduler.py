@@ -1,4 +1,6 @@
-"""The periodic tick: reminders, expired approvals, idle blue-green colours. APScheduler drives it; SQLite decides.
+"""The periodic tick: reminders, expired approvals, idle blue-green colours, unfinished war rooms.
+
+APScheduler drives it; SQLite decides.
 
 No schedule is kept in memory: each tick asks the store which reminders are
 due (`services.incidents.reminders.tick`), so a restart loses nothing. The
@@ -10,28 +12,42 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from handlers.context import Deps
 from services import journal, outbox
+from services.backoff import Backoff
 from services.deploy.bluegreen_cleanup import scale_down_idle
 from services.deploy.requests import expire_due
 from services.incidents.reminders import TickReport, tick
+from services.incidents.war_room import resume_war_rooms
 from services.metrics import OUTBOX_DEPTH
 
 log = logging.getLogger(__name__)
 
 
 class ReminderScheduler:
-    def __init__(self, deps: Deps, *, should_tick: Callable[[], bool] | None = None) -> None:
+    def __init__(
+        self,
+        deps: Deps,
+        *,
+        should_tick: Callable[[], bool] | None = None,
+        finish_war_rooms: bool = True,
+    ) -> None:
         self.deps = deps
+        # The console's chat only prints: it must not "open" a war room Slack owes.
+        self.finish_war_rooms = finish_war_rooms
         # The console asks whether a bot serves the database: then the bot's ticks post
         # the reminders to Slack, and a console tick would only print them here.
         self.should_tick = should_tick
         self._scheduler = BackgroundScheduler(timezone=UTC)
+        # A war room Slack could not finish is retried each tick at first, then less and
+        # less often, so a long outage is not met with a burst of calls every tick.
+        tick = timedelta(seconds=deps.settings.incidents.reminder_tick_seconds)
+        self._war_rooms = Backoff(first=tick, cap=max(tick, timedelta(minutes=15)))
 
     def run_tick(self) -> TickReport:
         if self.should_tick is not None and not self.should_tick():
@@ -48,6 +64,11 @@ class ReminderScheduler:
             expired = []
         if expired:
             log.info("deployment requests expired: %s", expired)
+        try:
+            if self.finish_war_rooms:
+                self._finish_war_rooms()
+        except Exception:
+            log.exception("finishing war rooms failed; the next tick tries again")
         try:
             caught_up = self.deps.chat.drain_outbox()
         except Exception:
@@ -80,6 +101,19 @@ class ReminderScheduler:
         for problem in report.problems:
             log.warning("reminder problem: %s", problem)
         return report
+
+    def _finish_war_rooms(self) -> None:
+        """War rooms an outage left incomplete (no channel, or failed steps) are finished here."""
+        now = self.deps.clock.now()
+        due = lambda incident: self._war_rooms.due(incident.id, now)  # noqa: E731
+        for report in resume_war_rooms(self.deps.war_room, due=due):
+            if report.refused:  # the repair command's to retry, once fixed
+                self._war_rooms.stop(report.incident.id)
+            elif report.incomplete:
+                self._war_rooms.failed(report.incident.id, now)
+            else:
+                self._war_rooms.succeeded(report.incident.id)
+                log.info("war room of %s finished now that Slack answers", report.incident.id)
 
     def start(self) -> None:
         seconds = self.deps.settings.incidents.reminder_tick_seconds

@@ -32,6 +32,7 @@ class Posted:
 class InviteFailure:
     user_id: str
     error: str
+    retryable: bool = False  # the platform was unavailable: asking again later may work
 
 
 @dataclass(frozen=True)

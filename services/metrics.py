@@ -21,7 +21,7 @@ COMMANDS = Counter(
 )
 ACK_SECONDS = Histogram(
     "hotfix_ack_seconds",
-    "Time to answer a request from Slack (HTTP mode).",
+    "Time to acknowledge a request from Slack (HTTP and Socket Mode).",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0),
     registry=REGISTRY,
 )

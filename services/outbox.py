@@ -4,7 +4,8 @@ When Slack stays unreachable past the client's retries, a post or an edit is
 queued here and the flow carries on (its timeline entries are already
 written). A queued post gets a placeholder ts (`pending:<id>`) that callers
 store like a real one; when the post goes out, the placeholder is replaced
-everywhere it was stored, so later edits reach the right message.
+everywhere it was stored, so later edits reach the right message. A post keeps
+its `Message.key` (sent as metadata), so a resumed flow still finds it.
 """
 
 from __future__ import annotations
@@ -56,8 +57,9 @@ def enqueue(
 ) -> str:
     """Queue a post or an edit; returns the placeholder ts of a queued post."""
     cursor = store.conn.execute(
-        "INSERT INTO outbox (channel_id, op, ts, thread_ts, broadcast, template, data, queued_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO outbox"
+        " (channel_id, op, ts, thread_ts, broadcast, template, data, message_key, queued_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             channel_id,
             op,
@@ -66,6 +68,7 @@ def enqueue(
             int(broadcast),
             message.template,
             json.dumps(dict(message.data), default=str),
+            message.key,
             isoformat(clock.now()),
         ),
     )
@@ -90,7 +93,7 @@ def backlog(store: Store) -> list[Queued]:
             ts=r["ts"],
             thread_ts=r["thread_ts"],
             broadcast=bool(r["broadcast"]),
-            message=Message(r["template"], json.loads(r["data"])),
+            message=Message(r["template"], json.loads(r["data"]), key=r["message_key"]),
             queued_at=r["queued_at"],
         )
         for r in rows

@@ -103,3 +103,20 @@ def test_messages_wait_in_the_outbox_and_arrive_in_order_when_slack_is_back(
     ]
     scheduler.run_tick()  # nothing is posted twice
     assert len(texts(obot.slack, room)) == len(before) + len(after)
+
+
+def test_a_post_sent_later_keeps_its_key(obot: RunningBot) -> None:
+    """A resumed flow finds its messages by their metadata key: the outbox must keep it."""
+    from services.chat import Message
+
+    obot.slack.outage(503)
+    key = "INC-7:header \u202e<@U0ALICE> " + "k" * 200
+    placeholder = obot.deps.chat.post(
+        "C0INCIDENTS", Message("flow_problems", {"incident_id": "INC-7", "problems": []}, key=key)
+    )
+    assert outbox.is_pending(placeholder.ts)
+    obot.slack.end_outage()
+    assert obot.deps.chat.drain_outbox() == ["C0INCIDENTS"]
+    (sent,) = [m for m in obot.slack.messages("C0INCIDENTS") if m.get("metadata")]
+    assert sent["metadata"] == {"event_type": "hotfix_bot_message", "event_payload": {"key": key}}
+    assert obot.deps.chat.find_message("C0INCIDENTS", key) == sent["ts"]

@@ -9,6 +9,7 @@ error code, so the domain can report what failed without knowing Slack.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 # The metadata event type that carries a message's `Message.key`.
 MESSAGE_KEY_EVENT = "hotfix_bot_message"
+_ERROR_CODE = re.compile(r"[a-z0-9_.]{1,80}")
 
 
 class SlackChat:
@@ -64,12 +66,16 @@ class SlackChat:
         try:
             return call()
         except SlackApiError as exc:
+            status = exc.response.status_code
             error = str(exc.response.get("error", "unknown_error"))
+            if not _ERROR_CODE.fullmatch(error):
+                # Not one of Slack's codes: the body of an error page (HTML from a proxy
+                # during an outage), which must not reach people or labels raw.
+                error = f"http_{status}"
             log.warning("Slack %s failed: %s", method, error)
             SLACK_API_ERRORS.labels(method, error).inc()
             if error == "name_taken":
                 raise NameTakenError(method, error) from exc
-            status = exc.response.status_code
             raise ChatError(method, error, retryable=status == 429 or status >= 500) from exc
         except (SlackClientError, OSError) as exc:
             log.warning("Slack %s unreachable: %s", method, type(exc).__name__)
@@ -100,7 +106,7 @@ class SlackChat:
                     lambda u=user_id: self.client.conversations_invite(channel=channel_id, users=u),
                 )
             except ChatError as exc:
-                failures.append(InviteFailure(user_id, exc.error))
+                failures.append(InviteFailure(user_id, exc.error, retryable=exc.retryable))
         return failures
 
     def set_topic(self, channel_id: str, topic: str) -> None:

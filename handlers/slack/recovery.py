@@ -72,7 +72,8 @@ def submit_journaled(
 def recover_after_crash(deps: Deps, replayers: dict[str, Replayer]) -> None:
     """Finish interrupted war rooms and lost reminders first, then run the journaled work again."""
     for report in resume_war_rooms(deps.war_room):
-        log.warning("resumed the war room of %s after a restart", report.incident.id)
+        left = "; Slack unavailable, the tick retries" if report.incomplete else ""
+        log.warning("resumed the war room of %s after a restart%s", report.incident.id, left)
     for incident_id in resend_lost_reminders(deps=deps.war_room):
         log.warning("posted the reminder of %s that a crash had swallowed", incident_id)
     now = deps.clock.now()

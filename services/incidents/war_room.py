@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import logging
 import re
+import threading
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -52,7 +53,16 @@ def is_slack_user(actor: str | None) -> bool:
 
 def require_member(user_id: str, *, chat: Chat) -> None:
     """Refuse a person who is not (or no longer) in the workspace, before anything changes."""
-    if is_slack_user(user_id) and chat.user_name(user_id) is None:
+    if not is_slack_user(user_id):
+        return
+    try:
+        name = chat.user_name(user_id)
+    except ChatError as exc:
+        if not exc.retryable:
+            raise
+        log.warning("could not check %s (%s): Slack is unavailable", user_id, exc.error)
+        return  # the declaration must not wait for Slack; invites report a wrong person
+    if name is None:
         raise UserFacingError(
             f"{user_id} is not a member of this workspace.",
             hint="Mention someone from the people list: type @ and pick them.",
@@ -63,6 +73,10 @@ def require_member(user_id: str, *, chat: Chat) -> None:
 class FlowReport:
     incident: Incident
     problems: list[str] = field(default_factory=list)
+    # A step failed because the platform was unavailable: the tick runs the flow again.
+    incomplete: bool = False
+    # The channel was refused for good (a scope, a workspace policy): left to the repair command.
+    refused: bool = False
 
 
 @dataclass(frozen=True)
@@ -76,11 +90,34 @@ class WarRoomDeps:
 
 
 class WarRoomError(UserFacingError):
-    """The war room channel could not be created; the incident itself is recorded."""
+    """The war room channel could not be created; the incident itself is recorded.
+
+    `retryable`: Slack was unavailable, so the scheduler's tick tries again by itself.
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None, retryable: bool = False) -> None:
+        super().__init__(message, hint=hint)
+        self.retryable = retryable
+
+
+# One flow per incident at a time in this process: the tick's retry skips an incident
+# whose declaration (or repair) is still running, instead of creating a second channel.
+_flows: dict[str, threading.RLock] = {}
+_flows_lock = threading.Lock()
+
+
+def _flow_lock(incident_id: str) -> threading.RLock:
+    with _flows_lock:
+        return _flows.setdefault(incident_id, threading.RLock())
 
 
 def open_war_room(incident: Incident, *, deps: WarRoomDeps, actor: str) -> FlowReport:
     """Run every step that is not done yet; the flow is safe to run again after a crash."""
+    with _flow_lock(incident.id):
+        return _open_war_room(repository.get(deps.store, incident.id), deps=deps, actor=actor)
+
+
+def _open_war_room(incident: Incident, *, deps: WarRoomDeps, actor: str) -> FlowReport:
     report = FlowReport(incident)
     incident = _ensure_channel(incident, deps=deps, actor=actor)
     report.incident = incident
@@ -99,20 +136,24 @@ def open_war_room(incident: Incident, *, deps: WarRoomDeps, actor: str) -> FlowR
         try:
             step()
         except ChatError as exc:
+            report.incomplete = report.incomplete or exc.retryable
             _problem(report, deps, actor, step=name, error=exc)
         except Exception as exc:
             # A bug in one step (a broken template override…) must not cost the others.
             log.exception("war room step %s of %s failed", name, incident.id)
             _problem(report, deps, actor, step=name, error=ChatError(name, type(exc).__name__))
-    if report.problems:
-        _post_problems(report, deps)
-    repository.set_if_unset(deps.store, incident.id, war_room_done_at=isoformat(deps.clock.now()))
+    if report.problems and not (deps.resuming and report.incomplete):
+        _post_problems(report, deps)  # a retry that fails again stays on the timeline only
+    if not report.incomplete:
+        repository.set_if_unset(
+            deps.store, incident.id, war_room_done_at=isoformat(deps.clock.now())
+        )
     report.incident = repository.get(deps.store, incident.id)
     return report
 
 
 def unfinished_war_rooms(store: Store) -> list[Incident]:
-    """Open incidents whose war room flow was cut short (the bot died during it)."""
+    """Open incidents whose war room flow was cut short (a crash) or left steps to retry."""
     rows = store.query(
         "SELECT id FROM incidents WHERE war_room_done_at IS NULL AND status != 'resolved'"
         " ORDER BY number"
@@ -120,17 +161,33 @@ def unfinished_war_rooms(store: Store) -> list[Incident]:
     return [repository.get(store, row["id"]) for row in rows]
 
 
-def resume_war_rooms(deps: WarRoomDeps) -> list[FlowReport]:
-    """On start: finish each war room whose flow a crash interrupted, without repeating steps."""
+def resume_war_rooms(
+    deps: WarRoomDeps, *, due: Callable[[Incident], bool] | None = None
+) -> list[FlowReport]:
+    """Finish each war room a crash or an outage left incomplete, without repeating steps.
+
+    On start every one is tried; the scheduler's tick passes `due` to pace the retries.
+    """
     resuming = dataclasses.replace(deps, resuming=True)
     reports = []
     for incident in unfinished_war_rooms(deps.store):
+        if due is not None and not due(incident):
+            continue
+        lock = _flow_lock(incident.id)
+        if not lock.acquire(blocking=False):
+            continue  # its flow is running right now
         try:
             reports.append(open_war_room(incident, deps=resuming, actor=incident.declared_by))
-        except WarRoomError:
+        except WarRoomError as exc:
             log.warning(
-                "war room of %s still cannot be created; left for the repair command", incident.id
+                "war room of %s still cannot be created; %s",
+                incident.id,
+                "the tick retries" if exc.retryable else "left for the repair command",
             )
+            current = repository.get(deps.store, incident.id)
+            reports.append(FlowReport(current, incomplete=True, refused=not exc.retryable))
+        finally:
+            lock.release()
     return reports
 
 
@@ -163,6 +220,7 @@ def invite_people(
     if not wanted or incident.channel_id is None:
         return
     for failure in deps.chat.invite(incident.channel_id, wanted):
+        report.incomplete = report.incomplete or failure.retryable
         if failure.error != "already_in_channel":
             # The bot's own markup (a checked user id, Slack's error code): not escaped.
             problem = f"Could not invite <@{failure.user_id}>: `{failure.error}`"
@@ -230,6 +288,14 @@ def _ensure_channel(incident: Incident, *, deps: WarRoomDeps, actor: str) -> Inc
                 text=f"Could not create the war room channel: {exc.error}",
                 data={"step": "channel", "error": exc.error, "method": exc.method},
             )
+            if exc.retryable:
+                raise WarRoomError(
+                    f"{incident.id} declared and recorded; war room pending: Slack is unavailable"
+                    f" (`{exc.error}`), the bot will retry.",
+                    hint="The war room opens by itself once Slack answers; meanwhile keep the"
+                    f" timeline with `/hotfix note {incident.id} …`.",
+                    retryable=True,
+                ) from exc
             raise WarRoomError(
                 f"{incident.id} is declared and recorded, but its war room channel could not be"
                 f" created (`{exc.error}`).",

@@ -255,6 +255,12 @@ MIGRATIONS: tuple[Migration, ...] = (
             BEGIN UPDATE incidents_changes SET n = n + 1 WHERE id = 1; END;
         """,
     ),
+    Migration(
+        9,
+        "the outbox keeps each post's message key",
+        # A post sent later must carry the key a resumed flow looks for (Message.key).
+        "ALTER TABLE outbox ADD COLUMN message_key TEXT;",
+    ),
 )
 
 

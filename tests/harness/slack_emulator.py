@@ -49,6 +49,12 @@ port, see ``tests/harness/socket_mode.py`` for the RFC 6455 side):
   envelopes, and the payload of a slash command's ack is shown like an
   immediate HTTP response (ephemeral to the invoking user unless
   ``response_type`` is ``in_channel``); other ack payloads are only recorded.
+* Reconnects: :meth:`SlackEmulator.socket_disconnect` sends ``disconnect``
+  (``refresh_requested``, ``warning``...) and, with ``close_after``, closes
+  the old connection that many seconds later, as Slack does; envelopes go to
+  the newest connection that was not told to disconnect.
+  :meth:`SlackEmulator.socket_drop_silently` cuts a connection off like a dead
+  network path (no answers, no close frame, TCP left open).
 * Simplifications: a ticket URL may be connected to more than once and does
   not expire; unacknowledged envelopes are never retried; Slack's limit of
   10 connections per app is not enforced.
@@ -99,6 +105,7 @@ APP_METHOD_SCOPES: dict[str, frozenset[str]] = {
     "apps.connections.open": frozenset({"connections:write"}),
 }
 SOCKET_MODE_PATH = "/socket-mode/"
+_HTML_BODY = "_html_body"  # an outage's HTML page, recorded in ApiCall.response under this key
 
 # Arguments that Slack accepts as JSON strings inside form bodies.
 _JSON_STRING_ARGS = frozenset({"blocks", "attachments", "metadata", "view", "files"})
@@ -181,6 +188,7 @@ class _SocketSession:
     live: bool = False  # hello sent, not closed
     closed: float | None = None
     disconnect_reason: str | None = None
+    dropped: float | None = None  # when the emulator went silent on it (emulator clock)
     received: list[JSON] = field(default_factory=list)
     envelopes: int = 0
     pings: int = 0  # pings from the app
@@ -316,6 +324,7 @@ class SlackEmulator:
         self._failures: dict[str, deque[tuple[str, JSON]]] = {}
         self._outage_status = 0
         self._outage_remaining: int | None = 0
+        self._outage_html = False
 
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -324,6 +333,7 @@ class SlackEmulator:
         self._socket_sessions: list[_SocketSession] = []
         self._socket_envelopes: dict[str, JSON] = {}
         self._socket_acks: dict[str, JSON] = {}
+        self._socket_ack_times: dict[str, float] = {}
         self._socket_messages: list[JSON] = []
         self._socket_closing = False
         self._pinger: threading.Thread | None = None
@@ -607,12 +617,16 @@ class SlackEmulator:
         with self._lock:
             self._failures.setdefault(method, deque()).extend([(error, dict(extra))] * times)
 
-    def outage(self, status: int = 503, *, times: int | None = None) -> None:
+    def outage(self, status: int = 503, *, times: int | None = None, html: bool = False) -> None:
         """Answer every API call with HTTP ``status`` (5xx), for the next
-        ``times`` calls, or until :meth:`end_outage` when ``times`` is None."""
+        ``times`` calls, or until :meth:`end_outage` when ``times`` is None.
+        ``html``: the body is an HTML error page, as the load balancers in front
+        of an API answer when the service behind them is down, instead of
+        Slack's JSON ``{"ok": false, "error": ...}``."""
         with self._lock:
             self._outage_status = status
             self._outage_remaining = times
+            self._outage_html = html
 
     def end_outage(self) -> None:
         with self._lock:
@@ -854,7 +868,8 @@ class SlackEmulator:
         socket without a close frame; None while open; a connection is no
         longer ``live`` once either side sent a close frame, and ``closed`` is
         set when its socket is gone), ``disconnect_reason`` (a ``disconnect``
-        the emulator sent), ``envelopes`` delivered, ``messages`` received,
+        the emulator sent), ``dropped`` (when :meth:`socket_drop_silently` cut
+        it off; ``closed`` then says when the app gave up on it), ``envelopes`` delivered, ``messages`` received,
         ``pings`` / ``pongs`` received from the app."""
         with self._lock:
             return [
@@ -867,6 +882,7 @@ class SlackEmulator:
                     "close_code": s.ws.close_code,
                     "close_reason": s.ws.close_reason,
                     "disconnect_reason": s.disconnect_reason,
+                    "dropped": s.dropped,
                     "envelopes": s.envelopes,
                     "messages": len(s.received),
                     "pings": s.pings,
@@ -928,6 +944,16 @@ class SlackEmulator:
             )
         with self._lock:
             return copy.deepcopy(self._socket_acks[envelope_id])
+
+    def socket_ack_seconds(self, envelope_id: str) -> float | None:
+        """Seconds (emulator clock) from sending the envelope to receiving its ack,
+        as Slack measures its 3-second window; None while unacknowledged."""
+        with self._lock:
+            acked = self._socket_ack_times.get(envelope_id)
+            sent = self._socket_envelopes.get(envelope_id)
+        if acked is None or sent is None:
+            return None
+        return acked - float(sent["sent"])
 
     def _has_ack(self, envelope_id: str) -> bool:
         with self._lock:
@@ -1004,11 +1030,15 @@ class SlackEmulator:
         request = self._payload_driver().view_submission_request(callback_id, values, **options)
         return self._socket_deliver("interactive", request.payload, accepts_response_payload=True)
 
-    def socket_disconnect(self, reason: str = "refresh_requested") -> int:
+    def socket_disconnect(
+        self, reason: str = "refresh_requested", *, close_after: float | None = None
+    ) -> int:
         """Send ``{"type": "disconnect", "reason": ...}`` on every live
-        connection, as Slack does before it retires one; the connection stays
-        open (the app is expected to open a new one and drop the old).  Returns
-        how many connections were told."""
+        connection, as Slack does before it retires one (``refresh_requested``,
+        ``warning``, ``link_disabled``).  The connection stays open and may still
+        carry envelopes (the app is expected to open a new one); with
+        ``close_after`` the emulator closes it that many seconds later, as Slack
+        does with the connections it retires.  Returns how many were told."""
         message = json.dumps(
             {"type": "disconnect", "reason": reason, "debug_info": {"host": "applink-emulator"}}
         )
@@ -1016,9 +1046,34 @@ class SlackEmulator:
             sessions = self._live_sessions()
             for session in sessions:
                 session.disconnect_reason = reason
-        told = sum(1 for session in sessions if session.ws.send_text(message))
+        told = [session for session in sessions if session.ws.send_text(message)]
         self._notify()
-        return told
+        if close_after is not None:
+
+            def close_told() -> None:
+                for session in told:
+                    session.ws.close(socket_mode.CLOSE_NORMAL, f"disconnect: {reason}")
+                self._notify()
+
+            timer = threading.Timer(close_after, close_told)
+            timer.daemon = True
+            timer.start()
+        return len(told)
+
+    def socket_drop_silently(self) -> int:
+        """Cut every live connection off as a dead network path would: from now on
+        the emulator reads and discards what the app sends, answers no ping, sends
+        nothing (no envelopes, pings or close frame) and keeps the TCP connection
+        open.  Only the app's own liveness checks can notice; ``socket_sessions``
+        shows when it closed the connection.  Returns how many were dropped."""
+        with self._lock:
+            sessions = self._live_sessions()
+            now = self.clock()
+            for session in sessions:
+                session.ws.go_silent()
+                session.dropped = now
+        self._notify()
+        return len(sessions)
 
     def socket_close(self, code: int = socket_mode.CLOSE_NORMAL, reason: str = "") -> int:
         """Close every live connection from the server side (close frame with
@@ -1054,7 +1109,7 @@ class SlackEmulator:
         return {"ok": True, "url": self._socket_url(ticket)}
 
     def _live_sessions(self) -> list[_SocketSession]:
-        return [s for s in self._socket_sessions if s.live and not s.ws.closing]
+        return [s for s in self._socket_sessions if s.live and not s.ws.closing and not s.ws.silent]
 
     def _payload_driver(self) -> Any:
         # Imported here: slack_driver imports this module.
@@ -1120,6 +1175,7 @@ class SlackEmulator:
             envelope_id = message.get("envelope_id")
             if isinstance(envelope_id, str) and envelope_id not in self._socket_acks:
                 self._socket_acks[envelope_id] = copy.deepcopy(message)
+                self._socket_ack_times[envelope_id] = self.clock()
                 sent = self._socket_envelopes.get(envelope_id)
                 if sent is not None:
                     try:
@@ -1380,6 +1436,8 @@ class SlackEmulator:
                 )
             )
         self._notify()
+        if _HTML_BODY in response:
+            return status, extra_headers, str(response[_HTML_BODY]).encode("utf-8")
         out_headers = {"Content-Type": "application/json; charset=utf-8", **extra_headers}
         return status, out_headers, json.dumps(response).encode("utf-8")
 
@@ -1389,6 +1447,11 @@ class SlackEmulator:
         if self._outage_status and self._outage_remaining != 0:
             if self._outage_remaining is not None:
                 self._outage_remaining -= 1
+            if self._outage_html:
+                page = (
+                    f"<html><body><h1>{self._outage_status} Service Unavailable</h1></body></html>"
+                )
+                return self._outage_status, {"Content-Type": "text/html"}, {_HTML_BODY: page}
             error = "service_unavailable" if self._outage_status == 503 else "internal_error"
             return self._outage_status, {}, {"ok": False, "error": error}
         limits = self._rate_limits.get(method)

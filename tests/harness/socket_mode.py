@@ -285,6 +285,7 @@ class WebSocketConnection:
         self._max = max_message_size
         self._send_lock = threading.Lock()
         self._close_sent = False
+        self._silent = False
         self._done = threading.Event()
         self.close_code: int | None = None  # the peer's close code (1006 if none came)
         self.close_reason = ""
@@ -309,7 +310,7 @@ class WebSocketConnection:
 
     def _send(self, data: bytes, *, closing: bool = False) -> bool:
         with self._send_lock:
-            if self._close_sent:
+            if self._close_sent or self._silent:
                 return False
             if closing:
                 self._close_sent = True
@@ -341,6 +342,17 @@ class WebSocketConnection:
         if not self._done.wait(timeout):
             self.abort()
             self._done.wait(timeout)
+
+    def go_silent(self) -> None:
+        """Behave like a peer behind a dead network path: read and discard whatever
+        arrives, answer nothing (no pong, no close frame), send nothing, and keep the
+        TCP connection open.  Only the other side's own liveness checks can notice."""
+        with self._send_lock:
+            self._silent = True
+
+    @property
+    def silent(self) -> bool:
+        return self._silent
 
     def abort(self) -> None:
         """Shut the socket down without a closing handshake (unblocks :meth:`run`)."""
@@ -382,6 +394,8 @@ class WebSocketConnection:
                 return
             if frame is None:
                 return
+            if self._silent:
+                continue
             if frame.opcode == OP_PING:
                 self.pong(frame.payload)
                 if self._on_ping is not None:
