@@ -123,6 +123,11 @@ class SocketModeClient(BaseSocketModeClient):
             with self._lock:
                 previous, self._current = self._current, conn
                 self._open.append(conn)
+            # Read only once the connection is current: a `disconnect` that Slack sends
+            # right after `hello` must find it current, or no replacement would be opened.
+            threading.Thread(
+                target=self._read, args=(conn,), name=f"socket-mode-reader-{conn.id}", daemon=True
+            ).start()
             if previous is not None:
                 self._retire(previous)
         self._ensure_watchdog()
@@ -178,11 +183,7 @@ class SocketModeClient(BaseSocketModeClient):
         ws.connect(url, timeout=self.connect_timeout)
         # Reads block until a frame (or the socket's shutdown): no timeout, no spinning.
         ws.settimeout(None)
-        conn = _Connection(id=next(self._ids), ws=ws, heard=self.clock())
-        threading.Thread(
-            target=self._read, args=(conn,), name=f"socket-mode-reader-{conn.id}", daemon=True
-        ).start()
-        return conn
+        return _Connection(id=next(self._ids), ws=ws, heard=self.clock())
 
     def _read(self, conn: _Connection) -> None:
         try:

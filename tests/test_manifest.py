@@ -62,7 +62,12 @@ def web_api_methods() -> dict[str, set[str]]:
 EVENT_SCOPES = {"app_home_opened": set(), "reaction_added": {"reactions:read"}}
 
 
-def methods_the_bot_calls() -> set[str]:
+# Called with the app-level token (SLACK_APP_TOKEN), whose scope is granted where that token
+# is generated (Basic Information → App-Level Tokens), not in the manifest's bot scopes.
+APP_TOKEN_METHODS = {"apps.connections.open": "connections:write"}
+
+
+def methods_called_in_sources() -> set[str]:
     names = web_api_methods()
     called: set[str] = set()
     for path in BOT_SOURCES:
@@ -70,6 +75,11 @@ def methods_the_bot_calls() -> set[str]:
             if isinstance(node, ast.Attribute) and node.attr in names:
                 called |= names[node.attr]
     return called
+
+
+def methods_the_bot_calls() -> set[str]:
+    """The Web API methods called with the bot token."""
+    return methods_called_in_sources() - set(APP_TOKEN_METHODS)
 
 
 def events_the_bot_listens_to() -> set[str]:
@@ -138,6 +148,12 @@ def test_bot_events_match_the_listeners() -> None:
         set(MANIFEST["settings"]["event_subscriptions"]["bot_events"])
         == events_the_bot_listens_to()
     )
+
+
+def test_only_the_socket_mode_connection_uses_the_app_token() -> None:
+    called = methods_called_in_sources()
+    assert set(APP_TOKEN_METHODS) <= called
+    assert "connections:write" in (REPO_ROOT / "README.md").read_text()
 
 
 def test_every_method_the_bot_calls_is_emulated() -> None:
