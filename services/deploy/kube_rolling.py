@@ -45,12 +45,11 @@ from services.deploy.kube_client import (
     Obj,
     revision_of,
 )
+from services.deploy.model import VERSION
 from services.deploy.settings import KubernetesTarget
 
 Connect = Callable[[KubernetesTarget], AbstractContextManager[KubeClient]]
 
-# A Docker image tag (the version), as the deploy requests validate it.
-VERSION = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 # An image repository without tag or digest: [registry[:port]/]path/components.
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 REPOSITORY = re.compile(rf"(?:[A-Za-z0-9.-]+(?::[0-9]+)?/)?{_COMPONENT}(?:/{_COMPONENT})*")

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from services.clock import parse_iso
+
+# A version is a Docker image tag: it ends up in an image reference and in argv, so
+# nothing else passes (always matched whole, never with `$`, which allows a final newline).
+VERSION = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 
 
 class State(StrEnum):

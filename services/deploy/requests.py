@@ -8,7 +8,6 @@ change nothing), and the request that collects its last approval moves to
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -18,16 +17,13 @@ from services.chat import Chat
 from services.clock import Clock
 from services.deploy import card, history, repository, withdraw
 from services.deploy.engine import DeployDeps, environment_of
-from services.deploy.model import IN_FLIGHT, Deployment, Kind, State
+from services.deploy.model import IN_FLIGHT, VERSION, Deployment, Kind, State
 from services.deploy.repository import NewDeployment
 from services.deploy.settings import EnvironmentSettings
 from services.errors import ConflictError, PermissionDeniedError, UserFacingError
 from services.incidents.model import Incident
 from services.settings import Settings
 from services.store import Store
-
-# A Docker image tag: it ends up in an image reference and in argv, so nothing else passes.
-VERSION = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 
 
 @dataclass(frozen=True)
