@@ -21,6 +21,28 @@ def _between(start: datetime, end: datetime | None) -> str | None:
     return duration_text(end - start) if end else None
 
 
+def _deployments(events: list[timeline.TimelineEvent]) -> list[dict[str, Any]]:
+    """One entry per deployment or rollback: how it was asked for and where it ended.
+
+    The timeline holds every step; the summary names each deployment once, with its
+    request and its latest state change (e.g. "DEP-3: rolled back to v2.1.1").
+    """
+    by_id: dict[str, dict[str, Any]] = {}
+    for event in events:
+        data = event.data if isinstance(event.data, dict) else {}
+        deployment_id = data.get("deployment_id")
+        if not isinstance(deployment_id, str):
+            continue
+        entry = by_id.setdefault(
+            deployment_id,
+            {"id": deployment_id, "requested": event.text, "requested_at": event.at, "last": None},
+        )
+        state = data.get("state")
+        if isinstance(state, dict) and state.get("new"):
+            entry["last"] = {"text": event.text, "at": event.at, "state": state["new"]}
+    return list(by_id.values())
+
+
 def postmortem_data(
     store: Store, incident: Incident, *, now: datetime, zone: ZoneInfo
 ) -> dict[str, Any]:
@@ -44,7 +66,7 @@ def postmortem_data(
             }
             for event in events
         ],
-        "deployments": [e.data for e in events if e.kind.startswith("deploy")],
+        "deployments": _deployments(events),
         "action_items": repository.action_items(store, incident.id),
         "generated_at": now.strftime("%Y-%m-%d %H:%M UTC"),
     }
