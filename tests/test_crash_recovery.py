@@ -7,13 +7,16 @@ call hook, with a real bot process and a real SQLite file.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from handlers.context import Deps
-from services import timeline
+from handlers.slack.recovery import COMMAND
+from services import journal, timeline
+from services.clock import SystemClock
 from services.store import Store
 from tests.harness.bot_process import BotProcess
 from tests.harness.slack_emulator import SlackEmulator
@@ -243,3 +246,73 @@ def test_a_crash_between_recording_the_channel_and_its_event_is_repaired_on_resu
     kinds = [e.kind for e in timeline.events(deps.store, incident_id=incident.id)]
     assert kinds.count("war_room_created") == 1
     assert repository.get(deps.store, incident.id).channel_id == "console:#inc-1-checkout-slow"
+
+
+def test_slack_sending_a_request_again_beside_its_journal_replay_posts_it_once(
+    slack: SlackEmulator, config: Path, store: Store, tmp_path: Path
+) -> None:
+    """The dead bot journaled a status update and died before Slack had its ack; Slack sends
+    it again to the restarted bot while that bot replays its journal. The two runs of the
+    one request must not overlap: the replay found the retry's timeline row but not yet its
+    posts (still on their way), and posted them a second time (issue 11, section 7)."""
+    log = tmp_path / "bot.log"
+    first = BotProcess(config=config, slack=slack, clock_file=None, log=log)
+    declared = first.driver.slash(DECLARE)
+    slack.wait_for_response(declared.response_id or "", timeout=15)
+    assert wait_until(lambda: war_room_ready(store), timeout=15)
+    room = store.query_one("SELECT channel_id FROM incidents")["channel_id"]
+    first.kill()
+    # What the dead bot left: its war room flow not marked done (the restarted bot resumes
+    # it before replaying the journal), and the update journaled but never acknowledged.
+    store.conn.execute("UPDATE incidents SET war_room_done_at = NULL")
+    update = first.driver.slash_request(
+        'incident update --status=identified --message="DNS fixed"', channel_id=room
+    )
+    journaled = {k: v for k, v in update.payload.items() if k != "token"}
+    request_key = update.trigger_id or ""
+    assert journal.accept(
+        store, clock=SystemClock(), request_key=request_key, kind=COMMAND, payload=journaled
+    )
+
+    # The interleaving that lost: the retry's run records the update and starts posting
+    # while the replay (held back by the resumed war room) has not looked yet; its post
+    # then waits until the replay has looked in the war room (a few seconds at most).
+    acked, looked, posting = threading.Event(), threading.Event(), threading.Event()
+
+    def replay_started() -> bool:
+        row = Store(tmp_path / "bot.db").query_one(
+            "SELECT replays FROM command_journal WHERE request_key = ?", (request_key,)
+        )
+        return bool(row and row["replays"])
+
+    def hook(method: str, when: str) -> bool:
+        if when != "before" or method == "auth.test":
+            return False
+        if not acked.is_set():
+            acked.wait(10)  # the resumed war room, before the journal's replay
+        elif method == "conversations.history" and replay_started():
+            looked.set()
+        elif method == "chat.postMessage" and not posting.is_set():
+            posting.set()
+            looked.wait(3)
+        return False
+
+    slack.call_hook = hook
+    second = BotProcess(config=config, slack=slack, clock_file=None, log=log)
+    try:
+        retried = second.driver.send(update, retry_num=1, retry_reason="http_timeout")
+        acked.set()
+        assert retried.status == 200
+        answers = slack.wait_for_response(update.response_id or "", count=2, timeout=20)
+    finally:
+        slack.call_hook = None
+        second.stop()
+    # Both deliveries are answered; the work is done once.
+    assert sorted(a["text"] for a in answers) == [
+        "This update was already posted.",
+        "Update posted for INC-1.",
+    ]
+    for messages in war_room_and_thread(slack, store, room):
+        assert len(keyed(messages, f"update:{request_key}")) == 1
+    updates = [e for e in timeline.events(store, incident_id="INC-1") if e.kind == "status_update"]
+    assert [e.data["message"] for e in updates] == ["DNS fixed"]
