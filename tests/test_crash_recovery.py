@@ -215,6 +215,69 @@ def test_a_resolution_recorded_but_never_announced_is_announced_once_after_a_res
         assert len(keyed(messages, f"resolved:{event.id}")) == 1
 
 
+def killed_at_post(
+    slack: SlackEmulator, config: Path, store: Store, log: Path, text: str, phase: str
+) -> str:
+    """Declare, then run `text` in the war room with the bot killed around its first post
+    (before Slack sees it, or after Slack posted it); a new bot runs it again. The war room."""
+    first = BotProcess(config=config, slack=slack, clock_file=None, log=log)
+    declared = first.driver.slash(DECLARE)
+    slack.wait_for_response(declared.response_id or "", timeout=15)
+    assert wait_until(lambda: war_room_ready(store), timeout=15)
+    room = store.query_one("SELECT channel_id FROM incidents")["channel_id"]
+    kill_at(slack, first, "chat.postMessage", phase)
+    sent = first.driver.slash(text, channel_id=room)
+    assert wait_until(lambda: first.process.poll() is not None, timeout=10)
+    first.kill()
+    slack.call_hook = None
+    second = BotProcess(config=config, slack=slack, clock_file=None, log=log)
+    try:
+        slack.wait_for_response(sent.response_id or "", timeout=15)
+        assert wait_until(
+            lambda: (
+                store.query("SELECT finished_at FROM command_journal WHERE finished_at IS NULL")
+                == []
+            ),
+            timeout=15,
+        )
+    finally:
+        second.stop()
+    return str(room)
+
+
+@pytest.mark.parametrize("phase", ["before", "after"])
+def test_a_role_dm_cut_short_by_a_crash_is_sent_exactly_once(
+    slack: SlackEmulator, config: Path, store: Store, tmp_path: Path, phase: str
+) -> None:
+    slack.add_user("U0CAROL", "carol")
+    killed_at_post(
+        slack, config, store, tmp_path / "bot.log", "incident scribe <@U0CAROL|carol>", phase
+    )
+    (event,) = [e for e in timeline.events(store, incident_id="INC-1") if e.kind == "role_assigned"]
+    assert event.data["new"] == "U0CAROL"
+    dm = slack.dm_channel("U0CAROL")
+    assert dm is not None
+    assert len(keyed(slack.messages(dm), f"INC-1:role:{event.id}")) == 1
+    assert "U0CAROL" in slack.members(
+        store.query_one("SELECT channel_id FROM incidents")["channel_id"]
+    )
+
+
+@pytest.mark.parametrize("phase", ["before", "after"])
+def test_a_severity_change_cut_short_by_a_crash_is_posted_exactly_once(
+    slack: SlackEmulator, config: Path, store: Store, tmp_path: Path, phase: str
+) -> None:
+    room = killed_at_post(
+        slack, config, store, tmp_path / "bot.log", "incident severity sev1", phase
+    )
+    (event,) = [
+        e for e in timeline.events(store, incident_id="INC-1") if e.kind == "severity_changed"
+    ]
+    for messages in war_room_and_thread(slack, store, room):
+        assert len(keyed(messages, f"INC-1:severity:{event.id}")) == 1
+    assert store.query_one("SELECT severity FROM incidents")["severity"] == "sev1"
+
+
 def test_a_crash_between_recording_the_channel_and_its_event_is_repaired_on_resume(
     deps: Deps,
 ) -> None:

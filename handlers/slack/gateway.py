@@ -296,10 +296,18 @@ class SlackChat:
         )
 
     def direct_message(self, user_id: str, message: Message) -> Posted:
+        return self.post(self._direct_channel(user_id), message)
+
+    def find_direct_message(self, user_id: str, key: str) -> Posted | None:
+        channel_id = self._direct_channel(user_id)
+        ts = self.find_message(channel_id, key)
+        return Posted(channel_id=channel_id, ts=ts) if ts else None
+
+    def _direct_channel(self, user_id: str) -> str:
         opened = self._call(
             "conversations.open", lambda: self.client.conversations_open(users=user_id)
         )
-        return self.post(str(opened["channel"]["id"]), message)
+        return str(opened["channel"]["id"])
 
     def usergroup_members(self, usergroup_id: str) -> list[str]:
         response = self._call(

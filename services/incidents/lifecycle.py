@@ -21,6 +21,7 @@ from services.incidents.presenting import incident_data
 from services.incidents.war_room import (
     FlowReport,
     WarRoomDeps,
+    direct_message_once,
     escalate,
     invite_people,
     is_slack_user,
@@ -140,16 +141,42 @@ def _tell_about_update(
     _tell_everyone(result, message, deps=deps, broadcast=bool(event.data.get("broadcast")))
 
 
+def _replayed(
+    incident: Incident, dedup_key: str | None, deps: WarRoomDeps
+) -> tuple[ChangeResult, timeline.TimelineEvent] | None:
+    """The change this request made already (a Slack retry, or a replay after a crash)."""
+    earlier = timeline.by_dedup_key(deps.store, dedup_key) if dedup_key else None
+    if earlier is None:
+        return None
+    return ChangeResult(repository.get(deps.store, incident.id), changed=False), earlier
+
+
 def assign_role(
-    incident: Incident, *, deps: WarRoomDeps, actor: str, role: Role, user_id: str
+    incident: Incident,
+    *,
+    deps: WarRoomDeps,
+    actor: str,
+    role: Role,
+    user_id: str,
+    request_key: str | None = None,
 ) -> ChangeResult:
+    """`request_key` (Slack's trigger id) makes a replayed request invite and DM nobody twice."""
     _require_open(incident)
+    dedup_key = f"role:{request_key}" if request_key else None
+    if (replayed := _replayed(incident, dedup_key, deps)) is not None:
+        result, earlier = replayed
+        if deps.resuming:
+            # Run again after a crash: the DM may never have gone out; send what is missing.
+            _tell_about_role(result, earlier, deps=deps)
+        return result
     require_member(user_id, chat=deps.chat)
     old = incident.role(role)
     if old == user_id:
         return ChangeResult(incident, changed=False)
     now = deps.clock.now()
     with deps.store.transaction():
+        if dedup_key and timeline.has_dedup_key(deps.store, dedup_key):
+            return ChangeResult(repository.get(deps.store, incident.id), changed=False)
         if not repository.update(
             deps.store, incident.id, expect={role.value: old}, values={role.value: user_id}
         ):
@@ -157,7 +184,7 @@ def assign_role(
                 f"The {role.label.lower()} of {incident.id} changed meanwhile; try again."
             )
         _mark_acknowledged(incident, deps, now)
-        timeline.append(
+        event = timeline.append(
             deps.store,
             clock=deps.clock,
             incident_id=incident.id,
@@ -166,32 +193,52 @@ def assign_role(
             text=f"{role.label}: {user_id}",
             data={"role": role.value, "old": old, "new": user_id},
             at=now,
+            dedup_key=dedup_key,
         )
-    updated = repository.get(deps.store, incident.id)
-    result = ChangeResult(updated)
-    report = FlowReport(updated)
-    invite_people(updated, [user_id], deps=deps, report=report)
-    result.problems += report.problems
-    if is_slack_user(user_id):
-        data = {
-            "incident": incident_data(updated, now=now),
-            "role": role.value,
-            "role_label": role.label,
-            "assigned_by": actor,
-        }
-        _try(
-            result,
-            "send the role DM",
-            lambda: deps.chat.direct_message(user_id, Message("role_assigned", data)),
-        )
-    result.problems += refresh_messages(updated, deps=deps)
+    result = ChangeResult(repository.get(deps.store, incident.id))
+    _tell_about_role(result, event, deps=deps)
     return result
 
 
+def _tell_about_role(
+    result: ChangeResult, event: timeline.TimelineEvent, *, deps: WarRoomDeps
+) -> None:
+    """Invite the assignee and DM them the role, keyed by the event so a resumed run finds it."""
+    incident = result.incident
+    role = Role(str(event.data["role"]))
+    user_id = str(event.data["new"])
+    report = FlowReport(incident)
+    invite_people(incident, [user_id], deps=deps, report=report)
+    result.problems += report.problems
+    if is_slack_user(user_id):
+        data = {
+            "incident": incident_data(incident, now=deps.clock.now()),
+            "role": role.value,
+            "role_label": role.label,
+            "assigned_by": event.actor,
+        }
+        message = Message("role_assigned", data, key=f"{incident.id}:role:{event.id}")
+        _try(result, "send the role DM", lambda: direct_message_once(user_id, message, deps))
+    result.problems += refresh_messages(incident, deps=deps)
+
+
 def change_severity(
-    incident: Incident, *, deps: WarRoomDeps, actor: str, severity: Severity
+    incident: Incident,
+    *,
+    deps: WarRoomDeps,
+    actor: str,
+    severity: Severity,
+    request_key: str | None = None,
 ) -> ChangeResult:
+    """`request_key` (Slack's trigger id) makes a replayed request announce nothing twice."""
     _require_open(incident)
+    dedup_key = f"severity:{request_key}" if request_key else None
+    if (replayed := _replayed(incident, dedup_key, deps)) is not None:
+        result, earlier = replayed
+        if deps.resuming:
+            # Run again after a crash: the posts may never have gone out; post what is missing.
+            _tell_about_severity(result, earlier, deps=deps)
+        return result
     if severity is incident.severity:
         return ChangeResult(incident, changed=False)
     now = deps.clock.now()
@@ -200,6 +247,8 @@ def change_severity(
     if incident.next_update_due_at is not None:
         due = min(due, incident.next_update_due_at)
     with deps.store.transaction():
+        if dedup_key and timeline.has_dedup_key(deps.store, dedup_key):
+            return ChangeResult(repository.get(deps.store, incident.id), changed=False)
         if not repository.update(
             deps.store,
             incident.id,
@@ -208,7 +257,7 @@ def change_severity(
         ):
             raise ConflictError(f"The severity of {incident.id} changed meanwhile; try again.")
         _mark_acknowledged(incident, deps, now)
-        timeline.append(
+        event = timeline.append(
             deps.store,
             clock=deps.clock,
             incident_id=incident.id,
@@ -217,30 +266,39 @@ def change_severity(
             text=f"Severity {incident.severity.label} → {severity.label}",
             data={"severity": {"old": incident.severity.value, "new": severity.value}},
             at=now,
+            dedup_key=dedup_key,
         )
-    updated = repository.get(deps.store, incident.id)
-    result = ChangeResult(updated)
-    report = FlowReport(updated)
-    invite_people(
-        updated, responders_for(severity, deps=deps, report=report), deps=deps, report=report
-    )
+    result = ChangeResult(repository.get(deps.store, incident.id))
+    _tell_about_severity(result, event, deps=deps)
+    return result
+
+
+def _tell_about_severity(
+    result: ChangeResult, event: timeline.TimelineEvent, *, deps: WarRoomDeps
+) -> None:
+    """Invite that severity's responders, escalate a raise, post the change: all keyed by the
+    event, so a resumed run finds what it had posted."""
+    incident = result.incident
+    old = Severity(str(event.data["severity"]["old"]))
+    new = Severity(str(event.data["severity"]["new"]))
+    report = FlowReport(incident)
+    invite_people(incident, responders_for(new, deps=deps, report=report), deps=deps, report=report)
     result.problems += report.problems
-    data = {
-        "incident": incident_data(updated, now=now),
-        "old_severity": incident.severity.label,
-        "author": actor,
-    }
-    escalating = (
-        deps.settings.policy(severity.value).escalate and severity.rank < incident.severity.rank
-    )
-    if escalating:
+    key = f"{incident.id}:severity:{event.id}"
+    if deps.settings.policy(new.value).escalate and new.rank < old.rank:
         _try(
             result,
             "escalate",
-            lambda: escalate(updated, deps=deps, reason=f"raised to {severity.label}"),
+            lambda: escalate(
+                incident, deps=deps, reason=f"raised to {new.label}", dedup_key=f"escalated:{key}"
+            ),
         )
-    _tell_everyone(result, Message("severity_changed", data), deps=deps)
-    return result
+    data = {
+        "incident": incident_data(incident, now=deps.clock.now()),
+        "old_severity": old.label,
+        "author": event.actor,
+    }
+    _tell_everyone(result, Message("severity_changed", data, key=key), deps=deps)
 
 
 def add_note(
