@@ -14,11 +14,13 @@ from pathlib import Path
 import pytest
 
 from handlers.context import Deps
+from handlers.slack.gateway import MESSAGE_KEY_EVENT, SlackChat
 from handlers.slack.recovery import COMMAND
 from services import journal, timeline
 from services.clock import SystemClock
 from services.store import Store
 from tests.harness.bot_process import BotProcess
+from tests.harness.running_bot import RunningBot
 from tests.harness.slack_emulator import SlackEmulator
 from tests.harness.waiting import wait_until
 
@@ -379,3 +381,25 @@ def test_slack_sending_a_request_again_beside_its_journal_replay_posts_it_once(
         assert len(keyed(messages, f"update:{request_key}")) == 1
     updates = [e for e in timeline.events(store, incident_id="INC-1") if e.kind == "status_update"]
     assert [e.data["message"] for e in updates] == ["DNS fixed"]
+
+
+def test_a_resumed_flow_finds_its_post_at_the_end_of_a_long_announcement_thread(
+    bot: RunningBot, slack: SlackEmulator
+) -> None:
+    """conversations.replies answers oldest first: a first page of 200 of a thread with
+    1,100 replies (a long incident's announcement thread) does not hold the newest ones,
+    so the lookup must read the whole thread, not its first page."""
+    slack.add_channel("incidents", channel_id="C0INCIDENTS", members=("UBOT",))
+    chat = bot.deps.chat
+    assert isinstance(chat, SlackChat)
+    parent = chat.client.chat_postMessage(channel="C0INCIDENTS", text="INC-1 declared")["ts"]
+    for n in range(1100):
+        slack.add_message("C0INCIDENTS", f"reply {n}", user="U0BOB", thread_ts=parent)
+    posted = chat.client.chat_postMessage(
+        channel="C0INCIDENTS",
+        thread_ts=parent,
+        text="INC-1 Identified",
+        metadata={"event_type": MESSAGE_KEY_EVENT, "event_payload": {"key": "update:T1"}},
+    )["ts"]
+    assert chat.find_message("C0INCIDENTS", "update:T1", thread_ts=parent) == posted
+    assert chat.find_message("C0INCIDENTS", "update:T2", thread_ts=parent) is None

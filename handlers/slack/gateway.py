@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 # The metadata event type that carries a message's `Message.key`.
 MESSAGE_KEY_EVENT = "hotfix_bot_message"
+# A thread read back to its end stops after this many pages of 200 (a runaway thread).
+MAX_THREAD_PAGES = 50
 
 
 class SlackChat:
@@ -182,22 +184,7 @@ class SlackChat:
     def find_message(
         self, channel_id: str, key: str, *, thread_ts: str | None = None
     ) -> str | None:
-        # Only the newest page: a resumed flow looks for what it posted minutes ago.
-        if thread_ts:
-            response = self._call(
-                "conversations.replies",
-                lambda: self.client.conversations_replies(
-                    channel=channel_id, ts=thread_ts, limit=200, include_all_metadata=True
-                ),
-            )
-        else:
-            response = self._call(
-                "conversations.history",
-                lambda: self.client.conversations_history(
-                    channel=channel_id, limit=200, include_all_metadata=True
-                ),
-            )
-        for message in response.get("messages") or []:
+        for message in self._recent(channel_id, thread_ts):
             metadata = message.get("metadata") or {}
             if (
                 metadata.get("event_type") == MESSAGE_KEY_EVENT
@@ -205,6 +192,40 @@ class SlackChat:
             ):
                 return str(message["ts"])
         return None
+
+    def _recent(self, channel_id: str, thread_ts: str | None) -> list[dict[str, Any]]:
+        """Where a resumed flow looks for what it posted minutes ago, with their metadata.
+
+        A channel: the newest page of its history (newest first). A thread: all of it, since
+        conversations.replies answers oldest first and a long incident's announcement thread
+        outgrows a page; its pages are followed to the end.
+        """
+        if not thread_ts:
+            response = self._call(
+                "conversations.history",
+                lambda: self.client.conversations_history(
+                    channel=channel_id, limit=200, include_all_metadata=True
+                ),
+            )
+            return list(response.get("messages") or [])
+        messages: list[dict[str, Any]] = []
+        cursor = None
+        for _ in range(MAX_THREAD_PAGES):
+            response = self._call(
+                "conversations.replies",
+                lambda c=cursor: self.client.conversations_replies(
+                    channel=channel_id,
+                    ts=thread_ts,
+                    limit=200,
+                    cursor=c,
+                    include_all_metadata=True,
+                ),
+            )
+            messages += response.get("messages") or []
+            cursor = (response.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                break
+        return messages
 
     def _bot_user_id(self) -> str | None:
         if self._bot_user is None:
