@@ -26,8 +26,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 # The metadata event type that carries a message's `Message.key`.
 MESSAGE_KEY_EVENT = "hotfix_bot_message"
-# A thread read back to its end stops after this many pages of 200 (a runaway thread).
-MAX_THREAD_PAGES = 50
 
 
 class SlackChat:
@@ -193,12 +191,14 @@ class SlackChat:
                 return str(message["ts"])
         return None
 
-    def _recent(self, channel_id: str, thread_ts: str | None) -> list[dict[str, Any]]:
+    def _recent(
+        self, channel_id: str, thread_ts: str | None, *, max_pages: int = 50
+    ) -> list[dict[str, Any]]:
         """Where a resumed flow looks for what it posted minutes ago, with their metadata.
 
         A channel: the newest page of its history (newest first). A thread: all of it, since
         conversations.replies answers oldest first and a long incident's announcement thread
-        outgrows a page; its pages are followed to the end.
+        outgrows a page; its pages are followed to the end (`max_pages` of 200 at most).
         """
         if not thread_ts:
             response = self._call(
@@ -210,7 +210,7 @@ class SlackChat:
             return list(response.get("messages") or [])
         messages: list[dict[str, Any]] = []
         cursor = None
-        for _ in range(MAX_THREAD_PAGES):
+        for _ in range(max_pages):
             response = self._call(
                 "conversations.replies",
                 lambda c=cursor: self.client.conversations_replies(
