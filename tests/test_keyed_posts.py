@@ -24,12 +24,12 @@ from tests.harness.bot_process import BotProcess
 from tests.harness.running_bot import RunningBot
 from tests.harness.slack_emulator import SlackEmulator
 from tests.harness.waiting import wait_until
-
-DECLARE = 'incident create --severity=sev2 --title="Checkout slow"'
+from tests.test_crash_recovery import DECLARE, keyed, war_room_and_thread, war_room_ready
 
 
 @pytest.fixture
 def config(slack: SlackEmulator, tmp_path: Path) -> Path:
+    """The named crash points' bot (tests/test_crash_recovery.py): an announcement channel."""
     slack.add_channel("incidents", channel_id="C0INCIDENTS", members=("UBOT",))
     path = tmp_path / "hotfix.yml"
     path.write_text(
@@ -43,23 +43,6 @@ def store(tmp_path: Path) -> Iterator[Store]:
     opened = Store(tmp_path / "bot.db")
     yield opened
     opened.close()
-
-
-def keyed(messages: list[dict], key: str) -> list[dict]:
-    return [
-        m for m in messages if (m.get("metadata") or {}).get("event_payload", {}).get("key") == key
-    ]
-
-
-def war_room_ready(store: Store) -> bool:
-    row = store.query_one("SELECT war_room_done_at FROM incidents WHERE id = 'INC-1'")
-    return bool(row and row["war_room_done_at"])
-
-
-def war_room_and_thread(slack: SlackEmulator, store: Store, room: str) -> list[list[dict]]:
-    incident = store.query_one("SELECT * FROM incidents")
-    thread = slack.thread(incident["announcement_channel_id"], incident["announcement_ts"])
-    return [slack.messages(room), thread]
 
 
 def killed_at_post(
