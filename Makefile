@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench chaos clean
 
 run: $(VENV)/.installed
 	$(BIN)/hotfix-bot serve
@@ -16,6 +16,13 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+# One chaos run by hand, e.g. `make chaos SEED=12 HOGS=2` (HOGS busy-loop processes beside
+# the bot); `make test` runs the three seeds CI runs (tests/test_chaos.py: RUNS).
+SEED ?= 20261126
+HOGS ?= 0
+chaos: $(VENV)/.installed-dev
+	HOTFIX_CHAOS_SEED=$(SEED) HOTFIX_CHAOS_HOGS=$(HOGS) $(BIN)/pytest -q tests/test_chaos.py
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m bench

@@ -105,5 +105,8 @@ class ConsoleChat:
     ) -> str | None:
         return None  # printed lines cannot be read back; printing again is harmless
 
+    def find_direct_message(self, user_id: str, key: str) -> Posted | None:
+        return None  # as find_message: nothing printed can be read back
+
     def drain_outbox(self) -> list[str]:
         return []  # the console never queues

@@ -56,6 +56,7 @@ def assign_commander(env: CommandEnv, click: Click) -> Reply:
         actor=env.invocation.actor,
         role=Role.COMMANDER,
         user_id=user,
+        request_key=env.invocation.trigger_id,
     )
     return summary(env, incident.id, f"Commander of {incident.id}: {user}", result.problems)
 

@@ -110,6 +110,10 @@ class Chat(Protocol):
         """The ts of a recent message (in the thread, if given) posted with `Message.key` == key."""
         ...
 
+    def find_direct_message(self, user_id: str, key: str) -> Posted | None:
+        """A recent DM to that person posted with `Message.key` == key, if there is one."""
+        ...
+
     def drain_outbox(self) -> list[str]:
         """Send what was queued while the platform was unreachable; the channels caught up."""
         ...

@@ -6,6 +6,8 @@ processes where that is cheap, an injected clock everywhere else (no sleeps).
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import subprocess
 import sys
@@ -14,6 +16,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import kubernetes.client
 import pytest
@@ -27,7 +30,7 @@ from services.deploy.kube_client import KubeClient, KubeError, build_api_client
 from services.lease import LeaseHeldError, LeaseLock, micro_time
 from services.settings import LeaseLockSettings, LockSettings, Settings
 from tests.harness.bot_process import REPO, BotProcess
-from tests.harness.k8s_emulator import K8sEmulator
+from tests.harness.k8s_emulator import MERGE_PATCH, K8sEmulator
 from tests.harness.k8s_openapi import load_spec, validate_request
 from tests.harness.running_bot import SIGNING_SECRET
 from tests.harness.slack_emulator import SlackEmulator
@@ -117,6 +120,21 @@ def test_the_first_bot_creates_the_lease(
         ("GET", LEASE_PATH, 404),
         ("POST", f"/apis/coordination.k8s.io/v1/namespaces/{NS}/leases", 201),
     ]
+
+
+def test_every_lease_write_says_its_body_is_json(
+    k8s: K8sEmulator, clients: Callable[[], KubeClient], clock: ManualClock
+) -> None:
+    """Create, take over, renew and release each send Content-Type: application/json (the
+    generated client sends none for these calls, leaving the API server to guess)."""
+    lock = _lock(clients(), clock, "pod-a pid 1")
+    lock.try_acquire()  # POST: created
+    lock.renew()  # PUT
+    lock.release()  # PUT
+    _lock(clients(), clock, "pod-b pid 1").try_acquire()  # PUT: the released one taken over
+    writes = [r for r in k8s.requests if r.method in ("POST", "PUT", "PATCH")]
+    assert [r.method for r in writes] == ["POST", "PUT", "PUT", "PUT"]
+    assert {r.content_type for r in writes} == {"application/json"}
 
 
 def test_a_lease_held_by_another_bot_is_refused_with_its_holder_and_expiry(
@@ -556,6 +574,43 @@ def test_the_emulator_serves_leases_like_the_api_server(tmp_path: Path) -> None:
             spec, "POST", path, {}, "application/json", body(renewTime="2026-03-14T09:26:53Z")
         )
         assert "spec.renewTime" in problem
+
+
+def test_the_emulator_refuses_a_lease_body_of_another_media_type_like_the_api_server() -> None:
+    """415 UnsupportedMediaType for a create or update in a type the API server cannot
+    decode, nothing written; no Content-Type at all is read as application/json (its
+    NegotiateInputSerializer), which is why the fixture checks the bot's own requests."""
+    lease = {
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {"name": "l"},
+        "spec": {"holderIdentity": "a"},
+    }
+    with K8sEmulator() as emu:
+        collection = "/apis/coordination.k8s.io/v1/namespaces/ns/leases"
+        where = urlsplit(emu.url)
+
+        def send(method: str, path: str, content_type: str | None) -> tuple[int, dict[str, Any]]:
+            # http.client, not urllib: urllib would add a form Content-Type of its own.
+            headers = {"Content-Type": content_type} if content_type else {}
+            connection = http.client.HTTPConnection(where.hostname or "", where.port, timeout=10)
+            try:
+                connection.request(method, path, body=json.dumps(lease), headers=headers)
+                answer = connection.getresponse()
+                return answer.status, json.loads(answer.read())
+            finally:
+                connection.close()
+
+        for wrong in ("text/plain", "application/x-www-form-urlencoded", MERGE_PATCH):
+            code, status = send("POST", collection, wrong)
+            assert (code, status["reason"]) == (415, "UnsupportedMediaType"), wrong
+        assert emu.get("Lease", "ns", "l") is None
+        code, created = send("POST", collection, None)
+        assert code == 201
+        lease["metadata"]["resourceVersion"] = created["metadata"]["resourceVersion"]
+        code, status = send("PUT", f"{collection}/l", "text/plain")
+        assert (code, status["reason"]) == (415, "UnsupportedMediaType")
+        assert send("PUT", f"{collection}/l", "application/json; charset=utf-8")[0] == 200
 
 
 # --------------------------------------------------------------------------- configuration

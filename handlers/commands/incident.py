@@ -188,7 +188,12 @@ def _role_command(role: Role) -> None:
     def assign(env: CommandEnv, user: str, incident_id: str | None) -> Reply:
         incident = find_incident(env, incident_id)
         result = lifecycle.assign_role(
-            incident, deps=env.war_room, actor=env.invocation.actor, role=role, user_id=user
+            incident,
+            deps=env.war_room,
+            actor=env.invocation.actor,
+            role=role,
+            user_id=user,
+            request_key=env.invocation.trigger_id,
         )
         text = (
             f"{role.label} of {incident.id}: {user}"
@@ -222,6 +227,7 @@ def severity_command(env: CommandEnv, severity: str, incident_id: str | None) ->
         deps=env.war_room,
         actor=env.invocation.actor,
         severity=Severity(severity.lower()),
+        request_key=env.invocation.trigger_id,
     )
     text = (
         f"{incident.id} is now {severity.upper()}."

@@ -188,22 +188,7 @@ class SlackChat:
     def find_message(
         self, channel_id: str, key: str, *, thread_ts: str | None = None
     ) -> str | None:
-        # Only the newest page: a resumed flow looks for what it posted minutes ago.
-        if thread_ts:
-            response = self._call(
-                "conversations.replies",
-                lambda: self.client.conversations_replies(
-                    channel=channel_id, ts=thread_ts, limit=200, include_all_metadata=True
-                ),
-            )
-        else:
-            response = self._call(
-                "conversations.history",
-                lambda: self.client.conversations_history(
-                    channel=channel_id, limit=200, include_all_metadata=True
-                ),
-            )
-        for message in response.get("messages") or []:
+        for message in self._recent(channel_id, thread_ts):
             metadata = message.get("metadata") or {}
             if (
                 metadata.get("event_type") == MESSAGE_KEY_EVENT
@@ -211,6 +196,42 @@ class SlackChat:
             ):
                 return str(message["ts"])
         return None
+
+    def _recent(
+        self, channel_id: str, thread_ts: str | None, *, max_pages: int = 50
+    ) -> list[dict[str, Any]]:
+        """Where a resumed flow looks for what it posted minutes ago, with their metadata.
+
+        A channel: the newest page of its history (newest first). A thread: all of it, since
+        conversations.replies answers oldest first and a long incident's announcement thread
+        outgrows a page; its pages are followed to the end (`max_pages` of 200 at most).
+        """
+        if not thread_ts:
+            response = self._call(
+                "conversations.history",
+                lambda: self.client.conversations_history(
+                    channel=channel_id, limit=200, include_all_metadata=True
+                ),
+            )
+            return list(response.get("messages") or [])
+        messages: list[dict[str, Any]] = []
+        cursor = None
+        for _ in range(max_pages):
+            response = self._call(
+                "conversations.replies",
+                lambda c=cursor: self.client.conversations_replies(
+                    channel=channel_id,
+                    ts=thread_ts,
+                    limit=200,
+                    cursor=c,
+                    include_all_metadata=True,
+                ),
+            )
+            messages += response.get("messages") or []
+            cursor = (response.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                break
+        return messages
 
     def _bot_user_id(self) -> str | None:
         if self._bot_user is None:
@@ -302,10 +323,18 @@ class SlackChat:
         )
 
     def direct_message(self, user_id: str, message: Message) -> Posted:
+        return self.post(self._direct_channel(user_id), message)
+
+    def find_direct_message(self, user_id: str, key: str) -> Posted | None:
+        channel_id = self._direct_channel(user_id)
+        ts = self.find_message(channel_id, key)
+        return Posted(channel_id=channel_id, ts=ts) if ts else None
+
+    def _direct_channel(self, user_id: str) -> str:
         opened = self._call(
             "conversations.open", lambda: self.client.conversations_open(users=user_id)
         )
-        return self.post(str(opened["channel"]["id"]), message)
+        return str(opened["channel"]["id"])
 
     def usergroup_members(self, usergroup_id: str) -> list[str]:
         response = self._call(

@@ -66,7 +66,9 @@ def submit_journaled(
             if key is not None:
                 journal.finish(deps.store, clock=deps.clock, request_key=key, outcome=outcome)
 
-    deps.worker.submit(run, describe=describe)
+    # One run of a request at a time: Slack's retry of it waits for the run (or the
+    # replay after a crash) already under way, and then finds that work done.
+    deps.worker.submit(run, describe=describe, one_at_a_time=key)
 
 
 def recover_after_crash(deps: Deps, replayers: dict[str, Replayer]) -> None:

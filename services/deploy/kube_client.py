@@ -39,6 +39,7 @@ Obj = dict[str, Any]
 JSON_PATCH = "application/json-patch+json"
 MERGE_PATCH = "application/merge-patch+json"
 STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
+JSON = "application/json"  # a create or replace: the whole object
 
 REVISION = "deployment.kubernetes.io/revision"
 POD_TEMPLATE_HASH = "pod-template-hash"
@@ -483,7 +484,8 @@ class KubeClient:
     # A Lease body goes out as the dict built here, not through the client's model: the
     # generated methods (pydantic validate_call) turn a dict into V1Lease, whose datetimes
     # serialize with isoformat() - no fraction when the microseconds are 0, which the API
-    # server refuses for a MicroTime (it wants exactly six digits).
+    # server refuses for a MicroTime (it wants exactly six digits). The generated create and
+    # replace send no Content-Type at all (they ignore `_content_type`): it is set here.
 
     def get_lease(self, name: str) -> Obj:
         result: Obj = self._call(
@@ -504,6 +506,7 @@ class KubeClient:
             body,
             field_manager=FIELD_MANAGER,
             write=True,
+            _headers={"Content-Type": JSON},  # a fresh dict: the client adds to it
             rbac='"create" on leases.coordination.k8s.io',
         )
         return result
@@ -519,6 +522,7 @@ class KubeClient:
             body,
             field_manager=FIELD_MANAGER,
             write=True,
+            _headers={"Content-Type": JSON},  # a fresh dict: the client adds to it
             rbac='"update" on leases.coordination.k8s.io',
         )
         return result

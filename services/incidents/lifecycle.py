@@ -8,6 +8,7 @@ failures are returned as problems for the caller to show; the change stands.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -21,6 +22,7 @@ from services.incidents.presenting import incident_data
 from services.incidents.war_room import (
     FlowReport,
     WarRoomDeps,
+    direct_message_once,
     escalate,
     invite_people,
     is_slack_user,
@@ -55,6 +57,72 @@ def _mark_acknowledged(incident: Incident, deps: WarRoomDeps, now: datetime) -> 
     repository.set_if_unset(deps.store, incident.id, acknowledged_at=isoformat(now))
 
 
+Tell = Callable[[ChangeResult, timeline.TimelineEvent], None]
+
+
+@dataclass(frozen=True)
+class _Change:
+    """One compare-and-set on the incident and the timeline event that records it."""
+
+    expect: dict[str, object]
+    values: dict[str, object]
+    conflict: ConflictError  # raised when `expect` no longer holds
+    kind: str
+    text: str
+    data: dict[str, object]
+
+
+def _replayed(
+    incident: Incident, key: str | None, deps: WarRoomDeps, tell: Tell
+) -> ChangeResult | None:
+    """The answer to a request whose change is recorded already (a Slack retry, a replay after
+    a crash), or None. Resumed after a crash, it tells what the crash may have swallowed:
+    every message is keyed, so what did go out is found, not sent again."""
+    earlier = timeline.by_dedup_key(deps.store, key) if key else None
+    if earlier is None:
+        return None
+    result = ChangeResult(repository.get(deps.store, incident.id), changed=False)
+    if deps.resuming:
+        tell(result, earlier)
+    return result
+
+
+def _apply_once(
+    incident: Incident,
+    change: _Change,
+    *,
+    deps: WarRoomDeps,
+    actor: str,
+    at: datetime,
+    key: str | None,
+    tell: Tell,
+) -> ChangeResult:
+    """Record the change and its event in one transaction (once per `key`), then tell."""
+    with deps.store.transaction():
+        # Inside the write lock: a concurrent replay waits here and then sees the first one.
+        if key and timeline.has_dedup_key(deps.store, key):
+            return ChangeResult(repository.get(deps.store, incident.id), changed=False)
+        if not repository.update(
+            deps.store, incident.id, expect=change.expect, values=change.values
+        ):
+            raise change.conflict
+        _mark_acknowledged(incident, deps, at)
+        event = timeline.append(
+            deps.store,
+            clock=deps.clock,
+            incident_id=incident.id,
+            actor=actor,
+            kind=change.kind,
+            text=change.text,
+            data=change.data,
+            at=at,
+            dedup_key=key,
+        )
+    result = ChangeResult(repository.get(deps.store, incident.id))
+    tell(result, event)
+    return result
+
+
 def post_update(
     incident: Incident,
     *,
@@ -86,44 +154,29 @@ def post_update(
     if new_status is Status.MONITORING and incident.mitigated_at is None:
         values["mitigated_at"] = isoformat(now)
     dedup_key = f"update:{request_key}" if request_key else None
-    earlier = timeline.by_dedup_key(deps.store, dedup_key) if dedup_key else None
-    if earlier is not None:
-        result = ChangeResult(repository.get(deps.store, incident.id), changed=False)
-        if deps.resuming:
-            # Run again after a crash: the posts may never have gone out; post what is missing.
-            _tell_about_update(result, earlier, key=dedup_key, deps=deps)
-        return result
-    with deps.store.transaction():
-        # Inside the write lock: a concurrent replay waits here and then sees the first one.
-        if dedup_key and timeline.has_dedup_key(deps.store, dedup_key):
-            return ChangeResult(repository.get(deps.store, incident.id), changed=False)
-        if not repository.update(
-            deps.store, incident.id, expect={"status": incident.status.value}, values=values
-        ):
-            raise ConflictError(
-                f"{incident.id} changed while you were typing; nothing was posted.",
-                hint="Check the header message and post your update again.",
-            )
-        _mark_acknowledged(incident, deps, now)
-        event = timeline.append(
-            deps.store,
-            clock=deps.clock,
-            incident_id=incident.id,
-            actor=actor,
-            kind="status_update",
-            text=message or f"Status: {new_status.label}",
-            data={
-                "status": {"old": incident.status.value, "new": new_status.value},
-                "eta": {"old": incident.eta, "new": eta if eta is not None else incident.eta},
-                "message": message,
-                "broadcast": broadcast,
-            },
-            at=now,
-            dedup_key=dedup_key,
-        )
-    result = ChangeResult(repository.get(deps.store, incident.id))
-    _tell_about_update(result, event, key=dedup_key, deps=deps)
-    return result
+
+    def tell(result: ChangeResult, event: timeline.TimelineEvent) -> None:
+        _tell_about_update(result, event, key=dedup_key, deps=deps)
+
+    if (replayed := _replayed(incident, dedup_key, deps, tell)) is not None:
+        return replayed
+    change = _Change(
+        expect={"status": incident.status.value},
+        values=values,
+        conflict=ConflictError(
+            f"{incident.id} changed while you were typing; nothing was posted.",
+            hint="Check the header message and post your update again.",
+        ),
+        kind="status_update",
+        text=message or f"Status: {new_status.label}",
+        data={
+            "status": {"old": incident.status.value, "new": new_status.value},
+            "eta": {"old": incident.eta, "new": eta if eta is not None else incident.eta},
+            "message": message,
+            "broadcast": broadcast,
+        },
+    )
+    return _apply_once(incident, change, deps=deps, actor=actor, at=now, key=dedup_key, tell=tell)
 
 
 def _tell_about_update(
@@ -141,57 +194,80 @@ def _tell_about_update(
 
 
 def assign_role(
-    incident: Incident, *, deps: WarRoomDeps, actor: str, role: Role, user_id: str
+    incident: Incident,
+    *,
+    deps: WarRoomDeps,
+    actor: str,
+    role: Role,
+    user_id: str,
+    request_key: str | None = None,
 ) -> ChangeResult:
+    """`request_key` (Slack's trigger id) makes a replayed request invite and DM nobody twice."""
     _require_open(incident)
+    dedup_key = f"role:{request_key}" if request_key else None
+
+    def tell(result: ChangeResult, event: timeline.TimelineEvent) -> None:
+        _tell_about_role(result, event, deps=deps)
+
+    if (replayed := _replayed(incident, dedup_key, deps, tell)) is not None:
+        return replayed
     require_member(user_id, chat=deps.chat)
     old = incident.role(role)
     if old == user_id:
         return ChangeResult(incident, changed=False)
+    change = _Change(
+        expect={role.value: old},
+        values={role.value: user_id},
+        conflict=ConflictError(
+            f"The {role.label.lower()} of {incident.id} changed meanwhile; try again."
+        ),
+        kind="role_assigned",
+        text=f"{role.label}: {user_id}",
+        data={"role": role.value, "old": old, "new": user_id},
+    )
     now = deps.clock.now()
-    with deps.store.transaction():
-        if not repository.update(
-            deps.store, incident.id, expect={role.value: old}, values={role.value: user_id}
-        ):
-            raise ConflictError(
-                f"The {role.label.lower()} of {incident.id} changed meanwhile; try again."
-            )
-        _mark_acknowledged(incident, deps, now)
-        timeline.append(
-            deps.store,
-            clock=deps.clock,
-            incident_id=incident.id,
-            actor=actor,
-            kind="role_assigned",
-            text=f"{role.label}: {user_id}",
-            data={"role": role.value, "old": old, "new": user_id},
-            at=now,
-        )
-    updated = repository.get(deps.store, incident.id)
-    result = ChangeResult(updated)
-    report = FlowReport(updated)
-    invite_people(updated, [user_id], deps=deps, report=report)
+    return _apply_once(incident, change, deps=deps, actor=actor, at=now, key=dedup_key, tell=tell)
+
+
+def _tell_about_role(
+    result: ChangeResult, event: timeline.TimelineEvent, *, deps: WarRoomDeps
+) -> None:
+    """Invite the assignee and DM them the role, keyed by the event so a resumed run finds it."""
+    incident = result.incident
+    role = Role(str(event.data["role"]))
+    user_id = str(event.data["new"])
+    report = FlowReport(incident)
+    invite_people(incident, [user_id], deps=deps, report=report)
     result.problems += report.problems
     if is_slack_user(user_id):
         data = {
-            "incident": incident_data(updated, now=now),
+            "incident": incident_data(incident, now=deps.clock.now()),
             "role": role.value,
             "role_label": role.label,
-            "assigned_by": actor,
+            "assigned_by": event.actor,
         }
-        _try(
-            result,
-            "send the role DM",
-            lambda: deps.chat.direct_message(user_id, Message("role_assigned", data)),
-        )
-    result.problems += refresh_messages(updated, deps=deps)
-    return result
+        message = Message("role_assigned", data, key=f"{incident.id}:role:{event.id}")
+        _try(result, "send the role DM", lambda: direct_message_once(user_id, message, deps))
+    result.problems += refresh_messages(incident, deps=deps)
 
 
 def change_severity(
-    incident: Incident, *, deps: WarRoomDeps, actor: str, severity: Severity
+    incident: Incident,
+    *,
+    deps: WarRoomDeps,
+    actor: str,
+    severity: Severity,
+    request_key: str | None = None,
 ) -> ChangeResult:
+    """`request_key` (Slack's trigger id) makes a replayed request announce nothing twice."""
     _require_open(incident)
+    dedup_key = f"severity:{request_key}" if request_key else None
+
+    def tell(result: ChangeResult, event: timeline.TimelineEvent) -> None:
+        _tell_about_severity(result, event, deps=deps)
+
+    if (replayed := _replayed(incident, dedup_key, deps, tell)) is not None:
+        return replayed
     if severity is incident.severity:
         return ChangeResult(incident, changed=False)
     now = deps.clock.now()
@@ -199,48 +275,43 @@ def change_severity(
     due = now + _cadence(severity, deps)
     if incident.next_update_due_at is not None:
         due = min(due, incident.next_update_due_at)
-    with deps.store.transaction():
-        if not repository.update(
-            deps.store,
-            incident.id,
-            expect={"severity": incident.severity.value},
-            values={"severity": severity.value, "next_update_due_at": isoformat(due)},
-        ):
-            raise ConflictError(f"The severity of {incident.id} changed meanwhile; try again.")
-        _mark_acknowledged(incident, deps, now)
-        timeline.append(
-            deps.store,
-            clock=deps.clock,
-            incident_id=incident.id,
-            actor=actor,
-            kind="severity_changed",
-            text=f"Severity {incident.severity.label} → {severity.label}",
-            data={"severity": {"old": incident.severity.value, "new": severity.value}},
-            at=now,
-        )
-    updated = repository.get(deps.store, incident.id)
-    result = ChangeResult(updated)
-    report = FlowReport(updated)
-    invite_people(
-        updated, responders_for(severity, deps=deps, report=report), deps=deps, report=report
+    change = _Change(
+        expect={"severity": incident.severity.value},
+        values={"severity": severity.value, "next_update_due_at": isoformat(due)},
+        conflict=ConflictError(f"The severity of {incident.id} changed meanwhile; try again."),
+        kind="severity_changed",
+        text=f"Severity {incident.severity.label} → {severity.label}",
+        data={"severity": {"old": incident.severity.value, "new": severity.value}},
     )
+    return _apply_once(incident, change, deps=deps, actor=actor, at=now, key=dedup_key, tell=tell)
+
+
+def _tell_about_severity(
+    result: ChangeResult, event: timeline.TimelineEvent, *, deps: WarRoomDeps
+) -> None:
+    """Invite that severity's responders, escalate a raise, post the change: all keyed by the
+    event, so a resumed run finds what it had posted."""
+    incident = result.incident
+    old = Severity(str(event.data["severity"]["old"]))
+    new = Severity(str(event.data["severity"]["new"]))
+    report = FlowReport(incident)
+    invite_people(incident, responders_for(new, deps=deps, report=report), deps=deps, report=report)
     result.problems += report.problems
-    data = {
-        "incident": incident_data(updated, now=now),
-        "old_severity": incident.severity.label,
-        "author": actor,
-    }
-    escalating = (
-        deps.settings.policy(severity.value).escalate and severity.rank < incident.severity.rank
-    )
-    if escalating:
+    key = f"{incident.id}:severity:{event.id}"
+    if deps.settings.policy(new.value).escalate and new.rank < old.rank:
         _try(
             result,
             "escalate",
-            lambda: escalate(updated, deps=deps, reason=f"raised to {severity.label}"),
+            lambda: escalate(
+                incident, deps=deps, reason=f"raised to {new.label}", dedup_key=f"escalated:{key}"
+            ),
         )
-    _tell_everyone(result, Message("severity_changed", data), deps=deps)
-    return result
+    data = {
+        "incident": incident_data(incident, now=deps.clock.now()),
+        "old_severity": old.label,
+        "author": event.actor,
+    }
+    _tell_everyone(result, Message("severity_changed", data, key=key), deps=deps)
 
 
 def add_note(

@@ -371,6 +371,19 @@ def post_once(
     return deps.chat.post(channel_id, message, thread_ts=thread_ts, broadcast=broadcast)
 
 
+def direct_message_once(user_id: str, message: Message, deps: WarRoomDeps) -> Posted:
+    """A DM, unless a resumed flow finds the one it sent before the crash."""
+    if deps.resuming and message.key:
+        try:
+            found = deps.chat.find_direct_message(user_id, message.key)
+        except ChatError as exc:
+            log.warning("could not read back the DM to %s: %s", user_id, exc.error)
+            found = None
+        if found is not None:
+            return found
+    return deps.chat.direct_message(user_id, message)
+
+
 def _invite(incident: Incident, deps: WarRoomDeps, actor: str, report: FlowReport) -> None:
     people = [actor, incident.declared_by]
     if incident.commander:
