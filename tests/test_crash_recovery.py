@@ -24,8 +24,8 @@ from tests.harness.waiting import wait_until
 DECLARE = 'incident create --severity=sev2 --title="Checkout slow"'
 
 
-@pytest.fixture
-def config(slack: SlackEmulator, tmp_path: Path) -> Path:
+@pytest.fixture(name="config")
+def crash_points_config(slack: SlackEmulator, tmp_path: Path) -> Path:
     slack.add_channel("incidents", channel_id="C0INCIDENTS", members=("UBOT",))
     path = tmp_path / "hotfix.yml"
     path.write_text(
@@ -34,8 +34,8 @@ def config(slack: SlackEmulator, tmp_path: Path) -> Path:
     return path
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
+@pytest.fixture(name="store")
+def crash_points_store(tmp_path: Path) -> Iterator[Store]:
     opened = Store(tmp_path / "bot.db")
     yield opened
     opened.close()

@@ -10,7 +10,6 @@ replays it from its journal, and the lookup in a long announcement thread.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,25 +23,17 @@ from tests.harness.bot_process import BotProcess
 from tests.harness.running_bot import RunningBot
 from tests.harness.slack_emulator import SlackEmulator
 from tests.harness.waiting import wait_until
-from tests.test_crash_recovery import DECLARE, keyed, war_room_and_thread, war_room_ready
 
-
-@pytest.fixture
-def config(slack: SlackEmulator, tmp_path: Path) -> Path:
-    """The named crash points' bot (tests/test_crash_recovery.py): an announcement channel."""
-    slack.add_channel("incidents", channel_id="C0INCIDENTS", members=("UBOT",))
-    path = tmp_path / "hotfix.yml"
-    path.write_text(
-        f"store:\n  path: {tmp_path / 'bot.db'}\nincidents:\n  announcement_channel: C0INCIDENTS\n"
-    )
-    return path
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = Store(tmp_path / "bot.db")
-    yield opened
-    opened.close()
+# The crash points' `config` and `store` fixtures (named so by `name=`).
+from tests.test_crash_recovery import (  # noqa: F401
+    DECLARE,
+    crash_points_config,
+    crash_points_store,
+    keyed,
+    kill_at,
+    war_room_and_thread,
+    war_room_ready,
+)
 
 
 def killed_at_post(
@@ -55,21 +46,10 @@ def killed_at_post(
     slack.wait_for_response(declared.response_id or "", timeout=15)
     assert wait_until(lambda: war_room_ready(store), timeout=15)
     room = store.query_one("SELECT channel_id FROM incidents")["channel_id"]
-    acknowledged = threading.Event()
-
-    def hook(method: str, when: str) -> bool:
-        if method == "chat.postMessage" and when == phase and first.process.poll() is None:
-            # After the ack: a bot killed before it would leave a request Slack retries.
-            acknowledged.wait(timeout=30)
-            first.process.kill()
-            return True  # "before": Slack never sees the post
-        return False
-
-    slack.call_hook = hook
-    try:
-        sent = first.driver.slash(text, channel_id=room)
-    finally:
-        acknowledged.set()
+    # before: Slack never sees the post; after: Slack posted it, the bot never heard back
+    sent = kill_at(
+        slack, first, "chat.postMessage", phase, lambda: first.driver.slash(text, channel_id=room)
+    )
     assert wait_until(lambda: first.process.poll() is not None, timeout=10)
     first.kill()
     slack.call_hook = None
