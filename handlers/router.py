@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from handlers.commands.registry import ChatCommand, HelpRequested, leaf_commands
+from handlers.commands.registry import ChatCommand, ChatGroup, HelpRequested, leaf_commands
 from handlers.context import CommandEnv
 from handlers.guard import audit, run_guarded
 from handlers.replies import Reply
@@ -88,7 +88,16 @@ class Router:
                 return self._unknown(name, group, ctx)
             tokens, consumed = tokens[1:], consumed + 1
             path.append(name)
-            if isinstance(found, click.Group):
+            first = tokens[0] if tokens else None
+            if (
+                isinstance(found, ChatGroup)
+                and first not in HELP_TOKENS
+                and found.runs_default(first)
+            ):
+                # `deploy --target=…`: the group's default command, parsed under the group's name.
+                assert found.default is not None
+                found = found.default
+            elif isinstance(found, click.Group):
                 ctx = click.Context(found, info_name=name, parent=ctx)
                 group = found
                 continue
@@ -151,7 +160,8 @@ class Router:
 
     def help_reply(self, ctx: click.Context) -> Reply:
         # The tree does not change while the bot runs: build each help text once.
-        path = ctx.command_path
+        # A group and its default command share a path (`deploy`): key by both.
+        path = f"{ctx.command_path}:{type(ctx.command).__name__}"
         cached = self._help_cache.get(path)
         if cached is None:
             cached = self._help_cache[path] = self._build_help(ctx)
@@ -167,6 +177,9 @@ class Router:
             )
         assert isinstance(command, click.Group)
         commands = []
+        if isinstance(command, ChatGroup) and command.default is not None:
+            default_ctx = click.Context(command.default, info_name=ctx.info_name, parent=ctx.parent)
+            commands.append(describe(default_ctx))
         for path, leaf in leaf_commands(command):
             leaf_ctx = click.Context(leaf, info_name=" ".join(path), parent=ctx)
             commands.append(describe(leaf_ctx))
@@ -179,7 +192,7 @@ class Router:
                 "commands": commands,
                 "detailed": False,
             },
-            cache_key=f"help:{ctx.command_path}",
+            cache_key=f"help-group:{ctx.command_path}",
         )
 
     def help_for(self, path: str, env: CommandEnv) -> Reply:

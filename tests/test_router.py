@@ -31,6 +31,21 @@ def create(env: CommandEnv, **options: object) -> Reply:
     return Reply("echo", options)
 
 
+DEPLOY = ChatGroup("deploy", help="Deployments.")
+TREE.add_command(DEPLOY)
+
+
+@chat_command(DEPLOY, "deploy", example="/hotfix deploy --target=production")
+@click.option("--target", required=True)
+def deploy(env: CommandEnv, target: str) -> Reply:
+    return Reply("echo", {"target": target})
+
+
+@chat_command(DEPLOY, "list", example="/hotfix deploy list")
+def deploy_list(env: CommandEnv) -> Reply:
+    return Reply("echo", {"listed": True})
+
+
 @chat_command(TREE, "note", example="/hotfix note it's recovering", raw_text="text")
 @click.argument("text", required=True)
 def note(env: CommandEnv, text: str) -> Reply:
@@ -139,11 +154,13 @@ def test_help_lists_every_command_with_flags_and_examples(
     paths = [c["path"] for c in reply.data["commands"]]
     assert paths == [
         "/hotfix crash",
+        "/hotfix deploy",
+        "/hotfix deploy list",
         "/hotfix forbidden",
         "/hotfix incident create",
         "/hotfix note",
     ]
-    create_help = reply.data["commands"][2]
+    create_help = reply.data["commands"][4]
     flags = [o["flags"] for o in create_help["options"]]
     assert "--severity [sev0|sev1|sev2|sev3]" in flags
     assert create_help["example"].startswith("/hotfix incident create")
@@ -199,3 +216,25 @@ def test_real_tree_help_and_audit(router: Router, console_env: CommandEnv) -> No
     reply = run(router, console_env, "audit --limit 5")
     assert reply.template == "audit"
     assert [e["action"] for e in reply.data["entries"]] == ["command:help"]
+
+
+def test_a_group_with_a_default_runs_it_for_options_and_subcommands_by_name(
+    tree_router: Router, console_env: CommandEnv
+) -> None:
+    assert run(tree_router, console_env, "deploy --target=production").data == {
+        "target": "production"
+    }
+    assert run(tree_router, console_env, "deploy list").data == {"listed": True}
+    usage = run(tree_router, console_env, "deploy")
+    assert usage.template == "usage_error" and "--target" in usage.data["message"]
+    assert usage.data["usage"] == "/hotfix deploy [OPTIONS]"
+    typo = run(tree_router, console_env, "deploy lsit")
+    assert "Did you mean `/hotfix deploy list`?" in typo.data["message"]
+    group_help = run(tree_router, console_env, "deploy --help")
+    assert [c["path"] for c in group_help.data["commands"]] == [
+        "/hotfix deploy",
+        "/hotfix deploy list",
+    ]
+    detailed = run(tree_router, console_env, "deploy --target=x --help")
+    assert detailed.data["detailed"] is True
+    assert detailed.data["commands"][0]["path"] == "/hotfix deploy"

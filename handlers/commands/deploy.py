@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from handlers.actions import Click
-from handlers.commands.registry import chat_command
+from handlers.commands.registry import ChatGroup, chat_command
 from handlers.context import CommandEnv
 from handlers.deploy_actions import approve as approve_button
 from handlers.deploy_actions import cancel as cancel_button
@@ -25,6 +25,12 @@ def _root() -> click.Group:
     from handlers.commands import ROOT
 
     return ROOT
+
+
+# `deploy --target=…` requests a deployment (the group's default command); the group's
+# subcommands (`deploy list`, `deploy status DEP-n`, …) look at and steer deployments.
+DEPLOY = ChatGroup("deploy", help="Request, follow and steer deployments.")
+_root().add_command(DEPLOY)
 
 
 # A deployment that a rollback of its target should stop (or undo) rather than queue behind.
@@ -49,7 +55,7 @@ def _request(env: CommandEnv, **choices: Any) -> DeployRequest:
 
 
 @chat_command(
-    _root(),
+    DEPLOY,
     "deploy",
     example="/hotfix deploy --target=production --service=payments --version=v2.1.1 --notify-stakeholders",
     short_help="Request a deployment (approval card with Approve / Reject).",

@@ -71,11 +71,22 @@ class ChatCommand(click.Command):
 
 
 class ChatGroup(click.Group):
+    """A group of commands. A group may have a default command, run when the words after
+    the group's name are options rather than a subcommand: `deploy --target=production`
+    runs the default, `deploy list` the subcommand. The default's path is the group's."""
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("add_help_option", False)
         kwargs.setdefault("context_settings", CONTEXT_SETTINGS)
         super().__init__(*args, **kwargs)
         self.params.append(help_option())
+        self.default: ChatCommand | None = None
+
+    def runs_default(self, first_word: str | None) -> bool:
+        """Whether the words starting with `first_word` are for the default command."""
+        if self.default is None:
+            return False
+        return first_word is None or first_word.startswith("-")
 
 
 def chat_command(
@@ -87,7 +98,9 @@ def chat_command(
     on_worker: bool | Callable[[click.Context], bool] = True,
     raw_text: str | None = None,
 ) -> Callable[[F], ChatCommand]:
-    """Register `fn(env, **options) -> Reply` as `name` in `group`."""
+    """Register `fn(env, **options) -> Reply` as `name` in `group`.
+
+    When `group` is a ChatGroup named `name`, the command becomes the group's default."""
 
     def decorator(fn: F) -> ChatCommand:
         command = click.command(
@@ -98,7 +111,10 @@ def chat_command(
             raw_text=raw_text,
             short_help=short_help,
         )(click.pass_obj(_expect_env(fn)))
-        group.add_command(command)
+        if isinstance(group, ChatGroup) and group.name == name:
+            group.default = command
+        else:
+            group.add_command(command)
         return command
 
     return decorator
@@ -124,6 +140,8 @@ def leaf_commands(
     found: list[tuple[tuple[str, ...], ChatCommand]] = []
     for name in sorted(group.commands):
         command = group.commands[name]
+        if isinstance(command, ChatGroup) and command.default is not None:
+            found.append(((*prefix, name), command.default))
         if isinstance(command, click.Group):
             found.extend(leaf_commands(command, (*prefix, name)))
         elif isinstance(command, ChatCommand):
