@@ -146,6 +146,27 @@ class IncidentSettings(Section):
         default=30, gt=0, le=3600, description="How often the scheduler asks what is due."
     )
 
+    @field_validator("severities", mode="before")
+    @classmethod
+    def _overrides_merge_with_defaults(cls, value: object) -> object:
+        # `sev1: {update_every_minutes: 5}` changes the cadence and keeps sev1's other
+        # defaults (escalate, playbook): nobody should have to restate a whole policy.
+        if not isinstance(value, dict):
+            return value
+        defaults = _default_severities()
+        merged: dict[object, object] = {}
+        for name, override in value.items():
+            default = defaults.get(name)
+            if default is not None and isinstance(override, dict):
+                required = {
+                    "update_every_minutes": default.update_every_minutes,
+                    "escalate": default.escalate,
+                }
+                merged[name] = {**required, **override}
+            else:
+                merged[name] = override
+        return merged
+
     @field_validator("severities")
     @classmethod
     def _all_severities(

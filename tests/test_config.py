@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import EXAMPLE_CONFIG, ConfigError, load_config, resolve_config_path
+from services.settings import DEFAULT_PLAYBOOK
 
 from .conftest import REPO_ROOT
 
@@ -122,3 +123,29 @@ def test_check_config_reports_a_valid_file(tmp_path: Path) -> None:
     assert f"{path}: valid" in result.stdout
     assert "SLACK_BOT_TOKEN: not set" in result.stdout
     assert "templates: OK" in result.stdout
+
+
+def test_a_partial_severity_override_merges_with_the_defaults(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "incidents:\n  severities:\n    sev1: {update_every_minutes: 5}\n"
+        "    sev3:\n      responders: [U0BOB]\n",
+    )
+    severities = load_config(path).settings.incidents.severities
+    assert severities["sev1"].update_every_minutes == 5
+    assert severities["sev1"].escalate is True  # sev1's default, not an error
+    assert severities["sev1"].playbook == list(DEFAULT_PLAYBOOK)
+    assert (severities["sev3"].update_every_minutes, severities["sev3"].escalate) == (60, False)
+    assert severities["sev3"].responders == ["U0BOB"]
+    assert severities["sev0"].update_every_minutes == 10
+
+
+def test_a_wrong_value_in_a_partial_severity_override_names_its_line(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "incidents:\n  severities:\n    sev2:\n      escalate: true\n      update_every_minutes: 0\n",
+    )
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    (problem,) = raised.value.problems
+    assert (problem.line, problem.field) == (5, "incidents.severities.sev2.update_every_minutes")
