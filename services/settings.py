@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from services.deploy.settings import ApiServerConnection, EnvironmentSettings
 from services.git.settings import RepositorySettings
-from services.patterns import HTTP_URL
+from services.patterns import HttpUrlText
 
 
 class Section(BaseModel):
@@ -41,7 +41,7 @@ class SlackSettings(Section):
         le=65535,
         description="Socket Mode: /healthz, /readyz, /metrics (null: off).",
     )
-    api_url: str | None = Field(
+    api_url: HttpUrlText | None = Field(
         default=None,
         description="Slack Web API base URL (GovSlack, Enterprise); SLACK_API_URL overrides it.",
     )
@@ -126,7 +126,7 @@ class ServiceSettings(Section):
 
 class Bookmark(Section):
     title: str = Field(min_length=1, max_length=80)
-    link: str = Field(pattern=HTTP_URL)
+    link: HttpUrlText
 
 
 class IncidentSettings(Section):
