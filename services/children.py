@@ -116,7 +116,7 @@ def program_problem(
 
 
 def _kind(path: Path) -> str | None:
-    """"program", "file" (not executable), "directory", or None: nothing usable there."""
+    """ "program", "file" (not executable), "directory", or None: nothing usable there."""
     try:
         if path.is_dir():
             return "directory"

@@ -124,8 +124,7 @@ def _local_repository_problem(path: Path, cwd: Path) -> str | None:
         return f"{path} is not a directory"
     if GitRepository.toplevel(path) is None and not GitRepository.is_bare(path):
         return (
-            f"{path} is not a git repository (neither the top of a work tree nor a bare"
-            " repository)"
+            f"{path} is not a git repository (neither the top of a work tree nor a bare repository)"
         )
     return None
 
