@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,8 @@ import yaml
 from bot.config import check_config_file, load_config
 from services.children import child_environment
 from services.deploy.process import run
+
+from .test_config import run_cli
 
 HOSTILE = "\u202eevil\n<!channel>" + "x" * 10_000
 
@@ -108,18 +109,7 @@ def path_with(world: Path) -> dict[str, str]:
 
 
 def run_in(world: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "HOTFIX_"))}
-    env.update(path_with(world))
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        cwd=world,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        input="quit\n",
-        check=False,
-    )
+    return run_cli(*args, cwd=world, stdin="quit\n", extra_env=path_with(world))
 
 
 def test_check_config_reports_every_missing_path_and_program_with_its_line(world: Path) -> None:

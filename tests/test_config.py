@@ -85,8 +85,11 @@ def test_config_path_resolution_order(tmp_path: Path, monkeypatch: pytest.Monkey
     assert resolve_config_path("other.yml") == (Path("other.yml"), False)
 
 
-def run_cli(*args: str, cwd: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, cwd: Path, stdin: str = "", extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "HOTFIX_"))}
+    env.update(extra_env or {})
     return subprocess.run(
         [sys.executable, "-m", "bot", *args],
         cwd=cwd,

@@ -6,7 +6,6 @@ and then `--incident` was refused as an unknown option.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,6 @@ from handlers.router import Router
 from services import timeline
 from services.clock import ManualClock
 from services.incidents import repository
-from tests.harness.running_bot import RunningBot
 from tests.harness.slack_emulator import SlackEmulator
 
 from .test_config import run_cli
@@ -85,15 +83,14 @@ def test_the_terminal_cli_takes_the_flag(tmp_path: Path) -> None:
     assert "INC-1" in result.stdout
 
 
-@pytest.fixture
-def ibot(slack: SlackEmulator, tmp_path: Path, clock: ManualClock) -> Iterator[RunningBot]:
-    running = start_incident_bot(slack, tmp_path, clock)
-    yield running
-    running.stop()
-
-
-def test_slack_takes_the_flag_outside_the_war_room(ibot: RunningBot) -> None:
-    declare(ibot)
-    assert repository.get(ibot.deps.store, "INC-1").channel_id
-    reply = command(ibot, "timeline --incident INC-1")
-    assert "Timeline INC-1" in shown(reply), reply
+def test_slack_takes_the_flag_outside_the_war_room(
+    slack: SlackEmulator, tmp_path: Path, clock: ManualClock
+) -> None:
+    bot = start_incident_bot(slack, tmp_path, clock)
+    try:
+        declare(bot)
+        assert repository.get(bot.deps.store, "INC-1").channel_id
+        reply = command(bot, "timeline --incident INC-1")  # from #general
+        assert "Timeline INC-1" in shown(reply), reply
+    finally:
+        bot.stop()
