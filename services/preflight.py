@@ -11,6 +11,7 @@ read, never fetched.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -136,11 +137,15 @@ def _is_dir(path: Path) -> bool:
         return False
 
 
-def _file_finding(loc: Loc, name: str, cwd: Path) -> list[Finding]:
-    path = cwd / Path(name).expanduser()
-    try:
-        if path.is_file():
-            return []
-    except OSError:
-        pass
-    return [Finding(loc, f"{path} is not an existing file")]
+def _file_finding(loc: Loc, names: str, cwd: Path) -> list[Finding]:
+    """A kubeconfig setting: one file, or several joined like $KUBECONFIG (a:b)."""
+    missing = []
+    for name in filter(None, names.split(os.pathsep)):
+        path = cwd / Path(name).expanduser()
+        try:
+            if path.is_file():
+                continue
+        except OSError:  # a name too long: the client could not read it either
+            pass
+        missing.append(str(path))
+    return [Finding(loc, f"{path} is not an existing file") for path in missing]

@@ -247,3 +247,20 @@ def test_a_deploy_that_cannot_start_its_program_says_why_in_the_same_words(world
         result.output
         == f"cannot run rollback.sh: {world / 'deploy' / 'rollback.sh'} is not executable (chmod +x it)"
     )
+
+
+def test_a_kubeconfig_that_is_not_there_is_named(world: Path) -> None:
+    (world / "kc").write_text("apiVersion: v1\nkind: Config\n")
+    path = world / "hotfix.yml"
+    path.write_text(
+        "store:\n  path: bot.db\nservices:\n  payments:\n    environments:\n      prod:\n"
+        "        backend: kubernetes\n        kubernetes:\n"
+        f"          kubeconfig: {world / 'kc'}{os.pathsep}{world / 'gone'}\n"
+        "          namespace: payments\n          deployment: payments\n          image: r/p\n"
+    )
+    (problem,) = check_config_file(path)[1]
+    assert (problem.line, problem.field) == (
+        9,
+        "services.payments.environments.prod.kubernetes.kubeconfig",
+    )
+    assert problem.message == f"{world / 'gone'} is not an existing file"
