@@ -13,7 +13,14 @@ from typing import Any, NoReturn
 
 import click
 
-from bot.config import ConfigError, LoadedConfig, load_config, resolve_config_path
+from bot.config import (
+    ConfigError,
+    LoadedConfig,
+    check_config_file,
+    load_config,
+    resolve_config_path,
+    runtime_problems,
+)
 from bot.secrets import Secrets, install_redaction, load_secrets
 from handlers.commands import ROOT
 from handlers.context import Deps
@@ -93,6 +100,23 @@ def _fail(message: str, code: int = EXIT_CONFIG) -> NoReturn:
     sys.exit(code)
 
 
+def _warn_about_runtime_problems(loaded: LoadedConfig) -> None:
+    """Start, but say what will fail: the same report as check-config, as a warning.
+
+    Not a refusal: a missing deploy script or repository stops only the deploys that
+    need it (they refuse with the same words), while refusing to start would take the
+    incident side too (declare, war rooms, reminders), at the moment it is needed.
+    """
+    problems = runtime_problems(loaded)
+    if problems:
+        report = ConfigError(loaded.path, problems).report()
+        click.echo(
+            f"warning: {report}\n(the bot starts; deploys that need these will fail."
+            " `hotfix-bot check-config` shows this again.)",
+            err=True,
+        )
+
+
 def _config(obj: dict[str, Any]) -> LoadedConfig:
     if "config" not in obj:
         path, is_example = resolve_config_path(obj.get("config_path"))
@@ -133,6 +157,7 @@ def _router(deps: Deps) -> Any:
 def serve(obj: dict[str, Any], mode: str | None, host: str | None, port: int | None) -> None:
     """Run the bot: Socket Mode by default, HTTP with --http; console mode without tokens."""
     loaded = _config(obj)
+    _warn_about_runtime_problems(loaded)
     settings = loaded.settings
     secrets = load_secrets()
     install_redaction(secrets, settings)
@@ -268,6 +293,7 @@ def _require_secrets(secrets: Secrets, mode: str) -> None:
 @click.pass_obj
 def console(obj: dict[str, Any], user: str | None, channel: str | None) -> None:
     """Run the commands in this terminal, against the same store, with no Slack."""
+    _warn_about_runtime_problems(_config(obj))
     _run_console(obj, user=user, channel=channel)
 
 
@@ -313,10 +339,19 @@ def check_config(obj: dict[str, Any]) -> None:
     from services.store import Store
     from services.store.migrations import current_version, pending
 
-    loaded = _config(obj)
+    path, is_example = resolve_config_path(obj.get("config_path"))
+    found, problems = check_config_file(path, is_example=is_example)
+    if problems:
+        click.echo(ConfigError(path, problems).report(), err=True)
+    if found is None:
+        sys.exit(EXIT_CONFIG)
+    obj["config"] = loaded = found
     settings = loaded.settings
     secrets = load_secrets()
-    lines = [f"{loaded.path}: valid"]
+    state = (
+        f"valid, but {len(problems)} problem(s) on this machine (above)" if problems else "valid"
+    )
+    lines = [f"{loaded.path}: {state}"]
     store = Store(settings.store.path)
     try:
         waiting = pending(store)
@@ -334,12 +369,12 @@ def check_config(obj: dict[str, Any]) -> None:
     ):
         lines.append(f"  {name}: {'set' if value else 'not set'}")
     renderer = Renderer(override_dir=settings.templates_dir, zone=settings.zone)
-    problems = renderer.check()
+    broken = renderer.check()
     source = f" (overrides from {settings.templates_dir})" if settings.templates_dir else ""
-    lines.append(f"  templates: {'OK' if not problems else f'{len(problems)} broken'}{source}")
-    lines += [f"    {problem}" for problem in problems]
+    lines.append(f"  templates: {'OK' if not broken else f'{len(broken)} broken'}{source}")
+    lines += [f"    {problem}" for problem in broken]
     click.echo("\n".join(lines))
-    if problems:
+    if problems or broken:
         sys.exit(EXIT_CONFIG)
 
 

@@ -6,17 +6,19 @@ and the line, so nobody has to guess which of forty keys is off.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import os
 import types
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from services.preflight import preflight
 from services.settings import Settings
 
 DEFAULT_CONFIG = Path("hotfix.yml")
@@ -54,6 +56,8 @@ class LoadedConfig:
     path: Path
     settings: Settings
     is_example: bool = False
+    # The parsed YAML, with the line of every key: problems found later are located with it.
+    root: yaml.Node | None = field(default=None, compare=False, repr=False)
 
 
 def resolve_config_path(explicit: str | None) -> tuple[Path, bool]:
@@ -69,6 +73,56 @@ def resolve_config_path(explicit: str | None) -> tuple[Path, bool]:
 
 
 def load_config(path: Path, *, is_example: bool = False) -> LoadedConfig:
+    """The file's settings, or ConfigError naming every invalid field (nothing on disk is looked at)."""
+    root, data = _parse(path)
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(path, _problems(exc, root)) from exc
+    return LoadedConfig(
+        path=path,
+        settings=_relative_to(settings, path.parent),
+        is_example=is_example,
+        root=root,
+    )
+
+
+def check_config_file(
+    path: Path, *, is_example: bool = False
+) -> tuple[LoadedConfig | None, list[ConfigProblem]]:
+    """Everything `check-config` reports: invalid fields, then what would fail at run time.
+
+    An invalid file still has its valid parts checked (each invalid part left out), so
+    a bad URL and a missing deploy script are reported together, not one per run.
+    """
+    try:
+        loaded = load_config(path, is_example=is_example)
+    except ConfigError as exc:
+        try:
+            root, data = _parse(path)
+        except ConfigError:
+            return None, exc.problems
+        salvaged = _salvage(data)
+        if salvaged is None:
+            return None, exc.problems
+        partial = LoadedConfig(path, _relative_to(salvaged, path.parent), is_example, root)
+        return None, _by_line(exc.problems + runtime_problems(partial))
+    return loaded, runtime_problems(loaded)
+
+
+def runtime_problems(loaded: LoadedConfig) -> list[ConfigProblem]:
+    """Paths and programs that do not exist on this machine, with the lines naming them."""
+    return [
+        ConfigProblem(
+            _line_of(loaded.root, finding.loc),
+            ".".join(str(part) for part in finding.loc),
+            finding.message,
+        )
+        for finding in preflight(loaded.settings)
+    ]
+
+
+def _parse(path: Path) -> tuple[yaml.Node | None, dict[str, Any]]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -89,13 +143,47 @@ def load_config(path: Path, *, is_example: bool = False) -> LoadedConfig:
         raise ConfigError(
             path, [ConfigProblem(1, "", "the file must be a mapping of keys to values")]
         )
-    try:
-        settings = Settings.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(path, _problems(exc, root)) from exc
-    return LoadedConfig(
-        path=path, settings=_relative_to(settings, path.parent), is_example=is_example
-    )
+    return root, data
+
+
+def _salvage(data: dict[str, Any]) -> Settings | None:
+    """The settings of the file's valid parts: each invalid key (or section) dropped."""
+    data = copy.deepcopy(data)
+    for _ in range(_SALVAGE_ROUNDS):
+        try:
+            return Settings.model_validate(data)
+        except ValidationError as exc:
+            dropped = [_drop(data, tuple(error["loc"])) for error in exc.errors()]
+        if not any(dropped):
+            return None
+    return None
+
+
+_SALVAGE_ROUNDS = 8  # a dropped key can make its section invalid (required): a few rounds
+
+
+def _drop(data: dict[str, Any], loc: tuple[Any, ...]) -> bool:
+    """Remove the deepest mapping key on `loc` that is present.
+
+    A list is dropped whole rather than one item, so the items kept keep their
+    indexes, and with them the lines their problems are reported on.
+    """
+    container: Any = data
+    deepest: tuple[dict[str, Any], Any] | None = None
+    for part in loc:
+        if not isinstance(container, dict) or part not in container:
+            break
+        deepest = (container, part)
+        container = container[part]
+    if deepest is None:
+        return False
+    parent, key = deepest
+    del parent[key]
+    return True
+
+
+def _by_line(problems: list[ConfigProblem]) -> list[ConfigProblem]:
+    return sorted(problems, key=lambda p: (p.line is None, p.line or 0))
 
 
 def _relative_to(settings: Settings, base: Path) -> Settings:
@@ -117,7 +205,7 @@ def _problems(exc: ValidationError, root: yaml.Node | None) -> list[ConfigProble
         if error["type"] == "extra_forbidden":
             message = "unknown key" + _suggestion(loc)
         else:
-            message = error["msg"]
+            message = error["msg"].removeprefix("Value error, ")  # our validators' own words
             if "input" in error and error["type"] != "missing":
                 message += f" (got {error['input']!r})"
         problems.append(ConfigProblem(_line_of(root, loc), field, message))

@@ -7,6 +7,7 @@ first question after an incident is usually "who tried what and was refused".
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -53,11 +54,56 @@ def record(store: Store, *, clock: Clock, entry: AuditEntry) -> None:
 
 
 def search(
-    store: Store, *, actor: str | None = None, outcome: str | None = None, limit: int = 100
+    store: Store,
+    *,
+    actor: str | None = None,
+    outcome: str | None = None,
+    limit: int = 100,
+    before_id: int | None = None,
+    before_at: datetime | None = None,
 ) -> list[dict[str, Any]]:
-    """The newest entries first, optionally of one actor or one outcome."""
+    """The newest entries first, optionally of one actor or one outcome, older than a point."""
     return store.query(
         "SELECT * FROM audit WHERE (:actor IS NULL OR actor = :actor)"
-        " AND (:outcome IS NULL OR outcome = :outcome) ORDER BY id DESC LIMIT :limit",
-        {"actor": actor, "outcome": outcome, "limit": limit},
+        " AND (:outcome IS NULL OR outcome = :outcome)"
+        " AND (:before_id IS NULL OR id < :before_id)"
+        " AND (:before_at IS NULL OR at < :before_at)"
+        " ORDER BY id DESC LIMIT :limit",
+        {
+            "actor": actor,
+            "outcome": outcome,
+            "limit": limit,
+            "before_id": before_id,
+            # `at` is stored by isoformat (UTC, fixed width): text order is time order.
+            "before_at": isoformat(before_at) if before_at is not None else None,
+        },
     )
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    entries: list[dict[str, Any]]
+    older_than: int | None  # the id to page on from (`--before`), when older entries exist
+
+
+def page(
+    store: Store,
+    *,
+    actor: str | None = None,
+    outcome: str | None = None,
+    limit: int,
+    before_id: int | None = None,
+    before_at: datetime | None = None,
+) -> AuditPage:
+    """One page of `limit` entries, and where the next (older) page starts, if there is one."""
+    rows = search(
+        store,
+        actor=actor,
+        outcome=outcome,
+        limit=limit + 1,
+        before_id=before_id,
+        before_at=before_at,
+    )
+    shown = rows[:limit]
+    more = len(rows) > limit
+    return AuditPage(shown, int(shown[-1]["id"]) if more and shown else None)

@@ -81,3 +81,55 @@ def _text(raw: bytes | str | None) -> str:
         return ""
     text = raw.decode(errors="replace") if isinstance(raw, bytes) else raw
     return SECRETS.redact(text)
+
+
+def program_problem(
+    program: str, *, env: Mapping[str, str], cwd: Path | str | None = None
+) -> str | None:
+    """Why ``run_child([program, …], env=env, cwd=cwd)`` could not start it, or None.
+
+    Looked up as the child is started (subprocess, then execve): a name with a
+    slash is a path (relative to ``cwd``, else the bot's directory); a bare name is
+    searched on the PATH of ``env`` — the child's, which an environment's ``env:``
+    setting may have replaced — not on the bot's own.
+    """
+    base = Path(cwd) if cwd else Path.cwd()
+    if os.sep in program:
+        path = base / program  # an absolute program stays as it is
+        where = "" if Path(program).is_absolute() else f" (relative to {base})"
+        kind = _kind(path)
+        if kind is None:
+            return f"{path} does not exist{where}"
+        return _not_runnable(path, kind)
+    directories = os.get_exec_path(dict(env))
+    found: list[tuple[Path, str]] = []
+    for directory in directories:
+        candidate = base / directory / program  # an empty or relative entry is cwd-relative
+        kind = _kind(candidate)
+        if kind == "program":
+            return None
+        if kind is not None:
+            found.append((candidate, kind))
+    if found:
+        return _not_runnable(*found[0])
+    return f"{program!r} is not on PATH ({os.pathsep.join(directories)})"
+
+
+def _kind(path: Path) -> str | None:
+    """ "program", "file" (not executable), "directory", or None: nothing usable there."""
+    try:
+        if path.is_dir():
+            return "directory"
+        if path.is_file():
+            return "program" if os.access(path, os.X_OK) else "file"
+    except OSError:  # a name too long, a loop of links: execve would fail the same way
+        return None
+    return None
+
+
+def _not_runnable(path: Path, kind: str) -> str | None:
+    if kind == "directory":
+        return f"{path} is a directory, not a program"
+    if kind == "file":
+        return f"{path} is not executable (chmod +x it)"
+    return None

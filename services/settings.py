@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from services.deploy.settings import ApiServerConnection, EnvironmentSettings
 from services.git.settings import RepositorySettings
-from services.patterns import HTTP_URL
+from services.patterns import HttpUrlText
 
 
 class Section(BaseModel):
@@ -41,7 +41,7 @@ class SlackSettings(Section):
         le=65535,
         description="Socket Mode: /healthz, /readyz, /metrics (null: off).",
     )
-    api_url: str | None = Field(
+    api_url: HttpUrlText | None = Field(
         default=None,
         description="Slack Web API base URL (GovSlack, Enterprise); SLACK_API_URL overrides it.",
     )
@@ -126,7 +126,7 @@ class ServiceSettings(Section):
 
 class Bookmark(Section):
     title: str = Field(min_length=1, max_length=80)
-    link: str = Field(pattern=HTTP_URL)
+    link: HttpUrlText
 
 
 class IncidentSettings(Section):
@@ -145,6 +145,27 @@ class IncidentSettings(Section):
     reminder_tick_seconds: float = Field(
         default=30, gt=0, le=3600, description="How often the scheduler asks what is due."
     )
+
+    @field_validator("severities", mode="before")
+    @classmethod
+    def _overrides_merge_with_defaults(cls, value: object) -> object:
+        # `sev1: {update_every_minutes: 5}` changes the cadence and keeps sev1's other
+        # defaults (escalate, playbook): nobody should have to restate a whole policy.
+        if not isinstance(value, dict):
+            return value
+        defaults = _default_severities()
+        merged: dict[object, object] = {}
+        for name, override in value.items():
+            default = defaults.get(name)
+            if default is not None and isinstance(override, dict):
+                required = {
+                    "update_every_minutes": default.update_every_minutes,
+                    "escalate": default.escalate,
+                }
+                merged[name] = {**required, **override}
+            else:
+                merged[name] = override
+        return merged
 
     @field_validator("severities")
     @classmethod

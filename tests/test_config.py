@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import EXAMPLE_CONFIG, ConfigError, load_config, resolve_config_path
+from services.settings import DEFAULT_PLAYBOOK
 
 from .conftest import REPO_ROOT
 
@@ -84,8 +85,11 @@ def test_config_path_resolution_order(tmp_path: Path, monkeypatch: pytest.Monkey
     assert resolve_config_path("other.yml") == (Path("other.yml"), False)
 
 
-def run_cli(*args: str, cwd: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, cwd: Path, stdin: str = "", extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "HOTFIX_"))}
+    env.update(extra_env or {})
     return subprocess.run(
         [sys.executable, "-m", "bot", *args],
         cwd=cwd,
@@ -122,3 +126,29 @@ def test_check_config_reports_a_valid_file(tmp_path: Path) -> None:
     assert f"{path}: valid" in result.stdout
     assert "SLACK_BOT_TOKEN: not set" in result.stdout
     assert "templates: OK" in result.stdout
+
+
+def test_a_partial_severity_override_merges_with_the_defaults(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "incidents:\n  severities:\n    sev1: {update_every_minutes: 5}\n"
+        "    sev3:\n      responders: [U0BOB]\n",
+    )
+    severities = load_config(path).settings.incidents.severities
+    assert severities["sev1"].update_every_minutes == 5
+    assert severities["sev1"].escalate is True  # sev1's default, not an error
+    assert severities["sev1"].playbook == list(DEFAULT_PLAYBOOK)
+    assert (severities["sev3"].update_every_minutes, severities["sev3"].escalate) == (60, False)
+    assert severities["sev3"].responders == ["U0BOB"]
+    assert severities["sev0"].update_every_minutes == 10
+
+
+def test_a_wrong_value_in_a_partial_severity_override_names_its_line(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "incidents:\n  severities:\n    sev2:\n      escalate: true\n      update_every_minutes: 0\n",
+    )
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    (problem,) = raised.value.problems
+    assert (problem.line, problem.field) == (5, "incidents.severities.sev2.update_every_minutes")

@@ -29,6 +29,7 @@ SAMPLES = {
         {
             "entries": [
                 {
+                    "id": 7,
                     "at": "2026-03-14T09:26:53+00:00",
                     "actor": "U1",
                     "action": "command:help",
@@ -39,6 +40,7 @@ SAMPLES = {
             "user": "U1",
             "outcome": "ok",
             "zone": "UTC",
+            "older": "/hotfix audit --user U1 --before 7",
         },
     ),
 }

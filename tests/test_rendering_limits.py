@@ -208,13 +208,38 @@ SAMPLES: dict[str, list[JSON]] = {
     "audit": [
         {
             "entries": [
-                {"at": WHEN, "actor": BIG, "action": BIG, "outcome": "refused", "detail": BIG}
+                {
+                    "id": 1,
+                    "at": WHEN,
+                    "actor": BIG,
+                    "action": BIG,
+                    "outcome": "refused",
+                    "detail": BIG,
+                }
             ]
             * 60,
             "user": BIG,
             "outcome": BIG,
             "zone": "UTC",
-        }
+            "older": None,
+        },
+        {
+            "entries": [
+                {
+                    "id": 9_999_999,
+                    "at": WHEN,
+                    "actor": BIG,
+                    "action": BIG,
+                    "outcome": "ok",
+                    "detail": BIG,
+                }
+            ]
+            * 45,
+            "user": BIG,
+            "outcome": None,
+            "zone": "UTC",
+            "older": "/hotfix audit --user " + BIG + " --before 12",
+        },
     ],
     "deploy_ack": [
         {**card("requested"), "text": BIG, "problems": [BIG] * 3},

@@ -9,7 +9,7 @@ import click
 from handlers.commands.registry import ChatGroup, chat_command
 from handlers.context import CommandEnv
 from handlers.form_limits import LIMITS, TITLE
-from handlers.incident_lookup import find_incident
+from handlers.incident_lookup import INCIDENT_OPTION, find_incident
 from handlers.params import SLACK_USER
 from handlers.replies import Reply
 from services.errors import UserFacingError
@@ -31,9 +31,6 @@ _root().add_command(INCIDENT)
 
 SEVERITY = click.Choice([s.value for s in Severity], case_sensitive=False)
 STATUS = click.Choice([s.value for s in Status if s is not Status.RESOLVED], case_sensitive=False)
-INCIDENT_OPTION = click.option(
-    "--incident", "incident_id", metavar="INC-N", help="Which incident (default: this war room's)."
-)
 
 
 def _has_flags(ctx: click.Context) -> bool:

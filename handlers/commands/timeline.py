@@ -6,13 +6,12 @@ import click
 
 from handlers.commands.registry import chat_command
 from handlers.context import CommandEnv
-from handlers.incident_lookup import find_incident
+from handlers.incident_lookup import INCIDENT_OPTION, find_incident, named_once, split_incident
 from handlers.replies import Reply
 from services import timeline as timeline_store
 from services.chat import ChatError
 from services.errors import UserFacingError
 from services.incidents import lifecycle
-from services.incidents.model import INCIDENT_ID
 from services.incidents.postmortem import postmortem_data
 from services.incidents.presenting import incident_data
 
@@ -26,7 +25,7 @@ def _root() -> click.Group:
 @chat_command(
     _root(),
     "note",
-    example="/hotfix note Rolled back the cache config; error rate falling  (elsewhere: /hotfix note INC-42 …)",
+    example="/hotfix note Rolled back the cache config; error rate falling  (elsewhere: /hotfix note --incident INC-42 …)",
     short_help="Add a note to the war room's timeline.",
     raw_text="text",
     on_worker=False,
@@ -34,10 +33,7 @@ def _root() -> click.Group:
 @click.argument("text")
 def note(env: CommandEnv, text: str) -> Reply:
     """Add a line to the incident's timeline: in its war room, or anywhere as `note INC-n …`."""
-    incident_id = None
-    words = text.split(None, 1)
-    if words and INCIDENT_ID.fullmatch(words[0]):
-        incident_id, text = words[0], words[1] if len(words) > 1 else ""
+    incident_id, text = split_incident(text)
     incident = find_incident(env, incident_id)
     if not text.strip():
         raise click.UsageError("The note is empty.")
@@ -61,14 +57,15 @@ def note(env: CommandEnv, text: str) -> Reply:
 @chat_command(
     _root(),
     "timeline",
-    example="/hotfix timeline INC-42",
+    example="/hotfix timeline --incident INC-42",
     short_help="Show an incident's timeline.",
     on_worker=False,
 )
-@click.argument("incident_id", required=False, metavar="[INC-N]")
-def timeline(env: CommandEnv, incident_id: str | None) -> Reply:
+@click.argument("named", required=False, metavar="[INC-N]")
+@INCIDENT_OPTION
+def timeline(env: CommandEnv, named: str | None, incident_id: str | None) -> Reply:
     """Show the timeline (in a war room, of that incident by default)."""
-    incident = find_incident(env, incident_id)
+    incident = find_incident(env, named_once(named, incident_id))
     events = timeline_store.events(env.deps.store, incident_id=incident.id)
     return Reply(
         "timeline",
@@ -86,13 +83,14 @@ def timeline(env: CommandEnv, incident_id: str | None) -> Reply:
 @chat_command(
     _root(),
     "postmortem",
-    example="/hotfix postmortem INC-42",
+    example="/hotfix postmortem --incident INC-42",
     short_help="Write the postmortem draft and upload it to the war room.",
 )
-@click.argument("incident_id", required=False, metavar="[INC-N]")
-def postmortem(env: CommandEnv, incident_id: str | None) -> Reply:
+@click.argument("named", required=False, metavar="[INC-N]")
+@INCIDENT_OPTION
+def postmortem(env: CommandEnv, named: str | None, incident_id: str | None) -> Reply:
     """Draft the postmortem (Markdown) from the timeline and upload it to the war room."""
-    incident = find_incident(env, incident_id)
+    incident = find_incident(env, named_once(named, incident_id))
     deps = env.deps
     data = postmortem_data(deps.store, incident, now=deps.clock.now(), zone=deps.settings.zone)
     markdown = deps.renderer.render_text("postmortem", data)

@@ -126,7 +126,7 @@ from services.deploy.prometheus import (
     Series,
 )
 from services.errors import UserFacingError
-from services.patterns import HTTP_URL
+from services.patterns import HttpUrlText
 
 Outcome = Literal["pass", "fail", "inconclusive"]
 Verdict = Literal["running", "passed", "failed", "inconclusive"]
@@ -219,7 +219,7 @@ DEFAULT_POST_DEPLOY_RULES: tuple[MetricQuery, ...] = (
 
 
 class AnalysisSettings(_Section):
-    prometheus_url: str = Field(pattern=HTTP_URL, description="Base URL of Prometheus' API.")
+    prometheus_url: HttpUrlText = Field(description="Base URL of Prometheus' API.")
     bearer_token_env: str | None = Field(
         default=None,
         pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",

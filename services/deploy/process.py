@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from services.children import child_environment, run_child
+from services.children import child_environment, program_problem, run_child
 from services.deploy.settings import EnvironmentSettings
 
 TAIL_LINES = 15
@@ -61,5 +61,7 @@ def run(
     try:
         completed = run_child(argv, env=env, cwd=cwd, timeout=timeout, merge_stderr=True)
     except OSError as exc:
-        return ProcessResult(argv, 127, f"cannot run {argv[0]}: {exc.strerror}")
+        # Say why in check-config's words (which file, which PATH), not just errno's.
+        why = program_problem(argv[0], env=env, cwd=cwd) or exc.strerror
+        return ProcessResult(argv, 127, f"cannot run {argv[0]}: {why}")
     return ProcessResult(argv, completed.returncode, completed.stdout)

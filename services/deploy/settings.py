@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from services.deploy.analysis import AnalysisSettings
-from services.patterns import HTTP_URL
+from services.patterns import HttpUrlText
 
 SlackTarget = Annotated[str, Field(pattern=r"^([UWS][A-Z0-9]{2,})$")]
 Argv = list[Annotated[str, Field(min_length=1)]]
@@ -169,7 +169,7 @@ class Check(Section):
 
 
 class HealthCheck(Section):
-    url: str = Field(pattern=HTTP_URL)
+    url: HttpUrlText
     expect_status: int = Field(default=200, ge=100, le=599)
     body_contains: str | None = None
     max_latency_ms: float | None = Field(default=None, gt=0)

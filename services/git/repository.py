@@ -155,6 +155,19 @@ class GitRepository:
         return top if top == path.resolve() else None
 
     @staticmethod
+    def is_bare(path: Path) -> bool:
+        """Is ``path`` itself a bare repository (something ``git clone`` can clone)?"""
+        cmd = ["git", "rev-parse", "--is-bare-repository", "--absolute-git-dir"]
+        try:
+            status, out, _ = _execute(cmd, cwd=path, env=_git_env({}))
+        except OSError:
+            return False
+        lines = out.split()
+        if status != 0 or len(lines) != 2 or lines[0] != "true":
+            return False
+        return Path(lines[1]).resolve() == path.resolve()
+
+    @staticmethod
     def clone(source: str, destination: Path, *, remote: str) -> None:
         cmd = ["git", "clone", "--quiet", "--origin", remote, "--", source, str(destination)]
         try:

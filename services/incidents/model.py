@@ -73,7 +73,9 @@ def parse_incident_id(text: str) -> str:
     match = INCIDENT_ID.fullmatch(text.strip())
     if not match:
         raise UserFacingError(
-            f"{text!r} is not an incident id.", hint="Incident ids look like INC-42."
+            # Cut: a pasted 10 KB value must not bury the answer.
+            f"{text[:40]!r} is not an incident id.",
+            hint="Incident ids look like INC-42.",
         )
     return f"INC-{int(match.group(1))}"
 

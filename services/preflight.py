@@ -1,0 +1,151 @@
+"""What would fail at 3 a.m.: the paths and programs the configuration names, checked now.
+
+The settings models say what a valid file is; they cannot say whether
+`./deploy.sh` exists on this machine or whether a repository path points at a
+clone. These checks look, the way the bot will use each one at run time (a
+child's argv[0] on the child's PATH, from its working directory; a local
+repository path used in place), and name each problem by its settings path so
+`bot.config` can give its file and line. Remote repository addresses are only
+read, never fetched.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from services.children import program_problem
+from services.deploy.process import PLACEHOLDER, environment_for, fill
+from services.deploy.settings import EnvironmentSettings
+from services.git.repository import GitRepository
+from services.settings import Settings
+
+Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Finding:
+    loc: Loc  # where in the settings, e.g. ("services", "payments", "git", "repository")
+    message: str
+
+
+def preflight(settings: Settings, *, cwd: Path | None = None) -> list[Finding]:
+    """Every problem found, in the order of the settings (all of them, not the first)."""
+    base = cwd or Path.cwd()
+    findings: list[Finding] = []
+    lease = settings.lock.lease
+    if settings.lock.kind == "lease" and lease.kubeconfig:
+        findings += _file_finding(("lock", "lease", "kubeconfig"), lease.kubeconfig, base)
+    for name, service in settings.services.items():
+        if service.git is not None:
+            problem = repository_problem(service.git.repository, cwd=base)
+            if problem:
+                findings.append(Finding(("services", name, "git", "repository"), problem))
+        for env_name, env in service.environments.items():
+            at: Loc = ("services", name, "environments", env_name)
+            values = {"service": name, "environment": env_name}
+            findings += [
+                Finding(at + f.loc, f.message)
+                for f in environment_findings(env, values=values, cwd=base)
+            ]
+    return findings
+
+
+def environment_findings(
+    env: EnvironmentSettings, *, values: dict[str, str], cwd: Path
+) -> list[Finding]:
+    """The programs of one deployment environment (and its kubeconfig), located in it."""
+    findings: list[Finding] = []
+    if env.kubernetes is not None and env.kubernetes.kubeconfig:
+        findings += _file_finding(("kubernetes", "kubeconfig"), env.kubernetes.kubeconfig, cwd)
+    programs: list[tuple[Loc, list[str], Path]] = []
+    command = env.command
+    if command is not None:
+        workdir = cwd / command.workdir if command.workdir else cwd
+        if not _is_dir(workdir):
+            # No command can start there; saying so once beats one line per program.
+            findings.append(
+                Finding(("command", "workdir"), f"{workdir} is not an existing directory")
+            )
+        else:
+            for key in ("deploy", "rollback", "status"):
+                argv = getattr(command, key)
+                if argv:
+                    programs.append((("command", key), argv, workdir))
+    programs += [(("checks", i, "argv"), check.argv, cwd) for i, check in enumerate(env.checks)]
+    if env.backup:
+        programs.append((("backup",), env.backup, cwd))
+    child_env = environment_for(env)
+    for loc, argv, workdir in programs:
+        (program,) = fill(argv[:1], values)
+        if PLACEHOLDER.search(program):
+            continue  # named by the version being deployed: only known at run time
+        problem = program_problem(program, env=child_env, cwd=workdir)
+        if problem:
+            findings.append(Finding(loc, problem))
+    return findings
+
+
+def repository_problem(repository: str, *, cwd: Path) -> str | None:
+    """A local path that is no repository, or an address whose syntax git would refuse."""
+    if "://" in repository:
+        try:
+            parts = urlsplit(repository)
+            parts.port  # noqa: B018 - parsing the port is the check
+        except ValueError as exc:
+            return f"the address does not parse: {exc}"
+        if parts.scheme == "file":
+            return _local_repository_problem(Path(unquote(parts.path)), cwd)
+        if not parts.hostname:
+            return "the address has no host (e.g. ssh://git@github.com/example/payments.git)"
+        return None
+    # git's scp-like syntax, [user@]host:path, has no slash before its first colon.
+    if ":" in repository.split("/", 1)[0]:
+        user_host, _, path = repository.partition(":")
+        if not user_host.rpartition("@")[2]:
+            return "the address has no host before ':' (e.g. git@github.com:example/payments.git)"
+        if not path:
+            return "the address has no repository path after ':'"
+        return None
+    return _local_repository_problem(Path(repository), cwd)
+
+
+def _local_repository_problem(path: Path, cwd: Path) -> str | None:
+    where = "" if path.expanduser().is_absolute() else f" (relative to {cwd})"
+    path = cwd / path.expanduser()
+    try:
+        exists, is_dir = path.exists(), path.is_dir()
+    except OSError as exc:  # a name too long, a loop of symbolic links
+        return f"{path} cannot be read: {exc.strerror}"
+    if not exists:
+        return f"{path} does not exist{where}"
+    if not is_dir:
+        return f"{path} is not a directory"
+    if GitRepository.toplevel(path) is None and not GitRepository.is_bare(path):
+        return (
+            f"{path} is not a git repository (neither the top of a work tree nor a bare repository)"
+        )
+    return None
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:  # a name too long: no command could start there either
+        return False
+
+
+def _file_finding(loc: Loc, names: str, cwd: Path) -> list[Finding]:
+    """A kubeconfig setting: one file, or several joined like $KUBECONFIG (a:b)."""
+    missing = []
+    for name in filter(None, names.split(os.pathsep)):
+        path = cwd / Path(name).expanduser()
+        try:
+            if path.is_file():
+                continue
+        except OSError:  # a name too long: the client could not read it either
+            pass
+        missing.append(str(path))
+    return [Finding(loc, f"{path} is not an existing file") for path in missing]
