@@ -176,7 +176,29 @@ def post_update(
             "broadcast": broadcast,
         },
     )
-    return _apply_once(incident, change, deps=deps, actor=actor, at=now, key=dedup_key, tell=tell)
+    result = _apply_once(incident, change, deps=deps, actor=actor, at=now, key=dedup_key, tell=tell)
+    if broadcast and result.changed:
+        result.problems += _broadcast_nowhere(result.incident, deps)
+    return result
+
+
+def _broadcast_nowhere(incident: Incident, deps: WarRoomDeps) -> list[str]:
+    """`--broadcast` shares the update from the announcement thread to its channel; without an
+    announcement it reaches nobody, which the person who asked for it must hear."""
+    if incident.announcement_ts:
+        return []
+    if deps.settings.announcement_channel is None:
+        return [
+            "The broadcast went nowhere: no announcement channel is configured. Set"
+            " `incidents.announcement_channel` to a channel id (C…) in the bot's config"
+            " (hotfix.yml); the update is in the war room."
+        ]
+    return [
+        f"The broadcast went nowhere: {incident.id} has no announcement in"
+        f" {deps.settings.announcement_channel} yet (Slack failed when it was declared)."
+        f" `/hotfix incident war-room --incident {incident.id}` posts it; the update is in the"
+        " war room."
+    ]
 
 
 def _tell_about_update(
