@@ -164,6 +164,24 @@ class GitRepository:
         if status != 0:
             raise GitCommandError(cmd, status, err)
 
+    @staticmethod
+    def remote_tags(source: str, *, cwd: Path) -> list[str]:
+        """The tag names on a remote (a URL, a path, or a remote's name when ``cwd`` is a
+        clone), read with ``ls-remote`` without fetching anything or touching a clone."""
+        cmd = ["git", "ls-remote", "--quiet", "--tags", "--refs", "--", source]
+        try:
+            status, out, err = _execute(cmd, cwd=cwd, env=_git_env({}))
+        except OSError as exc:
+            raise GitCommandError(cmd, None, str(exc)) from None
+        if status != 0:
+            raise GitCommandError(cmd, status, err)
+        names = []
+        for line in out.splitlines():
+            _, _, ref = line.partition("\t")
+            if ref.startswith("refs/tags/"):
+                names.append(ref.removeprefix("refs/tags/"))
+        return names
+
     def close(self) -> None:
         self._repo.close()
 
