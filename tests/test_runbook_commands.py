@@ -367,3 +367,29 @@ def test_broadcast_with_an_announcement_goes_to_the_channel_and_says_nothing_mor
         c.args for c in slack.calls_to("chat.postMessage") if c.args.get("reply_broadcast")
     ]
     assert broadcast["channel"] == ANNOUNCE
+
+
+# ------------------------------------------------------------------ hostile input
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"deploy --target='{HOSTILE}'",
+        f"deploy --target=production --service='{HOSTILE}'",
+        f"deploy --target=production --version='{HOSTILE}'",
+        f"rollback --target='{HOSTILE}' --immediate",
+        f"rollback --service='{HOSTILE}' --version='{HOSTILE}'",
+    ],
+)
+def test_hostile_flags_get_an_answer_and_change_nothing(
+    rbot: RunningBot, world: GitWorld, target: DeployTarget, text: str
+) -> None:
+    room = war_room(rbot)
+    finished_hotfix(rbot, world, room)
+    reply = command(rbot, text, channel_id=room)
+    assert reply["response_type"] == "ephemeral"
+    assert "<!channel>" not in str(reply)  # escaped: it pings nobody
+    assert len(str(reply)) < 20_000  # cut, not echoed whole
+    assert deployment_count(rbot) == 0
+    assert target.calls() == []

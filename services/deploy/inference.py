@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from services import timeline
 from services.deploy.model import Deployment
+from services.deploy.requests import target_settings
 from services.errors import UserFacingError
 from services.incidents.model import Incident
 from services.settings import Settings
@@ -77,6 +78,8 @@ def for_deploy(
     if service is None:
         service = _infer_service(settings, incident, hotfix, inferred)
     if version is None:
+        # A target that does not exist is answered as such, before asking for a version.
+        target_settings(settings, service, environment)
         version, why = _infer_version(incident, hotfix, service, environment)
         inferred.append(f"version {version} — {why}")
     return Choice(service, environment, version, tuple(inferred))
@@ -155,7 +158,7 @@ def for_rollback(
     if last is None:
         raise MissingChoiceError(
             f"{incident.id} has no deployment to roll back"
-            + (f" on {service or environment}" if service or environment else "")
+            + (f" on {(service or environment or '')[:40]}" if service or environment else "")
             + ".",
             hint=f"Name the target: /hotfix rollback {missing}",
         )

@@ -63,7 +63,7 @@ def target_settings(settings: Settings, service: str, environment: str) -> Envir
     if svc is None or not svc.environments:
         known = sorted(name for name, s in settings.services.items() if s.environments)
         raise UserFacingError(
-            f"There is no deployable service {service!r}.",
+            f"There is no deployable service {service[:40]!r}.",  # typed: not echoed whole
             hint=("Configured: " + ", ".join(known) + ".")
             if known
             else "Add services.<name>.environments to the config.",
@@ -71,7 +71,7 @@ def target_settings(settings: Settings, service: str, environment: str) -> Envir
     env = svc.environments.get(environment)
     if env is None:
         raise UserFacingError(
-            f"{service} has no environment {environment!r}.",
+            f"{service} has no environment {environment[:40]!r}.",
             hint="Configured: " + ", ".join(sorted(svc.environments)) + ".",
         )
     return env
@@ -120,7 +120,7 @@ def request(
     env = target_settings(deps.settings, req.service, req.environment)
     if req.version != "previous" and not VERSION.fullmatch(req.version):
         raise UserFacingError(
-            f"{req.version!r} is not a valid version.",
+            f"{req.version[:40]!r} is not a valid version.",
             hint="Versions are image tags: letters, digits, '.', '_' and '-', e.g. v2.1.1.",
         )
     allowed = env.requesters if env.requesters is not None else deps.settings.access.deployers
