@@ -226,6 +226,21 @@ def test_deploy_outside_an_incident_takes_the_only_service_and_asks_for_the_vers
     assert "service payments — the only configured service" in card_text(rbot, "DEP-1")
 
 
+def test_verify_is_the_default_and_no_verify_turns_it_off(
+    rbot: RunningBot, target: DeployTarget
+) -> None:
+    command(rbot, "deploy --target=production --version=v2.1.0 --verify")
+    command(rbot, "cancel DEP-1")
+    command(rbot, "deploy --target=production --version=v2.1.0 --no-verify")
+    assert repository.get(rbot.deps.store, "DEP-1").verify is True
+    assert repository.get(rbot.deps.store, "DEP-2").verify is False
+    click(rbot, "hotfix_deploy_approve", "DEP-2", "U0BOB")
+    click(rbot, "hotfix_deploy_approve", "DEP-2", "U0CAROL")
+    steps = {s["step"]: s["detail"] for s in repository.steps(rbot.deps.store, "DEP-2")}
+    assert steps["verify"] == "skipped (--no-verify)", steps
+    assert repository.get(rbot.deps.store, "DEP-2").state is State.SUCCEEDED
+
+
 def test_deploy_with_several_services_and_no_hotfix_lists_them(make_bot: BotFactory) -> None:
     bot = make_bot(other_service=True)
     answer = shown(command(bot, "deploy --target=production --version=v2.1.0"))
