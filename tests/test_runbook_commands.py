@@ -35,13 +35,6 @@ CREATE = "create --issue=PROD-2847 --severity=critical --from=production"
 HOSTILE = "<!channel> " + "\u202e" * 3 + "x\n" * 5000
 
 
-@pytest.fixture
-def target(tmp_path: Path) -> Iterator[DeployTarget]:
-    deployed = DeployTarget(tmp_path / "target")
-    yield deployed
-    deployed.stop()
-
-
 def settings(
     world: GitWorld,
     target: DeployTarget,

@@ -12,7 +12,6 @@ signed requests), and `hotfix-bot console` as a subprocess on the same kind of w
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -75,13 +74,6 @@ TIMELINE = [
     "deploy_rolled_back",
     "resolved",
 ]
-
-
-@pytest.fixture
-def target(tmp_path: Path) -> Iterator[DeployTarget]:
-    deployed = DeployTarget(tmp_path / "target")
-    yield deployed
-    deployed.stop()
 
 
 def services(world: GitWorld, target: DeployTarget) -> dict[str, object]:
