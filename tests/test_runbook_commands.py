@@ -401,3 +401,27 @@ def test_hostile_flags_get_an_answer_and_change_nothing(
     assert len(str(reply)) < 20_000  # cut, not echoed whole
     assert deployment_count(rbot) == 0
     assert target.calls() == []
+
+
+def test_notify_stakeholders_with_no_announcement_says_it_will_go_nowhere(
+    make_bot: BotFactory, world: GitWorld
+) -> None:
+    bot = make_bot(announce=False)
+    outside = shown(
+        command(bot, "deploy --target=production --version=v2.1.0 --notify-stakeholders")
+    )
+    assert "DEP-1 requested" in outside
+    assert "--notify-stakeholders goes nowhere outside an incident" in outside
+    command(bot, "cancel DEP-1")
+    room = war_room(bot, DECLARE_SEV1)
+    finished_hotfix(bot, world, room)
+    answer = shown(
+        command(bot, "deploy --target=production --notify-stakeholders", channel_id=room)
+    )
+    assert "DEP-2 requested" in answer
+    assert (
+        "--notify-stakeholders will go nowhere: no announcement channel is configured."
+        " Set `incidents.announcement_channel`"
+    ) in answer
+    quiet = shown(command(bot, "cancel DEP-2", channel_id=room))
+    assert "go nowhere" not in quiet

@@ -21,6 +21,8 @@ from services.deploy import inference
 from services.deploy import repository as deployments
 from services.deploy.model import IN_FLIGHT, Kind, State
 from services.deploy.requests import DeployRequest
+from services.incidents.lifecycle import unannounced
+from services.incidents.model import Incident
 
 T = TypeVar("T")
 
@@ -105,11 +107,12 @@ def deploy(
 
     In an incident's war room, --service and --version default to its hotfix's service and
     the tag its finish made; the card says what was inferred."""
+    incident = incident_here(env)
     choice = _inferred(
         lambda: inference.for_deploy(
             env.deps.settings,
             env.deps.store,
-            incident=incident_here(env),
+            incident=incident,
             environment=environment,
             service=service,
             version=version,
@@ -130,7 +133,16 @@ def deploy(
             inferred=choice.inferred,
             typed_version=version is not None,
         ),
+        problems=_stakeholders_unreachable(env, incident) if notify_stakeholders else [],
     )
+
+
+def _stakeholders_unreachable(env: CommandEnv, incident: Incident | None) -> list[str]:
+    """--notify-stakeholders posts the outcome in the incident's announcement thread."""
+    what = "--notify-stakeholders"
+    if incident is None:
+        return [f"{what} goes nowhere outside an incident: the outcome is on the card only."]
+    return unannounced(incident, env.deps.settings.incidents, what=what, fate="will go nowhere")
 
 
 @chat_command(

@@ -31,6 +31,7 @@ from services.incidents.war_room import (
     require_member,
     responders_for,
 )
+from services.settings import IncidentSettings
 
 
 @dataclass
@@ -178,26 +179,28 @@ def post_update(
     )
     result = _apply_once(incident, change, deps=deps, actor=actor, at=now, key=dedup_key, tell=tell)
     if broadcast and result.changed:
-        result.problems += _broadcast_nowhere(result.incident, deps)
+        # The update itself is in the war room either way.
+        result.problems += unannounced(result.incident, deps.settings, what="The broadcast")
     return result
 
 
-def _broadcast_nowhere(incident: Incident, deps: WarRoomDeps) -> list[str]:
-    """`--broadcast` shares the update from the announcement thread to its channel; without an
-    announcement it reaches nobody, which the person who asked for it must hear."""
+def unannounced(
+    incident: Incident, settings: IncidentSettings, *, what: str, fate: str = "went nowhere"
+) -> list[str]:
+    """Why `what` (a broadcast, a stakeholder notice) that goes through the incident's
+    announcement reaches nobody, if it does: the person who asked for it must hear it."""
     if incident.announcement_ts:
         return []
-    if deps.settings.announcement_channel is None:
+    if settings.announcement_channel is None:
         return [
-            "The broadcast went nowhere: no announcement channel is configured. Set"
+            f"{what} {fate}: no announcement channel is configured. Set"
             " `incidents.announcement_channel` to a channel id (C…) in the bot's config"
-            " (hotfix.yml); the update is in the war room."
+            " (hotfix.yml)."
         ]
     return [
-        f"The broadcast went nowhere: {incident.id} has no announcement in"
-        f" {deps.settings.announcement_channel} yet (Slack failed when it was declared)."
-        f" `/hotfix incident war-room --incident {incident.id}` posts it; the update is in the"
-        " war room."
+        f"{what} {fate}: {incident.id} has no announcement in"
+        f" {settings.announcement_channel} yet (Slack failed when it was declared)."
+        f" `/hotfix incident war-room --incident {incident.id}` posts it."
     ]
 
 
