@@ -21,7 +21,7 @@ from services.deploy import inference
 from services.deploy import repository as deployments
 from services.deploy.model import IN_FLIGHT, Kind, State
 from services.deploy.requests import DeployRequest
-from services.incidents.lifecycle import unannounced
+from services.incidents.announcement import unannounced
 from services.incidents.model import Incident
 
 T = TypeVar("T")

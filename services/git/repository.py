@@ -166,8 +166,8 @@ class GitRepository:
 
     @staticmethod
     def remote_tags(source: str, *, cwd: Path) -> list[str]:
-        """The tag names on a remote (a URL, a path, or a remote's name when ``cwd`` is a
-        clone), read with ``ls-remote`` without fetching anything or touching a clone."""
+        """The tag names on a remote (URL, path, or a remote's name when ``cwd`` is a clone),
+        read with ``ls-remote``: nothing fetched, no clone touched."""
         cmd = ["git", "ls-remote", "--quiet", "--tags", "--refs", "--", source]
         try:
             status, out, err = _execute(cmd, cwd=cwd, env=_git_env({}))
@@ -175,12 +175,8 @@ class GitRepository:
             raise GitCommandError(cmd, None, str(exc)) from None
         if status != 0:
             raise GitCommandError(cmd, status, err)
-        names = []
-        for line in out.splitlines():
-            _, _, ref = line.partition("\t")
-            if ref.startswith("refs/tags/"):
-                names.append(ref.removeprefix("refs/tags/"))
-        return names
+        refs = (line.partition("\t")[2] for line in out.splitlines())
+        return [ref.removeprefix("refs/tags/") for ref in refs if ref.startswith("refs/tags/")]
 
     def close(self) -> None:
         self._repo.close()

@@ -17,6 +17,7 @@ from services.chat import ChatError, Message
 from services.clock import isoformat
 from services.errors import ConflictError, UserFacingError
 from services.incidents import repository
+from services.incidents.announcement import unannounced
 from services.incidents.model import Incident, Role, Severity, Status
 from services.incidents.presenting import incident_data
 from services.incidents.war_room import (
@@ -31,7 +32,6 @@ from services.incidents.war_room import (
     require_member,
     responders_for,
 )
-from services.settings import IncidentSettings
 
 
 @dataclass
@@ -182,26 +182,6 @@ def post_update(
         # The update itself is in the war room either way.
         result.problems += unannounced(result.incident, deps.settings, what="The broadcast")
     return result
-
-
-def unannounced(
-    incident: Incident, settings: IncidentSettings, *, what: str, fate: str = "went nowhere"
-) -> list[str]:
-    """Why `what` (a broadcast, a stakeholder notice) that goes through the incident's
-    announcement reaches nobody, if it does: the person who asked for it must hear it."""
-    if incident.announcement_ts:
-        return []
-    if settings.announcement_channel is None:
-        return [
-            f"{what} {fate}: no announcement channel is configured. Set"
-            " `incidents.announcement_channel` to a channel id (C…) in the bot's config"
-            " (hotfix.yml)."
-        ]
-    return [
-        f"{what} {fate}: {incident.id} has no announcement in"
-        f" {settings.announcement_channel} yet (Slack failed when it was declared)."
-        f" `/hotfix incident war-room --incident {incident.id}` posts it."
-    ]
 
 
 def _tell_about_update(
