@@ -425,3 +425,17 @@ def test_notify_stakeholders_with_no_announcement_says_it_will_go_nowhere(
     ) in answer
     quiet = shown(command(bot, "cancel DEP-2", channel_id=room))
     assert "go nowhere" not in quiet
+
+
+def test_a_remote_that_cannot_be_read_is_said_on_the_card_and_blocks_nothing(
+    make_bot: BotFactory, world: GitWorld, tmp_path: Path
+) -> None:
+    gone = world.settings(repository=str(tmp_path / "gone.git")).model_dump(mode="json")
+    bot = make_bot(git=gone)
+    reply = command(bot, "deploy --target=production --service=payments --version=v2.1.0")
+    assert reply["text"] == "DEP-1 requested: waiting for 2 approval(s).", reply
+    text = card_text(bot, "DEP-1")
+    assert "version v2.1.0 not checked against the repository: git command failed" in text
+    assert repository.get(bot.deps.store, "DEP-1").detail["version_check"].startswith(
+        "version v2.1.0 not checked"
+    )
