@@ -436,6 +436,8 @@ def test_a_remote_that_cannot_be_read_is_said_on_the_card_and_blocks_nothing(
     assert reply["text"] == "DEP-1 requested: waiting for 2 approval(s).", reply
     text = card_text(bot, "DEP-1")
     assert "version v2.1.0 not checked against the repository: git command failed" in text
-    assert repository.get(bot.deps.store, "DEP-1").detail["version_check"].startswith(
-        "version v2.1.0 not checked"
+    assert (
+        repository.get(bot.deps.store, "DEP-1")
+        .detail["version_check"]
+        .startswith("version v2.1.0 not checked")
     )
