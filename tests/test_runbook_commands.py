@@ -327,6 +327,24 @@ def test_rollback_in_the_war_room_takes_the_incidents_last_deployment(
     ]
 
 
+def test_rollback_infers_from_what_ran_not_from_a_withdrawn_request(
+    make_bot: BotFactory, world: GitWorld, target: DeployTarget
+) -> None:
+    bot = make_bot(other_service=True)
+    room = war_room(bot)
+    finished_hotfix(bot, world, room)
+    command(bot, "deploy --target=production", channel_id=room)  # DEP-1: payments v2.1.1
+    click(bot, "hotfix_deploy_approve", "DEP-1", "U0BOB")
+    click(bot, "hotfix_deploy_approve", "DEP-1", "U0CAROL")
+    command(bot, "deploy --target=production --service=orders --version=v9", channel_id=room)
+    command(bot, "cancel DEP-2", channel_id=room)  # never ran
+    reply = command(bot, "rollback --immediate", channel_id=room)
+    assert reply["text"] == "DEP-3 needs no approval: started.", reply
+    rollback = repository.get(bot.deps.store, "DEP-3")
+    assert (rollback.service, rollback.version) == ("payments", "v2.1.0")
+    assert "service payments — from DEP-1, INC-1's last deployment" in card_text(bot, "DEP-3")
+
+
 def test_rollback_with_nothing_to_infer_from_names_the_flags(rbot: RunningBot) -> None:
     answer = shown(command(rbot, "rollback --version=previous --immediate"))
     assert "Outside an incident's war room there is no deployment to roll back" in answer

@@ -12,12 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services import timeline
-from services.deploy.model import Deployment
+from services.deploy.model import Deployment, State
 from services.deploy.requests import target_settings
 from services.errors import UserFacingError
 from services.incidents.model import Incident
 from services.settings import Settings
 from services.store import Store
+
+NEVER_RAN = (State.REJECTED, State.EXPIRED, State.CANCELLED)
 
 
 class MissingChoiceError(UserFacingError):
@@ -176,11 +178,13 @@ def for_rollback(
 def last_deployment(
     store: Store, incident_id: str, *, service: str | None, environment: str | None
 ) -> Deployment | None:
-    """The incident's newest deployment or rollback (of `service` / on `environment`)."""
+    """The incident's newest deployment or rollback (of `service` / on `environment`); a
+    request that never ran (rejected, expired, cancelled) changed no target."""
+    never_ran = tuple(s.value for s in NEVER_RAN)
     row = store.query_one(
-        "SELECT * FROM deployments WHERE incident_id = ?"
+        "SELECT * FROM deployments WHERE incident_id = ? AND state NOT IN (?, ?, ?)"
         " AND (? IS NULL OR service = ?) AND (? IS NULL OR environment = ?)"
         " ORDER BY number DESC LIMIT 1",
-        (incident_id, service, service, environment, environment),
+        (incident_id, *never_ran, service, service, environment, environment),
     )
     return Deployment.from_row(row) if row else None
