@@ -54,9 +54,15 @@ def deployment_reply(
     )
 
 
-def submit(env: CommandEnv, req: DeployRequest, *, waiting: str | None = None) -> Reply:
+def submit(
+    env: CommandEnv,
+    req: DeployRequest,
+    *,
+    waiting: str | None = None,
+    problems: list[str] | None = None,
+) -> Reply:
     """Record a request; start it when it needs no approval. `waiting`: the answer while it
-    waits ({id} and {approvals} filled in)."""
+    waits ({id} and {approvals} filled in); `problems`: warnings for the requester."""
     deps = env.deps.deploy
     deployment, created, problem = requests.request(deps, req)
     if not created:
@@ -68,7 +74,7 @@ def submit(env: CommandEnv, req: DeployRequest, *, waiting: str | None = None) -
             Outcome.OK,
             f"BREAK-GLASS: {deployment.approvals_required} approval(s)",
         )
-    problems = [problem] if problem else []
+    problems = [*(problems or []), *([problem] if problem else [])]
     if deployment.approvals_required == 0:
         decision = requests.approve_without_gate(deps, deployment, actor=env.invocation.actor)
         after_decision(env, decision)

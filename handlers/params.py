@@ -1,4 +1,4 @@
-"""Parameter types for Slack's encodings of users and channels.
+"""Parameter types: Slack's encodings of users and channels, and severities.
 
 With `should_escape: true` in the manifest, Slack sends a mention as
 `<@U123ABC|alice>` and a channel as `<#C123ABC|general>`. These types accept
@@ -12,6 +12,9 @@ import re
 from typing import Any
 
 import click
+
+from services.errors import UserFacingError
+from services.incidents.model import Severity, parse_severity
 
 _USER_MENTION = re.compile(r"<@([UW][A-Z0-9]{2,})(?:\|[^>]*)?>")
 _USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
@@ -55,3 +58,26 @@ class SlackChannel(click.ParamType):
 
 SLACK_USER = SlackUser()
 SLACK_CHANNEL = SlackChannel()
+
+
+class SeverityParam(click.ParamType):
+    """One severity vocabulary everywhere: `sev0`…`sev3` (any case) and the runbooks' words
+    `critical`, `high`, `medium`, `low` (services.incidents.model.SEVERITY_WORDS)."""
+
+    name = "severity"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> Severity:
+        if isinstance(value, Severity):
+            return value
+        try:
+            return parse_severity(str(value))
+        except UserFacingError as exc:
+            self.fail(f"{exc.message} {exc.hint}", param, ctx)
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context) -> str:
+        return "[sev0|sev1|sev2|sev3|critical|high|medium|low]"
+
+
+SEVERITY = SeverityParam()

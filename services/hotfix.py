@@ -30,12 +30,11 @@ from services.git import (
     hotfix_status,
     prepare_clone,
 )
-from services.incidents.model import Incident
+from services.incidents.model import Incident, Severity
 from services.settings import Settings
 from services.store import Store
 
 T = TypeVar("T")
-SEVERITY_WORDS = {"critical": "Critical", "high": "High", "medium": "Medium", "low": "Low"}
 
 
 @dataclass(frozen=True)
@@ -142,7 +141,7 @@ def start(
     issue_key: str,
     description: str | None,
     base: str | None,
-    severity: str | None,
+    severity: Severity | None,
     incident: Incident | None,
 ) -> tuple[str, HotfixCreated]:
     require_deployer(
@@ -161,7 +160,8 @@ def start(
             issue_key=issue_key,
             description=description,
             base=base,
-            severity=SEVERITY_WORDS.get(severity or "", severity),
+            # The same trailer as finish writes: the canonical SEV label, whatever word was typed.
+            severity=severity.label if severity else None,
             actor=actor,
         ),
     )

@@ -448,6 +448,13 @@ class Chaos:
         incidents = self.open_incidents()
         channel = incidents[-1]["channel_id"] if incidents else "C0GENERAL"
         self.version += 1
+        if service == "payments":
+            # payments has a repository: a version is deployable once it is a tag there (on
+            # develop, so that the hotfixes' next release tags stay v2.1.x).
+            tag = f"v3.0.{self.version}"
+            git(self.world.dev, "fetch", "--quiet", "origin")
+            git(self.world.dev, "tag", tag, "origin/develop")
+            git(self.world.dev, "push", "--quiet", "origin", f"refs/tags/{tag}")
         request = self.bot.driver.slash_request(
             f"deploy --target=production --service={service} --version=v3.0.{self.version}",
             channel_id=channel,

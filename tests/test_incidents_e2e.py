@@ -804,11 +804,11 @@ def one_incident(ibot: RunningBot) -> str:
             "This channel is not an incident's war room.",
         ),
         ("postmortem", "general", "This channel is not an incident's war room."),
-        ("incident severity sev7", "room", "'sev7' is not one of 'sev0', 'sev1', 'sev2', 'sev3'."),
+        ("incident severity sev7", "room", "'sev7' is not a severity. Use sev0 … sev3, or"),
         (
             "incident create --severity=sev9 --title=x",
             "general",
-            "Invalid value for '--severity': 'sev9' is not one of",
+            "Invalid value for '--severity': 'sev9' is not a severity.",
         ),
         ("incident update --status=resolved --message=x", "room", "'resolved' is not one of"),
         ("incident commander @bob", "room", "'@bob' is not a Slack user."),

@@ -624,7 +624,7 @@ def test_postmortem_draft_is_uploaded_to_the_war_room(berlin_war: WarRoom) -> No
 
     assert markdown.startswith(f"# Postmortem: INC-1 — {TITLE}\n")
     for line in (
-        "| Severity | SEV1 (Major: a core feature is down for many customers) |",
+        "| Severity | SEV1 (Critical: a critical service is down for many customers) |",
         "| Impact | high |",
         "| Status | Resolved |",
         "| Commander | U0BOB |",

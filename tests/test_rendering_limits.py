@@ -94,6 +94,8 @@ def deployment(state: str = "requested", *, strategy: str = "rolling", detail: A
         "running_now": {"summary": BIG},
         "detail": detail or {},
         "final": False,
+        # What was inferred for flags left out, --preserve-data, an unchecked version.
+        "request_notes": [BIG, BIG, BIG],
     }
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
@@ -16,9 +17,14 @@ from handlers.deploy_actions import rollback as rollback_button
 from handlers.deploy_runner import submit
 from handlers.incident_lookup import incident_here
 from handlers.replies import Reply
+from services.deploy import inference
 from services.deploy import repository as deployments
 from services.deploy.model import IN_FLIGHT, Kind, State
 from services.deploy.requests import DeployRequest
+from services.incidents.announcement import unannounced
+from services.incidents.model import Incident
+
+T = TypeVar("T")
 
 
 def _root() -> click.Group:
@@ -42,6 +48,14 @@ TARGET = click.option(
 SERVICE = click.option("--service", required=True, help="Service, e.g. payments.")
 
 
+def _inferred(call: Callable[[], T]) -> T:
+    """A flag nothing could infer is a usage error: the answer names the flag to add."""
+    try:
+        return call()
+    except inference.MissingChoiceError as exc:
+        raise click.UsageError(f"{exc.message} {exc.hint or ''}".strip()) from exc
+
+
 def _request(env: CommandEnv, **choices: Any) -> DeployRequest:
     """A request with who asked, where, in which incident, and Slack's idempotency key."""
     return DeployRequest(
@@ -57,12 +71,18 @@ def _request(env: CommandEnv, **choices: Any) -> DeployRequest:
 @chat_command(
     DEPLOY,
     "deploy",
-    example="/hotfix deploy --target=production --service=payments --version=v2.1.1 --notify-stakeholders",
+    example="/hotfix deploy --target=production --verify --notify-stakeholders",
     short_help="Request a deployment (approval card with Approve / Reject).",
 )
 @TARGET
-@SERVICE
-@click.option("--version", required=True, help="The version (image tag) to deploy.")
+@click.option(
+    "--service",
+    help="Service, e.g. payments (default: the incident's hotfix's, else the only one).",
+)
+@click.option(
+    "--version",
+    help="The version (tag) to deploy (default: the tag the incident's hotfix finish made).",
+)
 @click.option(
     "--strategy",
     type=click.Choice(["rolling", "blue-green", "canary"]),
@@ -77,37 +97,68 @@ def _request(env: CommandEnv, **choices: Any) -> DeployRequest:
 def deploy(
     env: CommandEnv,
     environment: str,
-    service: str,
-    version: str,
+    service: str | None,
+    version: str | None,
     strategy: str | None,
     verify: bool,
     notify_stakeholders: bool,
 ) -> Reply:
-    """Request a deployment: the card shows what runs now and what will, and asks for approval."""
+    """Request a deployment: the card shows what runs now and what will, and asks for approval.
+
+    In an incident's war room, --service and --version default to its hotfix's service and
+    the tag its finish made; the card says what was inferred."""
+    incident = incident_here(env)
+    choice = _inferred(
+        lambda: inference.for_deploy(
+            env.deps.settings,
+            env.deps.store,
+            incident=incident,
+            environment=environment,
+            service=service,
+            version=version,
+        )
+    )
     return submit(
         env,
         _request(
             env,
             kind=Kind.DEPLOY,
-            service=service,
+            service=choice.service,
             environment=environment,
-            version=version,
+            version=choice.version,
             strategy=strategy,
             verify=verify,
             notify_stakeholders=notify_stakeholders,
             immediate=False,
+            inferred=choice.inferred,
+            typed_version=version is not None,
         ),
+        problems=_stakeholders_unreachable(env, incident) if notify_stakeholders else [],
     )
+
+
+def _stakeholders_unreachable(env: CommandEnv, incident: Incident | None) -> list[str]:
+    """--notify-stakeholders posts the outcome in the incident's announcement thread."""
+    what = "--notify-stakeholders"
+    if incident is None:
+        return [f"{what} goes nowhere outside an incident: the outcome is on the card only."]
+    return unannounced(incident, env.deps.settings.incidents, what=what, fate="will go nowhere")
 
 
 @chat_command(
     _root(),
     "rollback",
-    example="/hotfix rollback --target=production --service=payments --version=previous --immediate",
+    example="/hotfix rollback --version=previous --preserve-data --immediate",
     short_help="Roll back to the previous (or a given) version.",
 )
-@TARGET
-@SERVICE
+@click.option(
+    "--target",
+    "environment",
+    help="Environment, e.g. production (default: the incident's last deployment's).",
+)
+@click.option(
+    "--service", help="Service, e.g. payments (default: the incident's last deployment's)."
+)
 @click.option(
     "--version",
     default="previous",
@@ -115,15 +166,32 @@ def deploy(
     help="previous, or a version such as v2.1.0.",
 )
 @click.option(
+    "--preserve-data",
+    is_flag=True,
+    help="Roll back code only, run no down-migration (today nothing touches data).",
+)
+@click.option(
     "--immediate", is_flag=True, help="Skip approval (only where the environment allows it)."
 )
 def rollback(
-    env: CommandEnv, environment: str, service: str, version: str, immediate: bool
+    env: CommandEnv,
+    environment: str | None,
+    service: str | None,
+    version: str,
+    preserve_data: bool,
+    immediate: bool,
 ) -> Reply:
     """Roll back: Kubernetes `rollout undo` semantics, blue-green switches back, scripts run rollback.
 
+    In an incident's war room, --target and --service default to its last deployment's.
     While a deployment (or a canary) is running on the target, this is its Rollback button:
     it stops there and rolls back at once (for a canary: all traffic to stable, no analysis)."""
+    incident = incident_here(env)
+    service, environment, inferred = _inferred(
+        lambda: inference.for_rollback(
+            env.deps.store, incident=incident, environment=environment, service=service
+        )
+    )
     running = deployments.latest_for_target(
         env.deps.store, service, environment, states=IN_PROGRESS
     )
@@ -141,6 +209,9 @@ def rollback(
             verify=True,
             notify_stakeholders=False,
             immediate=immediate,
+            inferred=inferred,
+            preserve_data=preserve_data,
+            typed_version=version != "previous",
         ),
     )
 

@@ -9,10 +9,11 @@ import click
 from handlers.commands.registry import chat_command
 from handlers.context import CommandEnv
 from handlers.incident_lookup import incident_here
+from handlers.params import SEVERITY
 from handlers.replies import Reply
 from services import hotfix
 from services.chat import ChatError, Message
-from services.incidents.model import Incident
+from services.incidents.model import Incident, Severity
 from services.incidents.presenting import incident_data
 
 
@@ -52,8 +53,9 @@ def _announce(
 @click.option("--from", "base", help="Where to cut from (default: the production branch).")
 @click.option(
     "--severity",
-    type=click.Choice(sorted(hotfix.SEVERITY_WORDS), case_sensitive=False),
-    help="Without an open incident here, offers to declare one.",
+    type=SEVERITY,
+    help="sev0 … sev3, or critical (SEV1), high, medium, low. Without an open incident here,"
+    " offers to declare one.",
 )
 @SERVICE_OPTION
 def create(
@@ -61,7 +63,7 @@ def create(
     issue_key: str,
     description: str | None,
     base: str | None,
-    severity: str | None,
+    severity: Severity | None,
     service: str | None,
 ) -> Reply:
     """Fetch, find the newest release tag on production, cut hotfix/<ISSUE>-<desc> from it and push it."""
@@ -73,7 +75,7 @@ def create(
         issue_key=issue_key,
         description=description,
         base=base,
-        severity=severity.lower() if severity else None,
+        severity=severity,
         incident=incident,
     )
     data = {

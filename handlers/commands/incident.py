@@ -10,7 +10,7 @@ from handlers.commands.registry import ChatGroup, chat_command
 from handlers.context import CommandEnv
 from handlers.form_limits import LIMITS, TITLE
 from handlers.incident_lookup import INCIDENT_OPTION, find_incident
-from handlers.params import SLACK_USER
+from handlers.params import SEVERITY, SLACK_USER
 from handlers.replies import Reply
 from services.errors import UserFacingError
 from services.incidents import lifecycle, repository
@@ -29,7 +29,6 @@ def _root() -> click.Group:
 INCIDENT = ChatGroup("incident", help="Declare and run incidents.")
 _root().add_command(INCIDENT)
 
-SEVERITY = click.Choice([s.value for s in Severity], case_sensitive=False)
 STATUS = click.Choice([s.value for s in Status if s is not Status.RESOLVED], case_sensitive=False)
 
 
@@ -75,7 +74,9 @@ def modal(template: str, env: CommandEnv, **data: Any) -> Reply:
     short_help="Declare an incident and open its war room (no flags: a form).",
     on_worker=_has_flags,
 )
-@click.option("--severity", type=SEVERITY, help="sev0 (critical) … sev3 (low).")
+@click.option(
+    "--severity", type=SEVERITY, help="sev0 … sev3, or critical (SEV1), high, medium, low."
+)
 @click.option("--title", help="What is broken, in a few words.")
 @click.option(
     "--impact",
@@ -87,7 +88,7 @@ def modal(template: str, env: CommandEnv, **data: Any) -> Reply:
 @click.option("--commander", type=SLACK_USER, help="Incident commander (default: you).")
 def create(
     env: CommandEnv,
-    severity: str | None,
+    severity: Severity | None,
     title: str | None,
     impact: str,
     description: str,
@@ -110,7 +111,7 @@ def create(
         env,
         Declaration(
             title=_cut_title(title.strip()),
-            severity=Severity(severity.lower()),
+            severity=severity,
             impact=impact.lower(),
             description=description.strip(),
             commander=commander,
@@ -216,20 +217,20 @@ for _role in Role:
 )
 @click.argument("severity", type=SEVERITY)
 @INCIDENT_OPTION
-def severity_command(env: CommandEnv, severity: str, incident_id: str | None) -> Reply:
+def severity_command(env: CommandEnv, severity: Severity, incident_id: str | None) -> Reply:
     """Change the severity: re-announces, invites that severity's responders, adjusts the cadence."""
     incident = find_incident(env, incident_id)
     result = lifecycle.change_severity(
         incident,
         deps=env.war_room,
         actor=env.invocation.actor,
-        severity=Severity(severity.lower()),
+        severity=severity,
         request_key=env.invocation.trigger_id,
     )
     text = (
-        f"{incident.id} is now {severity.upper()}."
+        f"{incident.id} is now {severity.label}."
         if result.changed
-        else f"{incident.id} already is {severity.upper()}."
+        else f"{incident.id} already is {severity.label}."
     )
     return summary(env, incident.id, text, result.problems)
 

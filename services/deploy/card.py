@@ -59,6 +59,7 @@ def card_data(store: Store, deployment: Deployment, *, clock: Clock) -> dict[str
             "running_now": deployment.detail.get("running_now") or deployment.before,
             "detail": deployment.detail,
             "final": deployment.state in FINAL,
+            "request_notes": request_notes(deployment),
         },
         "steps": steps,
         "progress": {
@@ -69,6 +70,18 @@ def card_data(store: Store, deployment: Deployment, *, clock: Clock) -> dict[str
         "approvals": [a for a in approvals if a["decision"] == "approve"],
         "rejections": [a for a in approvals if a["decision"] == "reject"],
     }
+
+
+def request_notes(deployment: Deployment) -> list[str]:
+    """What the request said beyond what/where: what the bot inferred for flags left out,
+    `--preserve-data`, and a version the repository could not confirm."""
+    detail = deployment.detail
+    notes = [str(line) for line in detail.get("inferred") or []]
+    if detail.get("preserve_data"):
+        notes.append("code only (--preserve-data): no down-migration runs")
+    if detail.get("version_check"):
+        notes.append(str(detail["version_check"]))
+    return notes
 
 
 def state_label(deployment: Deployment) -> str:

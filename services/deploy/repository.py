@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -37,6 +37,9 @@ class NewDeployment:
     notify_stakeholders: bool
     before: dict[str, Any]
     request_key: str | None
+    # What the request said beyond the columns (what was inferred, --preserve-data): kept in
+    # `detail` for the card, and on the `*_requested` timeline row.
+    detail: dict[str, Any] = field(default_factory=dict)
 
 
 def create(store: Store, *, clock: Clock, new: NewDeployment) -> tuple[Deployment, bool]:
@@ -53,8 +56,8 @@ def create(store: Store, *, clock: Clock, new: NewDeployment) -> tuple[Deploymen
         conn.execute(
             "INSERT INTO deployments (number, id, kind, incident_id, service, environment, version,"
             " strategy, backend, state, requested_by, requested_at, channel_id, approvals_required,"
-            " expires_at, break_glass, verify, notify_stakeholders, before, request_key)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " expires_at, break_glass, verify, notify_stakeholders, before, request_key, detail)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 number,
                 deployment_id,
@@ -76,6 +79,7 @@ def create(store: Store, *, clock: Clock, new: NewDeployment) -> tuple[Deploymen
                 int(new.notify_stakeholders),
                 json.dumps(new.before, sort_keys=True),
                 new.request_key,
+                json.dumps(new.detail, sort_keys=True),
             ),
         )
         what = "Rollback" if new.kind is Kind.ROLLBACK else "Deployment"
@@ -96,6 +100,7 @@ def create(store: Store, *, clock: Clock, new: NewDeployment) -> tuple[Deploymen
                 "before": new.before,
                 "approvals_required": new.approvals_required,
                 "break_glass": new.break_glass,
+                **new.detail,
             },
             at=now,
         )

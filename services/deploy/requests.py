@@ -15,7 +15,7 @@ from services import timeline
 from services.access import is_terminal_actor, members_of
 from services.chat import Chat
 from services.clock import Clock
-from services.deploy import card, history, repository, withdraw
+from services.deploy import card, history, repository, tags, withdraw
 from services.deploy.engine import DeployDeps, environment_of
 from services.deploy.model import IN_FLIGHT, VERSION, Deployment, Kind, State
 from services.deploy.repository import NewDeployment
@@ -42,6 +42,13 @@ class DeployRequest:
     request_key: str | None
     # Run again after a crash: the card may never have been posted, or posted unrecorded.
     replayed: bool = False
+    # What the bot inferred for flags left out, for the card and the timeline.
+    inferred: tuple[str, ...] = ()
+    # A rollback of code only: no down-migration (none runs today; recorded for the hooks).
+    preserve_data: bool = False
+    # A version a person typed is checked against the repository's tags; one the bot read
+    # from the target (a Rollback button's "what ran before") ran already.
+    typed_version: bool = False
 
 
 @dataclass(frozen=True)
@@ -56,7 +63,7 @@ def target_settings(settings: Settings, service: str, environment: str) -> Envir
     if svc is None or not svc.environments:
         known = sorted(name for name, s in settings.services.items() if s.environments)
         raise UserFacingError(
-            f"There is no deployable service {service!r}.",
+            f"There is no deployable service {service[:40]!r}.",  # typed: not echoed whole
             hint=("Configured: " + ", ".join(known) + ".")
             if known
             else "Add services.<name>.environments to the config.",
@@ -64,7 +71,7 @@ def target_settings(settings: Settings, service: str, environment: str) -> Envir
     env = svc.environments.get(environment)
     if env is None:
         raise UserFacingError(
-            f"{service} has no environment {environment!r}.",
+            f"{service} has no environment {environment[:40]!r}.",
             hint="Configured: " + ", ".join(sorted(svc.environments)) + ".",
         )
     return env
@@ -113,7 +120,7 @@ def request(
     env = target_settings(deps.settings, req.service, req.environment)
     if req.version != "previous" and not VERSION.fullmatch(req.version):
         raise UserFacingError(
-            f"{req.version!r} is not a valid version.",
+            f"{req.version[:40]!r} is not a valid version.",
             hint="Versions are image tags: letters, digits, '.', '_' and '-', e.g. v2.1.1.",
         )
     allowed = env.requesters if env.requesters is not None else deps.settings.access.deployers
@@ -140,6 +147,7 @@ def request(
     # for approval instead of queueing behind it (the request is cancelled below).
     emergency = req.kind is Kind.ROLLBACK and req.immediate
     _refuse_if_busy(deps, req, pending_ok=emergency)
+    checked = tags.check_version(deps.settings, req) if req.typed_version else None
     running = _running_now(deps, req, env, strategy)
     version = _resolved_version(deps, req, env, running)
     deployment, created = repository.create(
@@ -166,6 +174,7 @@ def request(
             notify_stakeholders=req.notify_stakeholders,
             before=running,
             request_key=req.request_key,
+            detail=_request_detail(req, checked),
         ),
     )
     if not created:
@@ -183,6 +192,17 @@ def request(
         deps.store, deployment, clock=deps.clock, chat=deps.chat, channel=deployment.channel_id
     )
     return repository.get(deps.store, deployment.id), True, problem
+
+
+def _request_detail(req: DeployRequest, checked: str | None) -> dict[str, object]:
+    detail: dict[str, object] = {}
+    if req.inferred:
+        detail["inferred"] = list(req.inferred)
+    if checked:
+        detail["version_check"] = checked
+    if req.preserve_data:
+        detail["preserve_data"] = True
+    return detail
 
 
 def _refuse_if_busy(deps: DeployDeps, req: DeployRequest, *, pending_ok: bool) -> None:

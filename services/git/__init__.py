@@ -43,6 +43,7 @@ from .results import (
     RefUpdate,
 )
 from .settings import RepositorySettings
+from .tags import RemoteTags, remote_tags
 from .validation import slugify
 
 __all__ = [
@@ -71,6 +72,7 @@ __all__ = [
     "PushRejectedError",
     "RefUpdate",
     "RejectedRef",
+    "RemoteTags",
     "RepositoryBusyError",
     "RepositorySettings",
     "RepositoryStateError",
@@ -80,6 +82,7 @@ __all__ = [
     "finish_hotfix",
     "hotfix_status",
     "prepare_clone",
+    "remote_tags",
     "scrub",
     "slugify",
 ]

@@ -62,6 +62,7 @@ _ABORT: Mapping[str, tuple[tuple[str, ...], ...]] = {
     "bisect": (("bisect", "reset"),),
 }
 
+LS_REMOTE_SECONDS = 20
 # In the git directory of a clone the bot made itself (see clone.prepare_clone).
 MANAGED_MARKER = "hotfix-bot-managed"
 
@@ -176,6 +177,21 @@ class GitRepository:
             raise GitCommandError(cmd, None, str(exc)) from None
         if status != 0:
             raise GitCommandError(cmd, status, err)
+
+    @staticmethod
+    def remote_tags(source: str, *, cwd: Path) -> list[str]:
+        """The tag names on a remote (URL, path, or a remote's name when ``cwd`` is a clone),
+        read with ``ls-remote``: nothing fetched, no clone touched."""
+        cmd = ["git", "ls-remote", "--quiet", "--tags", "--refs", "--", source]
+        try:  # bounded: a deploy request waits for it
+            done = run_child(cmd, env=_git_env({}), cwd=cwd, timeout=LS_REMOTE_SECONDS)
+        except OSError as exc:
+            raise GitCommandError(cmd, None, str(exc)) from None
+        if done.returncode != 0:
+            timed_out = f"no answer within {LS_REMOTE_SECONDS} s"
+            raise GitCommandError(cmd, done.returncode, done.stderr or timed_out)
+        refs = (line.partition("\t")[2] for line in done.stdout.splitlines())
+        return [ref.removeprefix("refs/tags/") for ref in refs if ref.startswith("refs/tags/")]
 
     def close(self) -> None:
         self._repo.close()

@@ -88,3 +88,10 @@ def parse_version_argument(text: str, prefix: str) -> semver.Version:
     if version.build is not None:
         raise InvalidInputError("version", "build metadata (+...) is not allowed in a version tag")
     return version
+
+
+def newest_first(tag_names: Iterable[str], prefix: str) -> list[str]:
+    """Release and pre-release version tags, highest version first (for "the latest tags")."""
+    tags = [t for t in (parse_tag(name, prefix) for name in tag_names) if t is not None]
+    ordered = sorted(tags, key=lambda t: (t.version, -len(t.name)), reverse=True)
+    return [t.name for t in ordered]

@@ -17,6 +17,7 @@ from services.chat import ChatError, Message
 from services.clock import isoformat
 from services.errors import ConflictError, UserFacingError
 from services.incidents import repository
+from services.incidents.announcement import unannounced
 from services.incidents.model import Incident, Role, Severity, Status
 from services.incidents.presenting import incident_data
 from services.incidents.war_room import (
@@ -176,7 +177,11 @@ def post_update(
             "broadcast": broadcast,
         },
     )
-    return _apply_once(incident, change, deps=deps, actor=actor, at=now, key=dedup_key, tell=tell)
+    result = _apply_once(incident, change, deps=deps, actor=actor, at=now, key=dedup_key, tell=tell)
+    if broadcast and result.changed:
+        # The update itself is in the war room either way.
+        result.problems += unannounced(result.incident, deps.settings, what="The broadcast")
+    return result
 
 
 def _tell_about_update(

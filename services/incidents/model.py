@@ -33,11 +33,37 @@ class Severity(StrEnum):
 
 
 SEVERITY_MEANINGS = {
-    Severity.SEV0: "Critical: total outage or data loss, all hands now",
-    Severity.SEV1: "Major: a core feature is down for many customers",
-    Severity.SEV2: "Minor: degraded or partial outage, a workaround exists",
-    Severity.SEV3: "Low: small impact, no customer-facing outage",
+    Severity.SEV0: "Emergency: total outage or data loss, all hands now",
+    Severity.SEV1: "Critical: a critical service is down for many customers",
+    Severity.SEV2: "High: degraded or partial outage, a workaround exists",
+    Severity.SEV3: "Medium / low: small impact, no customer-facing outage",
 }
+
+# The runbooks' words for a severity, accepted wherever a severity is typed. The runbook's
+# SEV1 playbook is the "critical service outage", so `critical` is SEV1; SEV0 (total outage
+# or data loss, all hands) is rarer than any word and is asked for by name.
+SEVERITY_WORDS = {
+    "critical": Severity.SEV1,
+    "high": Severity.SEV2,
+    "medium": Severity.SEV3,
+    "low": Severity.SEV3,
+}
+_SEVERITY_NAME = re.compile(r"sev[ _-]?([0-3])", re.IGNORECASE)
+
+
+def parse_severity(text: str) -> Severity:
+    """`sev1`, `SEV1` or a word (`critical`, `high`, `medium`, `low`) as a Severity."""
+    typed = text.strip()
+    word = SEVERITY_WORDS.get(typed.lower())
+    if word is not None:
+        return word
+    match = _SEVERITY_NAME.fullmatch(typed)
+    if match:
+        return Severity(f"sev{match.group(1)}")
+    raise UserFacingError(
+        f"{typed[:40]!r} is not a severity.",
+        hint="Use sev0 … sev3, or critical (SEV1), high (SEV2), medium or low (SEV3).",
+    )
 
 
 class Status(StrEnum):

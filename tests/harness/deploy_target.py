@@ -15,8 +15,11 @@ import json
 import sys
 import textwrap
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+import pytest
 
 DEPLOY = textwrap.dedent(
     """\
@@ -134,3 +137,11 @@ class DeployTarget:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+@pytest.fixture
+def target(tmp_path: Path) -> Iterator[DeployTarget]:
+    """A deploy target in the test's temp directory (the suite's plugin: tests/conftest.py)."""
+    deployed = DeployTarget(tmp_path / "target")
+    yield deployed
+    deployed.stop()
