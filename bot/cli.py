@@ -56,7 +56,7 @@ class BotCli(click.Group):
             from handlers.router import unknown_command
 
             message = unknown_command(name, self.list_commands(ctx), where=ctx.command_path)
-            _fail(f"{plain(message)}\nRun `{ctx.command_path} --help` for what each does.")
+            _fail(f"{plain(message)}\nRun {ctx.command_path} --help for what each does.")
         return super().resolve_command(ctx, args)
 
 
