@@ -11,7 +11,7 @@ import pytest
 
 from bot.console import Console
 from bot.wiring import build_deps, build_router, close_deps
-from handlers.console_chat import ConsoleChat, changed_lines
+from handlers.console_chat import ConsoleChat
 from handlers.context import Deps
 from services.chat import Message
 from services.clock import ManualClock
@@ -99,6 +99,8 @@ def test_an_update_that_changes_nothing_prints_nothing_and_a_removed_line_is_mar
 
 
 def test_changed_lines_lists_new_lines_and_marks_removed_ones() -> None:
+    from handlers.console_chat import changed_lines
+
     assert changed_lines(["a", "b", "c"], ["a", "B", "c", "d"]) == ["B", "d"]
     assert changed_lines(["a", "b", "c"], ["a"]) == ["(removed) b", "(removed) c"]
     assert changed_lines(["a", "b", "c"], ["x"]) == ["x", "(removed) b", "(removed) c"]

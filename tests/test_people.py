@@ -13,8 +13,6 @@ from typing import Any
 
 import pytest
 
-from handlers.people import mention_people
-from handlers.slack.directory import UserDirectory
 from services.clock import ManualClock
 from services.errors import UserFacingError
 from services.incidents import repository
@@ -131,6 +129,8 @@ def member(user_id: str, name: str, **extra: Any) -> dict[str, Any]:
 def test_the_directory_reads_every_page_caches_and_does_not_storm_on_typos(
     clock: ManualClock,
 ) -> None:
+    from handlers.slack.directory import UserDirectory
+
     pages = Pages(
         [
             member("U1", "alice"),
@@ -156,6 +156,8 @@ def test_the_directory_reads_every_page_caches_and_does_not_storm_on_typos(
 
 
 def test_hostile_text_around_names_is_kept_and_only_names_change() -> None:
+    from handlers.people import mention_people
+
     class Chat:
         def find_users(self, name: str) -> list[str]:
             return {"bob": ["U0BOB"]}.get(name.lower(), [])
