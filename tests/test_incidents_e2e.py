@@ -811,7 +811,7 @@ def one_incident(ibot: RunningBot) -> str:
             "Invalid value for '--severity': 'sev9' is not one of",
         ),
         ("incident update --status=resolved --message=x", "room", "'resolved' is not one of"),
-        ("incident commander @bob", "room", "'@bob' is not a Slack user."),
+        ("incident commander @nobody", "room", "Nobody here goes by @nobody."),
         ("incident commander <@U0NOBODY|nobody>", "room", "is not a member of this workspace."),
         ("incident commander <@U0GONE|gone>", "room", "is not a member of this workspace."),
         ("incident scribe <@U0NOBODY|nobody>", "room", "is not a member of this workspace."),
