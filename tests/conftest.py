@@ -19,7 +19,11 @@ from tests.harness.slack_emulator import SlackEmulator
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # Shared fixtures that live next to the harness they set up.
-pytest_plugins = ["tests.harness.git_repos", "tests.harness.k8s_fixtures"]
+pytest_plugins = [
+    "tests.harness.git_repos",
+    "tests.harness.k8s_fixtures",
+    "tests.harness.console_fixtures",
+]
 
 
 @pytest.fixture

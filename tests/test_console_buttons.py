@@ -9,14 +9,11 @@ from __future__ import annotations
 import io
 import re
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from bot.console import Console
-from bot.wiring import build_deps, build_router, close_deps
-from handlers.console_chat import ConsoleChat
+from bot.wiring import build_router
 from handlers.context import Deps
 from services import timeline
 from services.audit import search
@@ -24,51 +21,21 @@ from services.clock import ManualClock
 from services.deploy import repository as deployments
 from services.deploy.model import IN_FLIGHT, State
 from services.incidents import playbook, repository
-from services.settings import Settings
 from tests.harness.deploy_target import DeployTarget
 
 CREATE = 'incident create --severity=sev1 --title="Payments failing"'
 
 
-@pytest.fixture
-def target(tmp_path: Path) -> Iterator[DeployTarget]:
-    deployed = DeployTarget(tmp_path / "target")
-    yield deployed
-    deployed.stop()
-
-
-@pytest.fixture
-def printed() -> io.StringIO:
-    return io.StringIO()
-
-
-@pytest.fixture
-def cdeps(
-    tmp_path: Path, target: DeployTarget, clock: ManualClock, printed: io.StringIO
-) -> Iterator[Deps]:
-    settings = Settings.model_validate(
-        {
-            "store": {"path": str(tmp_path / "bot.db")},
-            "services": {
-                "payments": {
-                    "environments": {
-                        "production": target.environment(approvals=1, verify_seconds=0)
-                    }
-                }
-            },
-        }
-    )
-    built = build_deps(
-        settings,
-        clock=clock,
-        chat=lambda renderer, _store, _clock: ConsoleChat(renderer, out=printed),
-    )
-    yield built
-    close_deps(built)
-
-
 def console(deps: Deps, name: str = "alice") -> Console:
     return Console(deps, build_router(deps.settings), actor=f"console:{name}")
+
+
+@pytest.fixture
+def alice(cdeps: Deps) -> Console:
+    """alice's console, in the war room of the incident she just declared."""
+    shell = console(cdeps)
+    shell.handle(CREATE)
+    return shell
 
 
 def number_of(text: str, label: str) -> str:
@@ -76,6 +43,11 @@ def number_of(text: str, label: str) -> str:
     found = re.findall(r"\[(\d+)\] " + re.escape(label), text)
     assert found, f"no button {label!r} in:\n{text}"
     return found[-1]
+
+
+def answer(shell: Console, *lines: str) -> str:
+    """Type each line in turn (a form's answers); what the last one printed."""
+    return [shell.handle(line) for line in lines][-1]
 
 
 def settled(deps: Deps, deployment_id: str) -> State:
@@ -111,10 +83,8 @@ def test_a_deployment_cards_approve_button_is_pressed_by_number_with_the_two_per
 
 
 def test_playbook_checkboxes_and_the_commander_picker_have_numbers(
-    cdeps: Deps, printed: io.StringIO
+    cdeps: Deps, printed: io.StringIO, alice: Console
 ) -> None:
-    alice = console(cdeps)
-    alice.handle(CREATE)
     tick = number_of(printed.getvalue(), "[ ] Open the call bridge")
     said = alice.handle(tick)
     assert "Checklist updated" in said
@@ -129,19 +99,15 @@ def test_playbook_checkboxes_and_the_commander_picker_have_numbers(
 
 
 def test_the_post_update_button_asks_the_forms_fields_in_the_terminal(
-    cdeps: Deps, printed: io.StringIO
+    cdeps: Deps, printed: io.StringIO, alice: Console
 ) -> None:
-    alice = console(cdeps)
-    alice.handle(CREATE)
     asked = alice.handle(number_of(printed.getvalue(), "Post update"))
     assert "INC-1 update (a form" in asked and "Status (required):" in asked
     assert "'frozen' is not one of the choices for Status" in alice.handle("frozen")
     assert "What changed (required):" in alice.handle("identified")
     # "What changed" is required: an empty answer is asked again.
     assert "What changed is required." in alice.handle("")
-    alice.handle("Bad deploy, rolling back")
-    alice.handle("15 minutes")
-    said = alice.handle("")
+    said = answer(alice, "Bad deploy, rolling back", "15 minutes", "")
     assert "Update posted for INC-1." in said
     incident = repository.get(cdeps.store, "INC-1")
     assert (incident.status.value, incident.eta) == ("identified", "15 minutes")
@@ -152,10 +118,8 @@ def test_the_post_update_button_asks_the_forms_fields_in_the_terminal(
 
 
 def test_resolve_asks_for_confirmation_then_the_form_with_owners_as_people(
-    cdeps: Deps, printed: io.StringIO
+    cdeps: Deps, printed: io.StringIO, alice: Console
 ) -> None:
-    alice = console(cdeps)
-    alice.handle(CREATE)
     resolve = number_of(printed.getvalue(), "Resolve")
     assert "Resolve this incident?" in alice.handle(resolve)
     assert alice.handle("n") == "Not pressed; nothing was sent."
@@ -163,9 +127,9 @@ def test_resolve_asks_for_confirmation_then_the_form_with_owners_as_people(
 
     alice.handle(resolve)
     assert "Root cause (required):" in alice.handle("y")
-    alice.handle("null pointer in the payment client")
-    alice.handle("rolled back")
-    said = alice.handle("add validation @bob; add alert")
+    said = answer(
+        alice, "null pointer in the payment client", "rolled back", "add validation @bob; add alert"
+    )
     assert "INC-1 resolved." in said
     items = repository.action_items(cdeps.store, "INC-1")
     assert [(a["text"], a["owner"]) for a in items] == [
@@ -200,3 +164,19 @@ def test_cancel_closes_a_form_and_sends_nothing(cdeps: Deps) -> None:
     assert alice.handle("cancel") == "Cancelled; nothing was sent."
     assert alice.pending is None
     assert repository.open_incidents(cdeps.store) == []
+
+
+def test_a_reminder_printed_by_the_scheduler_has_numbers_too(
+    cdeps: Deps, printed: io.StringIO, clock: ManualClock, alice: Console
+) -> None:
+    from datetime import timedelta
+
+    from services.incidents import reminders
+
+    clock.advance(timedelta(minutes=16))  # SEV1: an update every 15 minutes
+    reminders.tick(deps=cdeps.war_room)
+    assert "a status update for INC-1 is due" in printed.getvalue()
+    said = alice.handle(number_of(printed.getvalue(), "Snooze"))
+    assert "Reminder snoozed" in said
+    snoozed = timeline.latest(cdeps.store, incident_id="INC-1", kind="reminder_snoozed")
+    assert snoozed is not None and snoozed.actor == "console:alice"

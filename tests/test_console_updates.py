@@ -3,76 +3,30 @@
 from __future__ import annotations
 
 import io
-import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from bot.console import Console
-from bot.wiring import build_deps, build_router, close_deps
 from handlers.console_chat import ConsoleChat
 from handlers.context import Deps
 from services.chat import Message
-from services.clock import ManualClock
-from services.deploy import repository
-from services.deploy.model import IN_FLIGHT
-from services.settings import Settings
-from tests.harness.deploy_target import DeployTarget
+from services.deploy.model import State
+
+from .test_console_buttons import console, settled
 
 
 @pytest.fixture
-def target(tmp_path: Path) -> Iterator[DeployTarget]:
-    deployed = DeployTarget(tmp_path / "target")
-    yield deployed
-    deployed.stop()
-
-
-@pytest.fixture
-def printed() -> io.StringIO:
-    return io.StringIO()
-
-
-@pytest.fixture
-def console_deps(
-    tmp_path: Path, target: DeployTarget, clock: ManualClock, printed: io.StringIO
-) -> Iterator[Deps]:
-    settings = Settings.model_validate(
-        {
-            "store": {"path": str(tmp_path / "bot.db")},
-            "services": {
-                "payments": {
-                    "environments": {
-                        "production": target.environment(approvals=0, verify_seconds=20)
-                    }
-                }
-            },
-        }
-    )
-    built = build_deps(
-        settings,
-        clock=clock,
-        chat=lambda renderer, _store, _clock: ConsoleChat(renderer, out=printed),
-    )
-    yield built
-    close_deps(built)
-
-
-def finished(deps: Deps, deployment_id: str) -> None:
-    deadline = time.monotonic() + 60
-    while repository.get(deps.store, deployment_id).state in IN_FLIGHT:
-        assert time.monotonic() < deadline, "the deployment did not finish"
-        time.sleep(0.05)
+def production() -> dict[str, object]:
+    return {"approvals": 0, "verify_seconds": 20}
 
 
 def test_one_deployment_prints_its_card_once_then_only_changes(
-    console_deps: Deps, printed: io.StringIO
+    cdeps: Deps, printed: io.StringIO
 ) -> None:
-    console = Console(console_deps, build_router(console_deps.settings), actor="console:alice")
-    console.handle('incident create --severity=sev1 --title="Payments failing"')
+    alice = console(cdeps)
+    alice.handle('incident create --severity=sev1 --title="Payments failing"')
     start = len(printed.getvalue().splitlines())
-    said = console.handle("deploy --service=payments --target=production --version=v2.1.1")
-    finished(console_deps, "DEP-1")
+    said = alice.handle("deploy --service=payments --target=production --version=v2.1.1")
+    assert settled(cdeps, "DEP-1") is State.SUCCEEDED
     lines = printed.getvalue().splitlines()[start:] + said.splitlines()
     # The card once, whole; every step after it as the lines it changed, under its reference.
     assert sum("DEP-1: payments v2.1.1 → production" in line for line in lines) == 2  # + reply
