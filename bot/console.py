@@ -93,7 +93,18 @@ class Console:
 
     def handle(self, line: str) -> str:
         """Run one line (a command, a number, or the answer asked for) and return what to print."""
-        text = line.strip()
+        channels_before = len(self._created_channels())
+        output = self._handle(line.strip())
+        created = self._created_channels()
+        if len(created) > channels_before:
+            # Like Slack's invite: the console moves into the war room it just opened.
+            self.channel_id = created[-1]
+            output += (
+                f"\n(you are now in {channel_name(created[-1])}; commands act on its incident)"
+            )
+        return output
+
+    def _handle(self, text: str) -> str:
         if self.pending is not None:
             return self._answer(text)
         if not text:
@@ -103,16 +114,7 @@ class Console:
         moved = self._move(text)
         if moved is not None:
             return moved
-        channels_before = self._created_channels()
-        output = self.show(self.router.run(text, self.env(text)))
-        created = self._created_channels()
-        if len(created) > len(channels_before):
-            # Like Slack's invite: the console moves into the war room it just opened.
-            self.channel_id = created[-1]
-            output += (
-                f"\n(you are now in {channel_name(created[-1])}; commands act on its incident)"
-            )
-        return output
+        return self.show(self.router.run(text, self.env(text)))
 
     def _created_channels(self) -> list[str]:
         return list(getattr(self.deps.chat, "created_channels", []))

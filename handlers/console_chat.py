@@ -39,7 +39,12 @@ def console_actor(name: str) -> str:
 def channel_name(channel_id: str) -> str:
     """A console channel as people see it: `#inc-4-…`, `DM @alice`, `terminal`."""
     name = channel_id.removeprefix(CHANNEL_PREFIX)
-    return f"DM {name}" if name.startswith("@") else name
+    return f"DM {person(name[1:])}" if name.startswith("@") else name
+
+
+def person(user_id: str) -> str:
+    """`@alice` for the console user console:alice (a Slack id stays an id: `@U0BOB`)."""
+    return "@" + user_id.removeprefix(CHANNEL_PREFIX)
 
 
 def changed_lines(before: list[str], after: list[str]) -> list[str]:
@@ -107,7 +112,7 @@ class ConsoleChat:
         return channel_id
 
     def invite(self, channel_id: str, user_ids: list[str]) -> list[InviteFailure]:
-        self._say(channel_id, "(invited " + ", ".join(f"@{u}" for u in user_ids) + ")")
+        self._say(channel_id, "(invited " + ", ".join(person(u) for u in user_ids) + ")")
         return []
 
     def set_topic(self, channel_id: str, topic: str) -> None:
@@ -151,7 +156,7 @@ class ConsoleChat:
     def post_ephemeral(self, channel_id: str, user_id: str, message: Message) -> None:
         # Slack cannot update an ephemeral message: it gets no reference, only its numbers.
         lines = self._lines(channel_id, f"ephemeral-{self._next_ts()}", message)
-        self._say(channel_id, "\n".join([f"(only @{user_id} sees this)", *lines]))
+        self._say(channel_id, "\n".join([f"(only {person(user_id)} sees this)", *lines]))
 
     def direct_message(self, user_id: str, message: Message) -> Posted:
         return self.post(f"{CHANNEL_PREFIX}@{user_id}", message)

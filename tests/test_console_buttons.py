@@ -155,6 +155,7 @@ def test_the_declare_form_refuses_an_oversized_title_next_to_the_field_and_asks_
     assert repository.open_incidents(cdeps.store) == []
     said = alice.handle("Payments failing")
     assert "INC-1 declared." in said
+    assert said.endswith("(you are now in #inc-1-payments-failing; commands act on its incident)")
     assert repository.get(cdeps.store, "INC-1").title == "Payments failing"
 
 

@@ -58,3 +58,11 @@ def test_changed_lines_lists_new_lines_and_marks_removed_ones() -> None:
     assert changed_lines(["a", "b", "c"], ["a", "B", "c", "d"]) == ["B", "d"]
     assert changed_lines(["a", "b", "c"], ["a"]) == ["(removed) b", "(removed) c"]
     assert changed_lines(["a", "b", "c"], ["x"]) == ["x", "(removed) b", "(removed) c"]
+
+
+def test_channels_and_people_are_named_as_shown() -> None:
+    from handlers.console_chat import channel_name
+
+    assert channel_name("console:#inc-4-payment-gateway-down") == "#inc-4-payment-gateway-down"
+    assert channel_name("console:@console:bob") == "DM @bob"
+    assert channel_name("console:terminal") == "terminal"
