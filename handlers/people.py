@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import re
 
-from services.chat import Chat
+from services.chat import Chat, ChatError
 from services.errors import UserFacingError
 
-# A plain @name: not inside Slack's <@U…> (preceded by "<"), not an e-mail (preceded by a word).
-_PLAIN_NAME = re.compile(r"(?<![<\w@])@([A-Za-z0-9][\w.\-]{0,79})")
+# A plain @name: not inside Slack's <@U…> (preceded by "<"), not an e-mail (preceded by a
+# word), not Slack's @here / @channel / @everyone (words for everybody, not a person).
+_PLAIN_NAME = re.compile(
+    r"(?<![<\w@])@(?!(?:here|channel|everyone)\b)([A-Za-z0-9][\w.\-]{0,79})", re.IGNORECASE
+)
 _MENTION = re.compile(r"<@([UW][A-Z0-9]{2,})(?:\|[^>]*)?>")
 MAX_NAMES = 50  # in one text: more is a paste, not a list of owners
 
@@ -36,7 +39,13 @@ def find_person(chat: Chat, typed: str) -> str:
 
 
 def _one(chat: Chat, name: str) -> str:
-    found = chat.find_users(name)
+    try:
+        found = chat.find_users(name)
+    except ChatError as exc:
+        raise UserFacingError(
+            f"Could not look up @{name} ({exc.error}).",
+            hint="Mention the person by picking them from Slack's list, or try again.",
+        ) from exc
     if len(found) == 1:
         return found[0]
     if not found:

@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
+from services.chat import ChatError
 from services.clock import ManualClock
 from services.errors import UserFacingError
 from services.incidents import repository
@@ -170,3 +171,11 @@ def test_hostile_text_around_names_is_kept_and_only_names_change() -> None:
     with pytest.raises(UserFacingError, match="names 51 people"):
         mention_people(chat, " ".join(f"@p{n}" for n in range(51)))
     assert mention_people(chat, "x" * 10_000) == "x" * 10_000
+    assert mention_people(chat, "tell @here and @channel") == "tell @here and @channel"
+
+    class Down:
+        def find_users(self, name: str) -> list[str]:
+            raise ChatError("users.list", "slack_unreachable", retryable=True)
+
+    with pytest.raises(UserFacingError, match=r"Could not look up @bob \(slack_unreachable\)"):
+        mention_people(cast(Any, Down()), "add validation @bob")
