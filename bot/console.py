@@ -223,6 +223,11 @@ class Console:
             " quit to leave.",
             f"You are {self.actor}; store: {self.deps.settings.store.path}",
         ]
+        if self.channel_id != TERMINAL_CHANNEL:
+            here = repository.by_channel(self.deps.store, self.channel_id)
+            acts_on = f"commands act on {here.id}" if here else "no incident's war room"
+            lines.append(f"You are now in {channel_name(self.channel_id)}; {acts_on}.")
+            return lines
         rooms = [i for i in repository.open_incidents(self.deps.store) if i.channel_id]
         if rooms:
             # After a restart the console is back in the terminal: say where work goes on.

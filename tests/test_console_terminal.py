@@ -62,6 +62,18 @@ def test_after_a_restart_the_console_names_the_open_war_rooms_and_how_to_enter_o
     assert "Update posted for INC-1." in second
     assert "console:#" not in second
 
+    started_in = run_cli(
+        "--config",
+        str(config),
+        "console",
+        "--channel",
+        ROOM,
+        cwd=config.parent,
+        stdin='incident update --message="From the start"\n',
+    )
+    assert f"You are now in {ROOM}; commands act on INC-1." in started_in.stdout
+    assert "Update posted for INC-1." in started_in.stdout
+
     third = console(config, f"join {ROOM}", "leave", 'incident update --message="x"')
     assert f"You are now in {ROOM}" in third
     assert "You are back in the terminal" in third
