@@ -22,6 +22,7 @@ from handlers.console_chat import ConsoleChat, channel_name
 from handlers.console_chat import console_actor as actor_named
 from handlers.console_choices import ChoiceBoard, Placed
 from handlers.console_forms import CANCEL_WORDS, AnswerError, TerminalForm
+from handlers.console_text import to_console
 from handlers.context import CommandEnv, Deps, Invocation
 from handlers.people import find_person
 from handlers.replies import Reply
@@ -281,11 +282,11 @@ class Console:
 def run_cli_command(deps: Deps, router: Router, words: list[str], *, actor: str) -> tuple[int, str]:
     """One chat command from the terminal (`hotfix-bot audit --limit 5`)."""
     text = shlex.join(words)
-    console = Console(deps, router, actor=actor)
     invocation = Invocation(actor=actor, source="cli", text=text)
     prepared = router.prepare(text, CommandEnv(invocation, deps))
     reply = router.execute(prepared, CommandEnv(invocation, deps))
     code = 0 if reply.template != "error" else 1
     if reply.template == "usage_error":
         code = 2
-    return code, console.show(reply)
+    # The process ends here: its buttons are shown, but without numbers to press.
+    return code, to_console(deps.renderer.render(reply), pressable=False).text

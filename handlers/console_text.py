@@ -113,7 +113,9 @@ def counting(first: int = 1) -> Numbering:
     return lambda _choice: next(numbers)
 
 
-def to_console(message: Message, *, number: Numbering | None = None) -> ConsoleText:
+def to_console(
+    message: Message, *, number: Numbering | None = None, pressable: bool = True
+) -> ConsoleText:
     if not message.blocks:
         return ConsoleText(plain(message.text))
     number = number or counting()
@@ -122,6 +124,8 @@ def to_console(message: Message, *, number: Numbering | None = None) -> ConsoleT
 
     def offer(choice: Choice) -> str:
         choices.append(choice)
+        if not pressable:  # a one-off CLI command: nothing is left to press it in
+            return f"[{choice.label}]"
         return f"[{number(choice)}] {choice.label}"
 
     for block in message.blocks:

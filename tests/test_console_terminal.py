@@ -123,6 +123,10 @@ def test_a_cli_typo_gets_did_you_mean_and_the_commands(config: Path) -> None:
     assert "bot incidnet is not a command. Did you mean python -m bot incident?" in result.stderr
     assert "Commands: backup, check-config, console," in result.stderr
     assert "No such command" not in result.stderr + result.stdout
+    # A one-off command's buttons are shown without numbers: nothing is left to press them.
+    flag = run_cli("--config", str(config), "audit", "--limt", "3", cwd=config.parent)
+    assert flag.returncode == 2
+    assert "[Help for /hotfix audit]" in flag.stdout and "[1]" not in flag.stdout
     assert "Traceback" not in result.stderr
 
 
