@@ -6,8 +6,10 @@ in Slack: the chat command tree is mounted here, so help texts exist once.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -374,13 +376,14 @@ def _run_console(obj: dict[str, Any], *, user: str | None, channel: str | None) 
     scheduler = ReminderScheduler(deps, should_tick=no_bot_serves, finish_war_rooms=False)
     scheduler.start()
     shell = Console(deps, _router(deps), actor=_actor(user or obj.get("user")))
-    if channel:
-        # A war room as shown (#inc-4-…) or its incident (INC-4); else a channel id as given.
-        moved = shell.handle(f"join {channel}")
-        if moved.startswith("No open war room"):
-            shell.channel_id = channel
+    lines: Iterable[str] = sys.stdin
+    if channel and channel.startswith(("#", "INC-", "inc-")):
+        # A war room as shown (#inc-4-…) or its incident (INC-4): entered as if typed first.
+        lines = itertools.chain([f"join {channel}"], sys.stdin)
+    elif channel:
+        shell.channel_id = channel  # a channel id, as given
     try:
-        shell.loop(sys.stdin, interactive=sys.stdin.isatty())
+        shell.loop(lines, interactive=sys.stdin.isatty())
     finally:
         scheduler.shutdown()
 

@@ -28,8 +28,11 @@ from handlers.people import find_person
 from handlers.replies import Reply
 from handlers.router import Router
 from handlers.views import VIEWS, check, submit
+from services.chat import Message
 from services.errors import UserFacingError
 from services.incidents import repository
+from services.incidents.model import Incident
+from services.incidents.presenting import incident_data
 
 QUIT_WORDS = {"quit", "exit", ":q"}
 TERMINAL_CHANNEL = "console:terminal"
@@ -240,6 +243,15 @@ class Console:
             )
         return lines
 
+    def _show_header(self, incident: Incident) -> None:
+        """The war room's header again, under its reference: its buttons get numbers to press."""
+        chat = self.deps.chat
+        if isinstance(chat, ConsoleChat) and incident.channel_id and incident.header_ts:
+            data = {"incident": incident_data(incident, now=self.deps.clock.now())}
+            chat.show_again(
+                incident.channel_id, incident.header_ts, Message("incident_header", data)
+            )
+
     def _move(self, text: str) -> str | None:
         """`join INC-4` / `join #inc-4-…` / `leave`: the console's own commands, not the bot's."""
         word, _, target = text.partition(" ")
@@ -253,6 +265,7 @@ class Console:
             name = channel_name(incident.channel_id or "").lower()
             if incident.channel_id and wanted in (incident.id.lower(), name, name.lstrip("#")):
                 self.channel_id = incident.channel_id
+                self._show_header(incident)
                 return (
                     f"You are now in {channel_name(incident.channel_id)};"
                     f" commands act on {incident.id}."

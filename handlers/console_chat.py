@@ -101,6 +101,10 @@ class ConsoleChat:
             ref=_ref(ts, self._session),
         )
 
+    def show_again(self, channel_id: str, ts: str, message: Message) -> None:
+        """Print a message posted earlier (perhaps by an earlier session) as it reads now."""
+        self._print(channel_id, ts, message)
+
     def _next_ts(self) -> str:
         # Unique across restarts (the store keeps a card's ts): "<n>.<this session's tag>".
         return f"{next(self._ts)}.{self._session}"

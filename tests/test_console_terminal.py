@@ -59,6 +59,9 @@ def test_after_a_restart_the_console_names_the_open_war_rooms_and_how_to_enter_o
     assert f"  INC-1  {ROOM}  Payment Gateway Down" in second
     assert "Enter one with: join INC-1" in second
     assert f"You are now in {ROOM}; commands act on INC-1." in second
+    # Entering shows the war room's header again, its buttons numbered to press.
+    assert f"[{ROOM} · msg 1 of an earlier session] INC-1: Payment Gateway Down" in second
+    assert "[1] Assign commander…  [2] Post update  [3] Resolve" in second
     assert "Update posted for INC-1." in second
     assert "console:#" not in second
 
