@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import pytest
 
-from bot.console import Console
-from bot.wiring import build_deps, build_router, close_deps
 from handlers.console_chat import ConsoleChat
 from handlers.context import Deps
 from services.chat import Message
 from services.clock import ManualClock
 from services.deploy.model import State
-from services.settings import Settings
 from tests.harness.k8s_emulator import K8sEmulator
 
 from .test_canary_kubernetes import cluster, kclock, ticks  # noqa: F401 (fixtures)
@@ -76,41 +72,33 @@ def test_channels_and_people_are_named_as_shown() -> None:
     assert channel_name("console:terminal") == "terminal"
 
 
-def test_one_canary_prints_its_card_once_then_only_changes(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> None:
-    """A five-stage Kubernetes canary, start to finish: 409 lines before, about 75 now."""
-    # The canary tests' emulated cluster, and a clock whose sleeps tick it.
-    k8s: K8sEmulator = request.getfixturevalue("cluster")
-    clock: ManualClock = request.getfixturevalue("kclock")
-    settings = Settings.model_validate(
-        {
-            "store": {"path": str(tmp_path / "bot.db")},
-            "services": {
-                "payments": {
-                    "environments": {
-                        "production": {
-                            "backend": "kubernetes",
-                            "strategy": "canary",
-                            "approvals": 0,
-                            "verify_seconds": 0,
-                            "kubernetes": canary_target(k8s, analysis=False).model_dump(),
-                        }
-                    }
-                }
-            },
+class TestCanary:
+    """A five-stage Kubernetes canary in the canary tests' emulated cluster."""
+
+    @pytest.fixture
+    def environment(self, request: pytest.FixtureRequest) -> dict[str, object]:
+        k8s: K8sEmulator = request.getfixturevalue("cluster")
+        return {
+            "backend": "kubernetes",
+            "strategy": "canary",
+            "approvals": 0,
+            "verify_seconds": 0,
+            "kubernetes": canary_target(k8s, analysis=False).model_dump(),
         }
-    )
-    out = io.StringIO()
-    deps = build_deps(settings, clock=clock, chat=lambda r, _s, _c: ConsoleChat(r, out=out))
-    try:
-        alice = Console(deps, build_router(settings), actor="console:alice")
-        alice.handle("deploy --service=payments --target=production --version=v2.1.1")
-        assert settled(deps, "DEP-1") is State.SUCCEEDED
-    finally:
-        close_deps(deps)
-    lines = out.getvalue().splitlines()
-    assert sum(line.startswith("[terminal · msg 1]") for line in lines) == 1
-    assert "[terminal · msg 1 updated] State ✅ Succeeded" in lines
-    assert any(line.startswith("Canary 50% → v2.1.1") for line in lines)
-    assert len(lines) <= 100, "\n".join(lines)
+
+    @pytest.fixture
+    def clock(self, request: pytest.FixtureRequest) -> ManualClock:
+        clock: ManualClock = request.getfixturevalue("kclock")  # its sleeps tick the cluster
+        return clock
+
+    def test_one_canary_prints_its_card_once_then_only_changes(
+        self, cdeps: Deps, printed: io.StringIO
+    ) -> None:
+        """Start to finish: 409 lines before, about 75 now."""
+        console(cdeps).handle("deploy --service=payments --target=production --version=v2.1.1")
+        assert settled(cdeps, "DEP-1") is State.SUCCEEDED
+        lines = printed.getvalue().splitlines()
+        assert sum(line.startswith("[terminal · msg 1]") for line in lines) == 1
+        assert "[terminal · msg 1 updated] State ✅ Succeeded" in lines
+        assert any(line.startswith("Canary 50% → v2.1.1") for line in lines)
+        assert len(lines) <= 100, "\n".join(lines)

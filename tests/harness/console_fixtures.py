@@ -39,10 +39,15 @@ def production() -> dict[str, object]:
 
 
 @pytest.fixture
+def environment(target: DeployTarget, production: dict[str, object]) -> dict[str, object]:
+    """payments' production environment (a test class may override it: a canary)."""
+    return target.environment(**production)
+
+
+@pytest.fixture
 def cdeps(
     tmp_path: Path,
-    target: DeployTarget,
-    production: dict[str, object],
+    environment: dict[str, object],
     clock: ManualClock,
     printed: io.StringIO,
 ) -> Iterator[Deps]:
@@ -50,9 +55,7 @@ def cdeps(
     settings = Settings.model_validate(
         {
             "store": {"path": str(tmp_path / "bot.db")},
-            "services": {
-                "payments": {"environments": {"production": target.environment(**production)}}
-            },
+            "services": {"payments": {"environments": {"production": environment}}},
         }
     )
     built = build_deps(
