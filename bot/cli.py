@@ -6,8 +6,10 @@ in Slack: the chat command tree is mounted here, so help texts exist once.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -23,6 +25,7 @@ from bot.config import (
 )
 from bot.secrets import Secrets, install_redaction, load_secrets
 from handlers.commands import ROOT
+from handlers.console_text import plain
 from handlers.context import Deps
 from services.errors import UserFacingError
 from services.settings import Settings
@@ -46,6 +49,18 @@ class BotCli(click.Group):
             return command
         return _chat_passthrough(cmd_name, ROOT.commands[cmd_name])
 
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        # A typo gets what the console answers (did you mean, the list), not "No such command".
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and self.get_command(ctx, name) is None:
+            from handlers.router import unknown_command
+
+            message = unknown_command(name, self.list_commands(ctx), where=ctx.command_path)
+            _fail(f"{plain(message)}\nRun {ctx.command_path} --help for what each does.")
+        return super().resolve_command(ctx, args)
+
 
 def _chat_passthrough(name: str, chat: click.Command) -> click.Command:
     @click.command(
@@ -57,15 +72,44 @@ def _chat_passthrough(name: str, chat: click.Command) -> click.Command:
     @click.argument("args", nargs=-1, type=click.UNPROCESSED)
     @click.pass_obj
     def run(obj: dict[str, Any], args: tuple[str, ...]) -> None:
-        from bot.console import console_actor, run_cli_command
+        from bot.console import run_cli_command
 
+        words, user = _take_user([name, *args], chat)
+        actor = _actor(user or obj.get("user"))
         deps = _deps(obj)
         router = _router(deps)
-        code, text = run_cli_command(deps, router, [name, *args], actor=console_actor())
+        code, text = run_cli_command(deps, router, words, actor=actor)
         click.echo(text)
         sys.exit(code)
 
     return run
+
+
+def _take_user(words: list[str], chat: click.Command) -> tuple[list[str], str | None]:
+    """`hotfix-bot note "…" --user bob`: run as bob, unless the command has a --user of its own."""
+    command, rest = chat, words[1:]
+    while isinstance(command, click.Group) and rest and rest[0] in command.commands:
+        command, rest = command.commands[rest[0]], rest[1:]
+    if any("--user" in param.opts for param in command.params):
+        return words, None  # e.g. audit --user: its filter, not who runs it
+    user, kept, given = None, [], iter(words)
+    for word in given:
+        if word == "--user":
+            user = next(given, "")
+        elif word.startswith("--user="):
+            user = word.removeprefix("--user=")
+        else:
+            kept.append(word)
+    return kept, user
+
+
+def _actor(name: str | None) -> str:
+    from bot.console import console_actor
+    from handlers.console_chat import CONSOLE_NAME
+
+    if name is not None and not CONSOLE_NAME.fullmatch(name.removeprefix("@")):
+        _fail(f"{name[:80]!r} is not a user name (letters, digits, . _ -).")
+    return console_actor(name.removeprefix("@") if name else None)
 
 
 @click.group(cls=BotCli, context_settings={"help_option_names": ["-h", "--help"]})
@@ -84,15 +128,22 @@ def _chat_passthrough(name: str, chat: click.Command) -> click.Command:
     show_default=True,
     help="json: one JSON object per line, with incident and deployment ids.",
 )
+@click.option(
+    "--user",
+    metavar="NAME",
+    help="Run one chat command as this person (default: your login); also after the command.",
+)
 @click.pass_context
-def main(ctx: click.Context, config_path: str | None, verbose: bool, log_format: str) -> None:
+def main(
+    ctx: click.Context, config_path: str | None, verbose: bool, log_format: str, user: str | None
+) -> None:
     """hotfix-bot: incident response and hotfix deploys from Slack."""
     from bot.logs import setup
 
     setup(
         verbose=verbose, json_lines=log_format == "json", quiet=ctx.invoked_subcommand == "console"
     )
-    ctx.obj = {"config_path": config_path}
+    ctx.obj = {"config_path": config_path, "user": user}
 
 
 def _fail(message: str, code: int = EXIT_CONFIG) -> NoReturn:
@@ -289,7 +340,7 @@ def _require_secrets(secrets: Secrets, mode: str) -> None:
 
 @main.command()
 @click.option("--user", help="Who you are in the audit log (default: your login).")
-@click.option("--channel", help="Act as if typing in this channel id.")
+@click.option("--channel", help="Start in this war room: #inc-4-…, INC-4, or a channel id.")
 @click.pass_obj
 def console(obj: dict[str, Any], user: str | None, channel: str | None) -> None:
     """Run the commands in this terminal, against the same store, with no Slack."""
@@ -298,7 +349,7 @@ def console(obj: dict[str, Any], user: str | None, channel: str | None) -> None:
 
 
 def _run_console(obj: dict[str, Any], *, user: str | None, channel: str | None) -> None:
-    from bot.console import Console, console_actor
+    from bot.console import Console
 
     loaded = _config(obj)
     if loaded.is_example:
@@ -324,9 +375,15 @@ def _run_console(obj: dict[str, Any], *, user: str | None, channel: str | None) 
         )
     scheduler = ReminderScheduler(deps, should_tick=no_bot_serves, finish_war_rooms=False)
     scheduler.start()
-    shell = Console(deps, _router(deps), actor=console_actor(user), channel_id=channel)
+    shell = Console(deps, _router(deps), actor=_actor(user or obj.get("user")))
+    lines: Iterable[str] = sys.stdin
+    if channel and channel.startswith(("#", "INC-", "inc-")):
+        # A war room as shown (#inc-4-…) or its incident (INC-4): entered as if typed first.
+        lines = itertools.chain([f"join {channel}"], sys.stdin)
+    elif channel:
+        shell.channel_id = channel  # a channel id, as given
     try:
-        shell.loop(sys.stdin, interactive=sys.stdin.isatty())
+        shell.loop(lines, interactive=sys.stdin.isatty())
     finally:
         scheduler.shutdown()
 

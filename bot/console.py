@@ -2,6 +2,10 @@
 
 It is how a newcomer tries the bot, and how an engineer keeps working when
 Slack itself is down: it runs against the same store as the Slack bot.
+Everything pressable the console prints has a number: typing it presses the
+button as this console's user, through the same action handlers (and the same
+authorisation) as a click in Slack. A button that opens a form in Slack asks for
+the form's fields here instead, then submits them like Slack would.
 """
 
 from __future__ import annotations
@@ -10,20 +14,53 @@ import getpass
 import shlex
 import sys
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TextIO
 
 from handlers.actions import Click, run_action
-from handlers.console_text import Choice, to_console
+from handlers.console_chat import ConsoleChat, channel_name
+from handlers.console_chat import console_actor as actor_named
+from handlers.console_choices import ChoiceBoard, Placed
+from handlers.console_forms import CANCEL_WORDS, AnswerError, TerminalForm
+from handlers.console_text import to_console
 from handlers.context import CommandEnv, Deps, Invocation
+from handlers.people import find_person
 from handlers.replies import Reply
 from handlers.router import Router
+from handlers.views import VIEWS, check, submit
+from services.chat import Message
+from services.errors import UserFacingError
+from services.incidents import repository
+from services.incidents.model import Incident
+from services.incidents.presenting import incident_data
 
 QUIT_WORDS = {"quit", "exit", ":q"}
 TERMINAL_CHANNEL = "console:terminal"
+YES = {"y", "yes"}
 
 
 def console_actor(name: str | None = None) -> str:
-    return f"console:{name or getpass.getuser()}"
+    return actor_named(name or getpass.getuser())
+
+
+@dataclass
+class _Confirm:
+    """A button with a confirmation dialog in Slack: asked before it is pressed."""
+
+    placed: Placed
+
+
+@dataclass
+class _PickPerson:
+    """A people picker (Assign commander): asks for the name."""
+
+    placed: Placed
+
+
+@dataclass
+class _Form:
+    form: TerminalForm
+    env: CommandEnv
 
 
 class Console:
@@ -43,53 +80,204 @@ class Console:
         # requested outside a war room) are printed to it.
         self.channel_id = channel_id or TERMINAL_CHANNEL
         self.out = out
-        self.choices: list[Choice] = []
+        # One board with the console chat: the buttons of every printed message can be pressed.
+        chat = deps.chat
+        self.board = chat.board if isinstance(chat, ConsoleChat) else ChoiceBoard()
+        self.pending: _Confirm | _PickPerson | _Form | None = None
+        self._replies = 0
 
-    def env(self, text: str) -> CommandEnv:
+    def env(self, text: str, *, channel_id: str | None = None) -> CommandEnv:
         invocation = Invocation(
-            actor=self.actor, source="console", channel_id=self.channel_id, text=text
+            actor=self.actor,
+            source="console",
+            channel_id=channel_id or self.channel_id,
+            text=text,
         )
         return CommandEnv(invocation, self.deps)
 
     def handle(self, line: str) -> str:
-        """Run one line (a command, or the number of a button) and return what to print."""
-        text = line.strip()
-        if not text:
-            return ""
-        if text.isdigit() and self.choices:
-            index = int(text) - 1
-            if not 0 <= index < len(self.choices):
-                return f"There is no choice {text}; pick 1 to {len(self.choices)}."
-            choice = self.choices[index]
-            return self.show(
-                run_action(choice.action_id, Click(value=choice.value), self.env(text))
-            )
-        channels_before = self._created_channels()
-        output = self.show(self.router.run(text, self.env(text)))
+        """Run one line (a command, a number, or the answer asked for) and return what to print."""
+        channels_before = len(self._created_channels())
+        output = self._handle(line.strip())
         created = self._created_channels()
-        if len(created) > len(channels_before):
+        if len(created) > channels_before:
             # Like Slack's invite: the console moves into the war room it just opened.
             self.channel_id = created[-1]
-            output += f"\n(you are now in {created[-1].removeprefix('console:')}; commands act on its incident)"
+            output += (
+                f"\n(you are now in {channel_name(created[-1])}; commands act on its incident)"
+            )
         return output
+
+    def _handle(self, text: str) -> str:
+        if self.pending is not None:
+            return self._answer(text)
+        if not text:
+            return ""
+        if text.isdigit():
+            return self.press(int(text))
+        moved = self._move(text)
+        if moved is not None:
+            return moved
+        return self.show(self.router.run(text, self.env(text)))
 
     def _created_channels(self) -> list[str]:
         return list(getattr(self.deps.chat, "created_channels", []))
 
-    def show(self, reply: Reply) -> str:
-        rendered = to_console(self.deps.renderer.render(reply))
-        self.choices = rendered.choices
+    # -- buttons -----------------------------------------------------------
+
+    def press(self, number: int) -> str:
+        placed = self.board.get(number)
+        if placed is None:
+            return self._no_such_choice(number)
+        choice = placed.choice
+        if choice.kind == "users_select":
+            self.pending = _PickPerson(placed)
+            return f"{choice.label.rstrip('…')}: who? Type @name (or cancel)."
+        if choice.confirm:
+            self.pending = _Confirm(placed)
+            return f"{choice.confirm} [y/N]"
+        return self._click(placed, Click(value=choice.value, block_id=choice.block_id))
+
+    def _click(self, placed: Placed, click: Click) -> str:
+        choice = placed.choice
+        if choice.kind == "checkbox":  # a checklist sends all its ticked options
+            ticked = set(choice.ticked) ^ {choice.value}
+            click = Click(selected=tuple(sorted(ticked)), block_id=choice.block_id)
+        click = Click(click.value, click.selected, click.block_id, placed.message_ts)
+        # A click acts where its message is, as in Slack (a card in a war room).
+        env = self.env(f"[{choice.label}]", channel_id=placed.channel_id)
+        return self.show(run_action(choice.action_id, click, env), env=env)
+
+    def _no_such_choice(self, number: int) -> str:
+        live = self.board.live()
+        if not live:
+            return f"There is no choice {number}: nothing on screen has buttons."
+        if live == list(range(live[0], live[-1] + 1)):
+            shown = f"{live[0]} to {live[-1]}"
+        else:
+            shown = ", ".join(str(n) for n in live[-12:])
+        return (
+            f"There is no choice {number} (its message changed, or it never existed);"
+            f" pick one of {shown}."
+        )
+
+    # -- questions: confirmations, people pickers, forms --------------------
+
+    def _answer(self, text: str) -> str:
+        pending = self.pending
+        if text.lower() in CANCEL_WORDS:
+            self.pending = None
+            return "Cancelled; nothing was sent."
+        if isinstance(pending, _Confirm):
+            self.pending = None
+            if text.lower() not in YES:
+                return "Not pressed; nothing was sent."
+            choice = pending.placed.choice
+            return self._click(pending.placed, Click(value=choice.value, block_id=choice.block_id))
+        if isinstance(pending, _PickPerson):
+            try:
+                user = find_person(self.deps.chat, text)
+            except UserFacingError as exc:
+                return f"{exc.message} {exc.hint or ''}".strip() + " Who? (or cancel)"
+            self.pending = None
+            choice = pending.placed.choice
+            return self._click(pending.placed, Click(selected=(user,), block_id=choice.block_id))
+        assert isinstance(pending, _Form)
+        return self._fill(pending, text)
+
+    def _fill(self, pending: _Form, text: str) -> str:
+        form = pending.form
+        try:
+            form.answer(text, find_person=lambda typed: find_person(self.deps.chat, typed))
+        except (AnswerError, UserFacingError) as exc:
+            message = exc.message if isinstance(exc, UserFacingError) else str(exc)
+            return f"{message}\n{form.question()}"
+        if not form.done:
+            return form.question()
+        errors = check(form.callback_id, form.values, self.deps.chat)
+        if errors:
+            # As Slack shows them next to the fields: the field's name, the message, asked again.
+            return f"{form.refused(errors)}\n{form.question()}"
+        self.pending = None
+        return self.show(
+            submit(pending.env, form.callback_id, form.values, form.metadata), env=pending.env
+        )
+
+    # -- output ------------------------------------------------------------
+
+    def show(self, reply: Reply, *, env: CommandEnv | None = None) -> str:
+        if reply.modal:
+            view = self.deps.renderer.render_data(reply.template, dict(reply.data))
+            form = TerminalForm.of(view)
+            if form.callback_id not in VIEWS or not form.fields:
+                return f"That form ({form.callback_id}) cannot be filled in the terminal."
+            self.pending = _Form(form, env or self.env(""))
+            return f"{form.intro()}\n{form.question()}"
+        self._replies += 1
+        rendered = self.board.show(
+            self.deps.renderer.render(reply),
+            channel_id=env.invocation.channel_id if env else self.channel_id,
+            message_ts=f"reply-{self._replies}",
+        )
         return rendered.text
 
+    def greet(self) -> list[str]:
+        lines = [
+            "hotfix-bot console. Type help for commands, a number to press a button,"
+            " quit to leave.",
+            f"You are {self.actor}; store: {self.deps.settings.store.path}",
+        ]
+        if self.channel_id != TERMINAL_CHANNEL:
+            here = repository.by_channel(self.deps.store, self.channel_id)
+            acts_on = f"commands act on {here.id}" if here else "no incident's war room"
+            lines.append(f"You are now in {channel_name(self.channel_id)}; {acts_on}.")
+            return lines
+        rooms = [i for i in repository.open_incidents(self.deps.store) if i.channel_id]
+        if rooms:
+            # After a restart the console is back in the terminal: say where work goes on.
+            lines.append("Open war rooms:")
+            lines += [f"  {i.id}  {channel_name(i.channel_id or '')}  {i.title}" for i in rooms]
+            lines.append(
+                f"Enter one with: join {rooms[0].id} (commands there act on its incident);"
+                " leave comes back to the terminal."
+            )
+        return lines
+
+    def _show_header(self, incident: Incident) -> None:
+        """The war room's header again, under its reference: its buttons get numbers to press."""
+        chat = self.deps.chat
+        if isinstance(chat, ConsoleChat) and incident.channel_id and incident.header_ts:
+            data = {"incident": incident_data(incident, now=self.deps.clock.now())}
+            chat.show_again(
+                incident.channel_id, incident.header_ts, Message("incident_header", data)
+            )
+
+    def _move(self, text: str) -> str | None:
+        """`join INC-4` / `join #inc-4-…` / `leave`: the console's own commands, not the bot's."""
+        word, _, target = text.partition(" ")
+        if word == "leave" and not target:
+            self.channel_id = TERMINAL_CHANNEL
+            return "You are back in the terminal (no war room)."
+        if word != "join" or not target.strip():
+            return None
+        wanted = target.strip().lower()
+        for incident in repository.open_incidents(self.deps.store):
+            name = channel_name(incident.channel_id or "").lower()
+            if incident.channel_id and wanted in (incident.id.lower(), name, name.lstrip("#")):
+                self.channel_id = incident.channel_id
+                self._show_header(incident)
+                return (
+                    f"You are now in {channel_name(incident.channel_id)};"
+                    f" commands act on {incident.id}."
+                )
+        return f"No open war room {target.strip()[:80]!r}. The open ones: incident list."
+
     def loop(self, lines: Iterable[str], *, interactive: bool) -> None:
-        self.say(
-            "hotfix-bot console. Type `help` for commands, a number to press a button,"
-            " `quit` to leave."
-        )
-        self.say(f"You are {self.actor}; store: {self.deps.settings.store.path}")
+        for line in self.greet():
+            self.say(line)
         self.prompt(interactive)
         for line in lines:
-            if line.strip() in QUIT_WORDS:
+            if line.strip() in QUIT_WORDS and self.pending is None:
                 break
             output = self.handle(line)
             if output:
@@ -101,17 +289,17 @@ class Console:
 
     def prompt(self, interactive: bool) -> None:
         if interactive:
-            print("hotfix> ", end="", file=self.out, flush=True)
+            print("hotfix> " if self.pending is None else "> ", end="", file=self.out, flush=True)
 
 
 def run_cli_command(deps: Deps, router: Router, words: list[str], *, actor: str) -> tuple[int, str]:
     """One chat command from the terminal (`hotfix-bot audit --limit 5`)."""
     text = shlex.join(words)
-    console = Console(deps, router, actor=actor)
     invocation = Invocation(actor=actor, source="cli", text=text)
     prepared = router.prepare(text, CommandEnv(invocation, deps))
     reply = router.execute(prepared, CommandEnv(invocation, deps))
     code = 0 if reply.template != "error" else 1
     if reply.template == "usage_error":
         code = 2
-    return code, console.show(reply)
+    # The process ends here: its buttons are shown, but without numbers to press.
+    return code, to_console(deps.renderer.render(reply), pressable=False).text

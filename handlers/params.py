@@ -2,8 +2,9 @@
 
 With `should_escape: true` in the manifest, Slack sends a mention as
 `<@U123ABC|alice>` and a channel as `<#C123ABC|general>`. These types accept
-those, bare ids (handy in the console), and reject a plain `@alice` with a
-hint, because a name is not an identity.
+those and bare ids; a plain `@alice` (typed in the console, or text Slack did
+not turn into a mention) is looked up by name (handlers/people.py), and a name
+nobody goes by is refused with a hint.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from typing import Any
 
 import click
 
+from handlers.context import CommandEnv
+from handlers.people import find_person
 from services.errors import UserFacingError
 from services.incidents.model import Severity, parse_severity
 
@@ -32,8 +35,15 @@ class SlackUser(click.ParamType):
             return match.group(1)
         if _USER_ID.fullmatch(text):
             return text
+        env = ctx.find_object(CommandEnv) if ctx else None
+        if env is not None and text.startswith("@"):
+            # A plain @name: Slack did not make it a mention, or this is the console.
+            try:
+                return find_person(env.deps.chat, text)
+            except UserFacingError as exc:
+                self.fail(f"{exc.message} {exc.hint or ''}".strip(), param, ctx)
         self.fail(
-            f"{text!r} is not a Slack user. Mention them: type @ and pick the person.",
+            f"{text[:80]!r} is not a Slack user. Mention them: type @ and pick the person.",
             param,
             ctx,
         )

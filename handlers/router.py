@@ -135,15 +135,8 @@ class Router:
         return Prepared(action, ctx=ctx, command=command)
 
     def _unknown(self, name: str, group: click.Group, ctx: click.Context) -> Prepared:
-        known = sorted(group.commands)
-        close = difflib.get_close_matches(name, known, n=1)
         where = ctx.command_path
-        if name.startswith("-"):
-            message = f"`{name}` is an option, but `{where}` needs a command first."
-        else:
-            message = f"`{where} {name}` is not a command."
-        if close:
-            message += f" Did you mean `{where} {close[0]}`?"
+        message = unknown_command(name, sorted(group.commands), where=where)
         return self._usage(message, ctx, action=f"{where} {name}".removeprefix(self.prog).strip())
 
     def _usage(self, message: str, ctx: click.Context | None, *, action: str) -> Prepared:
@@ -238,6 +231,18 @@ class Router:
         if outcome is not Outcome.OK:
             detail = f"{detail} -> {reply.data.get('message', '')}"
         audit(env, f"command:{action}", outcome, detail)
+
+
+def unknown_command(name: str, known: list[str], *, where: str) -> str:
+    """`/hotfix incidnet` is not a command: the closest command, and the list of them all."""
+    if name.startswith("-"):
+        message = f"`{name}` is an option, but `{where}` needs a command first."
+    else:
+        message = f"`{where} {name[:80]}` is not a command."
+    close = difflib.get_close_matches(name.lower(), known, n=1)
+    if close:
+        message += f" Did you mean `{where} {close[0]}`?"
+    return message + f" Commands: {', '.join(known)}."
 
 
 def command_paths(group: click.Group) -> set[str]:

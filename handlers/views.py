@@ -6,6 +6,7 @@ in the acknowledgement) and then run on the worker like any command.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +14,11 @@ from typing import Any
 from handlers.commands.incident import run_declaration, summary
 from handlers.context import CommandEnv
 from handlers.form_limits import TITLE, too_long
+from handlers.guard import run_guarded
+from handlers.people import mention_people
 from handlers.replies import Reply
+from services.chat import Chat
+from services.errors import UserFacingError
 from services.incidents import lifecycle, repository
 from services.incidents.declare import Declaration
 from services.incidents.model import Severity, Status, parse_incident_id
@@ -28,6 +33,8 @@ class ViewSpec:
     run: Callable[[CommandEnv, Values, str], Reply]
     # The incident whose war room gets the answer (None: the channel the form came from).
     incident_of: Callable[[str], str | None]
+    # Fields whose plain @names must be people (Slack sends form text as typed).
+    people_fields: tuple[str, ...] = ()
 
 
 def parse_state(state: dict[str, Any]) -> Values:
@@ -114,7 +121,9 @@ def _run_resolve(env: CommandEnv, values: Values, metadata: str) -> Reply:
         deps=env.war_room,
         actor=env.invocation.actor,
         root_cause=_text(values, "root_cause"),
-        action_items=lifecycle.parse_action_items(_text(values, "action_items")),
+        action_items=lifecycle.parse_action_items(
+            mention_people(env.deps.chat, _text(values, "action_items"))
+        ),
         resolution=_text(values, "resolution"),
     )
     return summary(env, incident.id, f"{incident.id} resolved.", result.problems)
@@ -123,6 +132,34 @@ def _run_resolve(env: CommandEnv, values: Values, metadata: str) -> Reply:
 VIEWS: dict[str, ViewSpec] = {
     "hotfix_declare": ViewSpec(_validate_declare, _run_declare, lambda metadata: None),
     "hotfix_update": ViewSpec(_validate_update, _run_update, lambda metadata: metadata),
-    "hotfix_resolve": ViewSpec(_validate_resolve, _run_resolve, lambda metadata: metadata),
+    "hotfix_resolve": ViewSpec(
+        _validate_resolve, _run_resolve, lambda metadata: metadata, people_fields=("action_items",)
+    ),
 }
 declare_actions(f"form:{callback_id}" for callback_id in VIEWS)
+
+
+def submit(env: CommandEnv, callback_id: str, values: Values, metadata: str) -> Reply:
+    """Run a validated submission (from Slack or the console), audited, failures as replies."""
+    spec = VIEWS[callback_id]
+    return run_guarded(
+        env,
+        action=f"form:{callback_id}",
+        detail=json.dumps(values, default=str)[:500],
+        what="that form",
+        run=lambda: spec.run(env, values, metadata),
+    )
+
+
+def check(callback_id: str, values: Values, chat: Chat) -> dict[str, str]:
+    """The errors to show next to the fields: the form's own rules, then unknown @names."""
+    spec = VIEWS[callback_id]
+    errors = spec.validate(values)
+    for block_id in spec.people_fields:
+        if block_id in errors:
+            continue
+        try:
+            mention_people(chat, _text(values, block_id))
+        except UserFacingError as exc:
+            errors[block_id] = f"{exc.message} {exc.hint or ''}".strip()
+    return errors

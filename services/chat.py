@@ -92,6 +92,10 @@ class Chat(Protocol):
         """The person's display name, or None when no such (active) user exists."""
         ...
 
+    def find_users(self, name: str) -> list[str]:
+        """Ids of the people who go by this name (what follows @ when typed as plain text)."""
+        ...
+
     def read_message(self, channel_id: str, ts: str) -> ChatMessage | None: ...
 
     def upload_file(

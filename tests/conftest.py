@@ -23,6 +23,7 @@ pytest_plugins = [
     "tests.harness.git_repos",
     "tests.harness.k8s_fixtures",
     "tests.harness.deploy_target",
+    "tests.harness.console_fixtures",
 ]
 
 

@@ -369,10 +369,11 @@ def test_the_console_shows_the_cancel_button_and_understands_cancel(
         "--user",
         "alice",
         cwd=tmp_path,
-        stdin=f"{deploy}\n1\n{deploy}\ncancel DEP-2\n",
+        stdin=f"{deploy}\n3\n{deploy}\ncancel DEP-2\n",
     )
     out = session.stdout
-    assert "[1] Cancel request" in out, out + session.stderr
+    # Numbers run on across messages: the card's Approve / Reject are 1 and 2.
+    assert "[1] Approve  [2] Reject" in out and "[3] Cancel request" in out, out + session.stderr
     assert "Cancelled DEP-1." in out and "Cancelled DEP-2." in out, out
     assert "Withdrawn by console:alice" in out, out
     assert target.calls() == []

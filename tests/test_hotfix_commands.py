@@ -182,11 +182,11 @@ def test_trunk_hotfix_from_the_console(trunk: GitWorld, tmp_path: Path) -> None:
         cwd=tmp_path,
         stdin="create --issue=PROD-2847\n",
     )
-    assert "Hotfix branch `hotfix/PROD-2847`" in created.stdout, created.stdout + created.stderr
+    assert "Hotfix branch hotfix/PROD-2847" in created.stdout, created.stdout + created.stderr
     trunk.fix_on_hotfix("hotfix/PROD-2847")
     finished = run_cli("--config", str(config), "finish", "--issue=PROD-2847", cwd=tmp_path)
     assert finished.returncode == 0, finished.stdout + finished.stderr
-    assert "Hotfix PROD-2847 finished* for *payments*: tagged `v2.1.1`" in finished.stdout
+    assert "Hotfix PROD-2847 finished for payments: tagged v2.1.1" in finished.stdout
     assert "(fast-forward)" in finished.stdout and "1 commit(s) cherry-picked" in finished.stdout
     remote = trunk.remote_refs()
     assert remote["refs/heads/production"] == trunk.rev(trunk.origin, "v2.1.1^{commit}")
@@ -216,7 +216,7 @@ def test_finishing_again_from_the_cli_says_already_finished_and_exits_0(
     assert again.returncode == 0, again.stdout + again.stderr
     assert "❌" not in again.stdout and ":x:" not in again.stdout
     assert (
-        "*PROD-2847* is already finished" in again.stdout
-        and "`v2.1.1` is on production" in again.stdout
+        "PROD-2847 is already finished" in again.stdout
+        and "v2.1.1 is on production" in again.stdout
     )
     assert world.remote_refs() == remote  # nothing pushed the second time

@@ -121,8 +121,12 @@ def test_free_text_is_taken_verbatim(tree_router: Router, console_env: CommandEn
             "`/hotfix incident craete` is not a command. Did you mean `/hotfix incident create`?",
         ),
         (
-            "incident create --severity=sev1 --title=x --commander=@alice",
-            "'@alice' is not a Slack user",
+            "incident create --severity=sev1 --title=x --commander=@-alice",
+            "'@-alice' is not a person's name.",
+        ),
+        (
+            "incident create --severity=sev1 --title=x --commander=alice",
+            "'alice' is not a Slack user",
         ),
         ('incident create --title="unclosed', "A quote is not closed"),
         ("--severity=sev1", "`--severity=sev1` is an option, but `/hotfix` needs a command first."),

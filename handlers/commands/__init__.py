@@ -4,7 +4,7 @@ from handlers.commands.registry import ChatGroup
 
 ROOT = ChatGroup(
     "hotfix",
-    help="Incident response and hotfix deploys from Slack. Type a command with --help for details.",
+    help="Incident response and hotfix deploys from Slack.",
 )
 
 # Command modules register themselves on ROOT when imported.

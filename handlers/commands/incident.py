@@ -11,6 +11,7 @@ from handlers.context import CommandEnv
 from handlers.form_limits import LIMITS, TITLE
 from handlers.incident_lookup import INCIDENT_OPTION, find_incident
 from handlers.params import SEVERITY, SLACK_USER
+from handlers.people import mention_people
 from handlers.replies import Reply
 from services.errors import UserFacingError
 from services.incidents import lifecycle, repository
@@ -58,9 +59,10 @@ def _cut_title(title: str) -> str:
 
 
 def modal(template: str, env: CommandEnv, **data: Any) -> Reply:
-    if env.invocation.source != "slack":
+    # Slack opens the form; the console asks its fields one by one (bot/console.py).
+    if env.invocation.source == "cli":
         raise UserFacingError(
-            "That opens a form in Slack; here, give the values as flags.",
+            "That opens a form in Slack and the console; here, give the values as flags.",
             hint="Add --help to the command to see its flags.",
         )
     origin = {"origin_channel_id": env.invocation.channel_id, "limits": LIMITS}
@@ -289,7 +291,7 @@ def resolve(
         deps=env.war_room,
         actor=env.invocation.actor,
         root_cause=root_cause.strip(),
-        action_items=lifecycle.parse_action_items(action_items),
+        action_items=lifecycle.parse_action_items(mention_people(env.deps.chat, action_items)),
         resolution=resolution.strip(),
     )
     return summary(env, incident.id, f"{incident.id} resolved.", result.problems)

@@ -17,6 +17,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from handlers.rendering import Renderer
+from handlers.slack.directory import PAGE_SIZE, UserDirectory
 from services import outbox
 from services.chat import ChatError, ChatMessage, InviteFailure, Message, NameTakenError, Posted
 from services.clock import Clock, SystemClock
@@ -45,6 +46,7 @@ class SlackChat:
         self.store = store
         self.clock = clock or SystemClock()
         self._bot_user: str | None = None
+        self.directory = UserDirectory(self._users_page, clock=self.clock)
 
     def _queue(self, op: str, channel_id: str, message: Message, **where: Any) -> Posted:
         assert self.store is not None
@@ -355,6 +357,16 @@ class SlackChat:
             return None
         profile = user.get("profile") or {}
         return str(profile.get("display_name") or user.get("name") or user_id)
+
+    def find_users(self, name: str) -> list[str]:
+        return self.directory.find(name)
+
+    def _users_page(self, cursor: str) -> dict[str, Any]:
+        response = self._call(
+            "users.list",
+            lambda: self.client.users_list(limit=PAGE_SIZE, cursor=cursor or None),
+        )
+        return dict(response.data) if isinstance(response.data, dict) else {}
 
     def read_message(self, channel_id: str, ts: str) -> ChatMessage | None:
         response = self._call(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -10,11 +9,10 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
 from handlers.context import CommandEnv, Deps
-from handlers.guard import run_guarded
 from handlers.slack.delivery import tell_user
 from handlers.slack.payloads import from_interaction
 from handlers.slack.recovery import FORM, Replayer, journal_request, submit_journaled
-from handlers.views import VIEWS, ViewSpec, parse_state
+from handlers.views import VIEWS, ViewSpec, check, parse_state, submit
 from services.incidents import repository
 
 
@@ -27,7 +25,7 @@ def _submission_listener(deps: Deps, callback_id: str, spec: ViewSpec) -> Callab
     # Bolt passes listener arguments by name, so the form's identity is closed over here.
     def on_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
         values = parse_state(view.get("state") or {})
-        errors = spec.validate(values)
+        errors = check(callback_id, values, deps.chat)
         if errors:
             ack(response_action="errors", errors=errors)
             return
@@ -51,20 +49,13 @@ def form_replayer(deps: Deps, client: WebClient) -> Replayer:
 def _run_on_worker(deps: Deps, client: WebClient, body: dict[str, Any], key: str | None) -> None:
     view = body.get("view") or {}
     callback_id = str(view.get("callback_id") or "")
-    spec = VIEWS[callback_id]
     values = parse_state(view.get("state") or {})
     metadata = str(view.get("private_metadata") or "")
     env = CommandEnv(from_interaction(body), deps)
 
     def run() -> None:
-        reply = run_guarded(
-            env,
-            action=f"form:{callback_id}",
-            detail=json.dumps(values, default=str)[:500],
-            what="that form",
-            run=lambda: spec.run(env, values, metadata),
-        )
-        incident_id = spec.incident_of(metadata)
+        reply = submit(env, callback_id, values, metadata)
+        incident_id = VIEWS[callback_id].incident_of(metadata)
         channel = metadata or None
         if incident_id:
             incident = repository.by_id(deps.store, incident_id)

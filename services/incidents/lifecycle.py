@@ -360,7 +360,8 @@ def pin_message(
     return True
 
 
-_OWNER = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
+# A Slack user, or a console user (`<@console:bob>`: @bob typed in the console).
+_OWNER = re.compile(r"<@([UW][A-Z0-9]+|(?:console|cli):[A-Za-z0-9][\w.\-]{0,63})(?:\|[^>]*)?>")
 
 
 def parse_action_items(text: str) -> list[tuple[str, str | None]]:
