@@ -268,11 +268,11 @@ def test_the_runbook_as_written_in_the_console(
     declare, create, finish, deploy, update, rollback, resolve, postmortem = RUNBOOK
     out = console("alice", declare, create)
     assert "INC-1 declared." in out and f"(you are now in #{ROOM}" in out, out
-    assert f"*Hotfix branch `{BRANCH}`* for *payments*" in out, out
-    assert "Next version: `v2.1.0` → `v2.1.1`" in out, out
+    assert f"Hotfix branch {BRANCH} for payments" in out, out
+    assert "Next version: v2.1.0 → v2.1.1" in out, out
     world.fix_on_hotfix(BRANCH)  # the developer pushes the fix
     out = console("alice", finish, deploy, channel=room)
-    assert "*Hotfix PROD-2847 finished* for *payments*: tagged `v2.1.1`" in out, out
+    assert "Hotfix PROD-2847 finished for payments: tagged v2.1.1" in out, out
     assert "DEP-1 requested: waiting for 2 approval(s)." in out, out
     assert " · ".join(INFERRED) in out, out
     assert target.calls() == []
@@ -281,7 +281,8 @@ def test_the_runbook_as_written_in_the_console(
     assert "1 of 2 approval(s)" in out, out
     out = console("carol", "approve DEP-1", channel=room)
     assert target.live == "v2.1.1", out
-    assert f"[{ANNOUNCE}] (in thread)" in out, out  # --notify-stakeholders
+    # --notify-stakeholders: the outcome in the announcement's thread.
+    assert f"[{ANNOUNCE} · msg 1] (in thread of msg" in out, out
     out = console("alice", update, rollback, channel=room)
     assert "Update posted for INC-1." in out, out
     assert "went nowhere" not in out
