@@ -50,12 +50,21 @@ def _chat_passthrough(name: str, chat: click.Command) -> click.Command:
     @click.argument("args", nargs=-1, type=click.UNPROCESSED)
     @click.pass_obj
     def run(obj: dict[str, Any], args: tuple[str, ...]) -> None:
-        from bot.console import console_actor, run_cli_command
+        from bot.console import console_actor, run_cli_reply
+        from bot.follow import Follower, deployment_of, followed_kind, split_no_wait
 
+        # A deployment or rollback request follows its progress here (see bot/follow.py).
+        asked = followed_kind(name, args)
+        wait = True
+        if asked is not None:
+            args, wait = split_no_wait(args)
         deps = _deps(obj)
         router = _router(deps)
-        code, text = run_cli_command(deps, router, [name, *args], actor=console_actor())
+        code, text, reply = run_cli_reply(deps, router, [name, *args], actor=console_actor())
         click.echo(text)
+        followed = deployment_of(reply) if code == 0 else None
+        if asked is not None and followed is not None and wait:
+            code = Follower(deps, followed, echo=click.echo).until_end(asked)
         sys.exit(code)
 
     return run

@@ -106,6 +106,14 @@ class Console:
 
 def run_cli_command(deps: Deps, router: Router, words: list[str], *, actor: str) -> tuple[int, str]:
     """One chat command from the terminal (`hotfix-bot audit --limit 5`)."""
+    code, text, _reply = run_cli_reply(deps, router, words, actor=actor)
+    return code, text
+
+
+def run_cli_reply(
+    deps: Deps, router: Router, words: list[str], *, actor: str
+) -> tuple[int, str, Reply]:
+    """The same, with the reply itself (a deployment request's answer names what to follow)."""
     text = shlex.join(words)
     console = Console(deps, router, actor=actor)
     invocation = Invocation(actor=actor, source="cli", text=text)
@@ -114,4 +122,4 @@ def run_cli_command(deps: Deps, router: Router, words: list[str], *, actor: str)
     code = 0 if reply.template != "error" else 1
     if reply.template == "usage_error":
         code = 2
-    return code, console.show(reply)
+    return code, console.show(reply), reply

@@ -1,0 +1,161 @@
+"""A deploy or rollback asked from the terminal follows its progress there and exits by outcome.
+
+Real `hotfix-bot` subprocesses, a command-backend target with real scripts and a real
+health endpoint; approvals come from Slack through a real bot on the same store.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from services.deploy import repository
+from services.deploy.model import State
+from tests import test_deploy_command as base
+from tests.harness.deploy_target import DeployTarget
+from tests.harness.running_bot import RunningBot
+from tests.harness.waiting import wait_until
+
+target = base.target
+dbot = base.dbot
+
+
+def cli_config(tmp_path: Path, target: DeployTarget, store: Path) -> Path:
+    settings: dict[str, Any] = {
+        **base.bot_settings(target, verify_seconds=0),
+        "store": {"path": str(store)},
+    }
+    staging = target.environment(approvals=0, verify_seconds=0)
+    # The rollback script is told the version the bot resolved ("previous" from its records).
+    staging["command"]["rollback"].append("{version}")  # type: ignore[index]
+    settings["services"]["payments"]["environments"]["staging"] = staging
+    settings["access"] = {"deployers": ["U0ALICE"], "console_is_trusted": True}
+    path = tmp_path / "terminal.yml"
+    path.write_text(yaml.safe_dump(settings))
+    return path
+
+
+def cli(config: Path, *words: str) -> list[str]:
+    return [sys.executable, "-m", "bot", "--config", str(config), *words]
+
+
+def terminal_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "HOTFIX_"))}
+
+
+def run(config: Path, *words: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        cli(config, *words),
+        cwd=config.parent,
+        capture_output=True,
+        text=True,
+        env=terminal_env(),
+        timeout=90,
+        check=False,
+    )
+
+
+def start(config: Path, *words: str) -> subprocess.Popen[str]:
+    """The command in the background: it follows until the test decides in Slack."""
+    return subprocess.Popen(
+        cli(config, *words),
+        cwd=config.parent,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=terminal_env(),
+    )
+
+
+def test_a_deploy_from_the_terminal_prints_its_steps_and_exits_0_or_1_by_outcome(
+    target: DeployTarget, tmp_path: Path
+) -> None:
+    config = cli_config(tmp_path, target, tmp_path / "cli.db")
+    ok = run(config, "deploy", "--target=staging", "--service=payments", "--version=v2.1.1")
+    out = ok.stdout
+    assert ok.returncode == 0, out + ok.stderr
+    assert "DEP-1 needs no approval: started." in out
+    assert "Following DEP-1 until it ends" in out
+    assert "  step deploy: ok" in out and "  step verify: ok" in out
+    assert "DEP-1: payments v2.1.1 is live in staging" in out
+    assert out.rstrip().endswith("DEP-1: Succeeded (exit 0).")
+    assert target.live == "v2.1.1"
+
+    target.bad_versions.add("v2.1.2")
+    bad = run(config, "deploy", "--target=staging", "--service=payments", "--version=v2.1.2")
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    assert "DEP-2: Rolled back to v2.1.1 (exit 1)." in bad.stdout
+    assert "  step verify: failed: " in bad.stdout
+    assert target.live == "v2.1.1"
+
+    back = run(config, "rollback", "--target=staging", "--service=payments", "--version=previous")
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert "DEP-3: Rolled back to v2.1.0 (exit 0)." in back.stdout
+    assert target.live == "v2.1.0"
+
+
+def test_the_terminal_follows_a_request_approved_in_slack_and_no_wait_returns_at_once(
+    dbot: RunningBot, target: DeployTarget, tmp_path: Path
+) -> None:
+    config = cli_config(tmp_path, target, tmp_path / "bot.db")  # the bot's own store
+    quick = run(
+        config,
+        "deploy",
+        "--target=production",
+        "--service=payments",
+        "--version=v2.1.1",
+        "--no-wait",
+    )
+    assert quick.returncode == 0, quick.stdout + quick.stderr
+    assert "DEP-1 requested: waiting for 2 approval(s)." in quick.stdout
+    assert "Following" not in quick.stdout
+    base.click(dbot, "hotfix_deploy_reject", "DEP-1", "U0BOB")
+
+    following = start(
+        config, "deploy", "--target=production", "--service=payments", "--version=v2.1.1"
+    )
+    try:
+        assert wait_until(
+            lambda: (
+                repository.latest_for_target(
+                    dbot.deps.store, "payments", "production", states={State.REQUESTED}
+                )
+                is not None
+            ),
+            timeout=30,
+        )
+        base.click(dbot, "hotfix_deploy_approve", "DEP-2", "U0BOB")
+        base.click(dbot, "hotfix_deploy_approve", "DEP-2", "U0CAROL")
+        out, err = following.communicate(timeout=60)
+    finally:
+        if following.poll() is None:
+            following.kill()
+    assert following.returncode == 0, out + err
+    assert "DEP-2 requested: waiting for 2 approval(s)." in out
+    assert "DEP-2: approved" in out or "approved" in out
+    assert out.rstrip().endswith("DEP-2: Succeeded (exit 0).")
+    assert target.live == "v2.1.1"
+
+
+def test_a_rejected_request_exits_1(dbot: RunningBot, target: DeployTarget, tmp_path: Path) -> None:
+    config = cli_config(tmp_path, target, tmp_path / "bot.db")
+    following = start(
+        config, "deploy", "--target=production", "--service=payments", "--version=v2.1.1"
+    )
+    try:
+        assert wait_until(
+            lambda: dbot.deps.store.query_one("SELECT id FROM deployments") is not None,
+            timeout=30,
+        )
+        base.click(dbot, "hotfix_deploy_reject", "DEP-1", "U0BOB")
+        out, err = following.communicate(timeout=60)
+    finally:
+        if following.poll() is None:
+            following.kill()
+    assert following.returncode == 1, out + err
+    assert out.rstrip().endswith("DEP-1: Rejected (exit 1).")
