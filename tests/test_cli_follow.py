@@ -25,10 +25,11 @@ target = base.target
 dbot = base.dbot
 
 
-def cli_config(tmp_path: Path, target: DeployTarget, store: Path) -> Path:
+def cli_config(tmp_path: Path, target: DeployTarget, store: Path, **extra: Any) -> Path:
     settings: dict[str, Any] = {
         **base.bot_settings(target, verify_seconds=0),
         "store": {"path": str(store)},
+        **extra,
     }
     staging = target.environment(approvals=0, verify_seconds=0)
     # The rollback script is told the version the bot resolved ("previous" from its records).
