@@ -12,6 +12,8 @@ Exit codes (documented in the README):
 * 1 - it did not: failed, rejected, expired, cancelled, a deployment rolled back
   (automatically or by someone's Rollback), or interrupted (the bot restarted; it waits
   for `deploy resume DEP-n` or `deploy rollback DEP-n`).
+* 130 - Ctrl-C stopped following; the deployment goes on (when this terminal runs it,
+  because it needed no approval, the command returns when it ends).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ SUCCESS: dict[tuple[Kind, Kind], frozenset[State]] = {
     (Kind.ROLLBACK, Kind.DEPLOY): frozenset({State.ROLLED_BACK}),
 }
 ENDS = FINAL | {State.INTERRUPTED}
+EXIT_STOPPED_FOLLOWING = 130  # Ctrl-C: the shell's code for an interrupted command
 
 
 def split_no_wait(args: tuple[str, ...]) -> tuple[tuple[str, ...], bool]:
@@ -92,12 +95,19 @@ class Follower:
             f"Following {self.deployment_id} until it ends (Ctrl-C stops following;"
             " --no-wait returns at once)."
         )
-        while True:
-            deployment = repository.get(store, self.deployment_id)
-            self._print_news()
-            if deployment.state in ENDS:
-                return self._finish(deployment, asked)
-            self.sleep(self.poll_seconds)
+        try:
+            while True:
+                deployment = repository.get(store, self.deployment_id)
+                self._print_news()
+                if deployment.state in ENDS:
+                    return self._finish(deployment, asked)
+                self.sleep(self.poll_seconds)
+        except KeyboardInterrupt:
+            self.echo(
+                f"\nStopped following {self.deployment_id}; it goes on"
+                f" (`hotfix-bot deploy status {self.deployment_id}` shows where it is)."
+            )
+            return EXIT_STOPPED_FOLLOWING
 
     def _print_news(self) -> None:
         store = self.deps.store

@@ -59,7 +59,11 @@ class RelayChat(ConsoleChat):
 
     def update(self, channel_id: str, ts: str, message: Message) -> None:
         super().update(channel_id, ts, message)
-        if channel_id in self.relayed:
+        if channel_id not in self.relayed:
+            return
+        if not outbox.replace_last_update(
+            self.store, channel_id=channel_id, ts=ts, message=message
+        ):
             outbox.enqueue(
                 self.store,
                 clock=self.clock,

@@ -87,6 +87,30 @@ def enqueue(
     return f"{PENDING}{cursor.lastrowid}"
 
 
+def replace_last_update(store: Store, *, channel_id: str, ts: str, message: Message) -> bool:
+    """A newer edit of a message whose previous edit is the last thing queued for its
+    channel replaces that edit instead of queueing behind it (a relayed canary card is
+    edited every few seconds; Slack needs only the latest). Order is kept: only the last."""
+    with store.transaction() as conn:
+        last = conn.execute(
+            "SELECT id, op, ts FROM outbox WHERE channel_id = ? AND sent_at IS NULL"
+            " ORDER BY id DESC LIMIT 1",
+            (channel_id,),
+        ).fetchone()
+        if last is None or last["op"] != f"{RELAY}update" or last["ts"] != ts:
+            return False
+        conn.execute(
+            "UPDATE outbox SET template = ?, data = ?, message_key = ? WHERE id = ?",
+            (
+                message.template,
+                json.dumps(dict(message.data), default=str),
+                message.key,
+                last["id"],
+            ),
+        )
+    return True
+
+
 def has_backlog(store: Store, channel_id: str) -> bool:
     """Anything still queued for this channel? New messages then queue behind it, in order."""
     row = store.query_one(

@@ -139,6 +139,8 @@ def test_a_terminal_request_is_relayed_to_the_deployments_channel_by_the_serving
     # Run by the terminal itself (no approval needed): its edits reach the same card.
     followed = run(config, "deploy", "--target=staging", "--service=payments", "--version=v2.1.2")
     assert followed.returncode == 0, followed.stdout + followed.stderr
+    # Every edit of the card replaced the one queued before it: a post and one edit.
+    assert [q.op for q in outbox.backlog(homed_bot.deps.store)] == ["relay_post", "relay_update"]
     assert homed_bot.deps.chat.drain_outbox() == [DEPLOYS]
     assert card_message(homed_bot, "DEP-2")["text"].endswith("Succeeded")
     cards = [m for m in homed_bot.slack.messages(DEPLOYS) if "DEP-2" in m.get("text", "")]
