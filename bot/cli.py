@@ -51,7 +51,7 @@ def _chat_passthrough(name: str, chat: click.Command) -> click.Command:
     @click.pass_obj
     def run(obj: dict[str, Any], args: tuple[str, ...]) -> None:
         from bot.console import console_actor, run_cli_reply
-        from bot.follow import Follower, deployment_of, followed_kind, split_no_wait
+        from bot.follow import after_request, followed_kind, split_no_wait
 
         # A deployment or rollback request follows its progress here (see bot/follow.py).
         asked = followed_kind(name, args)
@@ -62,9 +62,8 @@ def _chat_passthrough(name: str, chat: click.Command) -> click.Command:
         router = _router(deps)
         code, text, reply = run_cli_reply(deps, router, [name, *args], actor=console_actor())
         click.echo(text)
-        followed = deployment_of(reply) if code == 0 else None
-        if asked is not None and followed is not None and wait:
-            code = Follower(deps, followed, echo=click.echo).until_end(asked)
+        if asked is not None and code == 0:
+            code = after_request(deps, reply, asked=asked, wait=wait, echo=click.echo)
         sys.exit(code)
 
     return run

@@ -64,6 +64,33 @@ def deployment_of(reply: Reply) -> str | None:
     return str(found) if found else None
 
 
+def no_wait_note(deps: Deps, deployment_id: str) -> str | None:
+    """With --no-wait: a deployment this process started itself holds the process open."""
+    deployment = repository.get(deps.store, deployment_id)
+    if deployment.state is State.REQUESTED or deployment.state in ENDS:
+        return None
+    return (
+        f"{deployment.id} needed no approval and runs in this process: the command returns"
+        f" when it ends (`hotfix-bot deploy status {deployment.id}` from another terminal)."
+    )
+
+
+def after_request(
+    deps: Deps, reply: Reply, *, asked: Kind, wait: bool, echo: Callable[[str], None]
+) -> int:
+    """After a terminal's request: follow it to its end (the exit code), or with --no-wait
+    return at once (0), saying when this process must stay until the end anyway."""
+    deployment_id = deployment_of(reply)
+    if deployment_id is None:
+        return 0
+    if wait:
+        return Follower(deps, deployment_id, echo=echo).until_end(asked)
+    note = no_wait_note(deps, deployment_id)
+    if note:
+        echo(note)
+    return 0
+
+
 def exit_code(deployment: Deployment, asked: Kind) -> int:
     """0 when it ended as asked, else 1 (see the module's docstring)."""
     return 0 if deployment.state in SUCCESS.get((asked, deployment.kind), frozenset()) else 1

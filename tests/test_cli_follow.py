@@ -99,6 +99,15 @@ def test_a_deploy_from_the_terminal_prints_its_steps_and_exits_0_or_1_by_outcome
     assert "DEP-3: Rolled back to v2.1.0 (exit 0)." in back.stdout
     assert target.live == "v2.1.0"
 
+    # --no-wait: nothing is followed, but a deployment this process runs still ends here.
+    quick = run(
+        config, "deploy", "--target=staging", "--service=payments", "--version=v2.1.3", "--no-wait"
+    )
+    assert quick.returncode == 0, quick.stdout + quick.stderr
+    assert "Following" not in quick.stdout
+    assert "DEP-4 needed no approval and runs in this process" in quick.stdout
+    assert target.live == "v2.1.3"
+
 
 def test_the_terminal_follows_a_request_approved_in_slack_and_no_wait_returns_at_once(
     dbot: RunningBot, target: DeployTarget, tmp_path: Path
