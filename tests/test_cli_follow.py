@@ -108,6 +108,22 @@ def test_a_deploy_from_the_terminal_prints_its_steps_and_exits_0_or_1_by_outcome
     assert "DEP-4 needed no approval and runs in this process" in quick.stdout
     assert target.live == "v2.1.3"
 
+    # The same deployments, seen from the terminal (none of them in an incident).
+    listed = run(config, "deploy", "list", "--state=finished", "--limit=3")
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    shown = [line for line in listed.stdout.splitlines() if "→ staging" in line]
+    assert [line.split("*")[1].split(":")[0] for line in shown] == [
+        "DEP-4",
+        "Rollback DEP-3",
+        "DEP-2",
+    ]
+    assert "Older: `/hotfix deploy list --state=finished --before=DEP-2`" in listed.stdout
+    status = run(config, "deploy", "status", "DEP-2")
+    assert "*State:* Rolled back to v2.1.1" in status.stdout
+    assert "❌ verify" in status.stdout
+    missing = run(config, "deploy", "status", "DEP-40")
+    assert missing.returncode == 1 and "There is no deployment DEP-40." in missing.stdout
+
 
 def test_the_terminal_follows_a_request_approved_in_slack_and_no_wait_returns_at_once(
     dbot: RunningBot, target: DeployTarget, tmp_path: Path
