@@ -34,6 +34,9 @@ class RelayChat(ConsoleChat):
         self.store = store
         self.clock = clock
         self.relayed = relayed
+        # Callers keep the outbox's placeholder ts; the terminal knows the message by the ts
+        # it printed it under (so an edit prints what changed, and a reply its thread).
+        self._printed_as: dict[str, str] = {}
 
     def post(
         self,
@@ -43,7 +46,8 @@ class RelayChat(ConsoleChat):
         thread_ts: str | None = None,
         broadcast: bool = False,
     ) -> Posted:
-        printed = super().post(channel_id, message, thread_ts=thread_ts, broadcast=broadcast)
+        local_thread = self._printed_as.get(thread_ts or "", thread_ts)
+        printed = super().post(channel_id, message, thread_ts=local_thread, broadcast=broadcast)
         if channel_id not in self.relayed:
             return printed
         placeholder = outbox.enqueue(
@@ -55,10 +59,11 @@ class RelayChat(ConsoleChat):
             thread_ts=thread_ts,
             broadcast=broadcast,
         )
+        self._printed_as[placeholder] = printed.ts
         return Posted(channel_id=channel_id, ts=placeholder)
 
     def update(self, channel_id: str, ts: str, message: Message) -> None:
-        super().update(channel_id, ts, message)
+        super().update(channel_id, self._printed_as.get(ts, ts), message)
         if channel_id not in self.relayed:
             return
         if not outbox.replace_last_update(

@@ -145,3 +145,40 @@ def test_a_terminal_request_is_relayed_to_the_deployments_channel_by_the_serving
     assert card_message(homed_bot, "DEP-2")["text"].endswith("Succeeded")
     cards = [m for m in homed_bot.slack.messages(DEPLOYS) if "DEP-2" in m.get("text", "")]
     assert len(cards) == 1
+
+
+def test_a_relayed_card_prints_in_the_terminal_under_its_own_reference(tmp_path: Path) -> None:
+    """The terminal prints the card, its edits and its thread as always; only the outbox
+    (for the serving bot) holds the placeholder ts that the deployment row keeps."""
+    import io
+
+    from bot.wiring import build_deps, close_deps
+    from services.chat import Message
+    from services.settings import Settings
+
+    settings = Settings.model_validate(
+        {"store": {"path": str(tmp_path / "t.db")}, "deployments_channel": DEPLOYS}
+    )
+    deps = build_deps(settings, clock=ManualClock())
+    try:
+        chat: Any = deps.chat
+        chat.out = io.StringIO()
+        card = Message("plain", {"text": "DEP-1 requested"}, key="DEP-1:card")
+        posted = chat.post(DEPLOYS, card)
+        assert outbox.is_pending(posted.ts)
+        chat.update(DEPLOYS, posted.ts, Message("plain", {"text": "DEP-1 approved"}))
+        chat.post(DEPLOYS, Message("plain", {"text": "DEP-1 failed"}), thread_ts=posted.ts)
+        chat.post("console:terminal", Message("plain", {"text": "not relayed"}))
+        printed = chat.out.getvalue()
+        assert "DEP-1 requested" in printed and "DEP-1 approved" in printed
+        assert "DEP-1 failed" in printed and "not relayed" in printed
+        assert "pending:" not in printed
+        queued = outbox.backlog(deps.store)
+        assert [(q.op, q.channel_id) for q in queued] == [
+            ("relay_post", DEPLOYS),
+            ("relay_update", DEPLOYS),
+            ("relay_post", DEPLOYS),
+        ]
+        assert queued[1].ts == posted.ts and queued[2].thread_ts == posted.ts
+    finally:
+        close_deps(deps)
