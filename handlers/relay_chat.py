@@ -10,7 +10,7 @@ card's later edits reach the right message). With no bot serving, it waits there
 from __future__ import annotations
 
 import sys
-from typing import TextIO
+from typing import Any, TextIO
 
 from handlers.console_chat import ConsoleChat
 from handlers.rendering import Renderer
@@ -50,14 +50,8 @@ class RelayChat(ConsoleChat):
         printed = super().post(channel_id, message, thread_ts=local_thread, broadcast=broadcast)
         if channel_id not in self.relayed:
             return printed
-        placeholder = outbox.enqueue(
-            self.store,
-            clock=self.clock,
-            channel_id=channel_id,
-            op=f"{outbox.RELAY}post",
-            message=message,
-            thread_ts=thread_ts,
-            broadcast=broadcast,
+        placeholder = self._queue(
+            "post", channel_id, message, thread_ts=thread_ts, broadcast=broadcast
         )
         self._printed_as[placeholder] = printed.ts
         return Posted(channel_id=channel_id, ts=placeholder)
@@ -69,11 +63,14 @@ class RelayChat(ConsoleChat):
         if not outbox.replace_last_update(
             self.store, channel_id=channel_id, ts=ts, message=message
         ):
-            outbox.enqueue(
-                self.store,
-                clock=self.clock,
-                channel_id=channel_id,
-                op=f"{outbox.RELAY}update",
-                message=message,
-                ts=ts,
-            )
+            self._queue("update", channel_id, message, ts=ts)
+
+    def _queue(self, op: str, channel_id: str, message: Message, **where: Any) -> str:
+        return outbox.enqueue(
+            self.store,
+            clock=self.clock,
+            channel_id=channel_id,
+            op=f"{outbox.RELAY}{op}",
+            message=message,
+            **where,
+        )

@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,10 @@ def cli_config(tmp_path: Path, target: DeployTarget, store: Path, **extra: Any) 
     return path
 
 
+# A production request: two approvals (in Slack) before it runs.
+PRODUCTION = ("deploy", "--target=production", "--service=payments", "--version=v2.1.1")
+
+
 def unmarked(text: str) -> str:
     """Terminal output without Slack's bold and code marks (the console may keep or drop them)."""
     return text.replace("*", "").replace("`", "")
@@ -67,9 +72,11 @@ def run(config: Path, *words: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def start(config: Path, *words: str) -> subprocess.Popen[str]:
-    """The command in the background: it follows until the test decides in Slack."""
-    return subprocess.Popen(
+def followed(
+    config: Path, words: tuple[str, ...], decide: Callable[[], None]
+) -> subprocess.CompletedProcess[str]:
+    """Run the command in the background, decide in Slack meanwhile, and wait for its end."""
+    process = subprocess.Popen(
         cli(config, *words),
         cwd=config.parent,
         stdout=subprocess.PIPE,
@@ -77,6 +84,20 @@ def start(config: Path, *words: str) -> subprocess.Popen[str]:
         text=True,
         env=terminal_env(),
     )
+    try:
+        decide()
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+
+def pending_request(bot: RunningBot) -> bool:
+    found = repository.latest_for_target(
+        bot.deps.store, "payments", "production", states={State.REQUESTED}
+    )
+    return found is not None
 
 
 def test_a_deploy_from_the_terminal_prints_its_steps_and_exits_0_or_1_by_outcome(
@@ -136,59 +157,33 @@ def test_the_terminal_follows_a_request_approved_in_slack_and_no_wait_returns_at
     dbot: RunningBot, target: DeployTarget, tmp_path: Path
 ) -> None:
     config = cli_config(tmp_path, target, tmp_path / "bot.db")  # the bot's own store
-    quick = run(
-        config,
-        "deploy",
-        "--target=production",
-        "--service=payments",
-        "--version=v2.1.1",
-        "--no-wait",
-    )
+    quick = run(config, *PRODUCTION, "--no-wait")
     assert quick.returncode == 0, quick.stdout + quick.stderr
     assert "DEP-1 requested: waiting for 2 approval(s)." in quick.stdout
     assert "Following" not in quick.stdout
     base.click(dbot, "hotfix_deploy_reject", "DEP-1", "U0BOB")
 
-    following = start(
-        config, "deploy", "--target=production", "--service=payments", "--version=v2.1.1"
-    )
-    try:
-        assert wait_until(
-            lambda: (
-                repository.latest_for_target(
-                    dbot.deps.store, "payments", "production", states={State.REQUESTED}
-                )
-                is not None
-            ),
-            timeout=30,
-        )
+    def approve() -> None:
+        assert wait_until(lambda: pending_request(dbot), timeout=30)
         base.click(dbot, "hotfix_deploy_approve", "DEP-2", "U0BOB")
         base.click(dbot, "hotfix_deploy_approve", "DEP-2", "U0CAROL")
-        out, err = following.communicate(timeout=60)
-    finally:
-        if following.poll() is None:
-            following.kill()
-    assert following.returncode == 0, out + err
+
+    done = followed(config, PRODUCTION, approve)
+    out = done.stdout
+    assert done.returncode == 0, out + done.stderr
     assert "DEP-2 requested: waiting for 2 approval(s)." in out
-    assert "DEP-2: approved" in out or "approved" in out
+    assert "DEP-2: approved" in out
     assert out.rstrip().endswith("DEP-2: Succeeded (exit 0).")
     assert target.live == "v2.1.1"
 
 
 def test_a_rejected_request_exits_1(dbot: RunningBot, target: DeployTarget, tmp_path: Path) -> None:
     config = cli_config(tmp_path, target, tmp_path / "bot.db")
-    following = start(
-        config, "deploy", "--target=production", "--service=payments", "--version=v2.1.1"
-    )
-    try:
-        assert wait_until(
-            lambda: dbot.deps.store.query_one("SELECT id FROM deployments") is not None,
-            timeout=30,
-        )
+
+    def reject() -> None:
+        assert wait_until(lambda: pending_request(dbot), timeout=30)
         base.click(dbot, "hotfix_deploy_reject", "DEP-1", "U0BOB")
-        out, err = following.communicate(timeout=60)
-    finally:
-        if following.poll() is None:
-            following.kill()
-    assert following.returncode == 1, out + err
-    assert out.rstrip().endswith("DEP-1: Rejected (exit 1).")
+
+    done = followed(config, PRODUCTION, reject)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stdout.rstrip().endswith("DEP-1: Rejected (exit 1).")

@@ -22,7 +22,7 @@ from tests import test_deploy_command as base
 from tests.harness.deploy_target import DeployTarget
 from tests.harness.running_bot import RunningBot, start_bot
 from tests.harness.slack_emulator import SlackEmulator
-from tests.test_cli_follow import cli_config, run
+from tests.test_cli_follow import PRODUCTION, cli_config, run
 
 target = base.target
 DEPLOYS = "C0DEPLOYS"
@@ -112,14 +112,7 @@ def test_a_terminal_request_is_relayed_to_the_deployments_channel_by_the_serving
     homed_bot: RunningBot, target: DeployTarget, tmp_path: Path
 ) -> None:
     config = cli_config(tmp_path, target, tmp_path / "bot.db", deployments_channel=DEPLOYS)
-    asked = run(
-        config,
-        "deploy",
-        "--target=production",
-        "--service=payments",
-        "--version=v2.1.1",
-        "--no-wait",
-    )
+    asked = run(config, *PRODUCTION, "--no-wait")
     assert asked.returncode == 0, asked.stdout + asked.stderr
     assert "DEP-1 requested: waiting for 2 approval(s)." in asked.stdout
     assert f"The card is in #{DEPLOYS}." in asked.stdout or f"<#{DEPLOYS}>" in asked.stdout

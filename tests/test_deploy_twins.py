@@ -6,9 +6,7 @@ against the bot's store while Slack is down (the canary loop reads the flags the
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ from tests.harness.deploy_target import DeployTarget
 from tests.harness.k8s_emulator import K8sEmulator
 from tests.harness.running_bot import RunningBot
 from tests.test_canary_e2e import SILENT, canary, splits, wait_until
+from tests.test_cli_follow import run
 
 # Fixtures: a canary on the Kubernetes emulator with a real Prometheus; a command target.
 app = canary_e2e.app
@@ -46,16 +45,7 @@ def terminal(bot: RunningBot, tmp_path: Path, *words: str) -> subprocess.Complet
     settings.pop("slack", None)
     config = tmp_path / "terminal.yml"
     config.write_text(yaml.safe_dump(settings))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "HOTFIX_"))}
-    return subprocess.run(
-        [sys.executable, "-m", "bot", "--config", str(config), *words],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
+    return run(config, *words)
 
 
 def test_a_waiting_canary_is_resumed_and_promoted_by_typed_twins_and_from_the_terminal(

@@ -54,31 +54,38 @@ def _twin(name: str, help_text: str, button: Callable[[CommandEnv, str], ButtonF
     twin.help = f"{help_text} The same as the card's button, with the same checks."
 
 
-_twin(
-    "promote",
-    "Promote a running canary to 100% (the card's Promote).",
-    lambda env, _id: canary_actions.promote,
-)
-_twin(
-    "pause",
-    "Pause a running canary at its current weight (the card's Pause).",
-    lambda env, _id: canary_actions.pause,
-)
-_twin(
-    "resume",
-    "Resume a paused or waiting canary, or an interrupted deployment (the card's Resume).",
-    _resume_button,
-)
-_twin(
-    "abort",
-    "Abort a running canary: all traffic back to stable, then it rolls back (the card's Abort).",
-    lambda env, _id: canary_actions.abort,
-)
-_twin(
-    "rollback",
-    "Roll back this deployment: stop it if running, undo it if finished (the card's Rollback).",
-    lambda env, _id: deploy_actions.rollback,
-)
+def _always(button: ButtonFn) -> Callable[[CommandEnv, str], ButtonFn]:
+    return lambda _env, _id: button
+
+
+for _name, _help, _button in (
+    (
+        "promote",
+        "Promote a running canary to 100% (the card's Promote).",
+        _always(canary_actions.promote),
+    ),
+    (
+        "pause",
+        "Pause a running canary at its current weight (the card's Pause).",
+        _always(canary_actions.pause),
+    ),
+    (
+        "resume",
+        "Resume a paused or waiting canary, or an interrupted deployment (the card's Resume).",
+        _resume_button,
+    ),
+    (
+        "abort",
+        "Abort a running canary: all traffic back to stable, then it rolls back (the card's Abort).",
+        _always(canary_actions.abort),
+    ),
+    (
+        "rollback",
+        "Roll back this deployment: stop it if running, undo it if finished (the card's Rollback).",
+        _always(deploy_actions.rollback),
+    ),
+):
+    _twin(_name, _help, _button)
 
 
 def next_commands(deployment: Deployment) -> list[str]:
