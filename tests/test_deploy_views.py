@@ -102,3 +102,13 @@ def test_status_of_an_unknown_or_hostile_id_says_what_to_do(dbot: RunningBot) ->
     refused = ask(dbot, f'deploy status "{hostile}"')
     assert "That is not a deployment id." in refused["text"]
     assert "<!channel>" not in refused["text"] and "A" * 100 not in shown(refused)
+
+
+def test_list_filters_with_hostile_text_are_shown_escaped(dbot: RunningBot) -> None:
+    hostile = "<!channel> <@U1>\u202e" + "A" * 10_000
+    reply = ask(dbot, f'deploy list --service="{hostile}" --target=production')
+    text = shown(reply)
+    assert "No deployments match these filters." in text
+    assert "<!channel>" not in text and "<@U1>" not in text
+    assert "&lt;!channel&gt;" in text  # shown as typed, never a ping
+    assert len(reply["blocks"]) <= 50 and "A" * 3001 not in text
