@@ -76,6 +76,8 @@ def deployment_reply(
             "problems": problems,
             "cancel_button": cancel_button,
             "card_home": card_home,
+            # A DM home is the requester's: an approver is told whose it is.
+            "card_home_is_yours": deployment.requested_by == env.invocation.actor,
         },
     )
 

@@ -68,11 +68,11 @@ def card_message(bot: RunningBot, deployment_id: str) -> dict[str, Any]:
     return dict(found)
 
 
-def approve_by_typing(bot: RunningBot, deployment_id: str) -> None:
-    for approver in ("U0BOB", "U0CAROL"):
-        sent = bot.driver.slash(f"approve {deployment_id}", user_id=approver)
-        bot.slack.wait_for_response(sent.response_id or "", timeout=20)
-        bot.settle()
+def approve_by_typing(bot: RunningBot, deployment_id: str, approver: str) -> dict[str, Any]:
+    sent = bot.driver.slash(f"approve {deployment_id}", user_id=approver)
+    (reply,) = bot.slack.wait_for_response(sent.response_id or "", timeout=20)
+    bot.settle()
+    return dict(reply)
 
 
 def test_asked_where_the_bot_cannot_post_the_requester_gets_the_card_in_a_dm(
@@ -88,7 +88,9 @@ def test_asked_where_the_bot_cannot_post_the_requester_gets_the_card_in_a_dm(
     assert plain_bot.slack.messages("C0RANDOM") == []
     assert "DEP-1: payments v2.1.1 → production" in card_message(plain_bot, "DEP-1")["text"]
 
-    approve_by_typing(plain_bot, "DEP-1")
+    approved = approve_by_typing(plain_bot, "DEP-1", "U0BOB")
+    assert "The card is in <@U0ALICE>'s direct messages with the bot." in str(approved["blocks"])
+    approve_by_typing(plain_bot, "DEP-1", "U0CAROL")
     assert repository.get(plain_bot.deps.store, "DEP-1").state is State.SUCCEEDED
     assert card_message(plain_bot, "DEP-1")["text"].endswith("Succeeded")  # edited in the DM
 

@@ -221,6 +221,13 @@ SAMPLES: dict[str, list[JSON]] = {
         {**card("requested"), "text": BIG, "problems": [], "cancel_button": True},
         {**card("requested"), "text": BIG, "problems": [BIG], "card_home": "C0DEPLOYS"},
         {**card("requested"), "text": BIG, "problems": [], "card_home": "D0DM"},
+        {
+            **card("requested"),
+            "text": BIG,
+            "problems": [],
+            "card_home": "D0DM",
+            "card_home_is_yours": False,
+        },
     ],
     "deploy_list": [
         {
