@@ -72,14 +72,23 @@ def _chat_passthrough(name: str, chat: click.Command) -> click.Command:
     @click.argument("args", nargs=-1, type=click.UNPROCESSED)
     @click.pass_obj
     def run(obj: dict[str, Any], args: tuple[str, ...]) -> None:
-        from bot.console import run_cli_command
+        from bot.console import run_cli_reply
+        from bot.follow import after_request, followed_kind, split_no_wait
 
         words, user = _take_user([name, *args], chat)
         actor = _actor(user or obj.get("user"))
+        # A deployment or rollback request follows its progress here (see bot/follow.py).
+        asked = followed_kind(name, tuple(words[1:]))
+        wait = True
+        if asked is not None:
+            kept, wait = split_no_wait(tuple(words[1:]))
+            words = [name, *kept]
         deps = _deps(obj)
         router = _router(deps)
-        code, text = run_cli_command(deps, router, words, actor=actor)
+        code, text, reply = run_cli_reply(deps, router, words, actor=actor)
         click.echo(text)
+        if asked is not None and code == 0:
+            code = after_request(deps, reply, asked=asked, wait=wait, echo=click.echo)
         sys.exit(code)
 
     return run

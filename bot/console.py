@@ -294,6 +294,14 @@ class Console:
 
 def run_cli_command(deps: Deps, router: Router, words: list[str], *, actor: str) -> tuple[int, str]:
     """One chat command from the terminal (`hotfix-bot audit --limit 5`)."""
+    code, text, _reply = run_cli_reply(deps, router, words, actor=actor)
+    return code, text
+
+
+def run_cli_reply(
+    deps: Deps, router: Router, words: list[str], *, actor: str
+) -> tuple[int, str, Reply]:
+    """The same, with the reply itself (a deployment request's answer names what to follow)."""
     text = shlex.join(words)
     invocation = Invocation(actor=actor, source="cli", text=text)
     prepared = router.prepare(text, CommandEnv(invocation, deps))
@@ -302,4 +310,4 @@ def run_cli_command(deps: Deps, router: Router, words: list[str], *, actor: str)
     if reply.template == "usage_error":
         code = 2
     # The process ends here: its buttons are shown, but without numbers to press.
-    return code, to_console(deps.renderer.render(reply), pressable=False).text
+    return code, to_console(deps.renderer.render(reply), pressable=False).text, reply

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from handlers.commands import ROOT
 from handlers.console_chat import ConsoleChat
 from handlers.context import Deps
+from handlers.relay_chat import RelayChat
 from handlers.rendering import Renderer
 from handlers.router import Router
 from services.chat import Chat
@@ -41,12 +43,26 @@ def build_deps(
         clock=clock,
         renderer=renderer,
         worker=Worker(threads=settings.workers),
-        chat=(chat or console_chat)(renderer, store, clock),
+        chat=(chat or partial(console_chat, relayed=relayed_channels(settings)))(
+            renderer, store, clock
+        ),
     )
 
 
-def console_chat(renderer: Renderer, store: Store, clock: Clock) -> Chat:
+def console_chat(
+    renderer: Renderer, store: Store, clock: Clock, *, relayed: frozenset[str] = frozenset()
+) -> Chat:
+    """A terminal's chat: printed; what goes to `relayed` Slack channels is also queued for
+    the serving bot to deliver (handlers/relay_chat.py)."""
+    if relayed:
+        return RelayChat(renderer, store=store, clock=clock, relayed=relayed)
     return ConsoleChat(renderer)
+
+
+def relayed_channels(settings: Settings) -> frozenset[str]:
+    """The Slack channels a terminal posts in through the bot: the deployments channel."""
+    channel = settings.deployments_channel
+    return frozenset({channel}) if channel else frozenset()
 
 
 def default_clock() -> Clock:

@@ -3,15 +3,31 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from handlers.context import CommandEnv
 from handlers.guard import audit
 from handlers.replies import Reply
 from services.audit import Outcome
-from services.deploy import card, engine, requests
+from services.deploy import card, engine, home, repository, requests
 from services.deploy.model import Deployment
 from services.deploy.requests import Decision, DeployRequest
 from services.logcontext import bound
+
+# The console's own channel (bot.console): a terminal outside any war room.
+TERMINAL_CHANNEL = "console:terminal"
+
+
+def home_channel(env: CommandEnv, channel: str | None) -> str | None:
+    """Where a request's card lives (an incident's war room comes first, in requests).
+
+    Asked in Slack or in a console war room: there. Asked from a terminal outside any war
+    room (the CLI has no channel, the console its own): the configured deployments channel
+    (the terminal relays it to the serving bot), else the terminal itself.
+    """
+    if env.invocation.source == "slack" or (channel and channel != TERMINAL_CHANNEL):
+        return channel
+    return env.deps.settings.deployments_channel or channel
 
 
 def after_decision(env: CommandEnv, decision: Decision) -> None:
@@ -48,9 +64,21 @@ def deployment_reply(
     cancel_button: bool = False,
 ) -> Reply:
     data = card.card_data(env.deps.store, deployment, clock=env.deps.clock)
+    # The card lives elsewhere (a war room, the deployments channel, a DM): say where.
+    card_home = deployment.channel_id if deployment.card_ts else None
+    if card_home == env.invocation.channel_id or (card_home or "").startswith("console:"):
+        card_home = None
     return Reply(
         "deploy_ack",
-        {**data, "text": text, "problems": problems, "cancel_button": cancel_button},
+        {
+            **data,
+            "text": text,
+            "problems": problems,
+            "cancel_button": cancel_button,
+            "card_home": card_home,
+            # A DM home is the requester's: an approver is told whose it is.
+            "card_home_is_yours": deployment.requested_by == env.invocation.actor,
+        },
     )
 
 
@@ -64,9 +92,20 @@ def submit(
     """Record a request; start it when it needs no approval. `waiting`: the answer while it
     waits ({id} and {approvals} filled in); `problems`: warnings for the requester."""
     deps = env.deps.deploy
+    req = replace(req, channel_id=home_channel(env, req.channel_id))
     deployment, created, problem = requests.request(deps, req)
     if not created:
         return deployment_reply(env, deployment, "This request was already made.", [])
+    if deployment.card_ts is None and deployment.channel_id and env.invocation.source == "slack":
+        # Slack refused the card where it was asked (the bot is not in that channel).
+        problem = home.rehome_card(
+            deps.store,
+            deployment,
+            clock=deps.clock,
+            chat=deps.chat,
+            deployments_channel=env.deps.settings.deployments_channel,
+        )
+        deployment = repository.get(deps.store, deployment.id)
     if deployment.break_glass:
         audit(
             env,

@@ -19,6 +19,10 @@ from services.clock import Clock, isoformat
 from services.store import Store
 
 PENDING = "pending:"
+# Ops queued by a terminal (console, CLI) for the serving bot to deliver: the terminal has
+# no Slack connection, so "relay_post" / "relay_update" are delivered like "post" / "update"
+# but were never late because Slack was unreachable (no "while Slack was unreachable" note).
+RELAY = "relay_"
 # Where the domain stores message timestamps; a placeholder is replaced in all of them.
 TS_COLUMNS = (
     ("incidents", "header_ts"),
@@ -32,12 +36,20 @@ TS_COLUMNS = (
 class Queued:
     id: int
     channel_id: str
-    op: str  # "post" or "update"
+    op: str  # "post" or "update", or a terminal's relayed "relay_post" / "relay_update"
     ts: str | None
     thread_ts: str | None
     broadcast: bool
     message: Message
     queued_at: str
+
+    @property
+    def is_post(self) -> bool:
+        return self.op.removeprefix(RELAY) == "post"
+
+    @property
+    def relayed(self) -> bool:
+        return self.op.startswith(RELAY)
 
 
 def is_pending(ts: str | None) -> bool:
@@ -73,6 +85,30 @@ def enqueue(
         ),
     )
     return f"{PENDING}{cursor.lastrowid}"
+
+
+def replace_last_update(store: Store, *, channel_id: str, ts: str, message: Message) -> bool:
+    """A newer edit of a message whose previous edit is the last thing queued for its
+    channel replaces that edit instead of queueing behind it (a relayed canary card is
+    edited every few seconds; Slack needs only the latest). Order is kept: only the last."""
+    with store.transaction() as conn:
+        last = conn.execute(
+            "SELECT id, op, ts FROM outbox WHERE channel_id = ? AND sent_at IS NULL"
+            " ORDER BY id DESC LIMIT 1",
+            (channel_id,),
+        ).fetchone()
+        if last is None or last["op"] != f"{RELAY}update" or last["ts"] != ts:
+            return False
+        conn.execute(
+            "UPDATE outbox SET template = ?, data = ?, message_key = ? WHERE id = ?",
+            (
+                message.template,
+                json.dumps(dict(message.data), default=str),
+                message.key,
+                last["id"],
+            ),
+        )
+    return True
 
 
 def has_backlog(store: Store, channel_id: str) -> bool:
@@ -112,7 +148,7 @@ def mark_sent(store: Store, *, clock: Clock, item: Queued, real_ts: str | None) 
             "UPDATE outbox SET sent_at = ?, sent_ts = ? WHERE id = ? AND sent_at IS NULL",
             (isoformat(clock.now()), real_ts, item.id),
         )
-        if item.op == "post" and real_ts:
+        if item.is_post and real_ts:
             placeholder = f"{PENDING}{item.id}"
             for table, column in TS_COLUMNS:
                 conn.execute(

@@ -242,6 +242,12 @@ class Settings(Section):
     lock: LockSettings = Field(
         default_factory=LockSettings, description="One bot at a time: how it is enforced."
     )
+    deployments_channel: str | None = Field(
+        default=None,
+        pattern=r"^[CG][A-Z0-9]{2,}$",
+        description="Channel id where deployments asked outside a war room get their card"
+        " (from a terminal, or from a channel the bot cannot post in).",
+    )
     services: dict[
         Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")], ServiceSettings
     ] = Field(

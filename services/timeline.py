@@ -101,6 +101,16 @@ def events(store: Store, *, incident_id: str | None) -> list[TimelineEvent]:
     return [_event(row) for row in rows]
 
 
+def of_deployment(store: Store, deployment_id: str, *, after: int = 0) -> list[TimelineEvent]:
+    """A deployment's events (inside or outside an incident) with an id above `after`."""
+    rows = store.query(
+        "SELECT * FROM timeline WHERE json_extract(data, '$.deployment_id') = ? AND id > ?"
+        " ORDER BY id",
+        (deployment_id, after),
+    )
+    return [_event(row) for row in rows]
+
+
 def latest(store: Store, *, incident_id: str, kind: str) -> TimelineEvent | None:
     row = store.query_one(
         "SELECT * FROM timeline WHERE incident_id = ? AND kind = ? ORDER BY id DESC LIMIT 1",

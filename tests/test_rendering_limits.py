@@ -246,6 +246,39 @@ SAMPLES: dict[str, list[JSON]] = {
     "deploy_ack": [
         {**card("requested"), "text": BIG, "problems": [BIG] * 3},
         {**card("requested"), "text": BIG, "problems": [], "cancel_button": True},
+        {**card("requested"), "text": BIG, "problems": [BIG], "card_home": "C0DEPLOYS"},
+        {**card("requested"), "text": BIG, "problems": [], "card_home": "D0DM"},
+        {
+            **card("requested"),
+            "text": BIG,
+            "problems": [],
+            "card_home": "D0DM",
+            "card_home_is_yours": False,
+        },
+    ],
+    "deploy_list": [
+        {
+            "deployments": [deployment(state) for state in ("requested", "failed")] * 20,
+            "filters": {"service": BIG, "target": BIG, "state": BIG},
+            "more": BIG,
+            "prog": "/hotfix",
+        },
+        {"deployments": [], "filters": {}, "more": None, "prog": "/hotfix"},
+    ],
+    "deploy_status": [
+        {**card("requested"), "next": [BIG] * 3, "prog": "/hotfix", "card_channel": "C0ROOM"},
+        {
+            **card("deploying", strategy="canary", detail={"canary": canary(waiting=True)}),
+            "next": [],
+            "prog": "/hotfix",
+            "card_channel": None,
+        },
+        {
+            **card("deploying", strategy="canary", detail={"canary": canary(paused=True)}),
+            "next": ["deploy resume DEP-3"],
+            "prog": "/hotfix",
+            "card_channel": "console:terminal",
+        },
     ],
     "deploy_card": [
         card("requested"),

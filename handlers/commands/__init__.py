@@ -13,6 +13,15 @@ from handlers import (  # noqa: E402, F401  (registers the buttons)
     deploy_actions,
     incident_actions,
 )
-from handlers.commands import audit, deploy, help, hotfix, incident, timeline  # noqa: E402, F401
+from handlers.commands import (  # noqa: E402, F401
+    audit,
+    deploy,
+    deploy_controls,
+    deploy_views,
+    help,
+    hotfix,
+    incident,
+    timeline,
+)
 
 __all__ = ["ROOT"]

@@ -273,7 +273,9 @@ class SlackChat:
             queued = [i for i in items if i.channel_id == channel_id]
             if self._drain_channel(queued):
                 drained.append(channel_id)
-                self._say_what_happened(channel_id, queued)
+                late = [item for item in queued if not item.relayed]
+                if late:
+                    self._say_what_happened(channel_id, late)
         return drained
 
     def _drain_channel(self, queued: list[outbox.Queued]) -> bool:
@@ -281,7 +283,7 @@ class SlackChat:
         for item in queued:
             current = self._refreshed(item)
             try:
-                if current.op == "post":
+                if current.is_post:
                     posted = self._post_now(
                         current.channel_id,
                         current.message,

@@ -135,6 +135,38 @@ def in_states(store: Store, states: frozenset[State] | set[State]) -> list[Deplo
     return [Deployment.from_row(r) for r in rows]
 
 
+def listing(
+    store: Store,
+    *,
+    service: str | None = None,
+    environment: str | None = None,
+    states: frozenset[State] | None = None,
+    before: int | None = None,
+    limit: int = 20,
+) -> list[Deployment]:
+    """The newest deployments matching the filters (all given ones), newest first; `before`:
+    only those numbered below it (the next page). One row more than `limit` tells the caller
+    there is another page."""
+    where: list[str] = ["1 = 1"]
+    args: list[object] = []
+    for column, value in (("service", service), ("environment", environment)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            args.append(value)
+    if states is not None:
+        where.append(f"state IN ({', '.join('?' for _ in states)})")
+        args += sorted(s.value for s in states)
+    if before is not None:
+        where.append("number < ?")
+        args.append(before)
+    rows = store.query(
+        f"SELECT * FROM deployments WHERE {' AND '.join(where)}"  # noqa: S608 - placeholders only
+        " ORDER BY number DESC LIMIT ?",
+        (*args, limit),
+    )
+    return [Deployment.from_row(r) for r in rows]
+
+
 def latest_for_target(
     store: Store, service: str, environment: str, *, states: set[State]
 ) -> Deployment | None:
