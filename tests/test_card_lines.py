@@ -83,6 +83,7 @@ def card(state: str, **deploy: Any) -> JSON:
             "duration": "1 min",
             "seconds": 61.0,
             "detail": f"{name} said so",
+            "tail": "error: exit 1\n:x: boom" if s == "failed" else "",
         }
         for name, s in zip(STEP_NAMES, ("ok", "failed", "running", "pending"), strict=True)
     ]

@@ -94,6 +94,7 @@ def deployment(state: str = "requested", *, strategy: str = "rolling", detail: A
         "running_now": {"summary": BIG},
         "detail": detail or {},
         "final": False,
+        "changed": True,
     }
 
 
@@ -121,7 +122,7 @@ def canary(phase: str = "stage", **extra: Any) -> JSON:
 
 def card(state: str, **deploy: Any) -> JSON:
     steps = [
-        {"name": BIG, "state": s, "duration": "1 min", "seconds": 61.0, "detail": BIG}
+        {"name": BIG, "state": s, "duration": "1 min", "seconds": 61.0, "detail": BIG, "tail": BIG}
         for s in ("ok", "failed", "running", "pending", "skipped")
     ]
     approvals = [{"approver": BIG, "decision": "approve"} for _ in range(20)]
@@ -132,6 +133,12 @@ def card(state: str, **deploy: Any) -> JSON:
         "approvals": approvals,
         "rejections": approvals,
     }
+
+
+def immediate_rollback() -> JSON:
+    data = {**card("rolled_back"), "approvals": [], "rejections": []}
+    data["deployment"] = {**data["deployment"], "approvals_required": 0, "kind": "rollback"}
+    return data
 
 
 COMMAND = {
@@ -225,6 +232,8 @@ SAMPLES: dict[str, list[JSON]] = {
         card("interrupted"),
         card("succeeded"),
         card("rollback_skipped"),
+        card("failed"),
+        immediate_rollback(),
         card("cancelled", detail={"cancelled": {"by": BIG, "superseded_by": None}}),
         card("cancelled", detail={"cancelled": {"by": BIG, "superseded_by": BIG}}),
         card("deploying", strategy="canary", detail={"canary": canary(waiting=True)}),

@@ -9,8 +9,12 @@ from services.clock import Clock, isoformat, parse_iso
 from services.deploy import repository
 from services.deploy.model import FINAL, Deployment, Kind, State
 from services.incidents.presenting import duration_text
+from services.redaction import redact
 from services.store import Store
 
+# The card shows this much of a step's output: enough to see why at 3 a.m., still compact.
+TAIL_LINES = 12
+TAIL_WIDTH = 200
 STEPS = ("validate", "backup", "deploy", "verify")
 ROLLBACK_STEPS = ("validate", "rollback", "verify")
 
@@ -23,16 +27,20 @@ def card_data(store: Store, deployment: Deployment, *, clock: Clock) -> dict[str
     for name in names:
         step = recorded.get(name)
         if step is None:
-            steps.append({"name": name, "state": "pending", "duration": None, "detail": ""})
+            steps.append(
+                {"name": name, "state": "pending", "duration": None, "detail": "", "tail": ""}
+            )
             continue
         end = parse_iso(step["finished_at"]) if step["finished_at"] else clock.now()
+        summary, tail = split_detail(step["detail"] or "")
         steps.append(
             {
                 "name": name,
                 "state": step["state"],
                 "duration": duration_text(end - parse_iso(step["started_at"])) or "0 min",
                 "seconds": round((end - parse_iso(step["started_at"])).total_seconds(), 1),
-                "detail": step["detail"],
+                "detail": summary,
+                "tail": tail,
             }
         )
     done = sum(1 for s in steps if s["state"] in ("ok", "skipped"))
@@ -59,6 +67,8 @@ def card_data(store: Store, deployment: Deployment, *, clock: Clock) -> dict[str
             "running_now": deployment.detail.get("running_now") or deployment.before,
             "detail": deployment.detail,
             "final": deployment.state in FINAL,
+            # False: it failed before anything touched the target (nothing to roll back).
+            "changed": deployment.detail.get("changed") is not False,
         },
         "steps": steps,
         "progress": {
@@ -69,6 +79,15 @@ def card_data(store: Store, deployment: Deployment, *, clock: Clock) -> dict[str
         "approvals": [a for a in approvals if a["decision"] == "approve"],
         "rejections": [a for a in approvals if a["decision"] == "reject"],
     }
+
+
+def split_detail(detail: str) -> tuple[str, str]:
+    """A step's record as (outcome line, output tail): the engine writes the outcome first,
+    then what the command printed. Redacted again here: the card must never carry a secret,
+    whatever path the text took."""
+    summary, _, output = redact(detail).partition("\n")
+    lines = output.rstrip().splitlines()[-TAIL_LINES:]
+    return summary.strip(), "\n".join(line[:TAIL_WIDTH] for line in lines)
 
 
 def state_label(deployment: Deployment) -> str:

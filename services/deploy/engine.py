@@ -20,6 +20,7 @@ from services.clock import Clock
 from services.deploy import canary, card, repository, withdraw
 from services.deploy.analysis import Analysis, AnalysisSettings, QueryContext, run_analysis
 from services.deploy.backend import AbortedError, AlreadyThereError, Backend, DeployError
+from services.deploy.checks import run_checks
 from services.deploy.model import IN_FLIGHT, Deployment, Kind, State
 from services.deploy.process import environment_for, fill, run
 from services.deploy.settings import EnvironmentSettings
@@ -146,11 +147,34 @@ class Run:
                 skipped=skipped,
                 detail=message,
             )
+            self.record_step(name, "skipped" if skipped else "failed", message)
             raise
         repository.step_finished(
             store, clock=clock, deployment_id=self.deployment.id, step=name, ok=True, detail=detail
         )
+        self.record_step(name, "ok", detail)
         self.update_card()
+
+    def record_step(self, name: str, result: str, detail: str) -> None:
+        """The step's outcome on the timeline, so the postmortem names each check and result.
+
+        The first line of `detail` is the outcome; the lines after it are output.
+        """
+        summary, _, output = detail.partition("\n")
+        timeline.append(
+            self.deps.store,
+            clock=self.deps.clock,
+            incident_id=self.deployment.incident_id,
+            actor=BOT,
+            kind="deploy_step",
+            text=f"{self.deployment.id} {name} {result}: {summary}",
+            data={
+                "deployment_id": self.deployment.id,
+                "step": name,
+                "result": result,
+                "output": output,
+            },
+        )
 
     def say(self, template: str, **data: Any) -> None:
         """Tell the card's thread; with no channel (the CLI, a replay), the requester."""
@@ -160,25 +184,23 @@ class Run:
     # -- the steps -----------------------------------------------------------
 
     def validate(self) -> str:
+        """The built-in checks and the configured ones; the result names each of them.
+
+        A failure's message is one line (what failed) followed by the failed checks'
+        output: the card shows the line and the output's last lines below it.
+        """
         problems = list(self.backend.validate(self.deployment.version))
-        for check in self.env.checks:
-            result = run(
-                fill(check.argv, self._values()),
-                timeout=check.timeout_seconds,
-                env=environment_for(self.env),
-            )
-            if not result.ok:
-                problems.append(f"check {check.name} {result.describe()}: {result.tail(5)}")
+        checks = run_checks(self.env.checks, values=self._values(), env=environment_for(self.env))
+        problems += checks.failures
         if problems:
+            output = checks.output
             raise DeployError(
-                "Pre-deployment checks failed:\n" + "\n".join(f"• {p}" for p in problems),
+                "Pre-deployment checks failed: "
+                + "; ".join(problems)
+                + (f"\n{output}" if output else ""),
                 changed=False,
             )
-        return (
-            f"{len(self.env.checks)} configured check(s) passed"
-            if self.env.checks
-            else "target ready"
-        )
+        return checks.summary if self.env.checks else "target ready"
 
     def backup(self) -> str:
         assert self.env.backup is not None
@@ -199,8 +221,9 @@ class Run:
             },
         )
         if not result.ok:
-            raise DeployError(f"The backup {result.describe()}:\n{result.tail(5)}", changed=False)
-        return result.tail(3)
+            raise DeployError(f"The backup {result.describe()}:\n{result.tail(8)}", changed=False)
+        # Where the backup went is worth reading on the card: its last lines follow.
+        return f"backup {result.describe()}\n{result.tail(3)}".rstrip()
 
     def deploy(self) -> str:
         detail = self.backend.deploy(
@@ -336,6 +359,8 @@ class Run:
         self.rollback_and_verify(reason="requested")
 
     def fail(self, exc: UserFacingError, *, changed: bool) -> None:
+        # The card offers no Rollback for a failure that left the target untouched.
+        repository.merge_detail(self.deps.store, self.deployment.id, changed=changed)
         self.move(State.FAILED, f"failed: {exc.message}", error=exc.message, changed=changed)
         self.say("deploy_failed", error=exc.message, hint=exc.hint, rolling_back=changed)
         if changed:
@@ -354,6 +379,7 @@ class Run:
             if not exc.changed:
                 # Nothing to roll back (already at that revision, unknown version): the
                 # target is as it was, so say so instead of paging people.
+                repository.merge_detail(self.deps.store, self.deployment.id, changed=False)
                 self.move(
                     State.FAILED,
                     f"rollback not possible: {exc.message} (nothing was changed)",
