@@ -198,3 +198,18 @@ def test_a_rollback_typed_during_a_deployment_names_who_asked_on_the_timeline(
         assert repository.get(bot.deps.store, "DEP-1").state is State.ROLLED_BACK
     finally:
         bot.stop()
+
+
+def test_the_answer_to_an_immediate_rollback_counts_no_approvals(
+    slack: SlackEmulator, target: DeployTarget, tmp_path: Path, clock: ManualClock
+) -> None:
+    bot = bot_with(slack, tmp_path, clock, target.environment())
+    try:
+        room = war_room(bot)
+        (target.root / "history").write_text("v2.0.9\n")
+        reply = command(
+            bot, "rollback --target=production --service=payments --immediate", channel_id=room
+        )
+        assert "0 of 0" not in json.dumps(reply["blocks"])
+    finally:
+        bot.stop()
