@@ -344,7 +344,8 @@ SAMPLES: dict[str, list[JSON]] = {
         {
             "incident": incident(),
             "omitted": 3,
-            "events": [{"at": WHEN, "actor": BIG, "text": BIG}] * 40,
+            "zone": "Europe/Berlin",
+            "events": [{"at": WHEN, "when": BIG, "actor": BIG, "who": BIG, "text": BIG}] * 40,
         }
     ],
     "usage_error": [{"message": BIG, "usage": BIG, "example": BIG, "help_path": BIG, "prog": BIG}],

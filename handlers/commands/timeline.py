@@ -15,6 +15,7 @@ from services.incidents import lifecycle
 from services.incidents.model import INCIDENT_ID
 from services.incidents.postmortem import postmortem_data
 from services.incidents.presenting import incident_data
+from services.incidents.timeline_text import describe, in_zones
 
 
 def _root() -> click.Group:
@@ -74,8 +75,16 @@ def timeline(env: CommandEnv, incident_id: str | None) -> Reply:
         "timeline",
         {
             "incident": incident_data(incident, now=env.deps.clock.now()),
+            "zone": str(env.deps.settings.zone),
             "events": [
-                {"at": e.at.isoformat(), "actor": e.actor, "kind": e.kind, "text": e.text}
+                {
+                    "at": e.at.isoformat(),
+                    "when": in_zones(e.at, env.deps.settings.zone, "%H:%M:%S"),
+                    "actor": e.actor,
+                    "who": env.deps.people.who(e.actor),
+                    "kind": e.kind,
+                    "text": describe(e, env.deps.people),
+                }
                 for e in events[-40:]
             ],
             "omitted": max(0, len(events) - 40),
@@ -94,7 +103,9 @@ def postmortem(env: CommandEnv, incident_id: str | None) -> Reply:
     """Draft the postmortem (Markdown) from the timeline and upload it to the war room."""
     incident = find_incident(env, incident_id)
     deps = env.deps
-    data = postmortem_data(deps.store, incident, now=deps.clock.now(), zone=deps.settings.zone)
+    data = postmortem_data(
+        deps.store, incident, now=deps.clock.now(), zone=deps.settings.zone, names=deps.people
+    )
     markdown = deps.renderer.render_text("postmortem", data)
     if env.invocation.source == "cli":
         return Reply("plain", {"text": markdown})
