@@ -93,6 +93,8 @@ def test_a_failed_check_shows_its_output_tail_redacted_and_no_rollback_button(
         assert "migrate line" not in tail  # a passing check's output is not noteworthy
         assert "&lt;!channel&gt;" in tail and "<!channel>" not in tail
         assert "```fence```" not in tail
+        # Steps that never ran are not shown as pending on a finished card.
+        assert ":white_small_square:" not in text and "▱" not in text
         # Nothing touched the target: nothing to roll back.
         assert buttons(bot, "DEP-1") == []
         assert target.calls() == []
@@ -211,5 +213,21 @@ def test_the_answer_to_an_immediate_rollback_counts_no_approvals(
             bot, "rollback --target=production --service=payments --immediate", channel_id=room
         )
         assert "0 of 0" not in json.dumps(reply["blocks"])
+    finally:
+        bot.stop()
+
+
+def test_the_card_says_what_runs_now_and_what_will(
+    slack: SlackEmulator, target: DeployTarget, tmp_path: Path, clock: ManualClock
+) -> None:
+    bot = bot_with(slack, tmp_path, clock, target.environment(approvals=1))
+    try:
+        room = war_room(bot)
+        command(bot, DEPLOY, channel_id=room)
+        assert "*Running now*\nv2.1.0 → v2.1.1" in card_text(bot, "DEP-1")
+        click(bot, "hotfix_deploy_approve", "DEP-1", "U0BOB")
+        text = card_text(bot, "DEP-1")
+        assert "*Running now*\nv2.1.1" in text and "→ v2.1.1\n" not in text
+        assert "v2.1.0 →" not in text
     finally:
         bot.stop()

@@ -43,6 +43,9 @@ def card_data(store: Store, deployment: Deployment, *, clock: Clock) -> dict[str
                 "tail": tail,
             }
         )
+    if deployment.state in FINAL:
+        # Steps that never ran (validation failed, request rejected) are not "pending".
+        steps = [s for s in steps if s["state"] != "pending"]
     done = sum(1 for s in steps if s["state"] in ("ok", "skipped"))
     approvals = repository.decisions(store, deployment.id)
     return {

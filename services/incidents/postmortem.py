@@ -70,12 +70,16 @@ def _deployments(
         at = in_zones(event.at, zone)
         who = names.who(event.actor)
         if event.kind.endswith("_requested") and data.get("service"):
-            rollback = event.kind.startswith("rollback")
-            entry.what = (
-                f"{'rollback of ' if rollback else ''}{data['service']}"
-                f" {'to ' if rollback else ''}{data.get('version')} → {data.get('environment')}"
-                + (" (break-glass)" if data.get("break_glass") else "")
+            service, version, environment = (
+                data["service"],
+                data.get("version"),
+                data.get("environment"),
             )
+            entry.what = (
+                f"rollback of {service} in {environment} to {version}"
+                if event.kind.startswith("rollback")
+                else f"{service} {version} → {environment}"
+            ) + (" (break-glass)" if data.get("break_glass") else "")
             entry.requested = f"requested by {who} at {at}"
         elif event.kind == "deploy_approval":
             entry.approvals.append(f"approved by {who} at {at}")
