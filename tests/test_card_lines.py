@@ -184,3 +184,34 @@ def test_the_live_canary_says_time_left_and_waiting_on_separate_lines() -> None:
     left = next(ln for ln in timer if "s left" in ln)
     assert left.endswith("0 min 02 s left"), left
     assert any(ln.startswith("⚪ `requests` 0") for ln in timer), timer
+
+
+def test_only_tag_only_lines_lose_their_newline() -> None:
+    from handlers.line_tags import keep_line_ends
+
+    source = (
+        "{% if a %}\n"  # a tag alone: trimmed as before
+        "text{% if b %} more{% endif %}\n"  # text then a tag: the newline stays
+        "{# a comment #}{% set x = 1 %}\n"  # only tags and comments: trimmed
+        "{% set y = {\n  'k': 1} %}\n"  # a tag that began on an earlier line: untouched
+        "keep{% endif -%}\n"  # the template says what it wants
+    )
+    assert keep_line_ends(source) == (
+        "{% if a %}\n"
+        "text{% if b %} more{% endif +%}\n"
+        "{# a comment #}{% set x = 1 %}\n"
+        "{% set y = {\n  'k': 1} %}\n"
+        "keep{% endif -%}\n"
+    )
+
+
+def test_a_team_override_with_an_inline_tag_keeps_its_lines(tmp_path: Any) -> None:
+    (tmp_path / "plain.yml.j2").write_text(
+        "{% set body %}\n"
+        "first{% if text %} line{% endif %}\n"
+        "second line\n"
+        "{% endset %}\n"
+        "text: {{ body.strip() | q }}\n"
+    )
+    message = Renderer(override_dir=tmp_path).render(Reply("plain", {"text": "x"}))
+    assert message.text == "first line\nsecond line"

@@ -144,3 +144,29 @@ def test_hostile_text_stays_text_in_the_timeline_command(
     reply = command(pbot, "timeline", channel_id=room)
     text = reply["blocks"][1]["text"]["text"]
     assert "<!channel>" not in text and "&lt;!channel&gt;" in text
+
+
+def test_display_names_are_cached_a_slack_error_is_not_and_hostile_names_stay_text(
+    pbot: RunningBot, slack: SlackEmulator, clock: ManualClock
+) -> None:
+    slack.add_user("U0EVE", "eve | <!channel> " + "E" * 200)
+    room = run_incident(pbot, clock)
+    names = pbot.deps.people
+    slack.fail("users.info", "internal_error")
+    assert names.who("U0EVE") == "U0EVE"  # Slack could not tell: the id, not cached
+    assert names.who("U0EVE").startswith("@eve | <!channel>")  # asked again, then cached
+    calls = len(slack.calls_to("users.info"))
+    assert names.in_text("noted by <@U0EVE> and U0NOBODY at 10:00 UTC").startswith("noted by @eve")
+    assert len(slack.calls_to("users.info")) == calls + 1  # U0NOBODY; U0EVE from the cache
+    noted = command(pbot, "note from eve", channel_id=room, user_id="U0EVE")
+    assert noted["text"] == "Noted on the timeline.", noted
+    command(pbot, "postmortem", channel_id=room)
+    (draft,) = slack.files(room)
+    markdown = (slack.file_content(draft["id"]) or b"").decode()
+    rows = [line for line in markdown.splitlines() if "| from eve |" in line]
+    assert rows, markdown
+    row = rows[0]
+    assert row.count(" | ") == 3 and "@eve \\| <!channel>" in row, row  # one table row
+    reply = command(pbot, "timeline", channel_id=room)
+    text = reply["blocks"][1]["text"]["text"]
+    assert "<!channel>" not in text and "@eve | &lt;!channel&gt;" in text

@@ -141,40 +141,17 @@ class Run:
             repository.step_finished(
                 store,
                 clock=clock,
-                deployment_id=self.deployment.id,
+                deployment=self.deployment,
                 step=name,
                 ok=skipped,
                 skipped=skipped,
                 detail=message,
             )
-            self.record_step(name, "skipped" if skipped else "failed", message)
             raise
         repository.step_finished(
-            store, clock=clock, deployment_id=self.deployment.id, step=name, ok=True, detail=detail
+            store, clock=clock, deployment=self.deployment, step=name, ok=True, detail=detail
         )
-        self.record_step(name, "ok", detail)
         self.update_card()
-
-    def record_step(self, name: str, result: str, detail: str) -> None:
-        """The step's outcome on the timeline, so the postmortem names each check and result.
-
-        The first line of `detail` is the outcome; the lines after it are output.
-        """
-        summary, _, output = detail.partition("\n")
-        timeline.append(
-            self.deps.store,
-            clock=self.deps.clock,
-            incident_id=self.deployment.incident_id,
-            actor=BOT,
-            kind="deploy_step",
-            text=f"{self.deployment.id} {name} {result}: {summary}",
-            data={
-                "deployment_id": self.deployment.id,
-                "step": name,
-                "result": result,
-                "output": output,
-            },
-        )
 
     def say(self, template: str, **data: Any) -> None:
         """Tell the card's thread; with no channel (the CLI, a replay), the requester."""
