@@ -104,7 +104,9 @@ def test_a_failed_check_shows_its_output_tail_redacted_and_no_rollback_button(
         assert row.text == (
             "DEP-1 validate failed: Pre-deployment checks failed: check smoke exited with 1"
         )
-        assert "smoke line 20" in row.data["output"] and SECRET not in row.data["output"]
+        # The timeline keeps the whole output, redacted; the card its last lines.
+        assert row.data["output"].startswith("[smoke]\nsmoke line 1\nsmoke line 2\n")
+        assert "token=[redacted]" in row.data["output"] and SECRET not in row.data["output"]
     finally:
         bot.stop()
 
@@ -128,6 +130,8 @@ def test_checks_are_named_with_their_results_and_the_backup_output_is_on_the_car
             "DEP-1 validate ok: checks: smoke succeeded",
             "DEP-1 backup ok: backup succeeded",
         ]
+        backup = step_rows(bot)[1].data["output"]
+        assert backup.startswith("backup line 1\n") and "token=[redacted]" in backup
     finally:
         bot.stop()
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from services.deploy.process import ProcessResult, fill, run
+from services.deploy.process import OUTPUT_KEPT, ProcessResult, fill, run
 from services.deploy.settings import Check
 
 CHECK_TAIL_LINES = 8
@@ -38,6 +38,15 @@ class ChecksOutcome:
             if not result.ok:
                 parts.append(f"[{name}]\n{result.tail(CHECK_TAIL_LINES) or '(no output)'}")
         return "\n".join(parts)
+
+    @property
+    def full_output(self) -> str:
+        """The whole output of each failed check (its end, if very long), for the timeline."""
+        return "\n".join(
+            f"[{name}]\n{result.output[-OUTPUT_KEPT:]}"
+            for name, result in self.results
+            if not result.ok
+        )
 
 
 def run_checks(

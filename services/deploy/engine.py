@@ -22,7 +22,7 @@ from services.deploy.analysis import Analysis, AnalysisSettings, QueryContext, r
 from services.deploy.backend import AbortedError, AlreadyThereError, Backend, DeployError
 from services.deploy.checks import run_checks
 from services.deploy.model import IN_FLIGHT, Deployment, Kind, State
-from services.deploy.process import environment_for, fill, run
+from services.deploy.process import OUTPUT_KEPT, environment_for, fill, run
 from services.deploy.settings import EnvironmentSettings
 from services.deploy.verify import verify
 from services.errors import ConflictError, UserFacingError
@@ -65,6 +65,8 @@ class Run:
         self.deployment = deployment
         self.env = environment_of(deps.settings, deployment)
         self.backend = deps.backend_for(deployment, self.env)
+        # A step's whole output, for its timeline row (the card shows the last lines).
+        self.outputs: dict[str, str] = {}
         # A canary reads its control flags, reports its live state and tells the war room
         # through the deployment's row; other backends ignore this.
         canary.attach(
@@ -146,10 +148,17 @@ class Run:
                 ok=skipped,
                 skipped=skipped,
                 detail=message,
+                output=getattr(exc, "output", None) or None,
             )
             raise
         repository.step_finished(
-            store, clock=clock, deployment=self.deployment, step=name, ok=True, detail=detail
+            store,
+            clock=clock,
+            deployment=self.deployment,
+            step=name,
+            ok=True,
+            detail=detail,
+            output=self.outputs.pop(name, None),
         )
         self.update_card()
 
@@ -176,6 +185,7 @@ class Run:
                 + "; ".join(problems)
                 + (f"\n{output}" if output else ""),
                 changed=False,
+                output=checks.full_output,
             )
         return checks.summary if self.env.checks else "target ready"
 
@@ -198,7 +208,12 @@ class Run:
             },
         )
         if not result.ok:
-            raise DeployError(f"The backup {result.describe()}:\n{result.tail(8)}", changed=False)
+            raise DeployError(
+                f"The backup {result.describe()}:\n{result.tail(8)}",
+                changed=False,
+                output=result.output[-OUTPUT_KEPT:],
+            )
+        self.outputs["backup"] = result.output[-OUTPUT_KEPT:]
         # Where the backup went is worth reading on the card: its last lines follow.
         return f"backup {result.describe()}\n{result.tail(3)}".rstrip()
 
@@ -209,6 +224,7 @@ class Run:
             should_abort=self.should_abort,
         )
         repository.merge_detail(self.deps.store, self.deployment.id, deployed=detail)
+        self.outputs["deploy"] = str(detail.get("output") or "")
         return str(detail.get("summary") or "rolled out")
 
     def rollback_target(self) -> str:

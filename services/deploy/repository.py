@@ -259,11 +259,14 @@ def step_finished(
     ok: bool,
     detail: str = "",
     skipped: bool = False,
+    output: str | None = None,
 ) -> None:
     """Record the step's end, and put it on the timeline: the postmortem names each step
-    (each check) and its result. `detail`'s first line is the outcome, the rest output."""
+    (each check) and its result. `detail`'s first line is the outcome, the rest the last
+    lines of its output; `output` is the whole output, when there is one."""
     state = "skipped" if skipped else "ok" if ok else "failed"
-    summary, _, output = detail.partition("\n")
+    summary, _, tail = detail.partition("\n")
+    output = tail if output is None else output
     with store.transaction() as conn:
         conn.execute(
             "UPDATE deploy_steps SET state = ?, finished_at = ?, detail = ?"
