@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from services import timeline
@@ -130,6 +131,9 @@ class Run:
         """
         store, clock = self.deps.store, self.deps.clock
         repository.step_started(store, clock=clock, deployment_id=self.deployment.id, step=name)
+        finished = partial(
+            repository.step_finished, store, clock=clock, deployment=self.deployment, step=name
+        )
         if announce:
             self.update_card()
         try:
@@ -140,26 +144,10 @@ class Run:
             )
             # A skipped rollback had nothing to do: the step is skipped, not failed.
             skipped = isinstance(exc, AlreadyThereError)
-            repository.step_finished(
-                store,
-                clock=clock,
-                deployment=self.deployment,
-                step=name,
-                ok=skipped,
-                skipped=skipped,
-                detail=message,
-                output=getattr(exc, "output", None) or None,
-            )
+            output = getattr(exc, "output", None) or None
+            finished(ok=skipped, skipped=skipped, detail=message, output=output)
             raise
-        repository.step_finished(
-            store,
-            clock=clock,
-            deployment=self.deployment,
-            step=name,
-            ok=True,
-            detail=detail,
-            output=self.outputs.pop(name, None),
-        )
+        finished(ok=True, detail=detail, output=self.outputs.pop(name, None))
         self.update_card()
 
     def say(self, template: str, **data: Any) -> None:
