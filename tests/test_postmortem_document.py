@@ -170,3 +170,22 @@ def test_display_names_are_cached_a_slack_error_is_not_and_hostile_names_stay_te
     reply = command(pbot, "timeline", channel_id=room)
     text = reply["blocks"][1]["text"]["text"]
     assert "<!channel>" not in text and "@eve | &lt;!channel&gt;" in text
+
+
+def test_a_failed_deployment_says_why_and_where_it_went_back_to(
+    pbot: RunningBot, slack: SlackEmulator, target: DeployTarget, clock: ManualClock
+) -> None:
+    target.bad_versions.add("v2.1.1")
+    room = run_incident(pbot, clock)
+    command(pbot, "postmortem", channel_id=room)
+    (draft,) = slack.files(room)
+    markdown = (slack.file_content(draft["id"]) or b"").decode()
+    deployments = markdown.split("## Deployments during the incident")[1].split("## ")[0]
+    assert deployments.strip().replace(target.health_url, "URL") == (
+        "- DEP-1: payments v2.1.1 → production,"
+        " requested by @alice at 10:36 CET (09:36 UTC),"
+        " approved by @bob at 10:39 CET (09:39 UTC),"
+        " checks: smoke succeeded,"
+        " failed (Verification failed: URL: HTTP 503, expected 200) at 10:39 CET (09:39 UTC),"
+        " rolled back to v2.1.0 at 10:40 CET (09:40 UTC)."
+    ), deployments

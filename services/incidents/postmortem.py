@@ -46,11 +46,11 @@ class _Sentence:
         self.requested = ""
         self.approvals: list[str] = []
         self.steps: list[str] = []
-        self.ending = ""
+        self.endings: list[str] = []
 
     def text(self) -> str:
         parts = [f"{self.id}: {self.what}" if self.what else self.id]
-        parts += [p for p in (self.requested, *self.approvals, *self.steps, self.ending) if p]
+        parts += [p for p in (self.requested, *self.approvals, *self.steps, *self.endings) if p]
         return ", ".join(parts)
 
 
@@ -86,7 +86,9 @@ def _deployments(
         elif event.kind == "deploy_rejection":
             entry.approvals.append(f"rejected by {who} at {at}")
         elif event.kind == "deploy_step" and data.get("step") == "validate":
-            entry.steps.append(names.in_text(event.text.split(": ", 1)[-1]))
+            outcome = event.text.split(": ", 1)[-1]
+            if data.get("result") == "ok" and outcome.startswith("checks:"):
+                entry.steps.append(outcome)  # each check by name and result
         elif event.kind in ("canary_abort", "deploy_abort_requested"):
             entry.steps.append(f"stopped by {who} at {at}")
         state = data.get("state")
@@ -98,7 +100,7 @@ def _deployments(
             error = data.get("error")
             if state["new"] == "failed" and error:
                 ending += f" ({str(error).splitlines()[0]})"
-            entry.ending = f"{ending} at {at}"
+            entry.endings.append(f"{ending} at {at}")
     return [{"id": e.id, "sentence": names.in_text(e.text())} for e in by_id.values()]
 
 
