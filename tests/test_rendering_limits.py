@@ -90,11 +90,11 @@ def deployment(state: str = "requested", *, strategy: str = "rolling", detail: A
         "approvals_required": 2,
         "expires_at": LATER,
         "break_glass": True,
+        "changed": True,
         "before": {"summary": BIG},
         "running_now": {"summary": BIG},
         "detail": detail or {},
         "final": False,
-        "changed": True,
     }
 
 

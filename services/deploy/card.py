@@ -19,6 +19,15 @@ STEPS = ("validate", "backup", "deploy", "verify")
 ROLLBACK_STEPS = ("validate", "rollback", "verify")
 
 
+def split_detail(detail: str) -> tuple[str, str]:
+    """A step's record as (outcome line, output tail): the engine writes the outcome first,
+    then what the command printed. Redacted again here: the card must never carry a secret,
+    whatever path the text took."""
+    summary, _, output = redact(detail).partition("\n")
+    lines = output.rstrip().splitlines()[-TAIL_LINES:]
+    return summary.strip(), "\n".join(line[:TAIL_WIDTH] for line in lines)
+
+
 def card_data(store: Store, deployment: Deployment, *, clock: Clock) -> dict[str, Any]:
     recorded = {s["step"]: s for s in repository.steps(store, deployment.id)}
     order = ROLLBACK_STEPS if deployment.kind is Kind.ROLLBACK else STEPS
@@ -65,13 +74,13 @@ def card_data(store: Store, deployment: Deployment, *, clock: Clock) -> dict[str
             "approvals_required": deployment.approvals_required,
             "expires_at": isoformat(deployment.expires_at) if deployment.expires_at else None,
             "break_glass": deployment.break_glass,
+            # False: it failed before anything touched the target (nothing to roll back).
+            "changed": deployment.detail.get("changed") is not False,
             "before": deployment.before,
             # Once finished (or interrupted), what the target was found running then.
             "running_now": deployment.detail.get("running_now") or deployment.before,
             "detail": deployment.detail,
             "final": deployment.state in FINAL,
-            # False: it failed before anything touched the target (nothing to roll back).
-            "changed": deployment.detail.get("changed") is not False,
         },
         "steps": steps,
         "progress": {
@@ -82,15 +91,6 @@ def card_data(store: Store, deployment: Deployment, *, clock: Clock) -> dict[str
         "approvals": [a for a in approvals if a["decision"] == "approve"],
         "rejections": [a for a in approvals if a["decision"] == "reject"],
     }
-
-
-def split_detail(detail: str) -> tuple[str, str]:
-    """A step's record as (outcome line, output tail): the engine writes the outcome first,
-    then what the command printed. Redacted again here: the card must never carry a secret,
-    whatever path the text took."""
-    summary, _, output = redact(detail).partition("\n")
-    lines = output.rstrip().splitlines()[-TAIL_LINES:]
-    return summary.strip(), "\n".join(line[:TAIL_WIDTH] for line in lines)
 
 
 def state_label(deployment: Deployment) -> str:
