@@ -20,13 +20,13 @@ from services.incidents.timeline_text import describe, in_zones
 from services.people import DisplayNames
 from services.store import Store
 
-# The state names a deployment's sentence ends with ("…, succeeded at 14:44").
+# The state names a deployment's sentence ends with ("…, succeeded at 14:44"); a rejection
+# is already named with who rejected it.
 ENDINGS = {
     "succeeded": "succeeded",
     "failed": "failed",
     "rolled_back": "rolled back",
     "rollback_skipped": "rollback skipped (already there)",
-    "rejected": "rejected",
     "expired": "expired unapproved",
     "cancelled": "cancelled",
     "interrupted": "interrupted",
