@@ -51,6 +51,8 @@ def deployment(state: str, *, strategy: str = "rolling", detail: JSON | None = N
         "detail": detail or {},
         "final": False,
         "changed": True,
+        # What the request inferred or noted (the card's data since the runbook work).
+        "request_notes": ["service inferred: the incident's hotfix"],
     }
 
 
