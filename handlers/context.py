@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from functools import partial
+from functools import cached_property, partial
 from typing import TYPE_CHECKING, Literal
 
 from services.chat import Chat
@@ -13,6 +13,7 @@ from services.deploy.engine import DeployDeps
 from services.hotfix import HotfixDeps
 from services.incidents.listing import OpenIncidentsView
 from services.incidents.war_room import WarRoomDeps
+from services.people import DisplayNames
 from services.settings import Settings
 from services.store import Store
 from services.worker import Worker
@@ -50,6 +51,11 @@ class Deps:
     chat: Chat
     # The open incidents as list data, rebuilt only when they change (incident list).
     open_incidents: OpenIncidentsView = field(default_factory=OpenIncidentsView)
+
+    @cached_property
+    def people(self) -> DisplayNames:
+        """Display names by user id (users.info), cached for the bot's lifetime."""
+        return DisplayNames(self.chat, clock=self.clock)
 
     @property
     def hotfix(self) -> HotfixDeps:

@@ -47,7 +47,12 @@ def rollback(env: CommandEnv, click: Click) -> Reply:
         env.invocation.actor, access=env.deps.settings.access, chat=env.deps.chat, what="roll back"
     )
     if deployment.state in IN_FLIGHT and deployment.state is not State.ROLLING_BACK:
-        repository.request_abort(env.deps.store, deployment.id)
+        withdraw.stop(
+            env.deps.store,
+            clock=env.deps.clock,
+            deployment=deployment,
+            actor=env.invocation.actor,
+        )
         return deployment_reply(
             env, deployment, f"Rollback requested: {deployment.id} stops and rolls back.", []
         )

@@ -34,6 +34,7 @@ from handlers.escaping import (
     restore_literals,
     user_value,
 )
+from handlers.line_tags import KeepLineEnds
 from handlers.replies import Reply
 
 SHIPPED_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -136,6 +137,7 @@ class Renderer:
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=True,
+            extensions=[KeepLineEnds],
         )
         env.filters.update(
             q=quote,

@@ -295,6 +295,14 @@ def states(bot: RunningBot, deployment_id: str = "DEP-1") -> list[str]:
     ]
 
 
+def sev1_war_room(bot: RunningBot) -> str:
+    """Declare a SEV1 incident; its war room's channel id."""
+    command(bot, 'incident create --severity=sev1 --title="Payments failing"')
+    room = bot.deps.store.query_one("SELECT channel_id FROM incidents WHERE id = 'INC-1'")
+    assert room and room["channel_id"]
+    return str(room["channel_id"])
+
+
 def war_room(bot: RunningBot, channel: str = "C0GENERAL") -> list[str]:
     return [m.get("text", "") for m in bot.slack.messages(channel)]
 
@@ -430,10 +438,7 @@ def test_pause_abort_and_promote_from_slack_then_the_rollback_fast_path(
     start: Callable[..., RunningBot], k8s: K8sEmulator, slack: SlackEmulator
 ) -> None:
     bot = start("pay-buttons", stage_seconds=30)
-    command(bot, 'incident create --severity=sev1 --title="Payments failing"')
-    room = bot.deps.store.query_one("SELECT channel_id FROM incidents WHERE id = 'INC-1'")
-    assert room and room["channel_id"]
-    room_id = str(room["channel_id"])
+    room_id = sev1_war_room(bot)
 
     # DEP-1: paused by an approver, then aborted by the deployer.
     deploy(bot, "pay-buttons", channel=room_id)
@@ -483,3 +488,27 @@ def test_pause_abort_and_promote_from_slack_then_the_rollback_fast_path(
     assert image(k8s, "payments") == f"{REPO}:v2.1.0"
     assert len(splits(k8s)) == 5  # the traffic was already all on stable: nothing to move
     assert "stable: back on" in rollback.detail["rolled_back"]["summary"]
+
+
+def test_a_rollback_typed_during_a_canary_names_who_asked_like_the_abort_button(
+    start: Callable[..., RunningBot], k8s: K8sEmulator, slack: SlackEmulator
+) -> None:
+    bot = start("pay-typed", stage_seconds=30)
+    room_id = sev1_war_room(bot)
+    deploy(bot, "pay-typed", channel=room_id)
+    wait_until("stage 1", lambda: "stage 1/5" in card_text(bot))
+    reply = command(
+        bot,
+        "rollback --target=production --service=pay-typed",
+        channel_id=room_id,
+        user_id="U0ALICE",
+    )
+    assert reply["text"] == "Rollback requested: DEP-1 stops and rolls back."
+    bot.settle(timeout=30)
+    assert repository.get(bot.deps.store, "DEP-1").state is State.ROLLED_BACK
+    asked = [
+        (e.actor, e.text)
+        for e in timeline.events(bot.deps.store, incident_id="INC-1")
+        if e.kind == "canary_abort"
+    ]
+    assert asked == [("U0ALICE", "DEP-1: canary abort requested by U0ALICE at 10% (stage 1/5)")]

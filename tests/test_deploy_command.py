@@ -483,6 +483,9 @@ def test_rollback_command_during_a_deployment_stops_it_and_rolls_back(
     assert dbot.deps.store.query("SELECT id FROM deployments") == [
         {"id": "DEP-1"}
     ]  # no second request
+    # The timeline says who stopped it, as the canary's Abort button does.
+    asked = [(e.actor, e.text) for e in timeline.events(dbot.deps.store, incident_id="INC-1")]
+    assert ("U0ALICE", "DEP-1: rollback requested by U0ALICE while deploying") in asked
 
 
 def test_deploy_from_the_console_with_slack_down(target: DeployTarget, tmp_path: Path) -> None:

@@ -143,8 +143,10 @@ def test_rollback_previous_runs_the_script_with_the_version_before_the_current_o
     assert "{'" not in deployments  # a summary line per deployment, not raw event data
     lines = [line for line in deployments.splitlines() if line.startswith("- ")]
     assert len(lines) == 3
-    assert lines[2].startswith("- Rollback DEP-3 requested: payments v2.1.1 to production")
-    assert "DEP-3: rolled back to v2.1.1" in lines[2]
+    assert lines[2] == (
+        "- DEP-3: rollback of payments in production to v2.1.1,"
+        " requested by @alice at 09:26 UTC, rolled back to v2.1.1 at 09:26 UTC."
+    )
 
 
 def test_previous_skips_undone_deployments_toggles_like_rollout_undo_and_never_guesses(

@@ -473,11 +473,11 @@ def test_incident_list_timeline_and_app_home(war: WarRoom) -> None:
     rows = block_text(shown_timeline["blocks"]).splitlines()
     assert rows[0] == f"Timeline INC-1: {TITLE}"
     assert rows[1:] == [
-        f"`09:26:53` <@U0ALICE> SEV1 incident declared: {TITLE}",
-        f"`09:26:53` <@U0ALICE> War room #{ROOM_NAME} created",
-        "`09:26:53` hotfix-bot Initial notification posted",
-        "`09:26:53` hotfix-bot Escalated (declared)",
-        "`09:29:53` <@U0ALICE> bridge open",
+        f"`09:26:53 UTC` @alice SEV1 incident declared: {TITLE}",
+        f"`09:26:53 UTC` @alice War room #{ROOM_NAME} created",
+        "`09:26:53 UTC` hotfix-bot Initial notification posted",
+        "`09:26:53 UTC` hotfix-bot Escalated (declared)",
+        "`09:29:53 UTC` @alice bridge open",
     ]
     # Outside the war room, by id.
     assert command(war.bot, "timeline INC-1")["text"] == "Timeline of INC-1 (5 entries)"
@@ -627,8 +627,10 @@ def test_postmortem_draft_is_uploaded_to_the_war_room(berlin_war: WarRoom) -> No
         "| Severity | SEV1 (Critical: a critical service is down for many customers) |",
         "| Impact | high |",
         "| Status | Resolved |",
-        "| Commander | U0BOB |",
-        "| Scribe | U0CAROL |",
+        "| Declared | 2026-03-14 10:26 CET (2026-03-14 09:26 UTC) by @alice |",
+        "| Resolved | 2026-03-14 12:01 CET (2026-03-14 11:01 UTC) |",
+        "| Commander | @bob |",
+        "| Scribe | @carol |",
         "| Communications | — |",
         f"| War room | #{ROOM_NAME} |",
         "| Time to acknowledge | 4 min |",
@@ -636,12 +638,13 @@ def test_postmortem_draft_is_uploaded_to_the_war_room(berlin_war: WarRoom) -> No
         "| Time to resolve | 1 h 35 min |",
         "null pointer in the payment client",
         "| UTC | Europe/Berlin | Who | What |",
-        f"| 2026-03-14 09:26:53 | 2026-03-14 10:26:53 CET | U0ALICE | SEV1 incident declared: {TITLE} |",
-        "| 2026-03-14 09:30:53 | 2026-03-14 10:30:53 CET | U0ALICE | Incident commander: U0BOB |",
-        "| 2026-03-14 09:46:53 | 2026-03-14 10:46:53 CET | U0ALICE | Rolled back \\| watching |",
-        "| 2026-03-14 11:01:53 | 2026-03-14 12:01:53 CET | U0ALICE"
+        f"| 2026-03-14 09:26:53 | 2026-03-14 10:26:53 CET | @alice | SEV1 incident declared: {TITLE} |",
+        "| 2026-03-14 09:30:53 | 2026-03-14 10:30:53 CET | @alice | Incident commander: @bob |",
+        "| 2026-03-14 09:46:53 | 2026-03-14 10:46:53 CET | @alice"
+        " | Status: Monitoring (was Investigating) — Rolled back \\| watching |",
+        "| 2026-03-14 11:01:53 | 2026-03-14 12:01:53 CET | @alice"
         " | Resolved. Root cause: null pointer in the payment client |",
-        "- [ ] add validation — owner: U0BOB",
+        "- [ ] add validation — owner: @bob",
         "- [ ] add alert",
     ):
         assert line in markdown, f"{line!r} not in:\n{markdown}"

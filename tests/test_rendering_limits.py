@@ -90,6 +90,7 @@ def deployment(state: str = "requested", *, strategy: str = "rolling", detail: A
         "approvals_required": 2,
         "expires_at": LATER,
         "break_glass": True,
+        "changed": True,
         "before": {"summary": BIG},
         "running_now": {"summary": BIG},
         "detail": detail or {},
@@ -123,7 +124,7 @@ def canary(phase: str = "stage", **extra: Any) -> JSON:
 
 def card(state: str, **deploy: Any) -> JSON:
     steps = [
-        {"name": BIG, "state": s, "duration": "1 min", "seconds": 61.0, "detail": BIG}
+        {"name": BIG, "state": s, "duration": "1 min", "seconds": 61.0, "detail": BIG, "tail": BIG}
         for s in ("ok", "failed", "running", "pending", "skipped")
     ]
     approvals = [{"approver": BIG, "decision": "approve"} for _ in range(20)]
@@ -134,6 +135,12 @@ def card(state: str, **deploy: Any) -> JSON:
         "approvals": approvals,
         "rejections": approvals,
     }
+
+
+def immediate_rollback() -> JSON:
+    data = {**card("rolled_back"), "approvals": [], "rejections": []}
+    data["deployment"] = {**data["deployment"], "approvals_required": 0, "kind": "rollback"}
+    return data
 
 
 COMMAND = {
@@ -285,6 +292,8 @@ SAMPLES: dict[str, list[JSON]] = {
         card("interrupted"),
         card("succeeded"),
         card("rollback_skipped"),
+        card("failed"),
+        immediate_rollback(),
         card("cancelled", detail={"cancelled": {"by": BIG, "superseded_by": None}}),
         card("cancelled", detail={"cancelled": {"by": BIG, "superseded_by": BIG}}),
         card("deploying", strategy="canary", detail={"canary": canary(waiting=True)}),
@@ -395,7 +404,8 @@ SAMPLES: dict[str, list[JSON]] = {
         {
             "incident": incident(),
             "omitted": 3,
-            "events": [{"at": WHEN, "actor": BIG, "text": BIG}] * 40,
+            "zone": "Europe/Berlin",
+            "events": [{"at": WHEN, "when": BIG, "actor": BIG, "who": BIG, "text": BIG}] * 40,
         }
     ],
     "usage_error": [{"message": BIG, "usage": BIG, "example": BIG, "help_path": BIG, "prog": BIG}],

@@ -14,6 +14,7 @@ from services.errors import UserFacingError
 from services.incidents import lifecycle
 from services.incidents.postmortem import postmortem_data
 from services.incidents.presenting import incident_data
+from services.incidents.timeline_text import describe, in_zones
 
 
 def _root() -> click.Group:
@@ -71,8 +72,16 @@ def timeline(env: CommandEnv, named: str | None, incident_id: str | None) -> Rep
         "timeline",
         {
             "incident": incident_data(incident, now=env.deps.clock.now()),
+            "zone": str(env.deps.settings.zone),
             "events": [
-                {"at": e.at.isoformat(), "actor": e.actor, "kind": e.kind, "text": e.text}
+                {
+                    "at": e.at.isoformat(),
+                    "when": in_zones(e.at, env.deps.settings.zone, "%H:%M:%S"),
+                    "actor": e.actor,
+                    "who": env.deps.people.who(e.actor),
+                    "kind": e.kind,
+                    "text": describe(e, env.deps.people),
+                }
                 for e in events[-40:]
             ],
             "omitted": max(0, len(events) - 40),
@@ -92,7 +101,9 @@ def postmortem(env: CommandEnv, named: str | None, incident_id: str | None) -> R
     """Draft the postmortem (Markdown) from the timeline and upload it to the war room."""
     incident = find_incident(env, named_once(named, incident_id))
     deps = env.deps
-    data = postmortem_data(deps.store, incident, now=deps.clock.now(), zone=deps.settings.zone)
+    data = postmortem_data(
+        deps.store, incident, now=deps.clock.now(), zone=deps.settings.zone, names=deps.people
+    )
     markdown = deps.renderer.render_text("postmortem", data)
     if env.invocation.source == "cli":
         return Reply("plain", {"text": markdown})

@@ -44,10 +44,14 @@ class DeployError(UserFacingError):
         hint: str | None = None,
         changed: bool = True,
         retryable: bool = False,
+        output: str = "",
     ) -> None:
         super().__init__(message, hint=hint)
         self.changed = changed
         self.retryable = retryable
+        # What the failed command printed, whole (the message holds its last lines): the
+        # timeline keeps it.
+        self.output = output
 
 
 class AlreadyThereError(DeployError):

@@ -9,10 +9,23 @@ from services.clock import Clock, isoformat, parse_iso
 from services.deploy import repository
 from services.deploy.model import FINAL, Deployment, Kind, State
 from services.incidents.presenting import duration_text
+from services.redaction import redact
 from services.store import Store
 
+# The card shows this much of a step's output: enough to see why at 3 a.m., still compact.
+TAIL_LINES = 12
+TAIL_WIDTH = 200
 STEPS = ("validate", "backup", "deploy", "verify")
 ROLLBACK_STEPS = ("validate", "rollback", "verify")
+
+
+def split_detail(detail: str) -> tuple[str, str]:
+    """A step's record as (outcome line, output tail): the engine writes the outcome first,
+    then what the command printed. Redacted again here: the card must never carry a secret,
+    whatever path the text took."""
+    summary, _, output = redact(detail).partition("\n")
+    lines = output.rstrip().splitlines()[-TAIL_LINES:]
+    return summary.strip(), "\n".join(line[:TAIL_WIDTH] for line in lines)
 
 
 def card_data(store: Store, deployment: Deployment, *, clock: Clock) -> dict[str, Any]:
@@ -23,18 +36,25 @@ def card_data(store: Store, deployment: Deployment, *, clock: Clock) -> dict[str
     for name in names:
         step = recorded.get(name)
         if step is None:
-            steps.append({"name": name, "state": "pending", "duration": None, "detail": ""})
+            steps.append(
+                {"name": name, "state": "pending", "duration": None, "detail": "", "tail": ""}
+            )
             continue
         end = parse_iso(step["finished_at"]) if step["finished_at"] else clock.now()
+        summary, tail = split_detail(step["detail"] or "")
         steps.append(
             {
                 "name": name,
                 "state": step["state"],
                 "duration": duration_text(end - parse_iso(step["started_at"])) or "0 min",
                 "seconds": round((end - parse_iso(step["started_at"])).total_seconds(), 1),
-                "detail": step["detail"],
+                "detail": summary,
+                "tail": tail,
             }
         )
+    if deployment.state in FINAL:
+        # Steps that never ran (validation failed, request rejected) are not "pending".
+        steps = [s for s in steps if s["state"] != "pending"]
     done = sum(1 for s in steps if s["state"] in ("ok", "skipped"))
     approvals = repository.decisions(store, deployment.id)
     return {
@@ -54,6 +74,8 @@ def card_data(store: Store, deployment: Deployment, *, clock: Clock) -> dict[str
             "approvals_required": deployment.approvals_required,
             "expires_at": isoformat(deployment.expires_at) if deployment.expires_at else None,
             "break_glass": deployment.break_glass,
+            # False: it failed before anything touched the target (nothing to roll back).
+            "changed": deployment.detail.get("changed") is not False,
             "before": deployment.before,
             # Once finished (or interrupted), what the target was found running then.
             "running_now": deployment.detail.get("running_now") or deployment.before,

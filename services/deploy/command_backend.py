@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from services.deploy.backend import AlreadyThereError, DeployError, Progress, Running, ShouldAbort
-from services.deploy.process import fill, run
+from services.deploy.process import OUTPUT_KEPT, fill, run
 from services.deploy.settings import CommandTarget
 
 
@@ -46,11 +46,12 @@ class CommandBackend:
             raise DeployError(
                 f"The {what} command {result.describe()}:\n{result.tail()}",
                 hint="The full output is on the timeline.",
+                output=result.output[-OUTPUT_KEPT:],
             )
         return {
             "command": result.argv,
             "output_tail": result.tail(),
-            "output": result.output[-20000:],
+            "output": result.output[-OUTPUT_KEPT:],
         }
 
     def current(self) -> Running:

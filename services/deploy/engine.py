@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from services import timeline
@@ -20,8 +21,9 @@ from services.clock import Clock
 from services.deploy import canary, card, repository, withdraw
 from services.deploy.analysis import Analysis, AnalysisSettings, QueryContext, run_analysis
 from services.deploy.backend import AbortedError, AlreadyThereError, Backend, DeployError
+from services.deploy.checks import run_checks
 from services.deploy.model import IN_FLIGHT, Deployment, Kind, State
-from services.deploy.process import environment_for, fill, run
+from services.deploy.process import OUTPUT_KEPT, environment_for, fill, run
 from services.deploy.settings import EnvironmentSettings
 from services.deploy.verify import verify
 from services.errors import ConflictError, UserFacingError
@@ -64,6 +66,8 @@ class Run:
         self.deployment = deployment
         self.env = environment_of(deps.settings, deployment)
         self.backend = deps.backend_for(deployment, self.env)
+        # A step's whole output, for its timeline row (the card shows the last lines).
+        self.outputs: dict[str, str] = {}
         # A canary reads its control flags, reports its live state and tells the war room
         # through the deployment's row; other backends ignore this.
         canary.attach(
@@ -127,6 +131,9 @@ class Run:
         """
         store, clock = self.deps.store, self.deps.clock
         repository.step_started(store, clock=clock, deployment_id=self.deployment.id, step=name)
+        finished = partial(
+            repository.step_finished, store, clock=clock, deployment=self.deployment, step=name
+        )
         if announce:
             self.update_card()
         try:
@@ -137,19 +144,10 @@ class Run:
             )
             # A skipped rollback had nothing to do: the step is skipped, not failed.
             skipped = isinstance(exc, AlreadyThereError)
-            repository.step_finished(
-                store,
-                clock=clock,
-                deployment_id=self.deployment.id,
-                step=name,
-                ok=skipped,
-                skipped=skipped,
-                detail=message,
-            )
+            output = getattr(exc, "output", None) or None
+            finished(ok=skipped, skipped=skipped, detail=message, output=output)
             raise
-        repository.step_finished(
-            store, clock=clock, deployment_id=self.deployment.id, step=name, ok=True, detail=detail
-        )
+        finished(ok=True, detail=detail, output=self.outputs.pop(name, None))
         self.update_card()
 
     def say(self, template: str, **data: Any) -> None:
@@ -160,25 +158,24 @@ class Run:
     # -- the steps -----------------------------------------------------------
 
     def validate(self) -> str:
+        """The built-in checks and the configured ones; the result names each of them.
+
+        A failure's message is one line (what failed) followed by the failed checks'
+        output: the card shows the line and the output's last lines below it.
+        """
         problems = list(self.backend.validate(self.deployment.version))
-        for check in self.env.checks:
-            result = run(
-                fill(check.argv, self._values()),
-                timeout=check.timeout_seconds,
-                env=environment_for(self.env),
-            )
-            if not result.ok:
-                problems.append(f"check {check.name} {result.describe()}: {result.tail(5)}")
+        checks = run_checks(self.env.checks, values=self._values(), env=environment_for(self.env))
+        problems += checks.failures
         if problems:
+            output = checks.output
             raise DeployError(
-                "Pre-deployment checks failed:\n" + "\n".join(f"• {p}" for p in problems),
+                "Pre-deployment checks failed: "
+                + "; ".join(problems)
+                + (f"\n{output}" if output else ""),
                 changed=False,
+                output=checks.full_output,
             )
-        return (
-            f"{len(self.env.checks)} configured check(s) passed"
-            if self.env.checks
-            else "target ready"
-        )
+        return checks.summary if self.env.checks else "target ready"
 
     def backup(self) -> str:
         assert self.env.backup is not None
@@ -199,8 +196,14 @@ class Run:
             },
         )
         if not result.ok:
-            raise DeployError(f"The backup {result.describe()}:\n{result.tail(5)}", changed=False)
-        return result.tail(3)
+            raise DeployError(
+                f"The backup {result.describe()}:\n{result.tail(8)}",
+                changed=False,
+                output=result.output[-OUTPUT_KEPT:],
+            )
+        self.outputs["backup"] = result.output[-OUTPUT_KEPT:]
+        # Where the backup went is worth reading on the card: its last lines follow.
+        return f"backup {result.describe()}\n{result.tail(3)}".rstrip()
 
     def deploy(self) -> str:
         detail = self.backend.deploy(
@@ -209,6 +212,7 @@ class Run:
             should_abort=self.should_abort,
         )
         repository.merge_detail(self.deps.store, self.deployment.id, deployed=detail)
+        self.outputs["deploy"] = str(detail.get("output") or "")
         return str(detail.get("summary") or "rolled out")
 
     def rollback_target(self) -> str:
@@ -336,6 +340,8 @@ class Run:
         self.rollback_and_verify(reason="requested")
 
     def fail(self, exc: UserFacingError, *, changed: bool) -> None:
+        # The card offers no Rollback for a failure that left the target untouched.
+        repository.merge_detail(self.deps.store, self.deployment.id, changed=changed)
         self.move(State.FAILED, f"failed: {exc.message}", error=exc.message, changed=changed)
         self.say("deploy_failed", error=exc.message, hint=exc.hint, rolling_back=changed)
         if changed:
@@ -354,6 +360,7 @@ class Run:
             if not exc.changed:
                 # Nothing to roll back (already at that revision, unknown version): the
                 # target is as it was, so say so instead of paging people.
+                repository.merge_detail(self.deps.store, self.deployment.id, changed=False)
                 self.move(
                     State.FAILED,
                     f"rollback not possible: {exc.message} (nothing was changed)",

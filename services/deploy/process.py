@@ -15,6 +15,8 @@ from services.children import child_environment, program_problem, run_child
 from services.deploy.settings import EnvironmentSettings
 
 TAIL_LINES = 15
+# How much of a command's output the timeline keeps (its end: where the error is).
+OUTPUT_KEPT = 20_000
 PLACEHOLDER = re.compile(r"\{(version|service|environment|deployment_id)\}")
 
 

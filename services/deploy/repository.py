@@ -291,17 +291,34 @@ def step_finished(
     store: Store,
     *,
     clock: Clock,
-    deployment_id: str,
+    deployment: Deployment,
     step: str,
     ok: bool,
     detail: str = "",
     skipped: bool = False,
+    output: str | None = None,
 ) -> None:
+    """Record the step's end, and put it on the timeline: the postmortem names each step
+    (each check) and its result. `detail`'s first line is the outcome, the rest the last
+    lines of its output; `output` is the whole output, when there is one."""
     state = "skipped" if skipped else "ok" if ok else "failed"
-    store.conn.execute(
-        "UPDATE deploy_steps SET state = ?, finished_at = ?, detail = ? WHERE deployment_id = ? AND step = ?",
-        (state, isoformat(clock.now()), detail[:4000], deployment_id, step),
-    )
+    summary, _, tail = detail.partition("\n")
+    output = tail if output is None else output
+    with store.transaction() as conn:
+        conn.execute(
+            "UPDATE deploy_steps SET state = ?, finished_at = ?, detail = ?"
+            " WHERE deployment_id = ? AND step = ?",
+            (state, isoformat(clock.now()), detail[:4000], deployment.id, step),
+        )
+        timeline.append(
+            store,
+            clock=clock,
+            incident_id=deployment.incident_id,
+            actor="hotfix-bot",
+            kind="deploy_step",
+            text=f"{deployment.id} {step} {state}: {summary}",
+            data={"deployment_id": deployment.id, "step": step, "result": state, "output": output},
+        )
 
 
 def steps(store: Store, deployment_id: str) -> list[dict[str, Any]]:

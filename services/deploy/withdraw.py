@@ -8,9 +8,10 @@ the row.
 
 from __future__ import annotations
 
+from services import timeline
 from services.chat import Chat
 from services.clock import Clock
-from services.deploy import card, repository
+from services.deploy import canary, card, repository
 from services.deploy.model import FINAL, Deployment, State
 from services.errors import ConflictError, PermissionDeniedError
 from services.store import Store
@@ -103,3 +104,27 @@ def withdraw(
 
 def _has(state: State) -> str:
     return f"has {state.label.lower()}" if state is State.SUCCEEDED else f"is {state.label.lower()}"
+
+
+def stop(store: Store, *, clock: Clock, deployment: Deployment, actor: str) -> bool:
+    """Stop a running deployment so that it rolls back (Rollback button, typed rollback).
+
+    The timeline names who asked, whichever way they asked: a live canary's stop is its
+    Abort (the same row as the Abort button), any other deployment gets its own row.
+    Returns False when a stop was already requested.
+    """
+    if canary.is_live(deployment):
+        canary.operate(store, clock=clock, deployment=deployment, actor=actor, command="abort")
+        return True
+    if not repository.request_abort(store, deployment.id):
+        return False
+    timeline.append(
+        store,
+        clock=clock,
+        incident_id=deployment.incident_id,
+        actor=actor,
+        kind="deploy_abort_requested",
+        text=f"{deployment.id}: rollback requested by {actor} while {deployment.state.label.lower()}",
+        data={"deployment_id": deployment.id, "during": deployment.state.value},
+    )
+    return True
