@@ -146,8 +146,11 @@ def check_the_postmortem(markdown: str) -> None:
     assert "null pointer in the payment client" in markdown
     assert "Hotfix PROD-2847 finished: tagged v2.1.1" in markdown
     deployments = markdown.split("## Deployments during the incident")[1].split("## ")[0]
-    assert "DEP-1 requested: payments v2.1.1 to production" in deployments, deployments
-    assert "DEP-2: rolled back to v2.1.0" in deployments, deployments
+    assert "- DEP-1: payments v2.1.1 → production, requested by @alice at" in deployments
+    assert "- DEP-2: rollback of payments in production to v2.1.0, requested by @alice" in (
+        deployments
+    )
+    assert "rolled back to v2.1.0 at" in deployments, deployments
     assert "- [ ] add validation" in markdown and "- [ ] add an alert" in markdown
 
 
