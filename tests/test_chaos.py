@@ -89,13 +89,6 @@ pytestmark = pytest.mark.usefixtures("isolated_git")
 
 
 @pytest.fixture
-def target(tmp_path: Path) -> Iterator[DeployTarget]:
-    deploy_target = DeployTarget(tmp_path / "target")
-    yield deploy_target
-    deploy_target.stop()
-
-
-@pytest.fixture
 def cluster(k8s: K8sEmulator) -> Iterator[K8sEmulator]:
     """The orders Deployment, its rollout controller ticking on its own (one replica a tick)."""
     k8s.add_deployment(NS, "orders", image=f"{IMAGE}:v1.0.0", replicas=3)

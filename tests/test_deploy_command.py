@@ -19,13 +19,6 @@ from tests.harness.running_bot import RunningBot, start_bot
 from tests.harness.slack_emulator import SlackEmulator
 
 
-@pytest.fixture
-def target(tmp_path: Path) -> Iterator[DeployTarget]:
-    deployed = DeployTarget(tmp_path / "target")
-    yield deployed
-    deployed.stop()
-
-
 def bot_settings(target: DeployTarget, **production: object) -> dict[str, object]:
     return {
         "services": {

@@ -52,13 +52,6 @@ def terminal_config(tmp_path: Path, staging: dict[str, object]) -> Path:
     return config
 
 
-@pytest.fixture
-def target(tmp_path: Path) -> Iterator[DeployTarget]:
-    deployed = DeployTarget(tmp_path / "target")
-    yield deployed
-    deployed.stop()
-
-
 def start(
     slack: SlackEmulator, target: DeployTarget, path: Path, clock: ManualClock, **production: object
 ) -> RunningBot:

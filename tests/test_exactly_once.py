@@ -44,13 +44,6 @@ RETRY_NUMS = (None, 1, 2, 3)  # the original delivery and Slack's three retries
 
 
 @pytest.fixture
-def target(tmp_path: Path) -> Iterator[DeployTarget]:
-    deployed = DeployTarget(tmp_path / "target")
-    yield deployed
-    deployed.stop()
-
-
-@pytest.fixture
 def ebot(
     slack: SlackEmulator, target: DeployTarget, tmp_path: Path, clock: ManualClock
 ) -> Iterator[RunningBot]:
