@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from handlers.actions import Click, run_action
-from handlers.console_chat import ConsoleChat, channel_name
+from handlers.console_chat import TERMINAL_CHANNEL, ConsoleChat, channel_name
 from handlers.console_chat import console_actor as actor_named
 from handlers.console_choices import ChoiceBoard, Placed
 from handlers.console_forms import CANCEL_WORDS, AnswerError, TerminalForm
@@ -35,7 +35,6 @@ from services.incidents.model import Incident
 from services.incidents.presenting import incident_data
 
 QUIT_WORDS = {"quit", "exit", ":q"}
-TERMINAL_CHANNEL = "console:terminal"
 YES = {"y", "yes"}
 
 

@@ -26,6 +26,8 @@ from services.chat import ChatMessage, InviteFailure, Message, Posted
 
 # Console channel ids are their names: "console:#inc-4-payment-gateway-down", "console:@alice".
 CHANNEL_PREFIX = "console:"
+# The console's own channel: a terminal outside any war room.
+TERMINAL_CHANNEL = f"{CHANNEL_PREFIX}terminal"
 # How many printed messages are remembered for showing only what an update changed.
 REMEMBERED = 500
 # A console user's name, as given to `--user` or typed after @.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
+from handlers.console_chat import CHANNEL_PREFIX, TERMINAL_CHANNEL
 from handlers.context import CommandEnv
 from handlers.guard import audit
 from handlers.replies import Reply
@@ -13,9 +14,6 @@ from services.deploy import card, engine, home, repository, requests
 from services.deploy.model import Deployment
 from services.deploy.requests import Decision, DeployRequest
 from services.logcontext import bound
-
-# The console's own channel (bot.console): a terminal outside any war room.
-TERMINAL_CHANNEL = "console:terminal"
 
 
 def home_channel(env: CommandEnv, channel: str | None) -> str | None:
@@ -66,7 +64,7 @@ def deployment_reply(
     data = card.card_data(env.deps.store, deployment, clock=env.deps.clock)
     # The card lives elsewhere (a war room, the deployments channel, a DM): say where.
     card_home = deployment.channel_id if deployment.card_ts else None
-    if card_home == env.invocation.channel_id or (card_home or "").startswith("console:"):
+    if card_home == env.invocation.channel_id or (card_home or "").startswith(CHANNEL_PREFIX):
         card_home = None
     return Reply(
         "deploy_ack",
