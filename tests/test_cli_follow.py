@@ -23,7 +23,6 @@ from tests.harness.deploy_target import DeployTarget
 from tests.harness.running_bot import RunningBot
 from tests.harness.waiting import wait_until
 
-target = base.target
 dbot = base.dbot
 
 

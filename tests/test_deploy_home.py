@@ -24,7 +24,6 @@ from tests.harness.running_bot import RunningBot, start_bot
 from tests.harness.slack_emulator import SlackEmulator
 from tests.test_cli_follow import PRODUCTION, cli_config, run
 
-target = base.target
 DEPLOYS = "C0DEPLOYS"
 
 

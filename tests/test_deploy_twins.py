@@ -28,7 +28,6 @@ app = canary_e2e.app
 prometheus = canary_e2e.prometheus
 k8s = canary_e2e.k8s
 start = canary_e2e.start
-target = base.target
 dbot = base.dbot
 
 

@@ -12,7 +12,6 @@ from tests.harness.running_bot import RunningBot
 from tests.test_deploy_command import DEPLOY, click, command, war_room
 
 # The deploy tests' fixtures: a bot with a command-backend target.
-target = base.target
 dbot = base.dbot
 
 STAGING = "deploy --target=staging --service=payments --version=v2.1.{n}"
