@@ -21,6 +21,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from handlers.commands.deploy import DEPLOY
 from handlers.context import Deps
 from handlers.replies import Reply
 from services import timeline
@@ -50,7 +51,7 @@ def split_no_wait(args: tuple[str, ...]) -> tuple[tuple[str, ...], bool]:
 def followed_kind(name: str, args: tuple[str, ...]) -> Kind | None:
     """Which request the words make: `deploy --target=…` and `rollback …` (not `deploy list`)."""
     kind = FOLLOWED.get(name)
-    if kind is Kind.DEPLOY and args and not args[0].startswith("-"):
+    if kind is Kind.DEPLOY and not DEPLOY.runs_default(args[0] if args else None):
         return None  # a subcommand: deploy list, deploy status, deploy promote …
     return kind
 
