@@ -195,11 +195,23 @@ def _deps(obj: dict[str, Any], *, chat: Any = None) -> Deps:
         # Commands run from here (the console) capture child output too: redact it.
         install_redaction(load_secrets(), _config(obj).settings)
         try:
-            obj["deps"] = build_deps(_config(obj).settings, chat=chat)
+            settings = _config(obj).settings
+            obj["deps"] = build_deps(
+                settings, chat=chat, delivers=None if chat else _no_bot_serves(settings)
+            )
         except UserFacingError as exc:
             _fail(f"{exc.message}\n{exc.hint or ''}".strip())
     deps: Deps = obj["deps"]
     return deps
+
+
+def _no_bot_serves(settings: Any) -> Any:
+    """A terminal (console, CLI) delivers outside Slack only while no bot serves its
+    database; with a Lease (a cluster) the bot in its pod always does."""
+    from bot.instance_lock import InstanceLock
+
+    lock = InstanceLock(settings.store.path)
+    return lambda: settings.lock.kind == "file" and not lock.held_elsewhere()
 
 
 def _router(deps: Deps) -> Any:

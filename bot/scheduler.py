@@ -28,6 +28,8 @@ from services.metrics import OUTBOX_DEPTH
 
 log = logging.getLogger(__name__)
 
+DELIVERY_TICK_SECONDS = 1.0
+
 
 class ReminderScheduler:
     def __init__(
@@ -77,6 +79,7 @@ class ReminderScheduler:
             if caught_up:
                 log.info("outbox delivered for channels %s", caught_up)
         OUTBOX_DEPTH.set(outbox.depth(self.deps.store))
+        self.deliver_outside()
         try:
             journal.prune(self.deps.store, clock=self.deps.clock)
         except Exception:
@@ -102,6 +105,18 @@ class ReminderScheduler:
             log.warning("reminder problem: %s", problem)
         return report
 
+    def deliver_outside(self) -> None:
+        """The status page, pager and email: what is due (a retry, a rate limit's wait)."""
+        if self.should_tick is not None and not self.should_tick():
+            return
+        try:
+            report = self.deps.comms.drain()
+        except Exception:
+            log.exception("deliveries outside Slack failed; the next tick tries again")
+            return
+        if report.sent or report.failed:
+            log.info("delivered outside Slack: %s; failed: %s", report.sent, report.failed)
+
     def _finish_war_rooms(self) -> None:
         """War rooms an outage left incomplete (no channel, or failed steps) are finished here."""
         now = self.deps.clock.now()
@@ -125,6 +140,16 @@ class ReminderScheduler:
             coalesce=True,  # ticks missed while busy collapse into one
             next_run_time=datetime.now(UTC),
         )
+        if self.deps.comms.configured:
+            # Rate limits and retries wait seconds, not a reminder tick: deliveries are
+            # looked at every DELIVERY_TICK (one indexed query when nothing is due).
+            self._scheduler.add_job(
+                self.deliver_outside,
+                IntervalTrigger(seconds=DELIVERY_TICK_SECONDS, timezone=UTC),
+                id="deliveries-tick",
+                max_instances=1,
+                coalesce=True,
+            )
         self._scheduler.start()
 
     @property

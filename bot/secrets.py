@@ -3,8 +3,8 @@
 `install_redaction` registers every secret value the bot knows with the one
 process-wide redactor (services.redaction): the Slack tokens, the signing
 secret, and the value of every environment variable the configuration names as
-holding a credential (a setting ending in ``token_env`` or ``secret_env``, such
-as ``analysis.bearer_token_env``). Log lines (bot.logs), captured output of
+holding a credential (a setting ending in ``token_env``, ``secret_env``, ``key_env``,
+``password_env`` or ``username_env``, such as ``analysis.bearer_token_env``). Log lines (bot.logs), captured output of
 child processes and git errors all redact with it.
 """
 
@@ -24,7 +24,8 @@ from services.settings import Settings
 
 SLACK_API_URL_ENV = "SLACK_API_URL"
 # Settings whose value is the *name* of an environment variable holding a credential.
-SECRET_ENV_SUFFIXES = ("token_env", "secret_env")
+# (`service_routing_key_env` maps services to such names: each value is one.)
+SECRET_ENV_SUFFIXES = ("token_env", "secret_env", "key_env", "password_env", "username_env")
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,8 @@ def _secret_env_names(value: Any) -> Iterator[str]:
             field = getattr(value, name)
             if name.endswith(SECRET_ENV_SUFFIXES) and isinstance(field, str) and field:
                 yield field
+            elif name.endswith(SECRET_ENV_SUFFIXES) and isinstance(field, Mapping):
+                yield from (str(item) for item in field.values() if item)
             else:
                 yield from _secret_env_names(field)
     elif isinstance(value, Mapping):

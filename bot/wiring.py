@@ -13,8 +13,11 @@ from handlers.context import Deps
 from handlers.relay_chat import RelayChat
 from handlers.rendering import Renderer
 from handlers.router import Router
-from services.chat import Chat
+from services.chat import Chat, Message
 from services.clock import CLOCK_FILE_ENV, Clock, FileClock, SystemClock
+from services.comms.deliveries import Delivery
+from services.comms.hub import Comms
+from services.comms.registry import BuildContext, build_comms
 from services.settings import Settings
 from services.store import Store
 from services.store.migrations import migrate
@@ -30,23 +33,60 @@ def build_deps(
     chat: ChatFactory | None = None,
     clock: Clock | None = None,
     migrate_store: bool = True,
+    delivers: Callable[[], bool] | None = None,
 ) -> Deps:
-    """The bot's parts; `chat` builds the platform (Slack), by default the console's."""
+    """The bot's parts; `chat` builds the platform (Slack), by default the console's.
+
+    `delivers`: whether this process sends what is queued for outside Slack (status page,
+    paging, email); a terminal beside a serving bot leaves that to the bot.
+    """
     clock = clock or default_clock()
     store = Store(settings.store.path)
     if migrate_store:
         migrate(store, clock=clock)
     renderer = Renderer(override_dir=settings.templates_dir, zone=settings.zone)
+    worker = Worker(threads=settings.workers)
+    platform = (chat or partial(console_chat, relayed=relayed_channels(settings)))(
+        renderer, store, clock
+    )
+    comms = build_comms(
+        BuildContext(
+            settings=settings, store=store, clock=clock, templates=renderer, environ=os.environ
+        ),
+        on_failure=partial(_tell_war_room_of_failure, store=store, chat=platform),
+    )
+    comms.may_deliver = delivers or (lambda: True)
+    comms.wake = partial(_drain_soon, comms, worker)
     return Deps(
         settings=settings,
         store=store,
         clock=clock,
         renderer=renderer,
-        worker=Worker(threads=settings.workers),
-        chat=(chat or partial(console_chat, relayed=relayed_channels(settings)))(
-            renderer, store, clock
-        ),
+        worker=worker,
+        chat=platform,
+        comms=comms,
     )
+
+
+def _drain_soon(comms: Comms, worker: Worker) -> None:
+    """Deliver what was just queued now, on the worker, not at the next tick."""
+    if comms.may_deliver():
+        worker.submit(comms.drain, describe="deliveries outside Slack", one_at_a_time="comms")
+
+
+def _tell_war_room_of_failure(delivery: Delivery, error: str, *, store: Store, chat: Chat) -> None:
+    """Nothing silent: a status page, page or email refused for good is said in the war room."""
+    if delivery.incident_id is None:
+        return
+    from services.incidents import repository
+
+    incident = repository.get(store, delivery.incident_id)
+    if incident.channel_id:
+        text = (
+            f":warning: The {delivery.channel} {delivery.action.replace('_', ' ')} of"
+            f" {incident.id} failed and will not be retried: {error}"
+        )
+        chat.post(incident.channel_id, Message("plain", {"text": text}))
 
 
 def console_chat(

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Literal
 
 from services.chat import Chat
 from services.clock import Clock
+from services.comms.hub import Comms
 from services.deploy.backends import make_backend
 from services.deploy.engine import DeployDeps
 from services.hotfix import HotfixDeps
@@ -49,6 +50,8 @@ class Deps:
     renderer: Renderer
     worker: Worker
     chat: Chat
+    # The status page, paging and email (services/comms); nothing when none is configured.
+    comms: Comms
     # The open incidents as list data, rebuilt only when they change (incident list).
     open_incidents: OpenIncidentsView = field(default_factory=OpenIncidentsView)
 
@@ -80,7 +83,11 @@ class Deps:
     @property
     def war_room(self) -> WarRoomDeps:
         return WarRoomDeps(
-            store=self.store, clock=self.clock, chat=self.chat, settings=self.settings.incidents
+            store=self.store,
+            clock=self.clock,
+            chat=self.chat,
+            settings=self.settings.incidents,
+            comms=self.comms,
         )
 
 

@@ -126,14 +126,16 @@ class Renderer:
         # Slack messages get escaped data; plain-text documents (the postmortem) do not.
         self.env = self._environment(EscapingEnvironment, search_path)
         self.text_env = self._environment(jinja2.Environment, search_path)
+        # Email's HTML part: every value HTML-escaped, whatever the template forgets.
+        self.html_env = self._environment(jinja2.Environment, search_path, autoescape=True)
 
     def _environment(
-        self, kind: type[jinja2.Environment], search_path: list[str]
+        self, kind: type[jinja2.Environment], search_path: list[str], *, autoescape: bool = False
     ) -> jinja2.Environment:
         env = kind(
             loader=jinja2.FileSystemLoader(search_path),
             undefined=jinja2.StrictUndefined,
-            autoescape=False,  # output is YAML or Markdown, not HTML
+            autoescape=autoescape,  # YAML and Markdown are not HTML; email's HTML part is
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=True,
@@ -180,6 +182,15 @@ class Renderer:
         """Render a plain-text template (`<name>.md.j2`), e.g. the postmortem."""
         try:
             return self.text_env.get_template(name + ".md.j2").render(**data)
+        except jinja2.TemplateError as exc:
+            raise TemplateError(f"template {name}: {exc}") from exc
+
+    def render_file(self, name: str, data: dict[str, Any]) -> str:
+        """Render `templates/<name>` as it is: plain text, or HTML-escaped for `.html.j2`
+        (what goes out of Slack: status page bodies, emails)."""
+        env = self.html_env if name.endswith(".html.j2") else self.text_env
+        try:
+            return env.get_template(name).render(**data)
         except jinja2.TemplateError as exc:
             raise TemplateError(f"template {name}: {exc}") from exc
 

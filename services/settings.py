@@ -13,6 +13,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from services.comms.email.settings import EmailSettings
+from services.comms.pagerduty.settings import PagingSettings
+from services.comms.statuspage.settings import StatuspageSettings
 from services.deploy.settings import ApiServerConnection, EnvironmentSettings
 from services.git.settings import RepositorySettings
 from services.patterns import HttpUrlText
@@ -253,6 +256,13 @@ class Settings(Section):
     ] = Field(
         default_factory=dict, description="The services whose hotfixes and deploys the bot runs."
     )
+    statuspage: StatuspageSettings | None = Field(
+        default=None, description="The public status page (Statuspage API v1); none: off."
+    )
+    paging: PagingSettings = Field(
+        default_factory=PagingSettings, description="Paging (PagerDuty Events API v2)."
+    )
+    email: EmailSettings | None = Field(default=None, description="Email over SMTP; none: off.")
     timezone: str = Field(default="UTC", description="The team's time zone for timelines.")
     templates_dir: Path | None = Field(
         default=None, description="A directory whose templates override the shipped ones."

@@ -22,6 +22,8 @@ class Declaration:
     declared_by: str
     origin_channel_id: str | None
     request_key: str | None = None  # Slack's trigger id: a replayed request declares nothing new
+    services: tuple[str, ...] = ()  # the affected services (`--service`), for the status page
+    public: str | None = None  # customer-facing words (`--public`): the status page's first update
 
 
 @dataclass
@@ -47,6 +49,8 @@ def declare(declaration: Declaration, *, deps: WarRoomDeps) -> DeclareResult:
             origin_channel_id=declaration.origin_channel_id,
             next_update_due_at=deps.clock.now() + timedelta(minutes=cadence),
             request_key=declaration.request_key,
+            services=declaration.services,
+            public=declaration.public,
         ),
     )
     if not created:

@@ -15,10 +15,12 @@ from datetime import UTC, datetime, timedelta
 from services import timeline
 from services.chat import ChatError, Message
 from services.clock import isoformat
+from services.comms.news import Occasion
 from services.errors import ConflictError, UserFacingError
 from services.incidents import repository
 from services.incidents.announcement import unannounced
 from services.incidents.model import Incident, Role, Severity, Status
+from services.incidents.outside import tell_outside
 from services.incidents.presenting import incident_data
 from services.incidents.war_room import (
     FlowReport,
@@ -134,8 +136,10 @@ def post_update(
     eta: str | None,
     broadcast: bool,
     request_key: str | None = None,
+    public: str | None = None,
 ) -> ChangeResult:
-    """`request_key` (Slack's trigger id) makes a replayed request post nothing twice."""
+    """`request_key` (Slack's trigger id) makes a replayed request post nothing twice.
+    `public`: words for customers (the status page, customer email); nothing else is."""
     _require_open(incident)
     if status is Status.RESOLVED:
         raise UserFacingError(
@@ -175,6 +179,7 @@ def post_update(
             "eta": {"old": incident.eta, "new": eta if eta is not None else incident.eta},
             "message": message,
             "broadcast": broadcast,
+            **({"public": public} if public else {}),
         },
     )
     result = _apply_once(incident, change, deps=deps, actor=actor, at=now, key=dedup_key, tell=tell)
@@ -195,6 +200,7 @@ def _tell_about_update(
         "author": event.actor,
     }
     message = Message("status_update", data, key=key)
+    result.problems += tell_outside(Occasion.UPDATED, result.incident, event, deps)
     _tell_everyone(result, message, deps=deps, broadcast=bool(event.data.get("broadcast")))
 
 
@@ -316,6 +322,9 @@ def _tell_about_severity(
         "old_severity": old.label,
         "author": event.actor,
     }
+    result.problems += tell_outside(
+        Occasion.SEVERITY_CHANGED, incident, event, deps, details={"old_severity": old.value}
+    )
     _tell_everyone(result, Message("severity_changed", data, key=key), deps=deps)
 
 
@@ -384,6 +393,7 @@ def resolve(
     root_cause: str,
     action_items: list[tuple[str, str | None]],
     resolution: str = "",
+    public: str | None = None,
 ) -> ChangeResult:
     if incident.status is Status.RESOLVED and deps.resuming:
         # Run again after a crash: the notice may never have gone out; post it if missing.
@@ -428,6 +438,7 @@ def resolve(
                 "root_cause": root_cause,
                 "resolution": resolution,
                 "action_items": [{"text": t, "owner": o} for t, o in action_items],
+                **({"public": public} if public else {}),
             },
             at=now,
         )
@@ -447,6 +458,7 @@ def _tell_about_resolution(
         "author": event.actor,
     }
     message = Message("resolution_notice", data, key=f"resolved:{event.id}")
+    result.problems += tell_outside(Occasion.RESOLVED, result.incident, event, deps)
     _tell_everyone(result, message, deps=deps)
 
 

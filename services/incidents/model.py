@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -136,6 +137,8 @@ class Incident:
     reminders_missed: int
     last_update_at: datetime | None
     postmortem_due_at: datetime | None
+    # The affected services (`--service`), named as in the config's `services:`.
+    services: tuple[str, ...] = ()
 
     @property
     def is_open(self) -> bool:
@@ -182,4 +185,5 @@ class Incident:
             reminders_missed=int(row["reminders_missed"]),
             last_update_at=moment("last_update_at"),
             postmortem_due_at=moment("postmortem_due_at"),
+            services=tuple(json.loads(row.get("services") or "[]")),
         )

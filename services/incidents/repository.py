@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,6 +26,9 @@ class NewIncident:
     origin_channel_id: str | None
     next_update_due_at: datetime
     request_key: str | None
+    services: tuple[str, ...] = ()
+    # Customer-facing words typed at declaration (`--public`), kept on the declared event.
+    public: str | None = None
 
 
 def create(store: Store, *, clock: Clock, new: NewIncident) -> tuple[Incident, bool]:
@@ -46,7 +50,7 @@ def create(store: Store, *, clock: Clock, new: NewIncident) -> tuple[Incident, b
         conn.execute(
             "INSERT INTO incidents (number, id, title, severity, status, impact, description,"
             " commander, declared_by, origin_channel_id, declared_at, next_update_due_at,"
-            " request_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " request_key, services) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 number,
                 incident_id,
@@ -61,6 +65,7 @@ def create(store: Store, *, clock: Clock, new: NewIncident) -> tuple[Incident, b
                 isoformat(now),
                 isoformat(new.next_update_due_at),
                 new.request_key,
+                json.dumps(list(new.services)),
             ),
         )
         timeline.append(
@@ -76,6 +81,9 @@ def create(store: Store, *, clock: Clock, new: NewIncident) -> tuple[Incident, b
                 "impact": new.impact,
                 "description": new.description,
                 "commander": new.commander,
+                # Only when given: the declaration's record stays as it was without them.
+                **({"services": list(new.services)} if new.services else {}),
+                **({"public": new.public} if new.public else {}),
             },
             at=now,
         )

@@ -16,6 +16,7 @@ import threading
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from services import timeline
 from services.chat import Chat, ChatError, Message, NameTakenError, Posted
@@ -24,9 +25,13 @@ from services.clock import Clock, isoformat
 from services.errors import UserFacingError
 from services.incidents import repository
 from services.incidents.model import Incident, Severity
+from services.incidents.outside import declared_outside
 from services.incidents.presenting import incident_data
 from services.settings import IncidentSettings
 from services.store import Store
+
+if TYPE_CHECKING:
+    from services.comms.hub import Comms
 
 log = logging.getLogger(__name__)
 CHANNEL_NAME_LIMIT = 80
@@ -87,6 +92,8 @@ class WarRoomDeps:
     settings: IncidentSettings
     # Resuming after a crash: look for what was already posted before posting it.
     resuming: bool = False
+    # What is said outside Slack (status page, paging, email); None: nothing is.
+    comms: Comms | None = None
 
 
 class WarRoomError(UserFacingError):
@@ -131,6 +138,7 @@ def _open_war_room(incident: Incident, *, deps: WarRoomDeps, actor: str) -> Flow
         ("announcement", lambda: _announce(incident, deps)),
         ("escalation", lambda: _escalate_if_severe(incident, deps)),
         ("playbook", lambda: _post_playbook(incident, deps)),
+        ("outside", lambda: report.problems.extend(declared_outside(incident, deps))),
     )
     for name, step in steps:
         try:

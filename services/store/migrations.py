@@ -261,6 +261,50 @@ MIGRATIONS: tuple[Migration, ...] = (
         # A post sent later must carry the key a resumed flow looks for (Message.key).
         "ALTER TABLE outbox ADD COLUMN message_key TEXT;",
     ),
+    Migration(
+        10,
+        "deliveries beyond Slack: status page, paging, email",
+        # deliveries: the durable queue of everything sent outside Slack (services/comms).
+        # dedup_key is unique: a replayed request or a resumed flow plans the same
+        # delivery again and the insert is ignored. state: queued -> sending -> sent, or
+        # failed; `sending` found on start means the bot stopped mid-call, and the channel
+        # looks for its effect before sending again. checkpoint: a channel's own progress
+        # inside one call (an email's "sealed": every byte but the final dot was sent).
+        # incident_links: what an incident is called elsewhere (the status page incident,
+        # the email thread's Message-ID, the PagerDuty alert).
+        # incidents.services: the affected services (JSON list), for status page components.
+        """
+        CREATE TABLE deliveries (
+            id INTEGER PRIMARY KEY,
+            incident_id TEXT,
+            channel TEXT NOT NULL,
+            action TEXT NOT NULL,
+            audience TEXT,
+            payload TEXT NOT NULL,
+            dedup_key TEXT NOT NULL UNIQUE,
+            state TEXT NOT NULL DEFAULT 'queued',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            not_before TEXT,
+            checkpoint TEXT,
+            queued_at TEXT NOT NULL,
+            sending_at TEXT,
+            finished_at TEXT,
+            result TEXT,
+            error TEXT
+        );
+        CREATE INDEX deliveries_open ON deliveries (state, channel, id);
+        CREATE TABLE incident_links (
+            incident_id TEXT NOT NULL,
+            system TEXT NOT NULL,
+            external_id TEXT NOT NULL,
+            url TEXT,
+            data TEXT NOT NULL DEFAULT '{}',
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (incident_id, system)
+        );
+        ALTER TABLE incidents ADD COLUMN services TEXT NOT NULL DEFAULT '[]';
+        """,
+    ),
 )
 
 

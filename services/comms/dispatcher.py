@@ -1,0 +1,229 @@
+"""Delivering the queue: each due delivery through its channel, once, in order.
+
+Order: per incident and channel, deliveries go out in the order they were planned (a
+status page update never overtakes the incident it updates); a delivery that must wait
+holds back the ones after it. A rate limit of the whole channel (`RetryLater(
+whole_channel=True)`) holds back the channel. Everything sent is written on the incident's
+timeline (kind `comms_sent`, with what the channel says it did); what failed for good is
+written too (`comms_failed`) and told to the war room through `on_failure`.
+
+A delivery found `sending` (the bot stopped mid-call) is given to its channel with
+`resuming=True`: the channel looks for the effect of the call it may have made (a status
+page incident carrying the delivery's id, a sealed email) before making it again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Protocol
+
+from services import timeline
+from services.clock import Clock
+from services.comms import deliveries
+from services.comms.deliveries import Delivery, State
+from services.comms.errors import CommsError, Refused, RetryLater
+from services.store import Store
+
+log = logging.getLogger(__name__)
+
+# A delivery that keeps failing is retried less and less often (from the attempts stored,
+# so a restart keeps the pace), up to RETRY_CAP, for GIVE_UP_AFTER.
+FIRST_RETRY = timedelta(seconds=5)
+RETRY_CAP = timedelta(minutes=10)
+GIVE_UP_AFTER = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What a channel did: `summary` is the timeline's sentence ("Status page incident
+    opened"), `link` a URL people may follow, `result` what later deliveries need."""
+
+    summary: str
+    link: str | None = None
+    result: dict[str, Any] = field(default_factory=dict)
+
+
+class Checkpoint(Protocol):
+    def __call__(self, mark: str) -> None: ...
+
+
+class Channel(Protocol):
+    """One integration's way out. `deliver` makes the call (or finds that it was made)."""
+
+    name: str
+
+    def deliver(self, delivery: Delivery, *, resuming: bool, checkpoint: Checkpoint) -> Sent: ...
+
+
+FailureReport = Callable[[Delivery, str], None]
+
+
+@dataclass
+class DrainReport:
+    sent: list[int] = field(default_factory=list)
+    postponed: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+
+
+def retry_wait(attempts: int) -> timedelta:
+    """The wait after the `attempts`-th failed try: 5 s, 10 s, 20 s … up to RETRY_CAP."""
+    wait: timedelta = FIRST_RETRY * 2 ** min(max(attempts - 1, 0), 16)
+    return min(wait, RETRY_CAP)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        clock: Clock,
+        channels: Mapping[str, Channel],
+        on_failure: FailureReport | None = None,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.channels = dict(channels)
+        self.on_failure = on_failure
+        self._lock = threading.Lock()
+        self._again = threading.Event()
+
+    def drain(self) -> DrainReport:
+        """Deliver everything due. A drain asked for while one runs makes that one go round
+        again instead of running beside it (one delivery is never made twice at once)."""
+        report = DrainReport()
+        if not self._lock.acquire(blocking=False):
+            self._again.set()
+            return report
+        try:
+            while True:
+                self._again.clear()
+                self._drain_once(report)
+                if not self._again.is_set():
+                    return report
+        finally:
+            self._lock.release()
+
+    def _drain_once(self, report: DrainReport) -> None:
+        now = self.clock.now()
+        held: set[tuple[str, str | None]] = set()  # (channel, incident) waiting
+        held_channels: set[str] = set()
+        for delivery in deliveries.unfinished(self.store):
+            channel = self.channels.get(delivery.channel)
+            lane = (delivery.channel, delivery.incident_id)
+            if channel is None or delivery.channel in held_channels or lane in held:
+                continue  # not configured here (any more): it waits, reported by `depth`
+            if delivery.not_before is not None and delivery.not_before > now:
+                held.add(lane)
+                continue
+            outcome = self._deliver(channel, delivery)
+            if outcome == "sent":
+                report.sent.append(delivery.id)
+            elif outcome == "failed":
+                report.failed.append(delivery.id)
+            else:
+                report.postponed.append(delivery.id)
+                held.add(lane)
+                if outcome == "channel":
+                    held_channels.add(delivery.channel)
+
+    def _deliver(self, channel: Channel, delivery: Delivery) -> str:
+        resuming = delivery.state is State.SENDING
+        if not deliveries.claim(self.store, clock=self.clock, delivery=delivery):
+            return "postponed"  # another runner has it
+        mark: Checkpoint = lambda text: deliveries.checkpoint(self.store, delivery.id, text)  # noqa: E731
+        try:
+            sent = channel.deliver(delivery, resuming=resuming, checkpoint=mark)
+        except RetryLater as exc:
+            return self._postpone(delivery, exc)
+        except Refused as exc:
+            self._fail(delivery, exc.message)
+            return "failed"
+        except CommsError as exc:
+            return self._postpone(delivery, RetryLater(exc.message))
+        except Exception as exc:
+            log.exception("delivery %s (%s) failed", delivery.id, delivery.channel)
+            return self._postpone(delivery, RetryLater(f"{type(exc).__name__}: {exc}"))
+        self._record_sent(delivery, sent)
+        return "sent"
+
+    def _postpone(self, delivery: Delivery, exc: RetryLater) -> str:
+        now = self.clock.now()
+        if now - delivery.queued_at > GIVE_UP_AFTER:
+            self._fail(delivery, f"{exc.message} (gave up after {GIVE_UP_AFTER})")
+            return "failed"
+        until = now + (exc.after if exc.after is not None else retry_wait(delivery.attempts + 1))
+        deliveries.postpone(self.store, delivery_id=delivery.id, until=until, error=exc.message)
+        log.warning(
+            "delivery %s (%s %s) postponed until %s: %s",
+            delivery.id,
+            delivery.channel,
+            delivery.action,
+            until,
+            exc.message,
+        )
+        return "channel" if exc.whole_channel else "postponed"
+
+    def _record_sent(self, delivery: Delivery, sent: Sent) -> None:
+        result = {**sent.result, "summary": sent.summary, "link": sent.link}
+        with self.store.transaction():
+            deliveries.finish(
+                self.store,
+                clock=self.clock,
+                delivery_id=delivery.id,
+                state=State.SENT,
+                result=result,
+            )
+            if delivery.incident_id:
+                timeline.append(
+                    self.store,
+                    clock=self.clock,
+                    incident_id=delivery.incident_id,
+                    actor="hotfix-bot",
+                    kind="comms_sent",
+                    text=sent.summary,
+                    data=self._event_data(delivery, link=sent.link),
+                    dedup_key=f"delivery:{delivery.id}",
+                )
+
+    def _fail(self, delivery: Delivery, error: str) -> None:
+        with self.store.transaction():
+            deliveries.finish(
+                self.store,
+                clock=self.clock,
+                delivery_id=delivery.id,
+                state=State.FAILED,
+                error=error,
+            )
+            if delivery.incident_id:
+                timeline.append(
+                    self.store,
+                    clock=self.clock,
+                    incident_id=delivery.incident_id,
+                    actor="hotfix-bot",
+                    kind="comms_failed",
+                    text=f"{delivery.channel} {delivery.action} failed: {error}",
+                    data={**self._event_data(delivery, link=None), "error": error},
+                    dedup_key=f"delivery:{delivery.id}",
+                )
+        log.error(
+            "delivery %s (%s %s) failed: %s", delivery.id, delivery.channel, delivery.action, error
+        )
+        if self.on_failure is not None:
+            try:
+                self.on_failure(delivery, error)
+            except Exception:
+                log.exception("reporting the failure of delivery %s failed", delivery.id)
+
+    @staticmethod
+    def _event_data(delivery: Delivery, *, link: str | None) -> dict[str, Any]:
+        return {
+            "delivery": delivery.id,
+            "channel": delivery.channel,
+            "action": delivery.action,
+            "audience": delivery.audience,
+            "link": link,
+        }

@@ -1,0 +1,1 @@
+"""Email (SMTP): executives, customers, support, one thread per incident."""

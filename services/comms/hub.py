@@ -1,0 +1,82 @@
+"""`Comms`: what the incident flows tell, and what delivers it.
+
+The flows call `tell` after their change is recorded; it plans and queues the
+deliveries and wakes the dispatcher, and never raises: a status page, pager or mail
+server that is down must never block the war room. Its problems (a planner's bug) come
+back as sentences for the flow's report.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+from services.clock import Clock
+from services.comms import deliveries
+from services.comms.dispatcher import Dispatcher, DrainReport
+from services.comms.news import IncidentNews
+from services.comms.planning import Planner
+from services.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class Comms:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        clock: Clock,
+        planners: Sequence[Planner] = (),
+        dispatcher: Dispatcher | None = None,
+        wake: Callable[[], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.planners = tuple(planners)
+        self.dispatcher = dispatcher
+        # Starts a drain soon (on the bot's worker).
+        self.wake = wake
+        # Whether this process delivers: a terminal beside a serving bot leaves it to the bot.
+        self.may_deliver: Callable[[], bool] = lambda: True
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.planners)
+
+    def tell(self, news: IncidentNews) -> list[str]:
+        """Plan and queue what `news` owes each integration, once per news and delivery."""
+        if not self.planners:
+            return []
+        problems: list[str] = []
+        queued = False
+        for planner in self.planners:
+            try:
+                planned = planner.plan(news)
+            except Exception as exc:
+                log.exception("planning %s for %s failed", news.occasion, news.incident.id)
+                problems.append(
+                    f"Could not plan what {type(planner).__name__} owes: {type(exc).__name__}"
+                )
+                continue
+            for outgoing in planned:
+                queued |= deliveries.enqueue(
+                    self.store,
+                    clock=self.clock,
+                    incident_id=news.incident.id,
+                    outgoing=outgoing,
+                    dedup_key=f"{news.key}:{outgoing.channel}:{outgoing.key}",
+                )
+        if queued and self.wake is not None:
+            self.wake()
+        return problems
+
+    def drain(self) -> DrainReport:
+        if self.dispatcher is None or not self.planners or not self.may_deliver():
+            return DrainReport()
+        return self.dispatcher.drain()
+
+
+def no_comms(store: Store, clock: Clock) -> Comms:
+    """Nothing configured: every `tell` is a no-op."""
+    return Comms(store=store, clock=clock)

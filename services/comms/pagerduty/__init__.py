@@ -1,0 +1,1 @@
+"""Paging (PagerDuty Events API v2): waking the people on call."""
