@@ -35,6 +35,9 @@ class Outgoing:
     key: str
     payload: dict[str, Any] = field(default_factory=dict)
     audience: str | None = None  # "customers", "execs"… (email), None for a channel's own
+    # Keyed by the incident instead of the news: planned once in the incident's life (the
+    # status page incident is opened once, whichever news asks first).
+    once_per_incident: bool = False
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 
 from services.clock import Clock
 from services.comms import deliveries
+from services.comms.deliveries import Outgoing
 from services.comms.dispatcher import Dispatcher, DrainReport
 from services.comms.news import IncidentNews
 from services.comms.planning import Planner
@@ -65,7 +66,7 @@ class Comms:
                     clock=self.clock,
                     incident_id=news.incident.id,
                     outgoing=outgoing,
-                    dedup_key=f"{news.key}:{outgoing.channel}:{outgoing.key}",
+                    dedup_key=dedup_key(news, outgoing),
                 )
         if queued and self.wake is not None:
             self.wake()
@@ -75,6 +76,11 @@ class Comms:
         if self.dispatcher is None or not self.planners or not self.may_deliver():
             return DrainReport()
         return self.dispatcher.drain()
+
+
+def dedup_key(news: IncidentNews, outgoing: Outgoing) -> str:
+    scope = f"incident:{news.incident.id}" if outgoing.once_per_incident else news.key
+    return f"{scope}:{outgoing.channel}:{outgoing.key}"
 
 
 def no_comms(store: Store, clock: Clock) -> Comms:
