@@ -20,11 +20,12 @@ from apscheduler.triggers.interval import IntervalTrigger
 from handlers.context import Deps
 from services import journal, outbox
 from services.backoff import Backoff
+from services.comms import deliveries
 from services.deploy.bluegreen_cleanup import scale_down_idle
 from services.deploy.requests import expire_due
 from services.incidents.reminders import TickReport, tick
 from services.incidents.war_room import resume_war_rooms
-from services.metrics import OUTBOX_DEPTH
+from services.metrics import DELIVERIES_WAITING, OUTBOX_DEPTH
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +115,8 @@ class ReminderScheduler:
         except Exception:
             log.exception("deliveries outside Slack failed; the next tick tries again")
             return
+        finally:
+            DELIVERIES_WAITING.set(deliveries.depth(self.deps.store))
         if report.sent or report.failed:
             log.info("delivered outside Slack: %s; failed: %s", report.sent, report.failed)
 

@@ -51,6 +51,19 @@ OUTBOX_DEPTH = Gauge(
     registry=REGISTRY,
 )
 
+DELIVERIES_WAITING = Gauge(
+    "hotfix_deliveries_waiting",
+    "Status page, paging and email deliveries not sent yet (queued or in flight).",
+    registry=REGISTRY,
+)
+
+DELIVERIES = Counter(
+    "hotfix_deliveries_total",
+    "Deliveries outside Slack by channel and outcome (sent, failed, postponed).",
+    ["channel", "outcome"],
+    registry=REGISTRY,
+)
+
 
 # The `action` label takes its values from a closed set, or every mistyped sub-command
 # or forged action id would create a series of its own: the command paths, button

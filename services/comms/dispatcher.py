@@ -26,6 +26,7 @@ from services.clock import Clock
 from services.comms import deliveries
 from services.comms.deliveries import Delivery, State
 from services.comms.errors import CommsError, Refused, RetryLater
+from services.metrics import DELIVERIES
 from services.store import Store
 
 log = logging.getLogger(__name__)
@@ -120,6 +121,9 @@ class Dispatcher:
                 held.add(lane)
                 continue
             outcome = self._deliver(channel, delivery)
+            DELIVERIES.labels(
+                delivery.channel, outcome if outcome in ("sent", "failed") else "postponed"
+            ).inc()
             if outcome == "sent":
                 report.sent.append(delivery.id)
             elif outcome == "failed":
