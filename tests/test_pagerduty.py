@@ -73,12 +73,17 @@ def start(
     clock: ManualClock,
     pd: PagerDutyEmulator,
     monkeypatch: pytest.MonkeyPatch,
+    services: dict[str, Any] | None = None,
     **pagerduty: Any,
 ) -> Paging:
     key = pd.add_routing_key()
     monkeypatch.setenv(ENV, key)
     bot = start_incident_bot(
-        slack, tmp_path, clock, paging={"pagerduty": {"events_url": pd.url, **pagerduty}}
+        slack,
+        tmp_path,
+        clock,
+        paging={"pagerduty": {"events_url": pd.url, **pagerduty}},
+        services=services or {},
     )
     return Paging(bot=bot, slack=slack, pd=pd, clock=clock, key=key)
 

@@ -87,6 +87,8 @@ class Accepted:
 
 class EventsClient:
     def __init__(self, *, url: str, timeout: float = 10.0) -> None:
+        if not url.startswith(("https://", "http://")):
+            raise PagerDutyError(f"The Events API URL must be http(s): {url[:80]!r}")
         self.url = url
         self.timeout = timeout
 
