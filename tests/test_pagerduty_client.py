@@ -260,3 +260,37 @@ def test_emulator_rate_limits_per_routing_key(pd: PagerDutyEmulator, key: str, n
     assert raw_post(pd.url, {**TRIGGER, "routing_key": other})[0] == 202
     now.t += 61
     assert raw_post(pd.url, {**TRIGGER, "routing_key": key})[0] == 202
+
+
+def test_the_commented_paging_sample_is_valid_configuration() -> None:
+    import yaml
+
+    from bot.config import EXAMPLE_CONFIG
+    from services.settings import Settings
+
+    lines = EXAMPLE_CONFIG.read_text(encoding="utf-8").splitlines()
+    start = lines.index("paging: {}")
+    sample = ["paging:"] + [line[1:] for line in lines[start + 1 :] if line.startswith("#")]
+    settings = Settings.model_validate(yaml.safe_load("\n".join(sample)))
+    pagerduty = settings.paging.pagerduty
+    assert pagerduty is not None
+    assert pagerduty.people_routing_key_env == {"U0123DAVE": "PAGERDUTY_KEY_DAVE"}
+    assert pagerduty.severities["sev2"] == "error"
+
+
+def test_every_routing_key_variable_is_treated_as_a_secret() -> None:
+    from bot.secrets import secret_env_names
+    from services.settings import Settings
+
+    settings = Settings.model_validate(
+        {
+            "paging": {
+                "pagerduty": {
+                    "routing_key_env": "PD_DEFAULT",
+                    "service_routing_key_env": {"payments": "PD_PAYMENTS"},
+                    "people_routing_key_env": {"U0DAVE": "PD_DAVE"},
+                }
+            }
+        }
+    )
+    assert {"PD_DEFAULT", "PD_PAYMENTS", "PD_DAVE"} <= set(secret_env_names(settings))
