@@ -4,7 +4,7 @@ PagerDuty emulator over real HTTP; what PagerDuty received, the timeline, the wa
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -33,6 +33,12 @@ class Paging:
     pd: PagerDutyEmulator
     clock: ManualClock
     key: str
+    stopped: bool = False
+
+    def stop(self) -> None:
+        if not self.stopped:
+            self.stopped = True
+            self.bot.stop()
 
     def run(self, text: str, *, room: bool = True, user_id: str = "U0ALICE") -> JSON:
         channel = incident(self.bot).channel_id if room else "C0GENERAL"
@@ -74,9 +80,10 @@ def start(
     pd: PagerDutyEmulator,
     monkeypatch: pytest.MonkeyPatch,
     services: dict[str, Any] | None = None,
+    key: str | None = None,
     **pagerduty: Any,
 ) -> Paging:
-    key = pd.add_routing_key()
+    key = key or pd.add_routing_key()
     monkeypatch.setenv(ENV, key)
     bot = start_incident_bot(
         slack,
@@ -94,17 +101,36 @@ def pd(clock: ManualClock) -> Iterator[PagerDutyEmulator]:
         yield emulator
 
 
+Starter = Callable[..., Paging]
+
+
 @pytest.fixture
-def paging(
+def start_paging(
     slack: SlackEmulator,
     tmp_path: Path,
     clock: ManualClock,
     pd: PagerDutyEmulator,
     monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[Paging]:
-    running = start(slack, tmp_path, clock, pd, monkeypatch)
-    yield running
-    running.bot.stop()
+) -> Iterator[Starter]:
+    """Starts a bot paging the emulator (`services`, then `paging.pagerduty` keys); each
+    is stopped at the end."""
+    started: list[Paging] = []
+
+    def starter(
+        services: dict[str, Any] | None = None, key: str | None = None, **pagerduty: Any
+    ) -> Paging:
+        running = start(slack, tmp_path, clock, pd, monkeypatch, services, key, **pagerduty)
+        started.append(running)
+        return running
+
+    yield starter
+    for running in started:
+        running.stop()
+
+
+@pytest.fixture
+def paging(start_paging: Starter) -> Paging:
+    return start_paging()
 
 
 # -- the incident's alert ---------------------------------------------------------------
@@ -198,30 +224,14 @@ def test_sev3_with_default_config_pages_nobody_until_raised(
     assert paging.actions() == [("trigger", "INC-1"), ("acknowledge", "INC-1")]
 
 
-def test_page_on_declare_and_severities_are_configurable(
-    slack: SlackEmulator,
-    tmp_path: Path,
-    clock: ManualClock,
-    pd: PagerDutyEmulator,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    paging = start(
-        slack,
-        tmp_path,
-        clock,
-        pd,
-        monkeypatch,
-        page_on_declare=["sev3"],
-        severities={"sev3": "info"},
-        source="hotfix-bot.example.com",
+def test_page_on_declare_and_severities_are_configurable(start_paging: Starter) -> None:
+    paging = start_paging(
+        page_on_declare=["sev3"], severities={"sev3": "info"}, source="hotfix-bot.example.com"
     )
-    try:
-        paging.declare("sev3")
-        (trigger,) = paging.sent()
-        assert trigger.body and trigger.body["payload"]["severity"] == "info"
-        assert trigger.body["payload"]["source"] == "hotfix-bot.example.com"
-    finally:
-        paging.bot.stop()
+    paging.declare("sev3")
+    (trigger,) = paging.sent()
+    assert trigger.body and trigger.body["payload"]["severity"] == "info"
+    assert trigger.body["payload"]["source"] == "hotfix-bot.example.com"
 
 
 def test_no_paging_configured_changes_nothing(
@@ -316,17 +326,12 @@ def test_a_missing_routing_key_is_reported_with_what_to_do(
 # -- exactly once -------------------------------------------------------------------------
 
 
-def test_replayed_requests_and_restarts_send_nothing_twice(
-    slack: SlackEmulator,
-    tmp_path: Path,
-    clock: ManualClock,
-    pd: PagerDutyEmulator,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    paging = start(slack, tmp_path, clock, pd, monkeypatch)
+def test_replayed_requests_and_restarts_send_nothing_twice(start_paging: Starter) -> None:
+    paging = start_paging()
     paging.declare()
     room = incident(paging.bot).channel_id
     assert room
+    paging.pd.fail_next(503)  # the acknowledge waits in the queue, the page behind it
     update = paging.bot.driver.slash('incident update --message="looking"', channel_id=room)
     page = paging.bot.driver.slash('page --message="need a hand"', channel_id=room)
     paging.drain()
@@ -334,21 +339,23 @@ def test_replayed_requests_and_restarts_send_nothing_twice(
     paging.bot.driver.replay(update, retry_num=1)
     paging.bot.driver.replay(page, retry_num=1)
     paging.drain()
-    paging.bot.stop()
-    # A restart over the same store: the queue is delivered, nothing re-sent.
-    paging = start(slack, tmp_path, clock, pd, monkeypatch)
-    paging.pd.routing_keys.add(paging.key)
+    assert paging.actions() == [("trigger", "INC-1")]
+    paging.stop()
+    # A restart over the same store delivers what was queued, once.
+    paging = start_paging(key=paging.key)
+    paging.clock.advance(timedelta(minutes=5))
     paging.drain()
-    try:
-        assert paging.actions() == [
-            ("trigger", "INC-1"),
-            ("acknowledge", "INC-1"),
-            ("trigger", "INC-1/page/" + str(paging.timeline("paged")[0].id)),
-        ]
-        assert len(paging.timeline("paged")) == 1
-        assert len([t for t in paging.room_texts() if "paged" in t]) == 1
-    finally:
-        paging.bot.stop()
+    paging.drain()
+    (paged,) = paging.timeline("paged")
+    assert paging.actions() == [
+        ("trigger", "INC-1"),
+        ("acknowledge", "INC-1"),
+        ("trigger", f"INC-1/page/{paged.id}"),
+    ]
+    alert = paging.pd.alert("INC-1")
+    assert alert is not None and alert.status == "acknowledged"
+    assert len([t for t in paging.room_texts() if "through PagerDuty" in t]) == 1
+    assert len(paging.timeline("comms_sent")) == 3
 
 
 def test_a_delivery_cut_short_by_a_crash_is_sent_again_and_deduplicated(paging: Paging) -> None:

@@ -1,9 +1,11 @@
 """`/hotfix page`: on-demand pages through PagerDuty, from the war room, with --incident,
 and in the console; bad input answered clearly; hostile input kept in its place."""
 
+# The emulator and bot fixtures are test_pagerduty's, imported: their names are parameters.
+# ruff: noqa: F811
+
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,46 +17,25 @@ from services.clock import ManualClock
 from services.comms import deliveries
 from services.settings import Settings
 from tests.harness.pagerduty_emulator import PagerDutyEmulator
-from tests.harness.slack_emulator import SlackEmulator
 
 from .test_incidents_e2e import command, incident
-from .test_pagerduty import ENV, Paging, start
+from .test_pagerduty import ENV, Paging, Starter, pd, start_paging  # noqa: F401
 
 DAVE_ENV = "PAGERDUTY_KEY_DAVE"
 PAYMENTS_ENV = "PAGERDUTY_KEY_PAYMENTS"
 
 
 @pytest.fixture
-def pd(clock: ManualClock) -> Iterator[PagerDutyEmulator]:
-    with PagerDutyEmulator(clock=lambda: clock.now().timestamp()) as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def paging(
-    slack: SlackEmulator,
-    tmp_path: Path,
-    clock: ManualClock,
-    pd: PagerDutyEmulator,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[Paging]:
-    dave_key = pd.add_routing_key()
-    payments_key = pd.add_routing_key()
-    monkeypatch.setenv(DAVE_ENV, dave_key)
-    monkeypatch.setenv(PAYMENTS_ENV, payments_key)
-    running = start(
-        slack,
-        tmp_path,
-        clock,
-        pd,
-        monkeypatch,
+def paging(start_paging: Starter, pd: PagerDutyEmulator, monkeypatch: pytest.MonkeyPatch) -> Paging:
+    monkeypatch.setenv(DAVE_ENV, pd.add_routing_key())
+    monkeypatch.setenv(PAYMENTS_ENV, pd.add_routing_key())
+    running = start_paging(
         services={"payments": {}, "search": {}},
         people_routing_key_env={"U0DAVE": DAVE_ENV},
         service_routing_key_env={"payments": PAYMENTS_ENV},
     )
     running.declare()
-    yield running
-    running.bot.stop()
+    return running
 
 
 def keys(pd: PagerDutyEmulator) -> dict[str, str]:
@@ -192,22 +173,13 @@ def test_hostile_message_reaches_pagerduty_as_text_and_slack_escaped(paging: Pag
     assert "&lt;!channel&gt;" in shown
 
 
-def test_a_long_title_is_cut_to_pagerdutys_summary_limit(
-    slack: SlackEmulator,
-    tmp_path: Path,
-    clock: ManualClock,
-    pd: PagerDutyEmulator,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    running = start(slack, tmp_path, clock, pd, monkeypatch)
-    try:
-        running.declare(title="T" * 10_000)
-        (trigger,) = running.sent()  # PagerDuty accepted it: within its limits
-        assert trigger.body
-        assert len(trigger.body["payload"]["summary"]) <= 1024
-        assert trigger.body["payload"]["summary"].endswith("…")
-    finally:
-        running.bot.stop()
+def test_a_long_title_is_cut_to_pagerdutys_summary_limit(start_paging: Starter) -> None:
+    running = start_paging()
+    running.declare(title="T" * 10_000)
+    (trigger,) = running.sent()  # PagerDuty accepted it: within its limits
+    assert trigger.body
+    assert len(trigger.body["payload"]["summary"]) <= 1024
+    assert trigger.body["payload"]["summary"].endswith("…")
 
 
 def test_page_in_the_console(
