@@ -13,8 +13,10 @@ import pytest
 
 from bot.console import Console
 from bot.wiring import build_deps, build_router, close_deps
+from services import timeline
 from services.clock import ManualClock
 from services.comms import deliveries
+from services.incidents.model import Severity
 from services.settings import Settings
 from tests.harness.pagerduty_emulator import PagerDutyEmulator
 
@@ -225,3 +227,42 @@ def test_replayed_page_request_pages_once(paging: Paging) -> None:
     command(paging.bot, "page <@U0DAVE>", channel_id=room)  # a new request: a new page
     paging.drain()
     assert len(pages(paging)) == 2
+
+
+def test_an_incidents_services_are_paged_on_their_own_keys(paging: Paging) -> None:
+    from services.incidents.declare import Declaration, declare
+
+    result = declare(
+        Declaration(
+            title="Checkout and search down",
+            severity=Severity.SEV0,
+            impact="critical",
+            description="",
+            commander=None,
+            declared_by="U0ALICE",
+            origin_channel_id="C0GENERAL",
+            services=("payments", "search"),
+        ),
+        deps=paging.bot.deps.war_room,
+    )
+    paging.drain()
+    inc = result.report.incident
+    triggers = [r for r in paging.sent() if r.dedup_key == inc.id]
+    by_env = {keys(paging.pd)[str(r.routing_key)]: r for r in triggers}
+    assert set(by_env) == {PAYMENTS_ENV, ENV}  # search has no key of its own
+    texts = [e.text for e in timeline.events(paging.bot.deps.store, incident_id=inc.id)]
+    assert f"Paged the on-call of payments (PagerDuty alert {inc.id} triggered, critical)" in texts
+    assert f"Paged the on-call of search (PagerDuty alert {inc.id} triggered, critical)" in texts
+    command(paging.bot, f'incident resolve --incident {inc.id} --root-cause="x"')
+    paging.drain()
+    resolved = {
+        keys(paging.pd)[str(r.routing_key)]
+        for r in paging.sent()
+        if r.action == "resolve" and r.dedup_key == inc.id
+    }
+    assert resolved == {PAYMENTS_ENV, ENV}
+    for env_key in (PAYMENTS_ENV, ENV):
+        alert = paging.pd.alert(
+            inc.id, routing_key=next(k for k, v in keys(paging.pd).items() if v == env_key)
+        )
+        assert alert is not None and alert.status == "resolved"
