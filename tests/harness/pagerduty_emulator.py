@@ -12,19 +12,20 @@ Rate Limits"):
 * 202 `{"status": "success", "message": "Event processed", "dedup_key": …}` (a trigger
   without a dedup_key gets a generated one).
 * 400 `{"status": "invalid event", "message": "Event object is invalid", "errors": […]}`.
-  The reference documents the shape, not the exact wording of each error: the sentences
-  in `errors` here are ours.
+  The reference shows one error's wording ("Length of 'routing_key' is incorrect (should
+  be 32 characters)"), used as is; the other sentences in `errors` are ours.
 * 429 past about 120 events a minute per routing key (a 60-second window looking back
   from now, on the injected clock); the reference documents no Retry-After header, so
-  none is sent. The body is `{"status": "throttle event", "message": …}`.
+  none is sent; its 429 example has an empty body, and so does this one.
 * Alerts per (routing key, dedup_key): a trigger opens an alert, or adds a trigger log
   entry to the open one (no new alert: deduplicated); acknowledge / resolve move the
   open alert to acknowledged / resolved and are dropped when none is open; after a
   resolve, a trigger opens a new alert. Events sent with another routing key never
   touch an alert opened with a different one.
 
-An unknown routing key is refused with 400 (real PagerDuty refuses keys that belong to no
-integration the same way). Test controls: `add_routing_key`, `fail_next(status, …)` (a
+An unknown routing key is refused with 400 and `errors: ["Invalid routing key"]`: not
+in the reference, but what integrations report PagerDuty answering; a stricter stand-in
+than accepting any key. Test controls: `add_routing_key`, `fail_next(status, …)` (a
 5xx, 429 with or without Retry-After, or a 400 body), `limit_per_minute`, and `requests`
 — everything received, with the status answered.
 """
@@ -179,7 +180,7 @@ class PagerDutyEmulator:
             status, answer, extra = self._answer(handler.path, headers, raw)
             body = _parse(raw)
             self.requests.append(Received(handler.path, headers, body, raw, status, answer))
-        data = json.dumps(answer).encode()
+        data = json.dumps(answer).encode() if answer else b""
         handler.send_response(status)
         handler.send_header("Content-Type", "application/json")
         handler.send_header("Content-Length", str(len(data)))
@@ -258,10 +259,8 @@ def _invalid(errors: list[str]) -> dict[str, Any]:
 
 
 def _throttled() -> dict[str, Any]:
-    return {
-        "status": "throttle event",
-        "message": "Requests for this service are arriving too quickly. Please retry later.",
-    }
+    # The reference's 429 example has an empty body.
+    return {}
 
 
 def _validate(body: dict[str, Any]) -> list[str]:
@@ -269,8 +268,8 @@ def _validate(body: dict[str, Any]) -> list[str]:
     key = body.get("routing_key")
     if not isinstance(key, str) or not key:
         errors.append("'routing_key' is missing or blank")
-    elif len(key) != 32:
-        errors.append("'routing_key' must be 32 characters")
+    elif len(key) != 32:  # the reference's own example of a 400
+        errors.append("Length of 'routing_key' is incorrect (should be 32 characters)")
     action = body.get("event_action")
     if action not in ACTIONS:
         errors.append("'event_action' must be one of trigger, acknowledge, resolve")
