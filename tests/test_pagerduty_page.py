@@ -66,6 +66,7 @@ def test_paging_a_person_sends_their_own_routing_key_a_page_of_its_own(paging: P
     payload = body["payload"]
     assert payload["summary"] == "INC-1 (SEV1): Checkout is down, need a DB expert"
     assert payload["custom_details"]["paged_by"] == "U0ALICE"
+    assert payload["custom_details"]["paged"] == "Slack user U0DAVE"
     assert payload["custom_details"]["message"] == "Checkout is down, need a DB expert"
     posted = [t for t in paging.room_texts() if "through PagerDuty" in t]
     assert posted == ["INC-1: <@U0ALICE> paged <@U0DAVE> through PagerDuty"]
@@ -92,6 +93,8 @@ def test_paging_services(paging: Paging) -> None:
     # component for PagerDuty's event rules, and said so.
     assert by_env[ENV] and by_env[ENV]["payload"]["component"] == "search"
     assert by_env[PAYMENTS_ENV] and "component" not in by_env[PAYMENTS_ENV]["payload"]
+    posted = [t for t in paging.room_texts() if "through PagerDuty" in t]
+    assert posted == ["INC-1: <@U0ALICE> paged the on-call of payments, search through PagerDuty"]
     (event,) = paging.timeline("paged")
     assert event.text == (
         "Paged the on-call of payments and the on-call of search (through the default"

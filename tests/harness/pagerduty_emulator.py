@@ -60,17 +60,21 @@ class Received:
     status: int
     answer: dict[str, Any]
 
+    def _field(self, name: str) -> str | None:
+        value = self.body.get(name) if self.body else None
+        return None if value is None else str(value)
+
     @property
     def action(self) -> str | None:
-        return str(self.body.get("event_action")) if self.body else None
+        return self._field("event_action")
 
     @property
     def dedup_key(self) -> str | None:
-        return str(self.body.get("dedup_key")) if self.body else None
+        return self._field("dedup_key")
 
     @property
     def routing_key(self) -> str | None:
-        return str(self.body.get("routing_key")) if self.body else None
+        return self._field("routing_key")
 
 
 @dataclass

@@ -17,6 +17,7 @@ the person just paged. They are resolved with the incident.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from services.comms import deliveries
@@ -29,6 +30,7 @@ from services.incidents.model import Incident, Severity
 from services.store import Store
 
 CHANNEL = "pagerduty"
+_SLACK_MENTION = re.compile(r"<@([UW][A-Z0-9]+)>")
 INCIDENT_ALERT = "incident"
 ON_DEMAND = "on_demand"
 
@@ -168,7 +170,8 @@ class PagerDutyPlanner:
                 at=news.event,
                 extra={
                     "paged_by": news.event.actor,
-                    "paged": target.label,
+                    # PagerDuty is not Slack: a mention reads as the user id there.
+                    "paged": _SLACK_MENTION.sub(r"Slack user \1", target.label),
                     "message": message,
                 },
                 component=raw.get("component"),
