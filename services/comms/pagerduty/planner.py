@@ -49,7 +49,9 @@ class PagerDutyPlanner:
         incident = news.incident
         planned: list[Outgoing] = []
         if news.occasion is Occasion.DECLARED:
-            if incident.severity in self.settings.page_on_declare:
+            # Told late (a war room finished after a crash) for a resolved incident: paging
+            # now would open an alert that nothing resolves.
+            if incident.is_open and incident.severity in self.settings.page_on_declare:
                 planned += self._trigger(news, incident.severity, why="triggered")
         elif news.occasion is Occasion.RESOLVED:
             planned += self._resolve(incident)
