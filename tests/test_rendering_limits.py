@@ -396,6 +396,16 @@ SAMPLES: dict[str, list[JSON]] = {
     "role_assigned": [
         {"incident": incident(), "role": "commander", "role_label": "commander", "assigned_by": BIG}
     ],
+    "paged": [
+        {
+            "incident": incident(),
+            "actor": BIG,
+            "people": [BIG, "U0DAVE"] * 30,
+            "services": [BIG] * 30,
+            "message": BIG,
+        },
+        {"incident": incident(), "actor": "U0ALICE", "people": [], "services": [], "message": ""},
+    ],
     "severity_changed": [{"incident": incident(), "old_severity": BIG, "author": BIG}],
     "status_update": [
         {"incident": incident(), "old_status": "investigating", "message": BIG, "author": BIG}

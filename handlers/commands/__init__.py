@@ -21,6 +21,7 @@ from handlers.commands import (  # noqa: E402, F401
     help,
     hotfix,
     incident,
+    page,
     timeline,
 )
 

@@ -9,4 +9,16 @@ if TYPE_CHECKING:
 
 
 def build(context: BuildContext) -> Integration | None:
-    return None  # not built yet
+    settings = context.settings.paging.pagerduty
+    if settings is None:
+        return None
+    from services.comms.pagerduty.channel import PagerDutyChannel
+    from services.comms.pagerduty.client import EventsClient
+    from services.comms.pagerduty.planner import PagerDutyPlanner
+    from services.comms.registry import Integration
+
+    client = EventsClient(url=settings.events_url, timeout=settings.timeout_seconds)
+    return Integration(
+        channel=PagerDutyChannel(client=client, environ=context.environ),
+        planner=PagerDutyPlanner(settings=settings, store=context.store),
+    )
