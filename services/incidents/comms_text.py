@@ -28,32 +28,30 @@ _SYSTEMS = (
     ("mail", "email"),
 )
 
-# (system, action) -> what was done, as a phrase; `{audience}` is who received it.
+# (system, action) -> (what was done, what was tried: it is followed by "failed");
+# `{audience}` is who received it.
 _PHRASES = {
-    ("status page", "open_incident"): "status page incident opened",
-    ("status page", "create_incident"): "status page incident opened",
-    ("status page", "update_incident"): "status page updated",
-    ("status page", "resolve_incident"): "status page incident resolved",
-    ("paging", "trigger"): "paged {audience}",
-    ("paging", "page"): "paged {audience}",
-    ("paging", "acknowledge"): "page acknowledged",
-    ("paging", "resolve"): "page resolved",
-    ("email", "send"): "{audience} emailed",
+    ("status page", "open_incident"): (
+        "status page incident opened",
+        "opening the status page incident",
+    ),
+    ("status page", "create_incident"): (
+        "status page incident opened",
+        "opening the status page incident",
+    ),
+    ("status page", "update_incident"): ("status page updated", "updating the status page"),
+    ("status page", "resolve_incident"): (
+        "status page incident resolved",
+        "resolving the status page incident",
+    ),
+    ("paging", "trigger"): ("paged {audience}", "paging {audience}"),
+    ("paging", "page"): ("paged {audience}", "paging {audience}"),
+    ("paging", "acknowledge"): ("page acknowledged", "acknowledging the page"),
+    ("paging", "resolve"): ("page resolved", "resolving the page"),
+    ("email", "send"): ("{audience} emailed", "emailing {audience}"),
 }
 # Who a page or an email went to when the delivery names no audience.
 _NOBODY_NAMED = {"paging": "on-call", "email": "people"}
-# The failures, as "<what> failed": what the phrase would have said was done.
-_ATTEMPTS = {
-    ("status page", "open_incident"): "opening the status page incident",
-    ("status page", "create_incident"): "opening the status page incident",
-    ("status page", "update_incident"): "updating the status page",
-    ("status page", "resolve_incident"): "resolving the status page incident",
-    ("paging", "trigger"): "paging {audience}",
-    ("paging", "page"): "paging {audience}",
-    ("paging", "acknowledge"): "acknowledging the page",
-    ("paging", "resolve"): "resolving the page",
-    ("email", "send"): "emailing {audience}",
-}
 
 
 def system_of(channel: str) -> str:
@@ -95,13 +93,14 @@ def comms_line(event: TimelineEvent, names: DisplayNames) -> CommsLine:
     audience = data.get("audience")
     who = names.in_text(str(audience)) if audience else _NOBODY_NAMED.get(system, "")
     failed = event.kind == "comms_failed"
-    known = (_ATTEMPTS if failed else _PHRASES).get((system, action))
-    if known is None:
+    phrases = _PHRASES.get((system, action))
+    if phrases is None:
         # An action nobody worded yet: the channel's own summary (or the dispatcher's
         # "<channel> <action> failed: …") says it.
         phrase = names.in_text(event.text) or f"{channel} {action}".strip()
         return CommsLine(system, phrase, failed, _link(data))
-    phrase = " ".join(known.format(audience=who).split())
+    done, tried = phrases
+    phrase = " ".join((tried if failed else done).format(audience=who).split())
     if not failed:
         return CommsLine(system, phrase, failed, _link(data))
     error = str(data.get("error") or "").strip().splitlines()
