@@ -178,6 +178,12 @@ def test_update_with_public_words_shows_them_to_the_war_room_and_records_them(
     assert event.data["message"] == "bad deploy of the card router"
     post = find_message(abot.slack, room, "bad deploy of the card router")
     assert "*Public:* We found the cause and are fixing it." in block_text(post["blocks"])
+    # The timeline says what customers were told, word for word.
+    rows = block_text(command(abot, "timeline", channel_id=room)["blocks"])
+    assert (
+        "Status: Identified (was Investigating) — bad deploy of the card router"
+        ' · Public: "We found the cause and are fixing it."'
+    ) in rows
 
 
 def test_update_with_only_public_words_is_an_update(abot: RunningBot) -> None:

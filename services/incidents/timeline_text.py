@@ -60,4 +60,9 @@ def describe(event: TimelineEvent, names: DisplayNames) -> str:
         return comms_line(event, names).sentence()
     else:
         text = event.text
-    return names.in_text(text)
+    text = names.in_text(text)
+    public = data.get("public")
+    if public and event.kind in ("declared", "status_update", "resolved"):
+        # What customers were told, word for word (people's names in it stay as typed).
+        text += f' · Public: "{public}"'
+    return text
