@@ -112,6 +112,14 @@ def test_an_unknown_service_is_refused_with_the_closest_name(abot: RunningBot) -
     assert nothing_declared(abot)
 
 
+def test_a_hostile_service_name_is_refused_briefly(abot: RunningBot) -> None:
+    text = shown(command(abot, f'{SEV1} --service "<!channel> \u202e{"x" * 10_000}"'))
+    assert "is not a configured service" in text
+    assert "<!channel>" not in text  # escaped for Slack, never a ping
+    assert len(text) < 2000
+    assert nothing_declared(abot)
+
+
 def test_a_service_with_no_services_configured_says_where_to_configure_them(
     slack: SlackEmulator, tmp_path: Path, clock: ManualClock
 ) -> None:
