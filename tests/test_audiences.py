@@ -194,6 +194,24 @@ def test_update_with_public_words_shows_them_to_the_war_room_and_records_them(
     ) in rows
 
 
+def test_a_retried_update_with_public_words_records_and_posts_them_once(
+    abot: RunningBot,
+) -> None:
+    room = declare(abot)
+    first = abot.driver.slash(
+        'incident update --message="rolling back" --public="A fix is on its way."',
+        channel_id=room,
+    )
+    again = abot.driver.replay(first, retry_num=1, retry_reason="http_timeout")
+    assert again.status == 200 and first.response_id is not None
+    abot.slack.wait_for_response(first.response_id, count=2)
+    abot.settle()
+    updates = [e for e in events(abot) if e.kind == "status_update"]
+    assert [e.data["public"] for e in updates] == ["A fix is on its way."]
+    posts = [m for m in abot.slack.messages(room) if "*Public:* A fix is on its way." in shown(m)]
+    assert len(posts) == 1
+
+
 def test_update_with_only_public_words_is_an_update(abot: RunningBot) -> None:
     room = declare(abot)
     command(abot, 'incident update --public="Still investigating."', channel_id=room)
@@ -359,6 +377,9 @@ def test_the_call_link_is_bookmarked_and_in_the_header_and_the_announcement(
     # Executives called in for a SEV1 get it too.
     escalation = find_message(abot.slack, ESCALATE, "Escalation: SEV1 INC-1")
     assert f"Call: <{link}|{link}>" in block_text(escalation["blocks"])
+    # Repairing the war room adds no second Call bookmark.
+    command(abot, "incident war-room", channel_id=room)
+    assert [b["title"] for b in abot.slack.bookmarks(room)].count("Call") == 1
     # The second incident has its own call.
     declare(abot, 'incident create --severity=sev2 --title="Search slow"')
     assert incident(abot, "INC-2").call_link == "https://zoom.us/j/2?pwd=inc"
