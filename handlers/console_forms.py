@@ -55,7 +55,7 @@ def fields_of(view: dict[str, Any]) -> list[Field]:
             initial = (element.get("initial_option") or {}).get("value")
         elif kind == "users_select":
             kind_name, initial = "user", element.get("initial_user")
-        elif kind == "checkboxes":
+        elif kind in ("checkboxes", "multi_static_select"):  # several of the options
             kind_name = "checkboxes"
             initial = [str(o.get("value")) for o in element.get("initial_options", [])]
         else:

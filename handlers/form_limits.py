@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from services.comms.customer import PUBLIC_LIMIT
+
 TITLE = 150  # an incident title, as the declare command accepts it
 ETA = 150  # "15 minutes", "after the 14:30 failover"
 TEXT = 3000  # free text: Slack's largest max_length for a text input
@@ -21,6 +23,7 @@ LIMITS: dict[str, int] = {
     "root_cause": TEXT,
     "resolution": TEXT,
     "action_items": TEXT,
+    "public": PUBLIC_LIMIT,  # words for customers (the status page, customer email)
 }
 
 

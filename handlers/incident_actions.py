@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from handlers.actions import Click, action
-from handlers.commands.incident import modal, summary
+from handlers.commands.incident import declare_modal, modal, summary
 from handlers.context import CommandEnv
 from handlers.incident_lookup import find_incident
 from handlers.replies import Reply
 from services.incidents import lifecycle, playbook, reminders
-from services.incidents.model import Role, Severity, Status
+from services.incidents.model import Role, Status
 from services.incidents.presenting import incident_data
 
 
@@ -22,10 +22,8 @@ def _incident_of(env: CommandEnv, click: Click) -> str | None:
 
 @action("hotfix_declare", inline=True)
 def declare_button(env: CommandEnv, click: Click) -> Reply:
-    severities = [{"value": s.value, "label": s.label, "meaning": s.meaning} for s in Severity]
     # The App Home button says "declare"; a hotfix's button carries a title to prefill.
-    title = "" if click.value == "declare" else click.value
-    return modal("modal_declare", env, severities=severities, title=title)
+    return declare_modal(env, title="" if click.value == "declare" else click.value)
 
 
 @action("hotfix_post_update", inline=True)

@@ -1,4 +1,5 @@
-"""Parameter types: Slack's encodings of users and channels, and severities.
+"""Parameter types: Slack's encodings of users and channels, severities, the affected
+services and the words for customers.
 
 With `should_escape: true` in the manifest, Slack sends a mention as
 `<@U123ABC|alice>` and a channel as `<#C123ABC|general>`. These types accept
@@ -16,6 +17,7 @@ import click
 
 from handlers.context import CommandEnv
 from handlers.people import find_person
+from services.comms.customer import affected_services, public_words
 from services.errors import UserFacingError
 from services.incidents.model import Severity, parse_severity
 
@@ -91,3 +93,39 @@ class SeverityParam(click.ParamType):
 
 
 SEVERITY = SeverityParam()
+
+
+class ServiceParam(click.ParamType):
+    """A service named in the config's `services:` (`--service payments`, repeatable)."""
+
+    name = "service"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        env = ctx.find_object(CommandEnv) if ctx else None
+        configured = env.deps.settings.services if env is not None else {}
+        try:
+            return affected_services([str(value)], configured)[0]
+        except UserFacingError as exc:
+            self.fail(f"{exc.message} {exc.hint or ''}".strip(), param, ctx)
+
+
+class PublicText(click.ParamType):
+    """Words for customers (`--public="…"`): the status page and customer email."""
+
+    name = "text"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        try:
+            words = public_words(str(value))
+        except UserFacingError as exc:
+            self.fail(f"{exc.message} {exc.hint or ''}".strip(), param, ctx)
+        assert words is not None
+        return words
+
+
+SERVICE = ServiceParam()
+PUBLIC = PublicText()
+PUBLIC_HELP = (
+    "Words for customers: the status page and customer email get these and no other"
+    " internal detail."
+)

@@ -11,13 +11,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from handlers.commands.incident import run_declaration, summary
+from handlers.commands.incident import run_declaration, summary, unpublished
 from handlers.context import CommandEnv
 from handlers.form_limits import TITLE, too_long
 from handlers.guard import run_guarded
 from handlers.people import mention_people
 from handlers.replies import Reply
 from services.chat import Chat
+from services.comms.customer import affected_services, public_words
 from services.errors import UserFacingError
 from services.incidents import lifecycle, repository
 from services.incidents.declare import Declaration
@@ -48,7 +49,7 @@ def parse_state(state: dict[str, Any]) -> Values:
                 values[block_id] = option.get("value")
             elif kind == "users_select":
                 values[block_id] = element.get("selected_user")
-            elif kind == "checkboxes":
+            elif kind in ("checkboxes", "multi_static_select"):
                 values[block_id] = [o.get("value") for o in element.get("selected_options") or []]
             else:
                 values[block_id] = element.get("value")
@@ -59,8 +60,23 @@ def _text(values: Values, key: str) -> str:
     return str(values.get(key) or "").strip()
 
 
+def _public(values: Values) -> str | None:
+    """The form's "Public message": None when left empty (an optional field)."""
+    return public_words(_text(values, "public") or None, flag="The public message")
+
+
+def _public_errors(values: Values) -> dict[str, str]:
+    if "public" in too_long(values):
+        return {}  # already said, with the count
+    try:
+        _public(values)
+    except UserFacingError as exc:
+        return {"public": f"{exc.message} {exc.hint or ''}".strip()}
+    return {}
+
+
 def _validate_declare(values: Values) -> dict[str, str]:
-    errors = too_long(values)
+    errors = too_long(values) | _public_errors(values)
     if not _text(values, "title"):
         errors["title"] = "Give the incident a title."
     if values.get("severity") not in {s.value for s in Severity}:
@@ -80,14 +96,21 @@ def _run_declare(env: CommandEnv, values: Values, metadata: str) -> Reply:
             declared_by=env.invocation.actor,
             origin_channel_id=metadata or None,
             request_key=env.invocation.trigger_id,
+            # Picked from the configured services; checked again (the config may have
+            # changed since the form was opened).
+            services=affected_services(
+                values.get("services") or [], env.deps.settings.services, flag="Service"
+            ),
+            public=_public(values),
         ),
     )
 
 
 def _validate_update(values: Values) -> dict[str, str]:
+    errors = too_long(values) | _public_errors(values)
     if not _text(values, "message"):
-        return {"message": "Say what changed."} | too_long(values)
-    return too_long(values)
+        return {"message": "Say what changed."} | errors
+    return errors
 
 
 def _run_update(env: CommandEnv, values: Values, metadata: str) -> Reply:
@@ -102,16 +125,19 @@ def _run_update(env: CommandEnv, values: Values, metadata: str) -> Reply:
         eta=_text(values, "eta") or None,
         broadcast="broadcast" in (values.get("broadcast") or []),
         request_key=env.invocation.trigger_id,
+        public=(public := _public(values)),
     )
-    return summary(env, incident.id, f"Update posted for {incident.id}.", result.problems)
+    problems = result.problems + unpublished(env, public)
+    return summary(env, incident.id, f"Update posted for {incident.id}.", problems)
 
 
 def _validate_resolve(values: Values) -> dict[str, str]:
+    errors = too_long(values) | _public_errors(values)
     if not _text(values, "root_cause"):
         return {
             "root_cause": "Record the root cause (it can be refined in the postmortem)."
-        } | too_long(values)
-    return too_long(values)
+        } | errors
+    return errors
 
 
 def _run_resolve(env: CommandEnv, values: Values, metadata: str) -> Reply:
@@ -125,8 +151,10 @@ def _run_resolve(env: CommandEnv, values: Values, metadata: str) -> Reply:
             mention_people(env.deps.chat, _text(values, "action_items"))
         ),
         resolution=_text(values, "resolution"),
+        public=(public := _public(values)),
     )
-    return summary(env, incident.id, f"{incident.id} resolved.", result.problems)
+    problems = result.problems + unpublished(env, public)
+    return summary(env, incident.id, f"{incident.id} resolved.", problems)
 
 
 VIEWS: dict[str, ViewSpec] = {

@@ -18,7 +18,7 @@ from services.comms.pagerduty.settings import PagingSettings
 from services.comms.statuspage.settings import StatuspageSettings
 from services.deploy.settings import ApiServerConnection, EnvironmentSettings
 from services.git.settings import RepositorySettings
-from services.patterns import HttpUrlText
+from services.patterns import HttpUrlText, LinkTemplate
 
 
 class Section(BaseModel):
@@ -142,6 +142,11 @@ class IncidentSettings(Section):
     channel_prefix: str = Field(default="inc", pattern=r"^[a-z0-9][a-z0-9_-]{0,19}$")
     severities: dict[SeverityName, SeverityPolicy] = Field(default_factory=_default_severities)
     bookmarks: list[Bookmark] = Field(default_factory=list)
+    call_link: LinkTemplate | None = Field(
+        default=None,
+        description="The incident call (Zoom, Meet…): a URL template with {number} or"
+        " {incident_id}; bookmarked in the war room, shown in its header and the announcement.",
+    )
     escalate_after_missed: int = Field(default=2, ge=1, le=20)
     snooze_minutes: int = Field(default=15, ge=1, le=240)
     postmortem_after_hours: float = Field(default=48, gt=0)

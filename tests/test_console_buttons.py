@@ -107,7 +107,7 @@ def test_the_post_update_button_asks_the_forms_fields_in_the_terminal(
     assert "What changed (required):" in alice.handle("identified")
     # "What changed" is required: an empty answer is asked again.
     assert "What changed is required." in alice.handle("")
-    said = answer(alice, "Bad deploy, rolling back", "15 minutes", "")
+    said = answer(alice, "Bad deploy, rolling back", "15 minutes", "", "")  # ETA, …, public
     assert "Update posted for INC-1." in said
     incident = repository.get(cdeps.store, "INC-1")
     assert (incident.status.value, incident.eta) == ("identified", "15 minutes")
@@ -128,7 +128,11 @@ def test_resolve_asks_for_confirmation_then_the_form_with_owners_as_people(
     alice.handle(resolve)
     assert "Root cause (required):" in alice.handle("y")
     said = answer(
-        alice, "null pointer in the payment client", "rolled back", "add validation @bob; add alert"
+        alice,
+        "null pointer in the payment client",
+        "rolled back",
+        "add validation @bob; add alert",
+        "",  # public message: optional
     )
     assert "INC-1 resolved." in said
     items = repository.action_items(cdeps.store, "INC-1")
@@ -149,7 +153,9 @@ def test_the_declare_form_refuses_an_oversized_title_next_to_the_field_and_asks_
     alice.handle("2")  # sev1
     alice.handle("")  # impact: keeps medium
     alice.handle("")  # description: optional
-    refused = alice.handle("")  # commander: optional -> submit -> validation
+    assert "Affected services:" in alice.handle("")  # commander: optional; then the picker
+    alice.handle("")  # services: optional
+    refused = alice.handle("")  # public message: optional -> submit -> validation
     assert refused.startswith("Title: ")
     assert "Title (required):" in refused
     assert repository.open_incidents(cdeps.store) == []

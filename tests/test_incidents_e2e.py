@@ -621,6 +621,7 @@ def test_declare_button_on_app_home_opens_the_form(ibot: RunningBot) -> None:
         "impact",
         "description",
         "commander",
+        "public",  # words for customers (no service picker: no services configured)
     ]
     severity = view["blocks"][1]["element"]
     assert [o["value"] for o in severity["options"]] == ["sev0", "sev1", "sev2", "sev3"]

@@ -103,6 +103,10 @@ def test_every_text_input_of_every_form_declares_the_length_the_bot_accepts(
         ("hotfix_resolve", "root_cause"): 3000,
         ("hotfix_resolve", "resolution"): 3000,
         ("hotfix_resolve", "action_items"): 3000,
+        # Words for customers (services/comms/customer.py PUBLIC_LIMIT).
+        ("hotfix_declare", "public"): 3000,
+        ("hotfix_update", "public"): 3000,
+        ("hotfix_resolve", "public"): 3000,
     }
 
 

@@ -70,6 +70,9 @@ def incident(*, is_open: bool = True, value: str = BIG) -> JSON:
         "next_update_due_at": LATER if is_open else None,
         "age": "2 h 0 min",
         "is_open": is_open,
+        "services": [value, "payments"],
+        # A configured link (validated as a URL template) with what a URL may carry.
+        "call_link": "https://zoom.us/j/7?pwd=a&b=<x>*bold*_i_" + "9" * 3000,
     }
 
 
@@ -355,7 +358,15 @@ SAMPLES: dict[str, list[JSON]] = {
             "limits": LIMITS,
             "title": BIG,
             "severities": [{"value": "sev1", "label": BIG, "meaning": BIG}],
-        }
+            "services": [BIG, "payments"] * 50,
+        },
+        {
+            "origin_channel_id": None,
+            "limits": LIMITS,
+            "title": "",
+            "severities": [{"value": "sev1", "label": "SEV1", "meaning": "Critical"}],
+            "services": [],
+        },
     ],
     "modal_resolve": [{"origin_channel_id": None, "limits": LIMITS, "incident": incident()}],
     "modal_update": [
@@ -391,6 +402,7 @@ SAMPLES: dict[str, list[JSON]] = {
             "resolution": BIG,
             "action_items": [{"text": BIG, "owner": BIG}] * 5,
             "author": BIG,
+            "public": BIG,
         }
     ],
     "role_assigned": [
@@ -408,7 +420,20 @@ SAMPLES: dict[str, list[JSON]] = {
     ],
     "severity_changed": [{"incident": incident(), "old_severity": BIG, "author": BIG}],
     "status_update": [
-        {"incident": incident(), "old_status": "investigating", "message": BIG, "author": BIG}
+        {
+            "incident": incident(),
+            "old_status": "investigating",
+            "message": BIG,
+            "author": BIG,
+            "public": BIG,
+        },
+        {
+            "incident": incident(),
+            "old_status": "identified",
+            "message": "",
+            "author": "U0ALICE",
+            "public": "",
+        },
     ],
     "timeline": [
         {
@@ -534,7 +559,13 @@ def test_plain_text_and_values_carry_the_text_as_typed() -> None:
     title = "A & B <c>"
     view = Renderer().render_data(
         "modal_declare",
-        {"origin_channel_id": "C0GENERAL", "limits": LIMITS, "title": title, "severities": []},
+        {
+            "origin_channel_id": "C0GENERAL",
+            "limits": LIMITS,
+            "title": title,
+            "severities": [],
+            "services": [],
+        },
     )
     (title_block,) = [b for b in view["blocks"] if b.get("block_id") == "title"]
     assert title_block["element"]["initial_value"] == title

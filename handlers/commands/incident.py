@@ -10,7 +10,7 @@ from handlers.commands.registry import ChatGroup, chat_command
 from handlers.context import CommandEnv
 from handlers.form_limits import LIMITS, TITLE
 from handlers.incident_lookup import INCIDENT_OPTION, find_incident
-from handlers.params import SEVERITY, SLACK_USER
+from handlers.params import PUBLIC, PUBLIC_HELP, SERVICE, SEVERITY, SLACK_USER
 from handlers.people import mention_people
 from handlers.replies import Reply
 from services.errors import UserFacingError
@@ -88,6 +88,14 @@ def modal(template: str, env: CommandEnv, **data: Any) -> Reply:
 )
 @click.option("--description", default="", help="What is known so far.")
 @click.option("--commander", type=SLACK_USER, help="Incident commander (default: you).")
+@click.option(
+    "--service",
+    "services",
+    type=SERVICE,
+    multiple=True,
+    help="An affected service, as configured under `services:` (repeat for several).",
+)
+@click.option("--public", type=PUBLIC, help=PUBLIC_HELP)
 def create(
     env: CommandEnv,
     severity: Severity | None,
@@ -95,17 +103,12 @@ def create(
     impact: str,
     description: str,
     commander: str | None,
+    services: tuple[str, ...],
+    public: str | None,
 ) -> Reply:
     """Declare an incident: record it, open the war room, invite the responders, announce it."""
-    if severity is None and title is None:
-        return modal(
-            "modal_declare",
-            env,
-            title="",
-            severities=[
-                {"value": s.value, "label": s.label, "meaning": s.meaning} for s in Severity
-            ],
-        )
+    if severity is None and title is None and not services and public is None:
+        return declare_modal(env, title="")
     if severity is None or not title or not title.strip():
         missing = "--severity" if severity is None else "--title"
         raise click.UsageError(f"Missing option '{missing}'.")
@@ -120,8 +123,35 @@ def create(
             declared_by=env.invocation.actor,
             origin_channel_id=env.invocation.channel_id,
             request_key=env.invocation.trigger_id,
+            services=tuple(dict.fromkeys(services)),  # `--service a --service a`: once
+            public=public,
         ),
     )
+
+
+# Slack's multi_static_select takes at most 100 options.
+MAX_SERVICE_CHOICES = 100
+
+
+def declare_modal(env: CommandEnv, *, title: str) -> Reply:
+    """The declare form, `title` prefilled; a service picker when services are configured."""
+    return modal(
+        "modal_declare",
+        env,
+        title=title,
+        severities=[{"value": s.value, "label": s.label, "meaning": s.meaning} for s in Severity],
+        services=sorted(env.deps.settings.services)[:MAX_SERVICE_CHOICES],
+    )
+
+
+def unpublished(env: CommandEnv, public: str | None) -> list[str]:
+    """Customer words given with nothing outside Slack configured reach no customer: say so."""
+    if public and not env.deps.comms.configured:
+        return [
+            "The public message reached no customer: no status page or email is configured"
+            " (`statuspage:` / `email:` in hotfix.yml). The war room has it."
+        ]
+    return []
 
 
 def run_declaration(env: CommandEnv, declaration: Declaration) -> Reply:
@@ -129,7 +159,8 @@ def run_declaration(env: CommandEnv, declaration: Declaration) -> Reply:
     incident = result.report.incident
     if not result.created:
         return summary(env, incident.id, f"{incident.id} was already declared by this request.", [])
-    return summary(env, incident.id, f"{incident.id} declared.", result.report.problems)
+    problems = result.report.problems + unpublished(env, declaration.public)
+    return summary(env, incident.id, f"{incident.id} declared.", problems)
 
 
 @chat_command(
@@ -143,6 +174,7 @@ def run_declaration(env: CommandEnv, declaration: Declaration) -> Reply:
 @click.option("--message", default="", help="What changed, for the war room and the announcement.")
 @click.option("--eta", help='When the next milestone is expected, e.g. "15 minutes".')
 @click.option("--broadcast", is_flag=True, help="Also post the update to the announcement channel.")
+@click.option("--public", type=PUBLIC, help=PUBLIC_HELP)
 @INCIDENT_OPTION
 def update(
     env: CommandEnv,
@@ -150,11 +182,12 @@ def update(
     message: str,
     eta: str | None,
     broadcast: bool,
+    public: str | None,
     incident_id: str | None,
 ) -> Reply:
     """Post a status update in the war room and the announcement thread; resets the reminder."""
     incident = find_incident(env, incident_id)
-    if status is None and not message and eta is None:
+    if status is None and not message and eta is None and public is None:
         return modal(
             "modal_update",
             env,
@@ -170,10 +203,12 @@ def update(
         eta=eta,
         broadcast=broadcast,
         request_key=env.invocation.trigger_id,
+        public=public,
     )
     if not result.changed:
         return summary(env, incident.id, "This update was already posted.", [])
-    return summary(env, incident.id, f"Update posted for {incident.id}.", result.problems)
+    problems = result.problems + unpublished(env, public)
+    return summary(env, incident.id, f"Update posted for {incident.id}.", problems)
 
 
 def _role_command(role: Role) -> None:
@@ -270,17 +305,19 @@ def list_command(env: CommandEnv) -> Reply:
     help='Follow-ups separated by ";", each optionally with an @owner.',
 )
 @click.option("--resolution", default="", help="What fixed it.")
+@click.option("--public", type=PUBLIC, help=PUBLIC_HELP)
 @INCIDENT_OPTION
 def resolve(
     env: CommandEnv,
     root_cause: str | None,
     action_items: str,
     resolution: str,
+    public: str | None,
     incident_id: str | None,
 ) -> Reply:
     """Resolve the incident: stops reminders, posts the resolution notice, schedules the postmortem."""
     incident = find_incident(env, incident_id)
-    if root_cause is None and not action_items and not resolution:
+    if root_cause is None and not action_items and not resolution and public is None:
         return modal(
             "modal_resolve", env, incident=incident_data(incident, now=env.deps.clock.now())
         )
@@ -293,8 +330,10 @@ def resolve(
         root_cause=root_cause.strip(),
         action_items=lifecycle.parse_action_items(mention_people(env.deps.chat, action_items)),
         resolution=resolution.strip(),
+        public=public,
     )
-    return summary(env, incident.id, f"{incident.id} resolved.", result.problems)
+    problems = result.problems + unpublished(env, public)
+    return summary(env, incident.id, f"{incident.id} resolved.", problems)
 
 
 @chat_command(

@@ -51,6 +51,7 @@ def declare(declaration: Declaration, *, deps: WarRoomDeps) -> DeclareResult:
             request_key=declaration.request_key,
             services=declaration.services,
             public=declaration.public,
+            call_link_template=deps.settings.call_link,
         ),
     )
     if not created:

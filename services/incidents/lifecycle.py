@@ -198,6 +198,8 @@ def _tell_about_update(
         "old_status": str(event.data["status"]["old"]),
         "message": str(event.data.get("message") or ""),
         "author": event.actor,
+        # The war room sees what customers were told (`--public`).
+        "public": str(event.data.get("public") or ""),
     }
     message = Message("status_update", data, key=key)
     result.problems += tell_outside(Occasion.UPDATED, result.incident, event, deps)
@@ -456,6 +458,7 @@ def _tell_about_resolution(
         "resolution": event.data.get("resolution", ""),
         "action_items": event.data.get("action_items", []),
         "author": event.actor,
+        "public": str(event.data.get("public") or ""),
     }
     message = Message("resolution_notice", data, key=f"resolved:{event.id}")
     result.problems += tell_outside(Occasion.RESOLVED, result.incident, event, deps)

@@ -139,6 +139,8 @@ class Incident:
     postmortem_due_at: datetime | None
     # The affected services (`--service`), named as in the config's `services:`.
     services: tuple[str, ...] = ()
+    # The incident's call (`incidents.call_link` filled in when it was declared).
+    call_link: str | None = None
 
     @property
     def is_open(self) -> bool:
@@ -186,4 +188,5 @@ class Incident:
             last_update_at=moment("last_update_at"),
             postmortem_due_at=moment("postmortem_due_at"),
             services=tuple(json.loads(row.get("services") or "[]")),
+            call_link=row.get("call_link"),
         )

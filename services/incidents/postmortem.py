@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo
 
 from services import timeline
 from services.incidents import repository
+from services.incidents.comms_text import KINDS as COMMS_KINDS
+from services.incidents.comms_text import comms_line
 from services.incidents.model import Incident
 from services.incidents.presenting import duration_text, incident_data
 from services.incidents.timeline_text import describe, in_zones
@@ -104,6 +106,30 @@ def _deployments(
     return [{"id": e.id, "sentence": names.in_text(e.text())} for e in by_id.values()]
 
 
+def _communications(
+    events: list[timeline.TimelineEvent], *, names: DisplayNames, zone: ZoneInfo
+) -> dict[str, Any]:
+    """Everything sent outside Slack: one entry per delivery (when, what, to whom, failures
+    too), and the summary grouped by system in order of first use, e.g. "Status page
+    incident opened 14:35 UTC; customers emailed 14:36; paged @alice 14:33, page
+    acknowledged 14:38" (the zone is named once)."""
+    entries: list[dict[str, Any]] = []
+    by_system: dict[str, list[str]] = {}
+    for event in events:
+        if event.kind not in COMMS_KINDS:
+            continue
+        line = comms_line(event, names)
+        when = in_zones(event.at, zone)
+        entries.append(
+            {"when": when, "sentence": line.sentence(), "failed": line.failed, "link": line.link}
+        )
+        moment = event.at.astimezone(zone).strftime("%H:%M") if by_system else when
+        error = f" ({line.error})" if line.error else ""
+        by_system.setdefault(line.system, []).append(f"{line.phrase} {moment}{error}")
+    summary = "; ".join(", ".join(parts) for parts in by_system.values())
+    return {"entries": entries, "summary": summary[:1].upper() + summary[1:]}
+
+
 def postmortem_data(
     store: Store, incident: Incident, *, now: datetime, zone: ZoneInfo, names: DisplayNames
 ) -> dict[str, Any]:
@@ -142,6 +168,7 @@ def postmortem_data(
             for event in events
         ],
         "deployments": _deployments(events, names=names, zone=zone),
+        "communications": _communications(events, names=names, zone=zone),
         "action_items": [
             {**item, "owner": names.who(str(item["owner"])) if item.get("owner") else None}
             for item in repository.action_items(store, incident.id)

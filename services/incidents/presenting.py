@@ -52,4 +52,8 @@ def incident_data(incident: Incident, *, now: datetime) -> dict[str, Any]:
         "next_update_due_at": iso(incident.next_update_due_at) if incident.is_open else None,
         "age": duration_text(end - incident.declared_at),
         "is_open": incident.is_open,
+        # The affected services (`--service`), as named in the config's `services:`.
+        "services": list(incident.services),
+        # The incident's call (Zoom, Meet…), from `incidents.call_link`; None when unset.
+        "call_link": incident.call_link,
     }

@@ -12,6 +12,7 @@ from services import timeline
 from services.clock import Clock, isoformat
 from services.errors import NotFoundError
 from services.incidents.model import Incident, Severity, Status
+from services.patterns import link_for
 from services.store import Store
 
 
@@ -29,6 +30,8 @@ class NewIncident:
     services: tuple[str, ...] = ()
     # Customer-facing words typed at declaration (`--public`), kept on the declared event.
     public: str | None = None
+    # `incidents.call_link`, filled in with the number allocated here.
+    call_link_template: str | None = None
 
 
 def create(store: Store, *, clock: Clock, new: NewIncident) -> tuple[Incident, bool]:
@@ -50,7 +53,8 @@ def create(store: Store, *, clock: Clock, new: NewIncident) -> tuple[Incident, b
         conn.execute(
             "INSERT INTO incidents (number, id, title, severity, status, impact, description,"
             " commander, declared_by, origin_channel_id, declared_at, next_update_due_at,"
-            " request_key, services) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " request_key, services, call_link)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 number,
                 incident_id,
@@ -66,6 +70,9 @@ def create(store: Store, *, clock: Clock, new: NewIncident) -> tuple[Incident, b
                 isoformat(new.next_update_due_at),
                 new.request_key,
                 json.dumps(list(new.services)),
+                link_for(new.call_link_template, number=number, incident_id=incident_id)
+                if new.call_link_template
+                else None,
             ),
         )
         timeline.append(

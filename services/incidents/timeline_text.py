@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from services.incidents.comms_text import KINDS as COMMS_KINDS
+from services.incidents.comms_text import comms_line
 from services.incidents.model import Status
 from services.people import DisplayNames
 from services.timeline import TimelineEvent
@@ -54,6 +56,13 @@ def describe(event: TimelineEvent, names: DisplayNames) -> str:
     if event.kind == "status_update":
         message = str(data.get("message") or "")
         text = status_text(data, message)
+    elif event.kind in COMMS_KINDS:
+        return comms_line(event, names).sentence()
     else:
         text = event.text
-    return names.in_text(text)
+    text = names.in_text(text)
+    public = data.get("public")
+    if public and event.kind in ("declared", "status_update", "resolved"):
+        # What customers were told, word for word (people's names in it stay as typed).
+        text += f' · Public: "{public}"'
+    return text

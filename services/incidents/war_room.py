@@ -417,8 +417,10 @@ def _bookmarks(incident: Incident, deps: WarRoomDeps) -> None:
     row = deps.store.query_one(
         "SELECT bookmarks_added_at FROM incidents WHERE id = ?", (incident.id,)
     )
-    if not deps.settings.bookmarks or (row and row["bookmarks_added_at"]):
+    if not (deps.settings.bookmarks or incident.call_link) or (row and row["bookmarks_added_at"]):
         return  # a repaired war room does not get its bookmarks twice
+    if incident.call_link:
+        deps.chat.add_bookmark(incident.channel_id, title="Call", link=incident.call_link)
     for bookmark in deps.settings.bookmarks:
         link = bookmark.link.replace("{incident_id}", incident.id)
         deps.chat.add_bookmark(incident.channel_id, title=bookmark.title, link=link)

@@ -305,6 +305,13 @@ MIGRATIONS: tuple[Migration, ...] = (
         ALTER TABLE incidents ADD COLUMN services TEXT NOT NULL DEFAULT '[]';
         """,
     ),
+    Migration(
+        11,
+        "incidents keep their call link",
+        # Filled in from `incidents.call_link` when declared: a link people have joined stays
+        # the incident's link even if the configuration changes meanwhile.
+        "ALTER TABLE incidents ADD COLUMN call_link TEXT;",
+    ),
 )
 
 
