@@ -83,16 +83,22 @@ def console(deps: Deps, name: str = "alice") -> Console:
     return Console(deps, build_router(deps.settings), actor=f"console:{name}")
 
 
-def settle(
-    deps: Deps, smtp: SmtpServer, count: int, *, until: Callable[[], bool] | None = None
-) -> list[Received]:
-    """Drain until `count` mails arrived and nothing is left to send (or `until` holds)."""
+def wait_for(deps: Deps, condition: Callable[[], bool], what: str) -> None:
+    """Drain (when this process delivers) until `condition` holds; generous deadline."""
     deadline = time.monotonic() + 60
     while True:
         deps.comms.drain()
-        done = until() if until is not None else deliveries.depth(deps.store) == 0
-        arrived = smtp.messages()
-        if done and len(arrived) >= count:
-            return arrived
-        assert time.monotonic() < deadline, f"{len(arrived)} of {count} mails arrived"
+        if condition():
+            return
+        assert time.monotonic() < deadline, f"still waiting for {what}"
         time.sleep(0.05)
+
+
+def settle(deps: Deps, smtp: SmtpServer, count: int) -> list[Received]:
+    """Drain until `count` mails arrived and nothing is left to send."""
+    wait_for(
+        deps,
+        lambda: deliveries.depth(deps.store) == 0 and len(smtp.messages()) >= count,
+        f"{count} mails",
+    )
+    return smtp.messages()

@@ -83,9 +83,11 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        if self.server.behaviour.end_of_data:
-            return self.server.behaviour.end_of_data
         raw = bytes(envelope.original_content or envelope.content)
+        if self.server.behaviour.end_of_data:
+            with self.server.lock:
+                self.server.rejected.append(raw)
+            return self.server.behaviour.end_of_data
         parsed = email.message_from_bytes(raw, policy=email.policy.default)
         login = session.auth_data.login.decode() if session.authenticated else None
         with self.server.lock:
@@ -113,6 +115,7 @@ class SmtpServer:
         self.port = free_port()
         self.behaviour = Behaviour()
         self.received: list[Received] = []
+        self.rejected: list[bytes] = []  # what was answered with `end_of_data`
         self.lock = threading.Lock()
         self.users = users
         self.tls_context: ssl.SSLContext | None = None
