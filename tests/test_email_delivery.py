@@ -150,7 +150,7 @@ def test_550_for_every_recipient_fails_the_delivery_and_tells_the_war_room(
     assert "every recipient was refused: support@example.com (550 5.1.1" in failed.text
     out = printed.getvalue()
     (told,) = [line for line in out.splitlines() if "The email send of INC-1 failed" in line]
-    assert told.startswith("[#inc-1-search-is-slow]")  # said in the war room
+    assert told.startswith("[#inc-1-search-is-slow ")  # said in the war room
     assert "will not be retried" in told
     assert "support@example.com (550 5.1.1 Requested action not taken" in out
     assert smtp.messages() == []
