@@ -16,16 +16,12 @@ from services.comms import deliveries
 from services.comms.news import Occasion
 from services.incidents import repository
 from services.incidents.outside import declared_outside, tell_outside
-from tests.harness.email_fixtures import (  # noqa: F401 (fixtures)
+from tests.harness.email_fixtures import (
     CUSTOMERS,
     EXECS,
     SUPPORT,
     console,
-    edeps,
-    email_section,
-    settings_data,
     settle,
-    smtp,
 )
 from tests.harness.smtp_server import Received, SmtpServer
 

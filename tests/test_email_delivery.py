@@ -21,17 +21,13 @@ from services.clock import ManualClock
 from services.comms import deliveries
 from services.comms.deliveries import State
 from tests.conftest import REPO_ROOT
-from tests.harness.email_fixtures import (  # noqa: F401 (fixtures)
+from tests.harness.email_fixtures import (
     CUSTOMERS,
     EXECS,
     SUPPORT,
     console,
-    edeps,
-    email_section,
     email_settings,
-    settings_data,
     settle,
-    smtp,
     wait_for,
 )
 from tests.harness.email_sender import CRASHED
@@ -56,10 +52,16 @@ def planned(deps: Deps) -> int:
     return len(deliveries.for_incident(deps.store, "INC-1"))
 
 
-def run_bot_until_crash(settings_data: dict[str, Any], crash_at: str) -> None:
+def run_bot_until_crash(email_bot_settings: dict[str, Any], crash_at: str) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SMTP_")}
     done = subprocess.run(
-        [sys.executable, "-m", "tests.harness.email_sender", json.dumps(settings_data), crash_at],
+        [
+            sys.executable,
+            "-m",
+            "tests.harness.email_sender",
+            json.dumps(email_bot_settings),
+            crash_at,
+        ],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,
@@ -70,10 +72,10 @@ def run_bot_until_crash(settings_data: dict[str, Any], crash_at: str) -> None:
 
 
 def test_a_bot_killed_after_sealing_the_mail_does_not_send_it_again_and_says_so(
-    edeps: Deps, smtp: SmtpServer, settings_data: dict[str, Any]
+    edeps: Deps, smtp: SmtpServer, email_bot_settings: dict[str, Any]
 ) -> None:
     queued_without_sending(edeps, SEV1, 3)
-    run_bot_until_crash(settings_data, "sealed")
+    run_bot_until_crash(email_bot_settings, "sealed")
     # The relay never read the final ".": it dropped the unterminated mail.
     assert smtp.messages() == []
     execs = deliveries.for_incident(edeps.store, "INC-1")[0]
@@ -89,10 +91,10 @@ def test_a_bot_killed_after_sealing_the_mail_does_not_send_it_again_and_says_so(
 
 
 def test_a_bot_killed_after_the_relay_took_the_mail_records_it_without_sending_it_again(
-    edeps: Deps, smtp: SmtpServer, settings_data: dict[str, Any]
+    edeps: Deps, smtp: SmtpServer, email_bot_settings: dict[str, Any]
 ) -> None:
     queued_without_sending(edeps, SEV1, 3)
-    run_bot_until_crash(settings_data, "delivered")
+    run_bot_until_crash(email_bot_settings, "delivered")
     assert [m.rcpt_tos for m in smtp.messages()] == [EXECS]  # taken, but never recorded
     edeps.comms.may_deliver = lambda: True
     mails = settle(edeps, smtp, 3)
@@ -123,7 +125,9 @@ def test_a_relay_that_is_down_holds_the_mail_until_it_is_back(
 
 
 def postponed(deps: Deps) -> bool:
-    return all(d.error and d.state is State.QUEUED for d in deliveries.for_incident(deps.store, "INC-1"))
+    return all(
+        d.error and d.state is State.QUEUED for d in deliveries.for_incident(deps.store, "INC-1")
+    )
 
 
 def test_a_451_at_the_end_of_data_is_retried_with_the_very_same_message(

@@ -62,16 +62,16 @@ def email_section(smtp: SmtpServer) -> dict[str, Any]:
 
 
 @pytest.fixture
-def settings_data(tmp_path: Path, email_section: dict[str, Any]) -> dict[str, Any]:
+def email_bot_settings(tmp_path: Path, email_section: dict[str, Any]) -> dict[str, Any]:
     return {"store": {"path": str(tmp_path / "bot.db")}, "email": email_section}
 
 
 @pytest.fixture
 def edeps(
-    settings_data: dict[str, Any], clock: ManualClock, printed: io.StringIO
+    email_bot_settings: dict[str, Any], clock: ManualClock, printed: io.StringIO
 ) -> Iterator[Deps]:
     built = build_deps(
-        Settings.model_validate(settings_data),
+        Settings.model_validate(email_bot_settings),
         clock=clock,
         chat=lambda renderer, _store, _clock: ConsoleChat(renderer, out=printed),
     )

@@ -146,7 +146,9 @@ class SmtpClient:
         context = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
         return context
 
-    def _envelope(self, smtp: smtplib.SMTP, sender: str, recipients: Sequence[str]) -> dict[str, str]:
+    def _envelope(
+        self, smtp: smtplib.SMTP, sender: str, recipients: Sequence[str]
+    ) -> dict[str, str]:
         """MAIL FROM and RCPT TO; the recipients refused for good (5xx). A 4xx for anyone
         makes the whole mail wait, so that nobody gets it twice."""
         try:
