@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from bot.config import ConfigError, load_config
 from handlers.context import Deps
@@ -142,3 +143,15 @@ def test_audience_addresses_are_plain_addresses(tmp_path: Path, address: str, ok
     else:
         with pytest.raises(ValidationError):
             EmailSettings.model_validate(data)
+
+
+def test_the_commented_example_is_valid_configuration() -> None:
+    from bot.config import EXAMPLE_CONFIG
+    from services.comms.email.settings import EmailSettings
+
+    text = EXAMPLE_CONFIG.read_text(encoding="utf-8")
+    block = text[text.index("# email:") :].splitlines()
+    data = yaml.safe_load("\n".join(line.removeprefix("#") for line in block))
+    settings = EmailSettings.model_validate(data["email"])
+    assert settings.audiences["customers"].messages == "customer"
+    assert settings.domain == "example.com"

@@ -253,5 +253,6 @@ def test_a_wrong_password_is_refused_and_told_without_the_password(
         deps.store.close()
     assert "refused the login: 535" in failed.text
     assert "refused the login: 535" in printed.getvalue()
+    assert "Check the SMTP username and password in the bot's environment" in failed.text
     assert "not-the-Pa55word" not in caplog.text + printed.getvalue() + failed.text
     assert secure_smtp.messages() == []

@@ -26,6 +26,7 @@ import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from services.comms.errors import CommsError, Refused, RetryLater
 
@@ -36,7 +37,11 @@ Checkpoint = Callable[[str], None]
 
 
 class MailError(CommsError):
-    """Any problem talking to the mail relay."""
+    """Any problem talking to the mail relay. The hint (what to do) is part of the message:
+    the message is what the timeline and the war room are told."""
+
+    def __init__(self, message: str, *, hint: str | None = None, **more: Any) -> None:
+        super().__init__(f"{message}. {hint}" if hint else message, hint=hint, **more)
 
 
 class MailTemporary(MailError, RetryLater):
@@ -190,8 +195,7 @@ class SmtpClient:
         except BaseException as exc:
             raise MailUnconfirmed(
                 f"the connection to {self.where} was lost while it confirmed the mail"
-                f" ({type(exc).__name__})",
-                hint="Ask a recipient whether it arrived; it is not sent again.",
+                f" ({type(exc).__name__})"
             ) from None
         if code == 250:
             return _said(code, said)
@@ -205,7 +209,13 @@ class SmtpClient:
             return
         if 400 <= code < 500 or code == -1:
             raise MailTemporary(f"{self.where} answered {step} with {_said(code, said)}")
-        raise MailRefused(f"{self.where} refused {step}: {_said(code, said)}")
+        hint = (
+            "The relay wants a login (or STARTTLS first): set the variables named by"
+            " email.username_env and email.password_env, and email.starttls."
+            if code == 530
+            else None
+        )
+        raise MailRefused(f"{self.where} refused {step}: {_said(code, said)}", hint=hint)
 
     def _translate(self, exc: BaseException) -> BaseException:
         if isinstance(exc, MailError) or not isinstance(exc, Exception):
