@@ -9,17 +9,21 @@ import logging
 import os
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bot.wiring import build_deps, close_deps
+from handlers.console_chat import ConsoleChat
 from handlers.context import Deps
 from services import timeline
 from services.clock import ManualClock
 from services.comms import deliveries
 from services.comms.deliveries import State
+from services.settings import Settings
 from tests.conftest import REPO_ROOT
 from tests.harness.email_fixtures import (
     CUSTOMERS,
@@ -198,61 +202,103 @@ def secure_settings(
     return {"store": {"path": str(tmp_path / "bot.db")}, "email": section}
 
 
-def secure_deps(settings: dict[str, Any], clock: ManualClock, printed: io.StringIO) -> Deps:
-    from bot.wiring import build_deps
-    from handlers.console_chat import ConsoleChat
-    from services.settings import Settings
-
-    return build_deps(
-        Settings.model_validate(settings),
-        clock=clock,
-        chat=lambda renderer, _store, _clock: ConsoleChat(renderer, out=printed),
-    )
-
-
-def test_starttls_and_auth_with_credentials_from_the_environment(
-    secure_smtp: SmtpServer,
+@pytest.fixture
+def secure_bot(
     secure_settings: dict[str, Any],
     clock: ManualClock,
     printed: io.StringIO,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
-) -> None:
-    monkeypatch.setenv("SMTP_USERNAME", "incident-bot")
-    monkeypatch.setenv("SMTP_PASSWORD", "pa55-w0rd!")
-    caplog.set_level(logging.DEBUG)
-    deps = secure_deps(secure_settings, clock, printed)
-    try:
+) -> Iterator[Callable[[str], Deps]]:
+    """Starts the bot with SMTP_USERNAME and the given SMTP_PASSWORD, and declares a SEV2."""
+    started: list[Deps] = []
+
+    def start(password: str) -> Deps:
+        monkeypatch.setenv("SMTP_USERNAME", "incident-bot")
+        monkeypatch.setenv("SMTP_PASSWORD", password)
+        caplog.set_level(logging.DEBUG)
+        deps = build_deps(
+            Settings.model_validate(secure_settings),
+            clock=clock,
+            chat=lambda renderer, _store, _clock: ConsoleChat(renderer, out=printed),
+        )
+        started.append(deps)
         console(deps).handle(SEV2)
-        (mail,) = settle(deps, secure_smtp, 1)
-    finally:
-        deps.worker.shutdown(wait=True)
-        deps.store.close()
+        return deps
+
+    yield start
+    for deps in started:
+        close_deps(deps)
+
+
+def test_starttls_and_auth_with_credentials_from_the_environment(
+    secure_bot: Callable[[str], Deps],
+    secure_smtp: SmtpServer,
+    printed: io.StringIO,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    deps = secure_bot("pa55-w0rd!")
+    (mail,) = settle(deps, secure_smtp, 1)
     assert (mail.tls, mail.login, mail.rcpt_tos) == (True, "incident-bot", SUPPORT)
     assert "pa55-w0rd!" not in caplog.text + printed.getvalue()
 
 
 def test_a_wrong_password_is_refused_and_told_without_the_password(
+    secure_bot: Callable[[str], Deps],
     secure_smtp: SmtpServer,
-    secure_settings: dict[str, Any],
-    clock: ManualClock,
     printed: io.StringIO,
-    monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    monkeypatch.setenv("SMTP_USERNAME", "incident-bot")
-    monkeypatch.setenv("SMTP_PASSWORD", "not-the-Pa55word")
-    caplog.set_level(logging.DEBUG)
-    deps = secure_deps(secure_settings, clock, printed)
-    try:
-        console(deps).handle(SEV2)
-        wait_for(deps, lambda: bool(comms_events(deps, "comms_failed")), "the failure")
-        (failed,) = comms_events(deps, "comms_failed")
-    finally:
-        deps.worker.shutdown(wait=True)
-        deps.store.close()
+    deps = secure_bot("not-the-Pa55word")
+    wait_for(deps, lambda: bool(comms_events(deps, "comms_failed")), "the failure")
+    (failed,) = comms_events(deps, "comms_failed")
     assert "refused the login: 535" in failed.text
     assert "refused the login: 535" in printed.getvalue()
     assert "Check the SMTP username and password in the bot's environment" in failed.text
     assert "not-the-Pa55word" not in caplog.text + printed.getvalue() + failed.text
     assert secure_smtp.messages() == []
+
+
+def test_a_connection_lost_after_the_seal_is_unconfirmed_and_nothing_arrives(
+    smtp: SmtpServer,
+) -> None:
+    from services.comms.email.client import MailUnconfirmed, SmtpClient
+
+    client = SmtpClient(
+        host="127.0.0.1", port=smtp.port, starttls=False, timeout=10, credentials=None
+    )
+    marks: list[str] = []
+
+    def relay_dies_at_the_seal(mark: str) -> None:
+        marks.append(mark)
+        if mark == "sealed":
+            smtp.stop()  # the relay goes away before it reads the "."
+
+    with pytest.raises(MailUnconfirmed, match="lost while it confirmed the mail"):
+        client.send(
+            b"Subject: hi\r\n\r\nbody\r\n",
+            sender="incidents@example.com",
+            recipients=SUPPORT,
+            checkpoint=relay_dies_at_the_seal,
+        )
+    assert marks == ["sealed"]
+    assert smtp.messages() == []
+
+
+def test_a_relay_that_never_answers_times_out_as_try_later() -> None:
+    import socket
+
+    from services.comms.email.client import MailTemporary, SmtpClient
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        client = SmtpClient(
+            host="127.0.0.1",
+            port=silent.getsockname()[1],
+            starttls=False,
+            timeout=0.5,
+            credentials=None,
+        )
+        with pytest.raises(MailTemporary, match=r"did not answer within 0\.5 s"):
+            client.send(b"x", sender="a@example.com", recipients=SUPPORT, checkpoint=print)

@@ -85,23 +85,14 @@ def smtp_data(message: bytes) -> bytes:
     return data if data.endswith(b"\r\n") else data + b"\r\n"
 
 
+@dataclass(frozen=True, kw_only=True)
 class SmtpClient:
-    def __init__(
-        self,
-        *,
-        host: str,
-        port: int,
-        starttls: bool,
-        timeout: float,
-        credentials: Credentials | None,
-        ca_file: Path | None = None,
-    ) -> None:
-        self.host = host
-        self.port = port
-        self.starttls = starttls
-        self.timeout = timeout
-        self.credentials = credentials
-        self.ca_file = ca_file
+    host: str
+    port: int
+    starttls: bool
+    timeout: float
+    credentials: Credentials | None
+    ca_file: Path | None = None
 
     @property
     def where(self) -> str:
@@ -242,7 +233,8 @@ class SmtpClient:
                 f"{where}'s certificate is not trusted: {exc.verify_message}",
                 hint="Set email.ca_file to the CA that signed the relay's certificate.",
             )
-        if isinstance(exc, socket.timeout | TimeoutError):
+        # smtplib reports a read that timed out as a closed connection ("…: timed out").
+        if isinstance(exc, socket.timeout | TimeoutError) or "timed out" in str(exc):
             return MailTemporary(f"{where} did not answer within {self.timeout:g} s")
         if isinstance(exc, OSError):  # refused, reset, unreachable, disconnected
             return MailTemporary(f"cannot reach the mail relay {where}: {exc.strerror or exc}")
