@@ -32,6 +32,7 @@ from services.comms.errors import CommsError, Refused, RetryLater
 
 SEALED = "sealed"  # the whole mail written, "." not yet: never resend from here
 REJECTED = "rejected"  # the relay answered the "." with an error: nobody got it
+END_OF_DATA_TIMEOUT = 120.0  # seconds for the answer to the "."
 
 Checkpoint = Callable[[str], None]
 
@@ -181,6 +182,11 @@ class SmtpClient:
             raise self._translate(exc) from None
         checkpoint(SEALED)  # committed: from here on, never send this mail again
         try:
+            if smtp.sock is not None:
+                # The relay delivers before it answers the "." (RFC 5321 §4.5.3.2 asks
+                # clients to wait 10 min here): a short wait would only make the mail
+                # "unconfirmed". Shorter than 10 min: the rest of the queue waits meanwhile.
+                smtp.sock.settimeout(max(self.timeout, END_OF_DATA_TIMEOUT))
             smtp.send(b".\r\n")
             code, said = smtp.getreply()
         except BaseException as exc:
