@@ -164,8 +164,8 @@ def test_550_for_every_recipient_fails_the_delivery_and_tells_the_war_room(
     assert smtp.messages() == []
 
 
-def test_550_for_some_recipients_delivers_to_the_others_and_names_the_refused(
-    edeps: Deps, smtp: SmtpServer
+def test_550_for_some_recipients_delivers_to_the_others_and_tells_the_war_room(
+    edeps: Deps, smtp: SmtpServer, printed: io.StringIO
 ) -> None:
     smtp.behaviour.refuse[EXECS[1]] = "550 5.1.1 mailbox unavailable"
     console(edeps).handle(SEV1)
@@ -176,6 +176,16 @@ def test_550_for_some_recipients_delivers_to_the_others_and_names_the_refused(
     assert execs.text.startswith("Emailed execs (1 recipient)")
     assert "Refused by the mail relay: cto@example.com (550 5.1.1 mailbox unavailable)" in (
         execs.text
+    )
+    # Nothing silent: the war room is told who missed the mail, once.
+    wait_for(edeps, lambda: bool(comms_events(edeps, "comms_failed")), "the refusal reported")
+    (failed,) = comms_events(edeps, "comms_failed")
+    assert failed.data["audience"] == "execs"
+    told = [line for line in printed.getvalue().splitlines() if "failed and will not" in line]
+    assert len(told) == 1
+    assert (
+        "the mail relay refused cto@example.com (550 5.1.1 mailbox unavailable): they did not"
+        " get “[SEV1] INC-1: Payments failing” (to execs); the other recipients did" in told[0]
     )
 
 

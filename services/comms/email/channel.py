@@ -9,6 +9,9 @@ so a mail sent again is the same message with the same Message-ID.
 After a crash (see client.py): a delivery marked SEALED is not sent again and is written on
 the timeline as "delivery unconfirmed"; one marked DELIVERED was accepted and is recorded;
 any other mark means the relay never took the mail, and it is sent (the same mail) again.
+
+Recipients the relay refuses one by one (550) do not stop the others' mail; they are queued
+as a delivery of their own that fails at once, so that the war room is told who missed it.
 """
 
 from __future__ import annotations
@@ -18,11 +21,17 @@ from datetime import datetime
 
 from services.clock import Clock, parse_iso
 from services.comms import deliveries
-from services.comms.deliveries import Delivery
+from services.comms.deliveries import Delivery, Outgoing
 from services.comms.dispatcher import Checkpoint, Sent
-from services.comms.email.client import SEALED, Delivered, MailUnconfirmed, SmtpClient
+from services.comms.email.client import (
+    SEALED,
+    Delivered,
+    MailRefused,
+    MailUnconfirmed,
+    SmtpClient,
+)
 from services.comms.email.compose import Mail, Thread, clean_header, compose, message_id
-from services.comms.email.planner import CHANNEL
+from services.comms.email.planner import ACTION, CHANNEL
 from services.comms.email.settings import EmailSettings
 from services.store import Store
 
@@ -46,6 +55,8 @@ class EmailChannel:
             return self._unconfirmed(delivery, "the bot stopped while the mail relay confirmed it")
         if delivery.checkpoint == DELIVERED:
             return Sent(self._sentence(delivery, None), result={"confirmed_before_restart": True})
+        if "refused" in delivery.payload:
+            raise MailRefused(_refusal(delivery))
         payload = delivery.payload
         thread = self.thread(delivery)
         mail = Mail(
@@ -67,6 +78,8 @@ class EmailChannel:
             )
         except MailUnconfirmed as exc:
             return self._unconfirmed(delivery, exc.message)
+        if delivered.refused:
+            self._report_refused(delivery, delivered.refused)
         checkpoint(DELIVERED)
         return Sent(
             self._sentence(delivery, delivered),
@@ -99,6 +112,23 @@ class EmailChannel:
         mail_id = message_id("hotfix", incident_id, _stamp(started), audience, own, domain=domain)
         return Thread(message_id=mail_id, root=link.external_id)
 
+    def _report_refused(self, delivery: Delivery, refused: dict[str, str]) -> None:
+        """Recipients refused one by one are a failure of their own, queued once: it is
+        written on the timeline and said in the war room like any delivery that failed."""
+        deliveries.enqueue(
+            self.store,
+            clock=self.clock,
+            incident_id=delivery.incident_id,
+            outgoing=Outgoing(
+                channel=CHANNEL,
+                action=ACTION,
+                key="refused",
+                audience=delivery.audience,
+                payload={"refused": refused, "subject": delivery.payload.get("subject", "")},
+            ),
+            dedup_key=f"{delivery.dedup_key}:refused",
+        )
+
     def _sentence(self, delivery: Delivery, delivered: Delivered | None) -> str:
         subject = clean_header(str(delivery.payload.get("subject", "")), limit=80)
         count = len(delivered.accepted) if delivered else len(delivery.payload.get("to", []))
@@ -119,3 +149,13 @@ class EmailChannel:
 
 def _stamp(moment: datetime) -> str:
     return moment.strftime("%Y%m%d%H%M%S")
+
+
+def _refusal(delivery: Delivery) -> str:
+    refused = dict(delivery.payload["refused"])
+    subject = clean_header(str(delivery.payload.get("subject", "")), limit=80)
+    names = "; ".join(f"{address} ({why})" for address, why in refused.items())
+    return (
+        f"the mail relay refused {names}: they did not get “{subject}” (to {delivery.audience});"
+        " the other recipients did. Check these addresses in email.audiences"
+    )
