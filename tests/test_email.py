@@ -160,3 +160,27 @@ def test_a_quiet_update_and_an_unconfigured_severity_send_nothing(
     settle(edeps, smtp, 0)
     assert smtp.messages() == []
     assert deliveries.for_incident(edeps.store, "INC-1") == []
+
+
+def test_a_broadcast_update_replayed_by_slack_is_emailed_once(
+    edeps: Deps, smtp: SmtpServer
+) -> None:
+    from services.incidents.lifecycle import post_update
+    from services.incidents.model import Status
+
+    console(edeps).handle(CREATE)
+    settle(edeps, smtp, 3)
+    for _ in range(3):  # the request and two of Slack's retries, same trigger id
+        post_update(
+            repository.get(edeps.store, "INC-1"),
+            deps=edeps.war_room,
+            actor="U0ALICE",
+            status=Status.IDENTIFIED,
+            message="Found the leak",
+            eta=None,
+            broadcast=True,
+            request_key="trigger-1",
+        )
+    mails = settle(edeps, smtp, 5)
+    assert len(mails) == 5  # execs and customers once each
+    assert [m.rcpt_tos for m in mails[3:]] == [EXECS, CUSTOMERS]
