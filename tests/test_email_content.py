@@ -150,7 +150,10 @@ def test_the_commented_example_is_valid_configuration() -> None:
     from services.comms.email.settings import EmailSettings
 
     text = EXAMPLE_CONFIG.read_text(encoding="utf-8")
-    block = text[text.index("# email:") :].splitlines()
+    lines = text[text.index("# email:") :].splitlines()
+    # The commented block ends at the first line that is not a comment (other sections follow).
+    end = next((i for i, line in enumerate(lines) if not line.startswith("#")), len(lines))
+    block = lines[:end]
     data = yaml.safe_load("\n".join(line.removeprefix("#") for line in block))
     settings = EmailSettings.model_validate(data["email"])
     assert settings.audiences["customers"].messages == "customer"
