@@ -24,6 +24,7 @@ pytest_plugins = [
     "tests.harness.k8s_fixtures",
     "tests.harness.deploy_target",
     "tests.harness.console_fixtures",
+    "tests.harness.email_fixtures",
 ]
 
 

@@ -31,7 +31,7 @@ def models_and_fields(
     seen.add(model)
     found: list[tuple[str, str]] = []
     for name, field in model.model_fields.items():
-        found.append((f"{path}{name}", name))
+        found.append((f"{path}{name}", field.alias or name))  # as the file spells it
         for inner in _models_in(field.annotation):
             found += models_and_fields(inner, f"{path}{name}.", seen)
     return found
