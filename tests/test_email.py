@@ -110,7 +110,7 @@ def test_customers_get_only_the_customer_words_and_not_each_others_addresses(
         "Service disruption",
         "Resolved: service disruption",
     ]
-    assert "We are investigating a service disruption." in customers[0].part("plain")
+    assert "We are investigating a service disruption that started at" in customers[0].part("plain")
     assert "A fix has been applied and we are monitoring" in customers[1].part("plain")
     assert "Service restored." in customers[2].part("html")
     for mail in customers:
