@@ -107,18 +107,17 @@ class ReminderScheduler:
         return report
 
     def deliver_outside(self) -> None:
-        """The status page, pager and email: what is due (a retry, a rate limit's wait)."""
+        """The status page, pager and email: what is due (a retry, a rate limit's wait) is
+        handed to the worker, one job per channel, so a slow relay never delays reminders."""
         if self.should_tick is not None and not self.should_tick():
             return
         try:
-            report = self.deps.comms.drain()
+            if self.deps.comms.wake is not None:
+                self.deps.comms.wake()
         except Exception:
             log.exception("deliveries outside Slack failed; the next tick tries again")
-            return
         finally:
             DELIVERIES_WAITING.set(deliveries.depth(self.deps.store))
-        if report.sent or report.failed:
-            log.info("delivered outside Slack: %s; failed: %s", report.sent, report.failed)
 
     def _finish_war_rooms(self) -> None:
         """War rooms an outage left incomplete (no channel, or failed steps) are finished here."""

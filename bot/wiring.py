@@ -69,9 +69,17 @@ def build_deps(
 
 
 def _drain_soon(comms: Comms, worker: Worker) -> None:
-    """Deliver what was just queued now, on the worker, not at the next tick."""
-    if comms.may_deliver():
-        worker.submit(comms.drain, describe="deliveries outside Slack", one_at_a_time="comms")
+    """Deliver what is due on the worker, one job per channel (a slow mail relay holds back
+    email only), on the long threads (a relay may take minutes to answer)."""
+    if not comms.may_deliver():
+        return
+    for name in comms.channel_names:
+        worker.submit(
+            partial(comms.drain, name),
+            describe=f"deliveries to {name}",
+            long=True,
+            one_at_a_time=f"deliveries:{name}",
+        )
 
 
 def _tell_war_room_of_failure(delivery: Delivery, error: str, *, store: Store, chat: Chat) -> None:

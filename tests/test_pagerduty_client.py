@@ -270,6 +270,8 @@ def test_emulator_rate_limits_per_routing_key(pd: PagerDutyEmulator, key: str, n
 
 
 def test_the_commented_paging_sample_is_valid_configuration() -> None:
+    import itertools
+
     import yaml
 
     from bot.config import EXAMPLE_CONFIG
@@ -277,7 +279,9 @@ def test_the_commented_paging_sample_is_valid_configuration() -> None:
 
     lines = EXAMPLE_CONFIG.read_text(encoding="utf-8").splitlines()
     start = lines.index("paging: {}")
-    sample = ["paging:"] + [line[1:] for line in lines[start + 1 :] if line.startswith("#")]
+    # The commented block ends at the first line that is not a comment (other sections follow).
+    block = itertools.takewhile(lambda line: line.startswith("#"), lines[start + 1 :])
+    sample = ["paging:"] + [line[1:] for line in block]
     settings = Settings.model_validate(yaml.safe_load("\n".join(sample)))
     pagerduty = settings.paging.pagerduty
     assert pagerduty is not None

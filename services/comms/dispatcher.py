@@ -89,50 +89,61 @@ class Dispatcher:
         self.clock = clock
         self.channels = dict(channels)
         self.on_failure = on_failure
-        self._lock = threading.Lock()
-        self._again = threading.Event()
+        self._guard = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+        self._again: dict[str, threading.Event] = {}
 
-    def drain(self) -> DrainReport:
-        """Deliver everything due. A drain asked for while one runs makes that one go round
-        again instead of running beside it (one delivery is never made twice at once)."""
+    def drain(self, channel: str | None = None) -> DrainReport:
+        """Deliver everything due (of one channel, or of each in turn).
+
+        Channels are drained independently (a mail relay slow to answer holds back email
+        only, never the status page). Within a channel, a drain asked for while one runs
+        makes that one go round again instead of running beside it: one delivery is never
+        made twice at once.
+        """
         report = DrainReport()
-        if not self._lock.acquire(blocking=False):
-            self._again.set()
-            return report
+        for name in [channel] if channel is not None else list(self.channels):
+            if name in self.channels:
+                self._drain_channel(name, report)
+        return report
+
+    def _drain_channel(self, name: str, report: DrainReport) -> None:
+        with self._guard:
+            lock = self._locks.setdefault(name, threading.Lock())
+            again = self._again.setdefault(name, threading.Event())
+        if not lock.acquire(blocking=False):
+            again.set()
+            return
         try:
             while True:
-                self._again.clear()
-                self._drain_once(report)
-                if not self._again.is_set():
-                    return report
+                again.clear()
+                self._drain_once(name, report)
+                if not again.is_set():
+                    return
         finally:
-            self._lock.release()
+            lock.release()
 
-    def _drain_once(self, report: DrainReport) -> None:
+    def _drain_once(self, name: str, report: DrainReport) -> None:
         now = self.clock.now()
-        held: set[tuple[str, str | None]] = set()  # (channel, incident) waiting
-        held_channels: set[str] = set()
-        for delivery in deliveries.unfinished(self.store):
-            channel = self.channels.get(delivery.channel)
-            lane = (delivery.channel, delivery.incident_id)
-            if channel is None or delivery.channel in held_channels or lane in held:
-                continue  # not configured here (any more): it waits, reported by `depth`
+        channel = self.channels[name]
+        held: set[str | None] = set()  # incidents whose next delivery must wait
+        for delivery in deliveries.unfinished(self.store, channel=name):
+            if delivery.incident_id in held:
+                continue
             if delivery.not_before is not None and delivery.not_before > now:
-                held.add(lane)
+                held.add(delivery.incident_id)
                 continue
             outcome = self._deliver(channel, delivery)
-            DELIVERIES.labels(
-                delivery.channel, outcome if outcome in ("sent", "failed") else "postponed"
-            ).inc()
+            DELIVERIES.labels(name, outcome if outcome in ("sent", "failed") else "postponed").inc()
             if outcome == "sent":
                 report.sent.append(delivery.id)
             elif outcome == "failed":
                 report.failed.append(delivery.id)
             else:
                 report.postponed.append(delivery.id)
-                held.add(lane)
+                held.add(delivery.incident_id)
                 if outcome == "channel":
-                    held_channels.add(delivery.channel)
+                    return  # the channel's own limit: nothing else goes to it before then
 
     def _deliver(self, channel: Channel, delivery: Delivery) -> str:
         resuming = delivery.state is State.SENDING

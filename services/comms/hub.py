@@ -72,10 +72,15 @@ class Comms:
             self.wake()
         return problems
 
-    def drain(self) -> DrainReport:
+    @property
+    def channel_names(self) -> list[str]:
+        return list(self.dispatcher.channels) if self.dispatcher is not None else []
+
+    def drain(self, channel: str | None = None) -> DrainReport:
+        """Deliver what is due now, here (of one channel, or of each in turn)."""
         if self.dispatcher is None or not self.planners or not self.may_deliver():
             return DrainReport()
-        return self.dispatcher.drain()
+        return self.dispatcher.drain(channel)
 
 
 def dedup_key(news: IncidentNews, outgoing: Outgoing) -> str:
