@@ -115,9 +115,10 @@ class StatuspagePlanner:
             "body": _cut(text.body, BODY_LIMIT),
             "components": components,
         }
-        # Once per incident, whichever news asks first; after an opening that failed for
-        # good, a deliberate publish may try again (keyed by its own event).
-        retry = news.occasion is Occasion.PUBLISHED and self._failed_open(news.incident.id)
+        # Once per incident, whichever news asks first. After an opening that failed for
+        # good, later words for customers (a publish, `--public`) are a new, deliberate try,
+        # keyed by their own event (so a replay of that news still queues nothing new).
+        retry = news.occasion is not Occasion.DECLARED and self._failed_open(news.incident.id)
         return Outgoing(CHANNEL, OPEN, key="open", payload=payload, once_per_incident=not retry)
 
     def _failed_open(self, incident_id: str) -> bool:

@@ -1,0 +1,447 @@
+"""The status page's deliveries under trouble: a page that is down, a rate limit, a restart
+mid-queue, a crash between a call and its record, refusals, hostile words, secrets."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from services import timeline
+from services.clock import ManualClock
+from services.comms import deliveries
+from services.comms.deliveries import State
+from services.comms.hub import Comms
+from services.comms.registry import BuildContext, build_comms
+from services.comms.statuspage.channel import _marker
+from services.comms.statuspage.client import StatuspageClient
+from services.incidents import repository
+from services.incidents.model import Status
+from services.store import Store
+from tests.harness.running_bot import RunningBot
+from tests.harness.slack_emulator import SlackEmulator
+from tests.harness.statuspage_emulator import StatuspageEmulator
+
+from .test_incidents_e2e import start_incident_bot
+from .test_statuspage import (
+    INTERNAL,
+    KEY,
+    PAGE,
+    PAYMENTS,
+    comms_events,
+    declare_incident,
+    resolve,
+    start,
+    statuspage_settings,
+    update,
+)
+
+
+@pytest.fixture
+def page_time() -> list[float]:
+    return [1000.0]
+
+
+@pytest.fixture
+def page(page_time: list[float]) -> Iterator[StatuspageEmulator]:
+    emulator = StatuspageEmulator(api_keys=(KEY,), clock=lambda: page_time[0])
+    emulator.add_page(PAGE, {PAYMENTS: "Payments"})
+    with emulator:
+        yield emulator
+
+
+@pytest.fixture
+def spbot(
+    slack: SlackEmulator,
+    tmp_path: Path,
+    clock: ManualClock,
+    page: StatuspageEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[RunningBot]:
+    bot = start(slack, tmp_path, clock, page, monkeypatch)
+    yield bot
+    bot.stop()
+
+
+def restarted_comms(bot: RunningBot, store: Store) -> Comms:
+    """What a restarted bot builds: a new store connection, dispatcher and channel."""
+    deps = bot.deps
+    return build_comms(
+        BuildContext(
+            settings=deps.settings,
+            store=store,
+            clock=deps.clock,
+            templates=deps.renderer,
+            environ=os.environ,
+            chat=deps.chat,
+        )
+    )
+
+
+def statuspage_deliveries(bot: RunningBot, incident_id: str = "INC-1") -> list[deliveries.Delivery]:
+    return [
+        d for d in deliveries.for_incident(bot.deps.store, incident_id) if d.channel == "statuspage"
+    ]
+
+
+def hold(bot: RunningBot) -> None:
+    """Queue without delivering (the bot stops before its worker gets to the queue)."""
+    bot.deps.comms.may_deliver = lambda: False
+
+
+# -- a page that is down ----------------------------------------------------------------
+
+
+def test_a_page_that_is_down_does_not_block_the_war_room_and_gets_it_later(
+    spbot: RunningBot, page: StatuspageEmulator, clock: ManualClock
+) -> None:
+    page.fail_next(503, count=2)
+    incident = declare_incident(spbot, public="Payments are failing.")
+    # The war room is complete; the opening waits in the queue.
+    assert incident.channel_id and incident.header_ts
+    (waiting,) = statuspage_deliveries(spbot)
+    assert waiting.state is State.QUEUED and waiting.not_before is not None
+    assert "503" in (waiting.error or "")
+    assert comms_events(spbot) == []
+
+    spbot.deps.comms.drain()  # not due yet: nothing is asked of the page
+    assert [r.status for r in page.requests] == [503]
+
+    clock.advance(timedelta(seconds=6))
+    spbot.deps.comms.drain()
+    assert [r.status for r in page.requests] == [503, 503]
+    clock.advance(timedelta(seconds=11))
+    spbot.deps.comms.drain()
+    assert [(r.method, r.status) for r in page.requests] == [
+        ("POST", 503),
+        ("POST", 503),
+        ("POST", 201),
+    ]
+    assert len(page.incidents(PAGE)) == 1
+    assert [e.text for e in comms_events(spbot)] == ["Status page incident opened (Investigating)"]
+
+
+# -- rate limits -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("refusal", [429, 420])
+def test_a_rate_limit_holds_the_channel_until_retry_after(
+    spbot: RunningBot,
+    page: StatuspageEmulator,
+    page_time: list[float],
+    clock: ManualClock,
+    refusal: int,
+) -> None:
+    page.limit, page.window, page.rate_limit_status = 1, 30.0, refusal
+    incident = declare_incident(spbot, public="Payments are failing.")
+    update(spbot, incident.id, status=Status.IDENTIFIED, key="u1")
+    # The opening took the window's one request; the update was refused once, not stormed.
+    assert [r.status for r in page.requests] == [201, refusal]
+    assert page.rate_limited == 1
+    (_, waiting) = statuspage_deliveries(spbot)
+    assert waiting.state is State.QUEUED
+    assert waiting.not_before == clock.now() + timedelta(seconds=30)
+
+    for _ in range(5):  # drains before Retry-After ask nothing
+        spbot.deps.comms.drain()
+    assert page.rate_limited == 1 and len(page.requests) == 2
+
+    page_time[0] += 30
+    clock.advance(timedelta(seconds=30))
+    spbot.deps.comms.drain()
+    assert [r.status for r in page.requests] == [201, refusal, 200]
+    assert page.incidents(PAGE)[0]["status"] == "identified"
+
+
+def test_the_client_paces_its_requests_to_the_keys_limit(page: StatuspageEmulator) -> None:
+    now = [0.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(round(seconds, 3))
+        now[0] += seconds
+
+    paced = StatuspageClient(
+        api_url=page.api_url,
+        page_id=PAGE,
+        api_key=KEY,
+        requests_per_second=1.0,
+        monotonic=lambda: now[0],
+        sleep=sleep,
+    )
+    for _ in range(3):
+        paced.unresolved_incidents()
+        now[0] += 0.25  # the caller's own work between calls
+    assert slept == [0.75, 0.75]
+    assert len(page.requests) == 3
+
+
+def test_paced_in_real_time_the_emulators_rolling_window_never_refuses() -> None:
+    """2 requests per second against a page allowing 3 per rolling second: no 429 at all."""
+    emulator = StatuspageEmulator(api_keys=(KEY,), limit=3, window=1.0)
+    emulator.add_page(PAGE, {PAYMENTS: "Payments"})
+    with emulator:
+        paced = StatuspageClient(
+            api_url=emulator.api_url, page_id=PAGE, api_key=KEY, requests_per_second=2.0
+        )
+        for _ in range(6):
+            paced.unresolved_incidents()
+    assert emulator.rate_limited == 0
+    assert [r.status for r in emulator.requests] == [200] * 6
+
+
+# -- restarts and crashes ---------------------------------------------------------------
+
+
+def test_a_restart_mid_queue_delivers_each_once(
+    spbot: RunningBot, page: StatuspageEmulator
+) -> None:
+    hold(spbot)
+    incident = declare_incident(spbot, public="Payments are failing.")
+    update(spbot, incident.id, status=Status.IDENTIFIED, key="u1")
+    assert page.requests == [] and len(statuspage_deliveries(spbot)) == 2
+
+    store = Store(spbot.deps.settings.store.path)
+    try:
+        restarted_comms(spbot, store).drain()
+        restarted_comms(spbot, store).drain()  # and once more, after another restart
+    finally:
+        store.close()
+    assert [(r.method, r.incident["status"]) for r in page.writes()] == [
+        ("POST", "investigating"),
+        ("PATCH", "identified"),
+    ]
+    assert {d.state for d in statuspage_deliveries(spbot)} == {State.SENT}
+
+
+def test_a_crash_after_the_create_call_adopts_the_incident_instead_of_opening_another(
+    spbot: RunningBot, page: StatuspageEmulator, slack: SlackEmulator
+) -> None:
+    hold(spbot)
+    incident = declare_incident(spbot, public="Payments are failing.")
+    (queued,) = statuspage_deliveries(spbot)
+    # The dead process: claimed the delivery, made the call, never recorded it.
+    assert deliveries.claim(spbot.deps.store, clock=spbot.deps.clock, delivery=queued)
+    made = StatuspageClient(api_url=page.api_url, page_id=PAGE, api_key=KEY).create_incident(
+        {
+            "name": queued.payload["name"],
+            "status": "investigating",
+            "body": queued.payload["body"],
+            "components": queued.payload["components"],
+            "metadata": _marker(queued),
+        }
+    )
+
+    store = Store(spbot.deps.settings.store.path)
+    try:
+        restarted_comms(spbot, store).drain()
+    finally:
+        store.close()
+    assert len(page.incidents(PAGE)) == 1
+    assert [r.method for r in page.writes()] == ["POST"]  # only the dead process's call
+    assert page.requests[-1].path == f"/v1/pages/{PAGE}/incidents/unresolved"
+    link = deliveries.get_link(spbot.deps.store, incident.id, "statuspage")
+    assert link is not None and (link.external_id, link.url) == (made["id"], made["shortlink"])
+    assert deliveries.get(spbot.deps.store, queued.id).state is State.SENT
+    assert incident.channel_id is not None
+    assert made["shortlink"] in [b["link"] for b in slack.bookmarks(incident.channel_id)]
+
+
+def test_a_crash_after_an_update_call_does_not_post_it_twice(
+    spbot: RunningBot, page: StatuspageEmulator
+) -> None:
+    incident = declare_incident(spbot, public="Payments are failing.")
+    hold(spbot)
+    update(spbot, incident.id, status=Status.IDENTIFIED, public="We found it.", key="u1")
+    (_, queued) = statuspage_deliveries(spbot)
+    assert deliveries.claim(spbot.deps.store, clock=spbot.deps.clock, delivery=queued)
+    public_id = page.incidents(PAGE)[0]["id"]
+    StatuspageClient(api_url=page.api_url, page_id=PAGE, api_key=KEY).update_incident(
+        public_id,
+        {"status": "identified", "body": "We found it.", "metadata": _marker(queued)},
+    )
+
+    store = Store(spbot.deps.settings.store.path)
+    try:
+        restarted_comms(spbot, store).drain()
+    finally:
+        store.close()
+    assert [r.method for r in page.writes()] == ["POST", "PATCH"]
+    assert page.requests[-1].method == "GET"  # it looked before acting
+    bodies = [u["body"] for u in page.incidents(PAGE)[0]["incident_updates"]]
+    assert bodies.count("We found it.") == 1
+    assert deliveries.get(spbot.deps.store, queued.id).state is State.SENT
+
+
+def test_a_crash_before_an_update_call_sends_it_once_on_resume(
+    spbot: RunningBot, page: StatuspageEmulator
+) -> None:
+    incident = declare_incident(spbot, public="Payments are failing.")
+    hold(spbot)
+    update(spbot, incident.id, status=Status.MONITORING, public="Fix deployed.", key="u1")
+    (_, queued) = statuspage_deliveries(spbot)
+    assert deliveries.claim(spbot.deps.store, clock=spbot.deps.clock, delivery=queued)
+
+    store = Store(spbot.deps.settings.store.path)
+    try:
+        restarted_comms(spbot, store).drain()
+    finally:
+        store.close()
+    assert [(r.method, r.incident.get("body")) for r in page.writes()] == [
+        ("POST", "Payments are failing.\n\nWe will post an update as soon as we know more."),
+        ("PATCH", "Fix deployed."),
+    ]
+
+
+def test_a_replayed_resolution_resolves_the_page_once(
+    spbot: RunningBot, page: StatuspageEmulator
+) -> None:
+    incident = declare_incident(spbot, public="Payments are failing.")
+    resolve(spbot, incident.id)
+    event = timeline.latest(spbot.deps.store, incident_id=incident.id, kind="resolved")
+    assert event is not None
+    from services.comms.news import Occasion
+    from services.incidents.outside import tell_outside
+
+    resolved = repository.get(spbot.deps.store, incident.id)
+    tell_outside(Occasion.RESOLVED, resolved, event, spbot.deps.war_room)  # the journal's replay
+    spbot.settle()
+    spbot.deps.comms.drain()
+    assert [r.incident["status"] for r in page.writes()] == ["investigating", "resolved"]
+
+
+# -- refusals ----------------------------------------------------------------------------
+
+
+def test_a_wrong_key_is_refused_and_said_in_the_war_room(
+    slack: SlackEmulator,
+    tmp_path: Path,
+    clock: ManualClock,
+    page: StatuspageEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    wrong = "sp-revoked-key-77aa"
+    bot = start_again(slack, tmp_path, clock, page, monkeypatch, key=wrong)
+    try:
+        incident = declare_incident(bot, public="Payments are failing.")
+        assert [r.status for r in page.requests] == [401]
+        (failed,) = comms_events(bot)
+        assert failed.kind == "comms_failed"
+        assert "401: Could not authenticate" in failed.text
+        assert "statuspage.api_key_env" in failed.text
+        assert incident.channel_id is not None
+        said = " ".join(m.get("text", "") for m in slack.messages(incident.channel_id))
+        assert "failed and will not be retried" in said and "api_key_env" in said
+        assert page.requests[0].authorization == f"OAuth {wrong}"
+        # The key is never logged, posted, or stored.
+        assert wrong not in caplog.text
+        assert wrong not in said
+        dump = "\n".join(str(r) for r in bot.deps.store.query("SELECT * FROM deliveries"))
+        dump += "\n".join(str(r) for r in bot.deps.store.query("SELECT * FROM timeline"))
+        assert wrong not in dump
+    finally:
+        bot.stop()
+
+
+def start_again(
+    slack: SlackEmulator,
+    tmp_path: Path,
+    clock: ManualClock,
+    page: StatuspageEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    key: str,
+    **overrides: object,
+) -> RunningBot:
+    """Another bot (its own store) with the given key in its environment."""
+    home = tmp_path / f"bot-{len(list(tmp_path.glob('bot-*')))}"
+    home.mkdir()
+    monkeypatch.setenv("STATUSPAGE_API_KEY", key)
+    return start_incident_bot(slack, home, clock, statuspage=statuspage_settings(page, **overrides))
+
+
+def test_an_unknown_page_or_component_is_refused_with_what_to_check(
+    slack: SlackEmulator,
+    tmp_path: Path,
+    clock: ManualClock,
+    page: StatuspageEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    bot = start(slack, tmp_path, clock, page, monkeypatch, components={"payments": "nosuchcomp1"})
+    try:
+        declare_incident(bot, public="Payments are failing.")
+        (failed,) = comms_events(bot)
+        assert [r.status for r in page.requests] == [422]
+        assert "422: Component 'nosuchcomp1' is not on this page" in failed.text
+        assert "statuspage.components" in failed.text
+    finally:
+        bot.stop()
+    bot = start_again(slack, tmp_path, clock, page, monkeypatch, key=KEY, page_id="nosuchpage")
+    try:
+        declare_incident(bot, public="Payments are failing.")
+        (failed,) = comms_events(bot)
+        assert "404" in failed.text and "statuspage.page_id" in failed.text
+    finally:
+        bot.stop()
+
+
+def test_a_missing_key_is_a_clear_refusal(
+    slack: SlackEmulator,
+    tmp_path: Path,
+    clock: ManualClock,
+    page: StatuspageEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    bot = start_again(slack, tmp_path, clock, page, monkeypatch, key="")
+    try:
+        declare_incident(bot, public="Payments are failing.")
+        assert page.requests == []
+        (failed,) = comms_events(bot)
+        assert "STATUSPAGE_API_KEY is not set" in failed.text
+    finally:
+        bot.stop()
+
+
+def test_updates_after_a_failed_opening_say_why(
+    slack: SlackEmulator,
+    tmp_path: Path,
+    clock: ManualClock,
+    page: StatuspageEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    bot = start(slack, tmp_path, clock, page, monkeypatch, components={"payments": "nosuchcomp1"})
+    try:
+        incident = declare_incident(bot, public="Payments are failing.")
+        update(bot, incident.id, status=Status.IDENTIFIED, key="u1")
+        assert [r.method for r in page.requests] == ["POST"]  # no words: nothing to open
+        update(bot, incident.id, public="Still failing.", key="u2")
+        # Words typed for customers after a failed opening are a new, deliberate try.
+        assert [r.method for r in page.requests] == ["POST", "POST"]
+        assert [e.kind for e in comms_events(bot)] == ["comms_failed", "comms_failed"]
+    finally:
+        bot.stop()
+
+
+# -- hostile words ------------------------------------------------------------------------
+
+
+def test_hostile_public_words_arrive_as_typed_and_oversized_ones_are_cut(
+    spbot: RunningBot, page: StatuspageEmulator
+) -> None:
+    hostile = (
+        "<script>alert(1)</script> <@U0ALICE> <!channel> @here **bold** [x](http://evil)"
+        " \u202eRTL\u202c\n\nline two " + "x" * 10_000
+    )
+    incident = declare_incident(spbot, public=hostile)
+    update(spbot, incident.id, public="y" * 30_000, key="u1")
+    opened, updated = page.writes()
+    assert opened.incident["body"].startswith(hostile)
+    assert len(updated.incident["body"]) == 25_000 and updated.incident["body"].endswith("…")
+    assert [r.status for r in page.requests] == [201, 200]  # no 422
+    assert INTERNAL not in str(opened.body)
