@@ -314,6 +314,21 @@ def test_a_replayed_resolution_resolves_the_page_once(
     assert [r.incident["status"] for r in page.writes()] == ["investigating", "resolved"]
 
 
+def test_a_replayed_declaration_after_updates_plans_nothing_new(
+    spbot: RunningBot, page: StatuspageEmulator
+) -> None:
+    from services.incidents.outside import declared_outside
+
+    incident = declare_incident(spbot, public="Payments are failing.")
+    update(spbot, incident.id, status=Status.IDENTIFIED, key="u1")
+    before = len(deliveries.for_incident(spbot.deps.store, incident.id))
+    declared_outside(repository.get(spbot.deps.store, incident.id), spbot.deps.war_room)
+    spbot.settle()
+    spbot.deps.comms.drain()
+    assert len(deliveries.for_incident(spbot.deps.store, incident.id)) == before == 2
+    assert [r.method for r in page.writes()] == ["POST", "PATCH"]
+
+
 # -- refusals ----------------------------------------------------------------------------
 
 

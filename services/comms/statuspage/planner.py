@@ -49,7 +49,7 @@ class StatuspagePlanner:
         self.templates = templates
 
     def plan(self, news: IncidentNews) -> list[Outgoing]:
-        opened = self._opened(news.incident.id)
+        opened = self._opened(news)
         if news.occasion is Occasion.PAGED:
             return []
         if not opened:
@@ -68,11 +68,17 @@ class StatuspagePlanner:
 
     # -- deciding -------------------------------------------------------------------
 
-    def _opened(self, incident_id: str) -> bool:
-        """A public incident is open or on its way (queued, sending, or sent)."""
+    def _opened(self, news: IncidentNews) -> bool:
+        """Whether the public incident was open (or on its way) before this news.
+
+        Judged by the timeline event that asked for the opening: planning the same news
+        again (a replay) then plans the same deliveries, which the queue ignores."""
         return any(
-            d.channel == CHANNEL and d.action == OPEN and d.state is not State.FAILED
-            for d in deliveries.for_incident(self.store, incident_id)
+            d.channel == CHANNEL
+            and d.action == OPEN
+            and d.state is not State.FAILED
+            and int(d.payload.get("event_id", 0)) < news.event.id
+            for d in deliveries.for_incident(self.store, news.incident.id)
         )
 
     def _goes_public(self, news: IncidentNews) -> bool:
@@ -102,6 +108,13 @@ class StatuspagePlanner:
     def _component_status(self, severity: Severity) -> str:
         return self.settings.component_status.get(severity, "major_outage")
 
+    def _body(self, news: IncidentNews) -> str:
+        if news.details.get("verbatim") and news.public:
+            # The publish form showed the customer template's words and the person edited
+            # them: what they submitted is the whole body.
+            return _cut(news.public, BODY_LIMIT)
+        return _cut(customer_text(news, self.templates).body, BODY_LIMIT)
+
     def _open(self, news: IncidentNews) -> Outgoing:
         text = customer_text(news, self.templates)
         status = self._status(news)
@@ -109,10 +122,11 @@ class StatuspagePlanner:
         components = self._components(news, operational=status is Status.RESOLVED)
         payload: dict[str, Any] = {
             "incident_id": news.incident.id,
+            "event_id": news.event.id,
             "channel_id": news.incident.channel_id,
             "name": _cut(text.title, NAME_LIMIT),
             "status": status.value,
-            "body": _cut(text.body, BODY_LIMIT),
+            "body": self._body(news),
             "components": components,
         }
         # Once per incident, whichever news asks first. After an opening that failed for
@@ -141,7 +155,7 @@ class StatuspagePlanner:
             "status": (status or self._status(news)).value,
         }
         if with_body:
-            payload["body"] = _cut(customer_text(news, self.templates).body, BODY_LIMIT)
+            payload["body"] = self._body(news)
         if components or operational:
             payload["components"] = self._components(news, operational=operational)
         return Outgoing(CHANNEL, UPDATE, key="update", payload=payload)
