@@ -182,3 +182,52 @@ def test_a_resolved_incident_cannot_be_published(
     assert page.requests == []
     room = repository.get(spbot.deps.store, inc.id).channel_id or ""
     assert any("is resolved" in e["text"] for e in spbot.slack.ephemerals(room, "U0ALICE"))
+
+
+def test_the_console_presses_the_same_button_and_answers_the_form(
+    tmp_path: Path,
+    clock: ManualClock,
+    page: StatuspageEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import io
+
+    from bot.console import Console
+    from bot.wiring import build_deps, build_router, close_deps
+    from handlers.console_chat import ConsoleChat
+    from services.settings import Settings
+
+    from .test_console_buttons import number_of
+    from .test_statuspage import KEY, statuspage_settings
+
+    monkeypatch.setenv("STATUSPAGE_API_KEY", KEY)
+    printed = io.StringIO()
+    settings = Settings.model_validate(
+        {"store": {"path": str(tmp_path / "bot.db")}, "statuspage": statuspage_settings(page)}
+    )
+    deps = build_deps(
+        settings,
+        clock=clock,
+        chat=lambda renderer, _store, _clock: ConsoleChat(renderer, out=printed),
+    )
+    try:
+        alice = Console(deps, build_router(settings), actor="console:alice")
+        alice.handle('incident create --severity=sev2 --title="Payments failing"')
+        asked = alice.handle(number_of(printed.getvalue(), "Publish to status page"))
+        assert "Publish to status page (a form" in asked
+        assert "Status shown to customers (required):" in asked
+        text_question = alice.handle("")  # Enter keeps Investigating
+        assert "We are investigating a service disruption." in text_question
+        said = alice.handle("Some card payments fail; we are on it.")
+        assert "Published to the status page for INC-1." in said
+        deps.worker.drain(30)
+        deps.comms.drain()
+        (opened,) = page.writes()
+        assert (opened.incident["status"], opened.incident["body"]) == (
+            "investigating",
+            "Some card payments fail; we are on it.",
+        )
+        published = timeline.latest(deps.store, incident_id="INC-1", kind="published")
+        assert published is not None and published.actor == "console:alice"
+    finally:
+        close_deps(deps)
