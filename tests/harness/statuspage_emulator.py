@@ -267,7 +267,8 @@ class StatuspageEmulator:
             recent.popleft()
         if len(recent) >= self.limit:
             self.rate_limited += 1
-            wait = max(1, math.ceil(recent[0] + self.window - now))
+            oldest = recent[0] if recent else now
+            wait = max(1, math.ceil(oldest + self.window - now))
             raise _Refusal(
                 self.rate_limit_status,
                 "Rate limit exceeded. Please slow down.",
