@@ -49,16 +49,15 @@ class StatuspagePlanner:
         self.templates = templates
 
     def plan(self, news: IncidentNews) -> list[Outgoing]:
-        opened = self._opened(news)
         if news.occasion is Occasion.PAGED:
             return []
-        if not opened:
-            if self._goes_public(news):
-                return [self._open(news)]
-            return []
+        if not self._opened(news):
+            return [self._open(news)] if self._goes_public(news) else []
         if news.occasion is Occasion.RESOLVED:
             return [self._update(news, status=Status.RESOLVED, operational=True)]
         if news.occasion is Occasion.SEVERITY_CHANGED:
+            if not (self._components(news) or news.public):
+                return []  # no component of this page to re-mark, nothing to say
             return [self._update(news, with_body=bool(news.public), components=True)]
         if news.occasion is Occasion.PUBLISHED:
             return [self._update(news, status=self._status(news))]
