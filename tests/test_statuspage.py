@@ -256,46 +256,41 @@ def test_no_public_words_no_public_incident(spbot: RunningBot, page: StatuspageE
     assert deliveries.for_incident(spbot.deps.store, incident.id) == []
 
 
-def test_a_severity_listed_opens_automatically_and_an_update_can_go_public_later(
+@pytest.fixture
+def sev0_opens(
     slack: SlackEmulator,
     tmp_path: Path,
     clock: ManualClock,
     page: StatuspageEmulator,
     monkeypatch: pytest.MonkeyPatch,
-) -> None:
+) -> Iterator[RunningBot]:
+    """A bot whose SEV0 declarations open the public incident by themselves."""
     bot = start(slack, tmp_path, clock, page, monkeypatch, open_automatically=["sev0"])
-    try:
-        sev1 = declare_incident(bot, services=("payments", "checkout"))
-        assert page.writes() == []  # SEV1 is not listed: nothing public yet
-        update(bot, sev1.id, public="Checkout is slow.", key="u1")
-        (opened,) = page.writes()
-        assert opened.method == "POST"
-        assert opened.incident["body"] == "Checkout is slow."
-        assert opened.incident["components"] == {
-            PAYMENTS: "major_outage",
-            CHECKOUT: "major_outage",
-        }
-    finally:
-        bot.stop()
+    yield bot
+    bot.stop()
 
 
-def test_a_sev0_listed_under_open_automatically_opens_without_public_words(
-    slack: SlackEmulator,
-    tmp_path: Path,
-    clock: ManualClock,
-    page: StatuspageEmulator,
-    monkeypatch: pytest.MonkeyPatch,
+def test_a_severity_not_listed_waits_for_public_words(
+    sev0_opens: RunningBot, page: StatuspageEmulator
 ) -> None:
-    bot = start(slack, tmp_path, clock, page, monkeypatch, open_automatically=["sev0"])
-    try:
-        declare_incident(bot, severity=Severity.SEV0)
-        (opened,) = page.writes()
-        assert opened.incident["status"] == "investigating"
-        assert opened.incident["body"].startswith(
-            "We are investigating a service disruption affecting payments."
-        )
-    finally:
-        bot.stop()
+    sev1 = declare_incident(sev0_opens, services=("payments", "checkout"))
+    assert page.writes() == []  # SEV1 is not listed: nothing public yet
+    update(sev0_opens, sev1.id, public="Checkout is slow.", key="u1")
+    (opened,) = page.writes()
+    assert opened.method == "POST"
+    assert opened.incident["body"] == "Checkout is slow."
+    assert opened.incident["components"] == {PAYMENTS: "major_outage", CHECKOUT: "major_outage"}
+
+
+def test_a_severity_listed_opens_without_public_words(
+    sev0_opens: RunningBot, page: StatuspageEmulator
+) -> None:
+    declare_incident(sev0_opens, severity=Severity.SEV0)
+    (opened,) = page.writes()
+    assert opened.incident["status"] == "investigating"
+    assert opened.incident["body"].startswith(
+        "We are investigating a service disruption affecting payments."
+    )
 
 
 def test_a_severity_change_re_marks_the_components(

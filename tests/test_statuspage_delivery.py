@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,7 +15,6 @@ from services import timeline
 from services.clock import ManualClock
 from services.comms import deliveries
 from services.comms.deliveries import State
-from services.comms.hub import Comms
 from services.comms.registry import BuildContext, build_comms
 from services.comms.statuspage.channel import _marker
 from services.comms.statuspage.client import StatuspageClient
@@ -35,10 +34,12 @@ from .test_statuspage import (
     comms_events,
     declare_incident,
     resolve,
-    start,
+    spbot,
     statuspage_settings,
     update,
 )
+
+__all__ = ["spbot"]  # the fixture, with this module's `page` (its rate-limit clock)
 
 
 @pytest.fixture
@@ -54,32 +55,24 @@ def page(page_time: list[float]) -> Iterator[StatuspageEmulator]:
         yield emulator
 
 
-@pytest.fixture
-def spbot(
-    slack: SlackEmulator,
-    tmp_path: Path,
-    clock: ManualClock,
-    page: StatuspageEmulator,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[RunningBot]:
-    bot = start(slack, tmp_path, clock, page, monkeypatch)
-    yield bot
-    bot.stop()
-
-
-def restarted_comms(bot: RunningBot, store: Store) -> Comms:
-    """What a restarted bot builds: a new store connection, dispatcher and channel."""
+def drain_after_restart(bot: RunningBot, times: int = 1) -> None:
+    """What a restarted bot does: a new store connection, dispatcher and channel, draining."""
     deps = bot.deps
-    return build_comms(
-        BuildContext(
-            settings=deps.settings,
-            store=store,
-            clock=deps.clock,
-            templates=deps.renderer,
-            environ=os.environ,
-            chat=deps.chat,
-        )
-    )
+    store = Store(deps.settings.store.path)
+    try:
+        for _ in range(times):
+            build_comms(
+                BuildContext(
+                    settings=deps.settings,
+                    store=store,
+                    clock=deps.clock,
+                    templates=deps.renderer,
+                    environ=os.environ,
+                    chat=deps.chat,
+                )
+            ).drain()
+    finally:
+        store.close()
 
 
 def statuspage_deliveries(bot: RunningBot, incident_id: str = "INC-1") -> list[deliveries.Delivery]:
@@ -205,12 +198,7 @@ def test_a_restart_mid_queue_delivers_each_once(
     update(spbot, incident.id, status=Status.IDENTIFIED, key="u1")
     assert page.requests == [] and len(statuspage_deliveries(spbot)) == 2
 
-    store = Store(spbot.deps.settings.store.path)
-    try:
-        restarted_comms(spbot, store).drain()
-        restarted_comms(spbot, store).drain()  # and once more, after another restart
-    finally:
-        store.close()
+    drain_after_restart(spbot, times=2)  # and once more, after another restart
     assert [(r.method, r.incident["status"]) for r in page.writes()] == [
         ("POST", "investigating"),
         ("PATCH", "identified"),
@@ -236,11 +224,7 @@ def test_a_crash_after_the_create_call_adopts_the_incident_instead_of_opening_an
         }
     )
 
-    store = Store(spbot.deps.settings.store.path)
-    try:
-        restarted_comms(spbot, store).drain()
-    finally:
-        store.close()
+    drain_after_restart(spbot)
     assert len(page.incidents(PAGE)) == 1
     assert [r.method for r in page.writes()] == ["POST"]  # only the dead process's call
     assert page.requests[-1].path == f"/v1/pages/{PAGE}/incidents/unresolved"
@@ -251,25 +235,27 @@ def test_a_crash_after_the_create_call_adopts_the_incident_instead_of_opening_an
     assert made["shortlink"] in [b["link"] for b in slack.bookmarks(incident.channel_id)]
 
 
+def claimed_update(bot: RunningBot, *, status: Status, public: str) -> deliveries.Delivery:
+    """A public incident, then an update claimed by a process that dies (not delivered)."""
+    incident = declare_incident(bot, public="Payments are failing.")
+    hold(bot)
+    update(bot, incident.id, status=status, public=public, key="u1")
+    (_, queued) = statuspage_deliveries(bot)
+    assert deliveries.claim(bot.deps.store, clock=bot.deps.clock, delivery=queued)
+    return queued
+
+
 def test_a_crash_after_an_update_call_does_not_post_it_twice(
     spbot: RunningBot, page: StatuspageEmulator
 ) -> None:
-    incident = declare_incident(spbot, public="Payments are failing.")
-    hold(spbot)
-    update(spbot, incident.id, status=Status.IDENTIFIED, public="We found it.", key="u1")
-    (_, queued) = statuspage_deliveries(spbot)
-    assert deliveries.claim(spbot.deps.store, clock=spbot.deps.clock, delivery=queued)
+    queued = claimed_update(spbot, status=Status.IDENTIFIED, public="We found it.")
     public_id = page.incidents(PAGE)[0]["id"]
     StatuspageClient(api_url=page.api_url, page_id=PAGE, api_key=KEY).update_incident(
         public_id,
         {"status": "identified", "body": "We found it.", "metadata": _marker(queued)},
     )
 
-    store = Store(spbot.deps.settings.store.path)
-    try:
-        restarted_comms(spbot, store).drain()
-    finally:
-        store.close()
+    drain_after_restart(spbot)
     assert [r.method for r in page.writes()] == ["POST", "PATCH"]
     assert page.requests[-1].method == "GET"  # it looked before acting
     bodies = [u["body"] for u in page.incidents(PAGE)[0]["incident_updates"]]
@@ -280,17 +266,9 @@ def test_a_crash_after_an_update_call_does_not_post_it_twice(
 def test_a_crash_before_an_update_call_sends_it_once_on_resume(
     spbot: RunningBot, page: StatuspageEmulator
 ) -> None:
-    incident = declare_incident(spbot, public="Payments are failing.")
-    hold(spbot)
-    update(spbot, incident.id, status=Status.MONITORING, public="Fix deployed.", key="u1")
-    (_, queued) = statuspage_deliveries(spbot)
-    assert deliveries.claim(spbot.deps.store, clock=spbot.deps.clock, delivery=queued)
+    claimed_update(spbot, status=Status.MONITORING, public="Fix deployed.")
 
-    store = Store(spbot.deps.settings.store.path)
-    try:
-        restarted_comms(spbot, store).drain()
-    finally:
-        store.close()
+    drain_after_restart(spbot)
     assert [(r.method, r.incident.get("body")) for r in page.writes()] == [
         ("POST", "Payments are failing.\n\nWe will post an update as soon as we know more."),
         ("PATCH", "Fix deployed."),
@@ -332,115 +310,95 @@ def test_a_replayed_declaration_after_updates_plans_nothing_new(
 # -- refusals ----------------------------------------------------------------------------
 
 
-def test_a_wrong_key_is_refused_and_said_in_the_war_room(
+BotWith = Callable[..., RunningBot]
+
+
+@pytest.fixture
+def bot_with(
     slack: SlackEmulator,
     tmp_path: Path,
     clock: ManualClock,
     page: StatuspageEmulator,
     monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[BotWith]:
+    """Starts bots (each with its own store) with this key and these statuspage settings."""
+    started: list[RunningBot] = []
+
+    def make(*, key: str = KEY, **overrides: object) -> RunningBot:
+        home = tmp_path / f"bot-{len(started)}"
+        home.mkdir()
+        monkeypatch.setenv("STATUSPAGE_API_KEY", key)
+        settings = statuspage_settings(page, **overrides)
+        started.append(start_incident_bot(slack, home, clock, statuspage=settings))
+        return started[-1]
+
+    yield make
+    for bot in started:
+        bot.stop()
+
+
+def test_a_wrong_key_is_refused_and_said_in_the_war_room(
+    bot_with: BotWith,
+    page: StatuspageEmulator,
+    slack: SlackEmulator,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     wrong = "sp-revoked-key-77aa"
-    bot = start_again(slack, tmp_path, clock, page, monkeypatch, key=wrong)
-    try:
-        incident = declare_incident(bot, public="Payments are failing.")
-        assert [r.status for r in page.requests] == [401]
-        (failed,) = comms_events(bot)
-        assert failed.kind == "comms_failed"
-        assert "401: Could not authenticate" in failed.text
-        assert "statuspage.api_key_env" in failed.text
-        assert incident.channel_id is not None
-        said = " ".join(m.get("text", "") for m in slack.messages(incident.channel_id))
-        assert "failed and will not be retried" in said and "api_key_env" in said
-        assert page.requests[0].authorization == f"OAuth {wrong}"
-        # The key is never logged, posted, or stored.
-        assert wrong not in caplog.text
-        assert wrong not in said
-        dump = "\n".join(str(r) for r in bot.deps.store.query("SELECT * FROM deliveries"))
-        dump += "\n".join(str(r) for r in bot.deps.store.query("SELECT * FROM timeline"))
-        assert wrong not in dump
-    finally:
-        bot.stop()
-
-
-def start_again(
-    slack: SlackEmulator,
-    tmp_path: Path,
-    clock: ManualClock,
-    page: StatuspageEmulator,
-    monkeypatch: pytest.MonkeyPatch,
-    *,
-    key: str,
-    **overrides: object,
-) -> RunningBot:
-    """Another bot (its own store) with the given key in its environment."""
-    home = tmp_path / f"bot-{len(list(tmp_path.glob('bot-*')))}"
-    home.mkdir()
-    monkeypatch.setenv("STATUSPAGE_API_KEY", key)
-    return start_incident_bot(slack, home, clock, statuspage=statuspage_settings(page, **overrides))
+    bot = bot_with(key=wrong)
+    incident = declare_incident(bot, public="Payments are failing.")
+    assert [r.status for r in page.requests] == [401]
+    (failed,) = comms_events(bot)
+    assert failed.kind == "comms_failed"
+    assert "401: Could not authenticate" in failed.text
+    assert "statuspage.api_key_env" in failed.text
+    assert incident.channel_id is not None
+    said = " ".join(m.get("text", "") for m in slack.messages(incident.channel_id))
+    assert "failed and will not be retried" in said and "api_key_env" in said
+    assert page.requests[0].authorization == f"OAuth {wrong}"
+    # The key is never logged, posted, or stored.
+    assert wrong not in caplog.text
+    assert wrong not in said
+    dump = "\n".join(str(r) for r in bot.deps.store.query("SELECT * FROM deliveries"))
+    dump += "\n".join(str(r) for r in bot.deps.store.query("SELECT * FROM timeline"))
+    assert wrong not in dump
 
 
 def test_an_unknown_page_or_component_is_refused_with_what_to_check(
-    slack: SlackEmulator,
-    tmp_path: Path,
-    clock: ManualClock,
-    page: StatuspageEmulator,
-    monkeypatch: pytest.MonkeyPatch,
+    bot_with: BotWith, page: StatuspageEmulator
 ) -> None:
-    bot = start(slack, tmp_path, clock, page, monkeypatch, components={"payments": "nosuchcomp1"})
-    try:
-        declare_incident(bot, public="Payments are failing.")
-        (failed,) = comms_events(bot)
-        assert [r.status for r in page.requests] == [422]
-        assert "422: Component 'nosuchcomp1' is not on this page" in failed.text
-        assert "statuspage.components" in failed.text
-    finally:
-        bot.stop()
-    bot = start_again(slack, tmp_path, clock, page, monkeypatch, key=KEY, page_id="nosuchpage")
-    try:
-        declare_incident(bot, public="Payments are failing.")
-        (failed,) = comms_events(bot)
-        assert "404" in failed.text and "statuspage.page_id" in failed.text
-    finally:
-        bot.stop()
+    bot = bot_with(components={"payments": "nosuchcomp1"})
+    declare_incident(bot, public="Payments are failing.")
+    (failed,) = comms_events(bot)
+    assert [r.status for r in page.requests] == [422]
+    assert "422: Component 'nosuchcomp1' is not on this page" in failed.text
+    assert "statuspage.components" in failed.text
+
+    bot = bot_with(page_id="nosuchpage")
+    declare_incident(bot, public="Payments are failing.")
+    (failed,) = comms_events(bot)
+    assert "404" in failed.text and "statuspage.page_id" in failed.text
 
 
-def test_a_missing_key_is_a_clear_refusal(
-    slack: SlackEmulator,
-    tmp_path: Path,
-    clock: ManualClock,
-    page: StatuspageEmulator,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    bot = start_again(slack, tmp_path, clock, page, monkeypatch, key="")
-    try:
-        declare_incident(bot, public="Payments are failing.")
-        assert page.requests == []
-        (failed,) = comms_events(bot)
-        assert "STATUSPAGE_API_KEY is not set" in failed.text
-    finally:
-        bot.stop()
+def test_a_missing_key_is_a_clear_refusal(bot_with: BotWith, page: StatuspageEmulator) -> None:
+    bot = bot_with(key="")
+    declare_incident(bot, public="Payments are failing.")
+    assert page.requests == []
+    (failed,) = comms_events(bot)
+    assert "STATUSPAGE_API_KEY is not set" in failed.text
 
 
 def test_updates_after_a_failed_opening_say_why(
-    slack: SlackEmulator,
-    tmp_path: Path,
-    clock: ManualClock,
-    page: StatuspageEmulator,
-    monkeypatch: pytest.MonkeyPatch,
+    bot_with: BotWith, page: StatuspageEmulator
 ) -> None:
-    bot = start(slack, tmp_path, clock, page, monkeypatch, components={"payments": "nosuchcomp1"})
-    try:
-        incident = declare_incident(bot, public="Payments are failing.")
-        update(bot, incident.id, status=Status.IDENTIFIED, key="u1")
-        assert [r.method for r in page.requests] == ["POST"]  # no words: nothing to open
-        update(bot, incident.id, public="Still failing.", key="u2")
-        # Words typed for customers after a failed opening are a new, deliberate try.
-        assert [r.method for r in page.requests] == ["POST", "POST"]
-        assert [e.kind for e in comms_events(bot)] == ["comms_failed", "comms_failed"]
-    finally:
-        bot.stop()
+    bot = bot_with(components={"payments": "nosuchcomp1"})
+    incident = declare_incident(bot, public="Payments are failing.")
+    update(bot, incident.id, status=Status.IDENTIFIED, key="u1")
+    assert [r.method for r in page.requests] == ["POST"]  # no words: nothing to open
+    update(bot, incident.id, public="Still failing.", key="u2")
+    # Words typed for customers after a failed opening are a new, deliberate try.
+    assert [r.method for r in page.requests] == ["POST", "POST"]
+    assert [e.kind for e in comms_events(bot)] == ["comms_failed", "comms_failed"]
 
 
 # -- hostile words ------------------------------------------------------------------------

@@ -3,7 +3,6 @@ configured, it opens the customer template prefilled, and submitting it goes pub
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,25 +16,12 @@ from tests.harness.slack_emulator import SlackEmulator
 from tests.harness.statuspage_emulator import StatuspageEmulator
 
 from .test_incidents_e2e import declare, ibot, incident, select, text_input
-from .test_statuspage import INTERNAL, PAGE, PAYMENTS, comms_events, page, resolve, start, update
+from .test_statuspage import INTERNAL, PAGE, PAYMENTS, comms_events, page, resolve, spbot, update
 from .test_statuspage import declare_incident as declare_with_services
 
-__all__ = ["ibot", "page"]  # fixtures shared with those modules
+__all__ = ["ibot", "page", "spbot"]  # fixtures shared with those modules
 
 JSON = dict[str, Any]
-
-
-@pytest.fixture
-def spbot(
-    slack: SlackEmulator,
-    tmp_path: Path,
-    clock: ManualClock,
-    page: StatuspageEmulator,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[RunningBot]:
-    bot = start(slack, tmp_path, clock, page, monkeypatch)
-    yield bot
-    bot.stop()
 
 
 def header_buttons(bot: RunningBot) -> dict[str, JSON]:
