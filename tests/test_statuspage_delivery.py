@@ -263,6 +263,22 @@ def test_a_crash_after_an_update_call_does_not_post_it_twice(
     assert deliveries.get(spbot.deps.store, queued.id).state is State.SENT
 
 
+def test_without_metadata_a_resumed_update_is_recognised_by_its_incident_update(
+    spbot: RunningBot, page: StatuspageEmulator
+) -> None:
+    """A compatible page that keeps no metadata: the incident's latest update tells."""
+    page.keeps_metadata = False
+    queued = claimed_update(spbot, status=Status.IDENTIFIED, public="We found it.")
+    public_id = page.incidents(PAGE)[0]["id"]
+    StatuspageClient(api_url=page.api_url, page_id=PAGE, api_key=KEY).update_incident(
+        public_id, {"status": "identified", "body": "We found it.", "metadata": _marker(queued)}
+    )
+    drain_after_restart(spbot)
+    assert [r.method for r in page.writes()] == ["POST", "PATCH"]
+    assert page.incidents(PAGE)[0]["metadata"] == {}
+    assert deliveries.get(spbot.deps.store, queued.id).state is State.SENT
+
+
 def test_a_crash_before_an_update_call_sends_it_once_on_resume(
     spbot: RunningBot, page: StatuspageEmulator
 ) -> None:

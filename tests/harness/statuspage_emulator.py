@@ -101,8 +101,11 @@ class StatuspageEmulator:
         window: float = 60.0,
         rate_limit_status: int = 429,
         clock: Callable[[], float] = time.monotonic,
+        keeps_metadata: bool = True,
     ) -> None:
         self.api_keys = set(api_keys)
+        # False: a compatible self-hosted page that accepts metadata and keeps none.
+        self.keeps_metadata = keeps_metadata
         self.limit = limit
         self.window = window
         self.rate_limit_status = rate_limit_status
@@ -323,7 +326,7 @@ class StatuspageEmulator:
             "monitoring_at": None,
             "resolved_at": None,
             "shortlink": f"https://stspg.io/{secrets.token_hex(4)}",
-            "metadata": dict(fields.get("metadata") or {}),
+            "metadata": dict(fields.get("metadata") or {}) if self.keeps_metadata else {},
             "components": [],
             "incident_updates": [],
             "postmortem_body": None,
@@ -336,7 +339,7 @@ class StatuspageEmulator:
         self._validate(page, fields, creating=False)
         if "name" in fields:
             incident["name"] = fields["name"]
-        if isinstance(fields.get("metadata"), dict):
+        if isinstance(fields.get("metadata"), dict) and self.keeps_metadata:
             incident["metadata"] = {**incident["metadata"], **fields["metadata"]}
         new_status = fields.get("status")
         adds = bool(fields.get("body")) or (new_status and new_status != incident["status"])
