@@ -266,3 +266,10 @@ def test_the_emulator_answers_as_the_reference_says(page: StatuspageEmulator) ->
     assert status == 429 and said == {"message": "Rate limit exceeded. Please slow down."}
     assert int(headers["Retry-After"]) >= 1
     assert page.rate_limited == 1
+
+
+def test_the_key_variable_is_a_secret_redacted_and_kept_from_children() -> None:
+    from bot.secrets import secret_env_names
+
+    settings = Settings.model_validate({"statuspage": {"page_id": PAGE, "api_key_env": "SP_KEY"}})
+    assert "SP_KEY" in secret_env_names(settings)
