@@ -32,7 +32,7 @@ from services.comms.statuspage.client import (
     StatuspageRateLimited,
     StatuspageRefused,
 )
-from services.comms.statuspage.planner import CHANNEL, OPEN, UPDATE
+from services.comms.statuspage.planner import CHANNEL, OPEN, RESOLVE, UPDATE
 from services.incidents.model import Status
 from services.store import Store
 
@@ -72,7 +72,7 @@ class StatuspageChannel:
         try:
             if delivery.action == OPEN:
                 return self._open(self.client, delivery, resuming=resuming, checkpoint=checkpoint)
-            if delivery.action == UPDATE:
+            if delivery.action in (UPDATE, RESOLVE):
                 return self._update(self.client, delivery, resuming=resuming)
         except StatuspageRateLimited as exc:
             raise RetryLater(

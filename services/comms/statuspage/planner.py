@@ -33,6 +33,7 @@ from services.store import Store
 CHANNEL = "statuspage"
 OPEN = "open_incident"
 UPDATE = "update_incident"
+RESOLVE = "resolve_incident"  # an update too; named apart for the timeline and postmortem
 
 
 def _cut(text: str, limit: int) -> str:
@@ -157,7 +158,8 @@ class StatuspagePlanner:
             payload["body"] = self._body(news)
         if components or operational:
             payload["components"] = self._components(news, operational=operational)
-        return Outgoing(CHANNEL, UPDATE, key="update", payload=payload)
+        action = RESOLVE if payload["status"] == Status.RESOLVED.value else UPDATE
+        return Outgoing(CHANNEL, action, key="update", payload=payload)
 
 
 def _status_changed(news: IncidentNews) -> bool:
