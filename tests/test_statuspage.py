@@ -88,6 +88,7 @@ def declare_incident(
     services: tuple[str, ...] = ("payments",),
     severity: Severity = Severity.SEV1,
     description: str = INTERNAL,
+    key: str = "trigger-declare",
 ) -> Incident:
     result = declare(
         Declaration(
@@ -98,7 +99,7 @@ def declare_incident(
             commander="U0ALICE",
             declared_by="U0ALICE",
             origin_channel_id="C0GENERAL",
-            request_key="trigger-declare",
+            request_key=key,
             services=services,
             public=public,
         ),
@@ -306,3 +307,38 @@ def test_a_severity_change_re_marks_the_components(
     )
     assert page.component_status(PAGE, PAYMENTS) == "major_outage"
     assert comms_events(spbot)[-1].text == "Status page components marked major outage"
+
+
+def test_several_incidents_at_once_stay_under_the_pages_limit(
+    slack: SlackEmulator,
+    tmp_path: Path,
+    clock: ManualClock,
+    page: StatuspageEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The whole bot paced in real time: 3 requests/s against a page allowing 4 per rolling
+    second. Three public incidents opened and resolved: six requests, no 429 at all."""
+    page.limit, page.window = 4, 1.0
+    bot = start(slack, tmp_path, clock, page, monkeypatch, requests_per_second=3)
+    try:
+        hold(bot)  # queue everything first, then deliver in one go (the storm)
+        incidents = [
+            declare_incident(bot, public=f"Payments are failing ({n}).", key=f"declare-{n}")
+            for n in range(3)
+        ]
+        for incident in incidents:
+            resolve(bot, incident.id)
+        bot.deps.comms.may_deliver = lambda: True
+        bot.deps.comms.drain()
+    finally:
+        bot.stop()
+    assert page.rate_limited == 0
+    assert [(r.method, r.status) for r in page.requests] == [("POST", 201)] * 3 + [
+        ("PATCH", 200)
+    ] * 3
+    assert {i["status"] for i in page.incidents(PAGE)} == {"resolved"}
+
+
+def hold(bot: RunningBot) -> None:
+    """Queue without delivering (the bot stops before its worker gets to the queue)."""
+    bot.deps.comms.may_deliver = lambda: False

@@ -33,6 +33,7 @@ from .test_statuspage import (
     PAYMENTS,
     comms_events,
     declare_incident,
+    hold,
     resolve,
     spbot,
     statuspage_settings,
@@ -79,11 +80,6 @@ def statuspage_deliveries(bot: RunningBot, incident_id: str = "INC-1") -> list[d
     return [
         d for d in deliveries.for_incident(bot.deps.store, incident_id) if d.channel == "statuspage"
     ]
-
-
-def hold(bot: RunningBot) -> None:
-    """Queue without delivering (the bot stops before its worker gets to the queue)."""
-    bot.deps.comms.may_deliver = lambda: False
 
 
 # -- a page that is down ----------------------------------------------------------------
