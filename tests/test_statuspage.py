@@ -316,10 +316,10 @@ def test_several_incidents_at_once_stay_under_the_pages_limit(
     page: StatuspageEmulator,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The whole bot paced in real time: 3 requests/s against a page allowing 4 per rolling
+    """The whole bot paced in real time: 5 requests/s against a page allowing 6 per rolling
     second. Three public incidents opened and resolved: six requests, no 429 at all."""
-    page.limit, page.window = 4, 1.0
-    bot = start(slack, tmp_path, clock, page, monkeypatch, requests_per_second=3)
+    page.limit, page.window = 6, 1.0
+    bot = start(slack, tmp_path, clock, page, monkeypatch, requests_per_second=5)
     try:
         hold(bot)  # queue everything first, then deliver in one go (the storm)
         incidents = [

@@ -15,9 +15,10 @@ from services import timeline
 from services.clock import ManualClock
 from services.comms import deliveries
 from services.comms.deliveries import State
+from services.comms.dispatcher import Dispatcher
 from services.comms.registry import BuildContext, build_comms
-from services.comms.statuspage.channel import _marker
-from services.comms.statuspage.client import StatuspageClient
+from services.comms.statuspage.channel import StatuspageChannel, _marker
+from services.comms.statuspage.client import StatuspageClient, StatuspageRateLimited
 from services.incidents import repository
 from services.incidents.model import Status
 from services.store import Store
@@ -154,19 +155,72 @@ def test_the_client_paces_its_requests_to_the_keys_limit(page: StatuspageEmulato
         slept.append(round(seconds, 3))
         now[0] += seconds
 
-    paced = StatuspageClient(
-        api_url=page.api_url,
-        page_id=PAGE,
-        api_key=KEY,
-        requests_per_second=1.0,
-        monotonic=lambda: now[0],
-        sleep=sleep,
-    )
+    def paced(max_pause: float) -> StatuspageClient:
+        return StatuspageClient(
+            api_url=page.api_url,
+            page_id=PAGE,
+            api_key=KEY,
+            requests_per_second=1.0,
+            max_pause=max_pause,
+            monotonic=lambda: now[0],
+            sleep=sleep,
+        )
+
+    patient = paced(max_pause=1.0)
     for _ in range(3):
-        paced.unresolved_incidents()
+        patient.unresolved_incidents()
         now[0] += 0.25  # the caller's own work between calls
     assert slept == [0.75, 0.75]
     assert len(page.requests) == 3
+
+    # A wait longer than max_pause is handed back instead of slept, and nothing is sent.
+    brisk = paced(max_pause=0.25)
+    brisk.unresolved_incidents()
+    now[0] += 0.5
+    with pytest.raises(StatuspageRateLimited) as raised:
+        brisk.unresolved_incidents()
+    assert (raised.value.status, raised.value.retry_after) == (None, 0.5)
+    assert len(page.requests) == 4 and slept == [0.75, 0.75]
+    now[0] += 0.3  # within max_pause of its turn: slept
+    brisk.unresolved_incidents()
+    assert slept == [0.75, 0.75, 0.2] and len(page.requests) == 5
+
+
+def test_a_paced_status_page_delivery_goes_back_to_the_queue_instead_of_blocking_the_drain(
+    spbot: RunningBot, page: StatuspageEmulator, clock: ManualClock
+) -> None:
+    """The dispatcher delivers one delivery after another: a status page waiting for its
+    pace hands its turn back (held until then) rather than sleeping in the drain."""
+    now = [0.0]
+    hold(spbot)
+    for n in range(2):
+        declare_incident(spbot, public="Payments are failing.", key=f"declare-{n}")
+    settings = spbot.deps.settings.statuspage
+    assert settings is not None
+    channel = StatuspageChannel(
+        client=StatuspageClient(
+            api_url=page.api_url,
+            page_id=PAGE,
+            api_key=KEY,
+            requests_per_second=1.0,
+            monotonic=lambda: now[0],
+            sleep=lambda seconds: pytest.fail(f"slept {seconds} s in the drain"),
+        ),
+        store=spbot.deps.store,
+        clock=clock,
+    )
+    dispatcher = Dispatcher(store=spbot.deps.store, clock=clock, channels={"statuspage": channel})
+    report = dispatcher.drain()
+    assert (len(report.sent), len(report.postponed)) == (1, 1)
+    (waiting,) = [d for d in deliveries.unfinished(spbot.deps.store)]
+    assert waiting.not_before == clock.now() + timedelta(seconds=1)
+    assert "paced to 1 request(s) per second" in (waiting.error or "")
+    assert page.rate_limited == 0 and len(page.requests) == 1
+
+    now[0] += 1.0
+    clock.advance(timedelta(seconds=1))
+    assert len(dispatcher.drain().sent) == 1
+    assert [r.method for r in page.writes()] == ["POST", "POST"]
 
 
 def test_paced_in_real_time_the_emulators_rolling_window_never_refuses() -> None:
@@ -175,7 +229,11 @@ def test_paced_in_real_time_the_emulators_rolling_window_never_refuses() -> None
     emulator.add_page(PAGE, {PAYMENTS: "Payments"})
     with emulator:
         paced = StatuspageClient(
-            api_url=emulator.api_url, page_id=PAGE, api_key=KEY, requests_per_second=2.0
+            api_url=emulator.api_url,
+            page_id=PAGE,
+            api_key=KEY,
+            requests_per_second=2.0,
+            max_pause=1.0,  # sleeps every wait (as the bot does for short ones)
         )
         for _ in range(6):
             paced.unresolved_incidents()

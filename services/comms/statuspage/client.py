@@ -25,6 +25,8 @@ from urllib.parse import quote
 NAME_LIMIT = 255
 BODY_LIMIT = 25000
 TIMEOUT_SECONDS = 15.0
+# The longest the client sleeps to keep its pace; a longer wait goes back to the queue.
+MAX_PAUSE = 0.25
 _ERROR_TEXT = 300  # how much of an error body is quoted
 
 
@@ -43,9 +45,10 @@ class StatuspageUnavailable(StatuspageError):
 
 
 class StatuspageRateLimited(StatuspageUnavailable):
-    """420 / 429: too many requests for this key; `retry_after` in seconds."""
+    """420 / 429: too many requests for this key; `retry_after` in seconds. Also raised,
+    with no status, before sending when the client's own pacing would wait too long."""
 
-    def __init__(self, message: str, *, status: int, retry_after: float) -> None:
+    def __init__(self, message: str, *, status: int | None, retry_after: float) -> None:
         super().__init__(message, status=status)
         self.retry_after = retry_after
 
@@ -78,6 +81,7 @@ class StatuspageClient:
         api_key: str,
         requests_per_second: float = 1.0,
         timeout: float = TIMEOUT_SECONDS,
+        max_pause: float = MAX_PAUSE,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -86,6 +90,7 @@ class StatuspageClient:
         self._key = api_key
         self.interval = 1.0 / requests_per_second
         self.timeout = timeout
+        self.max_pause = max_pause
         self._monotonic = monotonic
         self._sleep = sleep
         self._pace = threading.Lock()
@@ -134,12 +139,24 @@ class StatuspageClient:
         return value
 
     def _wait_for_turn(self) -> None:
-        """At most `requests_per_second` requests leave this client (its key's limit)."""
+        """At most `requests_per_second` requests leave this client (its key's limit).
+
+        A short wait is slept; a longer one is handed back (StatuspageRateLimited, nothing
+        sent): the dispatcher delivers one channel after another, and a page, a mail or a
+        war room must not queue behind the status page's pace."""
         with self._pace:
             now = self._monotonic()
-            if self._next_at is not None and self._next_at > now:
-                self._sleep(self._next_at - now)
-                now = self._next_at
+            wait = 0.0 if self._next_at is None else min(self._next_at - now, self.interval)
+            if wait > self.max_pause:
+                raise StatuspageRateLimited(
+                    f"paced to {1 / self.interval:g} request(s) per second: the next in"
+                    f" {wait:.2f} s",
+                    status=None,
+                    retry_after=wait,
+                )
+            if wait > 0:
+                self._sleep(wait)
+                now += wait
             self._next_at = now + self.interval
 
     def _call(self, method: str, path: str, payload: JSON | None) -> Any:
