@@ -17,7 +17,7 @@ from services.comms import deliveries
 from services.comms.deliveries import State
 from services.comms.dispatcher import Dispatcher
 from services.comms.registry import BuildContext, build_comms
-from services.comms.statuspage.channel import StatuspageChannel, _marker
+from services.comms.statuspage.channel import StatuspageChannel, metadata_marker
 from services.comms.statuspage.client import StatuspageClient, StatuspageRateLimited
 from services.incidents import repository
 from services.incidents.model import Status
@@ -274,7 +274,7 @@ def test_a_crash_after_the_create_call_adopts_the_incident_instead_of_opening_an
             "status": "investigating",
             "body": queued.payload["body"],
             "components": queued.payload["components"],
-            "metadata": _marker(queued),
+            "metadata": metadata_marker(queued),
         }
     )
 
@@ -306,7 +306,11 @@ def test_a_crash_after_an_update_call_does_not_post_it_twice(
     public_id = page.incidents(PAGE)[0]["id"]
     StatuspageClient(api_url=page.api_url, page_id=PAGE, api_key=KEY).update_incident(
         public_id,
-        {"status": "identified", "body": queued.payload["body"], "metadata": _marker(queued)},
+        {
+            "status": "identified",
+            "body": queued.payload["body"],
+            "metadata": metadata_marker(queued),
+        },
     )
 
     drain_after_restart(spbot)
@@ -327,7 +331,11 @@ def test_without_metadata_a_resumed_update_is_recognised_by_its_incident_update(
     public_id = page.incidents(PAGE)[0]["id"]
     StatuspageClient(api_url=page.api_url, page_id=PAGE, api_key=KEY).update_incident(
         public_id,
-        {"status": "identified", "body": queued.payload["body"], "metadata": _marker(queued)},
+        {
+            "status": "identified",
+            "body": queued.payload["body"],
+            "metadata": metadata_marker(queued),
+        },
     )
     drain_after_restart(spbot)
     assert [r.method for r in page.writes()] == ["POST", "PATCH"]

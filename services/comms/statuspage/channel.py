@@ -108,7 +108,7 @@ class StatuspageChannel:
                         "body": payload["body"],
                         "component_ids": list(components),
                         "components": components,
-                        "metadata": _marker(delivery),
+                        "metadata": metadata_marker(delivery),
                         "deliver_notifications": True,
                     }
                 )
@@ -133,7 +133,7 @@ class StatuspageChannel:
 
     def _find(self, client: StatuspageClient, delivery: Delivery) -> JSON | None:
         """The incident a crashed opening may have created (found by its metadata)."""
-        wanted = _marker(delivery)["hotfix_bot"]
+        wanted = metadata_marker(delivery)["hotfix_bot"]
         for incident in client.unresolved_incidents():
             mark = (incident.get("metadata") or {}).get("hotfix_bot") or {}
             if mark.get("incident_id") == wanted["incident_id"] and mark.get("delivery") == (
@@ -164,7 +164,7 @@ class StatuspageChannel:
                 f"{incident_id} has no public incident to update (its opening failed; see the"
                 ' timeline). Use "Publish to status page" in the war room to open it.'
             )
-        fields: JSON = {"status": payload["status"], "metadata": _marker(delivery)}
+        fields: JSON = {"status": payload["status"], "metadata": metadata_marker(delivery)}
         if "body" in payload:
             fields["body"] = payload["body"]
         components: dict[str, str] | None = payload.get("components")
@@ -178,7 +178,7 @@ class StatuspageChannel:
         return sent
 
 
-def _marker(delivery: Delivery) -> dict[str, JSON]:
+def metadata_marker(delivery: Delivery) -> dict[str, JSON]:
     return {"hotfix_bot": {"incident_id": delivery.incident_id, "delivery": delivery.id}}
 
 
