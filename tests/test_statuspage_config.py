@@ -181,6 +181,63 @@ def test_a_closed_port_is_unavailable() -> None:
     assert "could not reach Statuspage" in raised.value.message
 
 
+def test_the_client_paces_its_requests_to_the_keys_limit(page: StatuspageEmulator) -> None:
+    now = [0.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(round(seconds, 3))
+        now[0] += seconds
+
+    def paced(max_pause: float) -> StatuspageClient:
+        return StatuspageClient(
+            api_url=page.api_url,
+            page_id=PAGE,
+            api_key=KEY,
+            requests_per_second=1.0,
+            max_pause=max_pause,
+            monotonic=lambda: now[0],
+            sleep=sleep,
+        )
+
+    patient = paced(max_pause=1.0)
+    for _ in range(3):
+        patient.unresolved_incidents()
+        now[0] += 0.25  # the caller's own work between calls
+    assert slept == [0.75, 0.75]
+    assert len(page.requests) == 3
+
+    # A wait longer than max_pause is handed back instead of slept, and nothing is sent.
+    brisk = paced(max_pause=0.25)
+    brisk.unresolved_incidents()
+    now[0] += 0.5
+    with pytest.raises(StatuspageRateLimited) as raised:
+        brisk.unresolved_incidents()
+    assert (raised.value.status, raised.value.retry_after) == (None, 0.5)
+    assert len(page.requests) == 4 and slept == [0.75, 0.75]
+    now[0] += 0.3  # within max_pause of its turn: slept
+    brisk.unresolved_incidents()
+    assert slept == [0.75, 0.75, 0.2] and len(page.requests) == 5
+
+
+def test_paced_in_real_time_the_emulators_rolling_window_never_refuses() -> None:
+    """2 requests per second against a page allowing 3 per rolling second: no 429 at all."""
+    emulator = StatuspageEmulator(api_keys=(KEY,), limit=3, window=1.0)
+    emulator.add_page(PAGE, {COMPONENT: "Payments"})
+    with emulator:
+        paced = StatuspageClient(
+            api_url=emulator.api_url,
+            page_id=PAGE,
+            api_key=KEY,
+            requests_per_second=2.0,
+            max_pause=1.0,  # sleeps every wait (as the bot does for short ones)
+        )
+        for _ in range(6):
+            paced.unresolved_incidents()
+    assert emulator.rate_limited == 0
+    assert [r.status for r in emulator.requests] == [200] * 6
+
+
 def test_unresolved_incidents_reads_every_page(page: StatuspageEmulator) -> None:
     made = [
         client(page).create_incident({"name": f"n{i}", "status": "investigating", "body": "b"})

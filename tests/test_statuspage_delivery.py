@@ -14,11 +14,11 @@ import pytest
 from services import timeline
 from services.clock import ManualClock
 from services.comms import deliveries
-from services.comms.deliveries import State
+from services.comms.deliveries import Delivery, State
 from services.comms.dispatcher import Dispatcher
 from services.comms.registry import BuildContext, build_comms
 from services.comms.statuspage.channel import StatuspageChannel, metadata_marker
-from services.comms.statuspage.client import StatuspageClient, StatuspageRateLimited
+from services.comms.statuspage.client import StatuspageClient
 from services.incidents import repository
 from services.incidents.model import Status
 from services.store import Store
@@ -77,7 +77,7 @@ def drain_after_restart(bot: RunningBot, times: int = 1) -> None:
         store.close()
 
 
-def statuspage_deliveries(bot: RunningBot, incident_id: str = "INC-1") -> list[deliveries.Delivery]:
+def statuspage_deliveries(bot: RunningBot, incident_id: str = "INC-1") -> list[Delivery]:
     return [
         d for d in deliveries.for_incident(bot.deps.store, incident_id) if d.channel == "statuspage"
     ]
@@ -147,45 +147,6 @@ def test_a_rate_limit_holds_the_channel_until_retry_after(
     assert page.incidents(PAGE)[0]["status"] == "identified"
 
 
-def test_the_client_paces_its_requests_to_the_keys_limit(page: StatuspageEmulator) -> None:
-    now = [0.0]
-    slept: list[float] = []
-
-    def sleep(seconds: float) -> None:
-        slept.append(round(seconds, 3))
-        now[0] += seconds
-
-    def paced(max_pause: float) -> StatuspageClient:
-        return StatuspageClient(
-            api_url=page.api_url,
-            page_id=PAGE,
-            api_key=KEY,
-            requests_per_second=1.0,
-            max_pause=max_pause,
-            monotonic=lambda: now[0],
-            sleep=sleep,
-        )
-
-    patient = paced(max_pause=1.0)
-    for _ in range(3):
-        patient.unresolved_incidents()
-        now[0] += 0.25  # the caller's own work between calls
-    assert slept == [0.75, 0.75]
-    assert len(page.requests) == 3
-
-    # A wait longer than max_pause is handed back instead of slept, and nothing is sent.
-    brisk = paced(max_pause=0.25)
-    brisk.unresolved_incidents()
-    now[0] += 0.5
-    with pytest.raises(StatuspageRateLimited) as raised:
-        brisk.unresolved_incidents()
-    assert (raised.value.status, raised.value.retry_after) == (None, 0.5)
-    assert len(page.requests) == 4 and slept == [0.75, 0.75]
-    now[0] += 0.3  # within max_pause of its turn: slept
-    brisk.unresolved_incidents()
-    assert slept == [0.75, 0.75, 0.2] and len(page.requests) == 5
-
-
 def test_a_paced_status_page_delivery_goes_back_to_the_queue_instead_of_blocking_the_drain(
     spbot: RunningBot, page: StatuspageEmulator, clock: ManualClock
 ) -> None:
@@ -221,24 +182,6 @@ def test_a_paced_status_page_delivery_goes_back_to_the_queue_instead_of_blocking
     clock.advance(timedelta(seconds=1))
     assert len(dispatcher.drain().sent) == 1
     assert [r.method for r in page.writes()] == ["POST", "POST"]
-
-
-def test_paced_in_real_time_the_emulators_rolling_window_never_refuses() -> None:
-    """2 requests per second against a page allowing 3 per rolling second: no 429 at all."""
-    emulator = StatuspageEmulator(api_keys=(KEY,), limit=3, window=1.0)
-    emulator.add_page(PAGE, {PAYMENTS: "Payments"})
-    with emulator:
-        paced = StatuspageClient(
-            api_url=emulator.api_url,
-            page_id=PAGE,
-            api_key=KEY,
-            requests_per_second=2.0,
-            max_pause=1.0,  # sleeps every wait (as the bot does for short ones)
-        )
-        for _ in range(6):
-            paced.unresolved_incidents()
-    assert emulator.rate_limited == 0
-    assert [r.status for r in emulator.requests] == [200] * 6
 
 
 # -- restarts and crashes ---------------------------------------------------------------
@@ -289,7 +232,7 @@ def test_a_crash_after_the_create_call_adopts_the_incident_instead_of_opening_an
     assert made["shortlink"] in [b["link"] for b in slack.bookmarks(incident.channel_id)]
 
 
-def claimed_update(bot: RunningBot, *, status: Status, public: str) -> deliveries.Delivery:
+def claimed_update(bot: RunningBot, *, status: Status, public: str) -> Delivery:
     """A public incident, then an update claimed by a process that dies (not delivered)."""
     incident = declare_incident(bot, public="Payments are failing.")
     hold(bot)
@@ -299,9 +242,8 @@ def claimed_update(bot: RunningBot, *, status: Status, public: str) -> deliverie
     return queued
 
 
-def test_a_crash_after_an_update_call_does_not_post_it_twice(
-    spbot: RunningBot, page: StatuspageEmulator
-) -> None:
+def crash_after_the_update_call(spbot: RunningBot, page: StatuspageEmulator) -> Delivery:
+    """The dead process claimed the update, made its call, and never recorded it."""
     queued = claimed_update(spbot, status=Status.IDENTIFIED, public="We found it.")
     public_id = page.incidents(PAGE)[0]["id"]
     StatuspageClient(api_url=page.api_url, page_id=PAGE, api_key=KEY).update_incident(
@@ -312,7 +254,13 @@ def test_a_crash_after_an_update_call_does_not_post_it_twice(
             "metadata": metadata_marker(queued),
         },
     )
+    return queued
 
+
+def test_a_crash_after_an_update_call_does_not_post_it_twice(
+    spbot: RunningBot, page: StatuspageEmulator
+) -> None:
+    queued = crash_after_the_update_call(spbot, page)
     drain_after_restart(spbot)
     assert [r.method for r in page.writes()] == ["POST", "PATCH"]
     assert page.requests[-1].method == "GET"  # it looked before acting
@@ -327,16 +275,7 @@ def test_without_metadata_a_resumed_update_is_recognised_by_its_incident_update(
 ) -> None:
     """A compatible page that keeps no metadata: the incident's latest update tells."""
     page.keeps_metadata = False
-    queued = claimed_update(spbot, status=Status.IDENTIFIED, public="We found it.")
-    public_id = page.incidents(PAGE)[0]["id"]
-    StatuspageClient(api_url=page.api_url, page_id=PAGE, api_key=KEY).update_incident(
-        public_id,
-        {
-            "status": "identified",
-            "body": queued.payload["body"],
-            "metadata": metadata_marker(queued),
-        },
-    )
+    queued = crash_after_the_update_call(spbot, page)
     drain_after_restart(spbot)
     assert [r.method for r in page.writes()] == ["POST", "PATCH"]
     assert page.incidents(PAGE)[0]["metadata"] == {}
