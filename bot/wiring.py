@@ -51,7 +51,12 @@ def build_deps(
     )
     comms = build_comms(
         BuildContext(
-            settings=settings, store=store, clock=clock, templates=renderer, environ=os.environ
+            settings=settings,
+            store=store,
+            clock=clock,
+            templates=renderer,
+            environ=os.environ,
+            chat=platform,
         ),
         on_failure=partial(_tell_war_room_of_failure, store=store, chat=platform),
     )

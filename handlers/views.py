@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from handlers import publish_actions
 from handlers.commands.incident import run_declaration, summary, unpublished
 from handlers.context import CommandEnv
 from handlers.form_limits import TITLE, too_long
@@ -162,6 +163,9 @@ VIEWS: dict[str, ViewSpec] = {
     "hotfix_update": ViewSpec(_validate_update, _run_update, lambda metadata: metadata),
     "hotfix_resolve": ViewSpec(
         _validate_resolve, _run_resolve, lambda metadata: metadata, people_fields=("action_items",)
+    ),
+    publish_actions.CALLBACK_ID: ViewSpec(
+        publish_actions.validate, publish_actions.run, lambda metadata: metadata
     ),
 }
 declare_actions(f"form:{callback_id}" for callback_id in VIEWS)

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from services.comms.email.settings import EmailSettings
 from services.comms.pagerduty.settings import PagingSettings
-from services.comms.statuspage.settings import StatuspageSettings
+from services.comms.statuspage.settings import StatuspageSettings, unknown_components
 from services.deploy.settings import ApiServerConnection, EnvironmentSettings
 from services.git.settings import RepositorySettings
 from services.patterns import HttpUrlText, LinkTemplate
@@ -284,6 +284,14 @@ class Settings(Section):
                 f"unknown time zone {value!r} (use an IANA name such as Europe/Berlin)"
             ) from exc
         return value
+
+    @model_validator(mode="after")
+    def _status_page_names_services(self) -> Settings:
+        if self.statuspage is not None:
+            problem = unknown_components(self.statuspage, self.services)
+            if problem:
+                raise ValueError(problem)
+        return self
 
     @property
     def zone(self) -> ZoneInfo:

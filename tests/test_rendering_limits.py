@@ -350,7 +350,11 @@ SAMPLES: dict[str, list[JSON]] = {
     "hotfix_status": [{"service": BIG, "branches": [BRANCH] * 5}],
     "incident_ack": [{"incident": incident(), "text": BIG, "problems": [BIG] * 3}],
     "incident_announcement": [{"incident": incident()}, {"incident": incident(is_open=False)}],
-    "incident_header": [{"incident": incident()}, {"incident": incident(is_open=False)}],
+    "incident_header": [
+        {"incident": incident()},
+        {"incident": incident(is_open=False)},
+        {"incident": incident(), "publishable": True},
+    ],
     "incident_list": [{"incidents": [incident()] * 60}],
     "modal_declare": [
         {
@@ -367,6 +371,17 @@ SAMPLES: dict[str, list[JSON]] = {
             "severities": [{"value": "sev1", "label": "SEV1", "meaning": "Critical"}],
             "services": [],
         },
+    ],
+    "modal_publish": [
+        {
+            "origin_channel_id": None,
+            "limits": LIMITS,
+            "incident": incident(),
+            "statuses": ["investigating", "identified", "monitoring"],
+            "status": "identified",
+            "status_label": BIG,
+            "text": BIG,
+        }
     ],
     "modal_resolve": [{"origin_channel_id": None, "limits": LIMITS, "incident": incident()}],
     "modal_update": [
@@ -447,7 +462,7 @@ SAMPLES: dict[str, list[JSON]] = {
 }
 
 CASES = [(name, n) for name, variants in sorted(SAMPLES.items()) for n in range(len(variants))]
-VIEWS = {"home", "modal_declare", "modal_resolve", "modal_update"}
+VIEWS = {"home", "modal_declare", "modal_publish", "modal_resolve", "modal_update"}
 
 
 def shipped_templates() -> set[str]:

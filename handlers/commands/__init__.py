@@ -12,6 +12,7 @@ from handlers import (  # noqa: E402, F401  (registers the buttons)
     canary_actions,
     deploy_actions,
     incident_actions,
+    publish_actions,
 )
 from handlers.commands import (  # noqa: E402, F401
     audit,

@@ -45,6 +45,10 @@ class Comms:
     def configured(self) -> bool:
         return bool(self.planners)
 
+    def delivers_to(self, channel: str) -> bool:
+        """Whether `channel` ("statuspage"…) is configured (its buttons are shown)."""
+        return self.dispatcher is not None and channel in self.dispatcher.channels
+
     def tell(self, news: IncidentNews) -> list[str]:
         """Plan and queue what `news` owes each integration, once per news and delivery."""
         if not self.planners:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from services.chat import Chat
 from services.clock import Clock
 from services.comms.dispatcher import Channel, Dispatcher, FailureReport
 from services.comms.hub import Comms
@@ -28,6 +29,8 @@ class BuildContext:
     templates: TextTemplates
     # Where credentials are read from (os.environ in the bot); never logged, never passed on.
     environ: Mapping[str, str]
+    # The war room's chat, for what an integration leaves there (the status page bookmark).
+    chat: Chat | None = None
 
 
 Builder = Callable[[BuildContext], Integration | None]

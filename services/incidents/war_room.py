@@ -16,7 +16,7 @@ import threading
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from services import timeline
 from services.chat import Chat, ChatError, Message, NameTakenError, Posted
@@ -238,7 +238,7 @@ def invite_people(
 def refresh_messages(incident: Incident, *, deps: WarRoomDeps) -> list[str]:
     """Edit the header and the announcement in place; return what could not be edited."""
     problems = []
-    data = {"incident": incident_data(incident, now=deps.clock.now())}
+    data = header_data(incident, deps)
     targets = [
         (incident.channel_id, incident.header_ts, "incident_header"),
         (incident.announcement_channel_id, incident.announcement_ts, "incident_announcement"),
@@ -427,11 +427,19 @@ def _bookmarks(incident: Incident, deps: WarRoomDeps) -> None:
     repository.set_if_unset(deps.store, incident.id, bookmarks_added_at=isoformat(deps.clock.now()))
 
 
+def header_data(incident: Incident, deps: WarRoomDeps) -> dict[str, Any]:
+    """The header's data (also the announcement's, which ignores `publishable`)."""
+    return {
+        "incident": incident_data(incident, now=deps.clock.now()),
+        # The "Publish to status page" button, when a status page is configured.
+        "publishable": deps.comms is not None and deps.comms.delivers_to("statuspage"),
+    }
+
+
 def _post_header(incident: Incident, deps: WarRoomDeps) -> None:
     if incident.header_ts or incident.channel_id is None:
         return
-    data = {"incident": incident_data(incident, now=deps.clock.now())}
-    message = Message("incident_header", data, key=f"{incident.id}:header")
+    message = Message("incident_header", header_data(incident, deps), key=f"{incident.id}:header")
     posted = post_once(incident.channel_id, message, deps)
     repository.set_if_unset(deps.store, incident.id, header_ts=posted.ts)
 

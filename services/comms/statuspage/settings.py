@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Annotated, Literal
 
 from pydantic import Field
@@ -48,4 +49,20 @@ class StatuspageSettings(Section):
     )
     requests_per_second: float = Field(
         default=1.0, gt=0, le=50, description="Statuspage allows about 1 per second per key."
+    )
+
+
+def unknown_components(settings: StatuspageSettings, services: Iterable[str]) -> str | None:
+    """A clear sentence when `components:` names services the config does not define.
+
+    Only when `services:` is configured: a team that runs no deploys through the bot still
+    names its incidents' services freely (`--service`), and its status page with them.
+    """
+    known = sorted(services)
+    unknown = sorted(set(settings.components) - set(known))
+    if not known or not unknown:
+        return None
+    return (
+        f"statuspage.components names {', '.join(unknown)}, which is not under services:"
+        f" (configured: {', '.join(known)}). Map the configured services to component ids."
     )
