@@ -147,7 +147,13 @@ def test_an_empty_or_oversized_text_is_refused_next_to_the_field(
         {"status": select("investigating"), "customer_text": text_input("x" * 3001)},
         view_id=view["id"],
     )
-    assert huge.json is not None and "At most 3000 characters" in str(huge.json)
+    assert huge.json is not None and "customers get at most 3000" in str(huge.json)
+    mention = spbot.driver.view_submission(
+        "hotfix_publish",
+        {"status": select("investigating"), "customer_text": text_input("Ask <@U0BOB> <!here>")},
+        view_id=view["id"],
+    )
+    assert mention.json is not None and "mentions someone" in str(mention.json)
     assert page.requests == []
 
 
