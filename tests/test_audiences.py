@@ -212,6 +212,21 @@ def test_a_retried_update_with_public_words_records_and_posts_them_once(
     assert len(posts) == 1
 
 
+def test_public_words_with_only_paging_configured_reach_no_customer(
+    slack: SlackEmulator, tmp_path: Path, clock: ManualClock
+) -> None:
+    # PagerDuty is an internal audience: the declarer must not believe customers were told.
+    paging = {"pagerduty": {"events_url": "http://127.0.0.1:9/v2/enqueue"}}
+    bot = start_incident_bot(slack, tmp_path, clock, services=SERVICES, paging=paging)
+    try:
+        assert bot.deps.comms.configured
+        reply = command(bot, f'{SEV1} --service payments --public="{PUBLIC}"')
+        assert "INC-1 declared." in reply["text"]
+        assert NO_CUSTOMER in shown(reply)
+    finally:
+        bot.stop()
+
+
 def test_update_with_only_public_words_is_an_update(abot: RunningBot) -> None:
     room = declare(abot)
     command(abot, 'incident update --public="Still investigating."', channel_id=room)

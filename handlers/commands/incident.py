@@ -145,11 +145,18 @@ def declare_modal(env: CommandEnv, *, title: str) -> Reply:
 
 
 def unpublished(env: CommandEnv, public: str | None) -> list[str]:
-    """Customer words given with nothing outside Slack configured reach no customer: say so."""
-    if public and not env.deps.comms.configured:
+    """Customer words given where no status page and no customer email audience is configured
+    reach no customer (paging alone is internal): say so."""
+    settings = env.deps.settings
+    email = settings.email
+    to_customers = settings.statuspage is not None or (
+        email is not None and any(a.messages == "customer" for a in email.audiences.values())
+    )
+    if public and not to_customers:
         return [
-            "The public message reached no customer: no status page or email is configured"
-            " (`statuspage:` / `email:` in hotfix.yml). The war room has it."
+            "The public message reached no customer: no status page and no customer email"
+            " audience is configured (`statuspage:` / `email:` in hotfix.yml). The war room"
+            " has it."
         ]
     return []
 
