@@ -129,7 +129,9 @@ class SlackChat:
             except ChatError as exc:
                 per_user = _invite_errors(exc)
                 if not per_user:
-                    failures += [InviteFailure(u, exc.error, retryable=exc.retryable) for u in batch]
+                    failures += [
+                        InviteFailure(u, exc.error, retryable=exc.retryable) for u in batch
+                    ]
                     continue
             failures += [
                 InviteFailure(str(item["user"]), str(item.get("error") or "cant_invite"))

@@ -9,6 +9,9 @@ What it keeps faithful to Slack's documented behaviour:
 
 * API errors are HTTP 200 with ``{"ok": false, "error": "..."}``; rate limits
   are HTTP 429 with ``Retry-After`` and ``{"ok": false, "error": "ratelimited"}``.
+  With ``rate_limits=True`` each method is held to its published tier per token
+  on the emulator clock (``tests/harness/slack_rate_limits.py``); otherwise only
+  :meth:`SlackEmulator.rate_limit` answers 429.
 * Arguments come from the query string, a form body (structured arguments such
   as ``blocks`` are JSON strings inside it), a multipart body, or a JSON body.
   A JSON body's arguments are ignored by read methods (see

@@ -85,14 +85,17 @@ class Storm:
 
     def over_limit(self) -> list[str]:
         return limits.over_limit(
-            limits.Admitted(c.method, c.time, str(c.args.get("channel") or "")) for c in self.admitted()
+            limits.Admitted(c.method, c.time, str(c.args.get("channel") or ""))
+            for c in self.admitted()
         )
 
     def minimum(self) -> float:
         """The physical limit for the calls this storm needed: see limits.minimum_seconds."""
         calls = self.admitted()
         counts = Counter(c.method for c in calls if c.method != limits.SPECIAL_POST)
-        posts = Counter(str(c.args.get("channel")) for c in calls if c.method == limits.SPECIAL_POST)
+        posts = Counter(
+            str(c.args.get("channel")) for c in calls if c.method == limits.SPECIAL_POST
+        )
         return limits.minimum_seconds(dict(counts), posts.values())
 
 
