@@ -10,7 +10,6 @@ from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
-    RateLimitErrorRetryHandler,
     ServerErrorRetryHandler,
 )
 
@@ -20,6 +19,8 @@ from handlers.context import Deps
 from handlers.router import Router
 from handlers.slack import register_listeners
 from handlers.slack.gateway import SlackChat
+from handlers.slack.retry import RetryAfterHandler
+from services.clock import Clock, SystemClock
 from services.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -30,14 +31,18 @@ def slack_api_url(settings: Settings) -> str:
     return url if url.endswith("/") else url + "/"
 
 
-def build_web_client(settings: Settings, secrets: Secrets) -> WebClient:
+def build_web_client(
+    settings: Settings, secrets: Secrets, *, clock: Clock | None = None
+) -> WebClient:
+    """`clock`: what a rate-limited call waits on (its Retry-After), the system clock by default."""
     return WebClient(
         token=secrets.bot_token,
         base_url=slack_api_url(settings),
         timeout=10,
         retry_handlers=[
             ConnectionErrorRetryHandler(max_retry_count=2),
-            RateLimitErrorRetryHandler(max_retry_count=2),
+            # A 429 waits as long as Slack says, as often as needed (handlers/slack/retry.py).
+            RetryAfterHandler(sleep=(clock or SystemClock()).sleep),
             ServerErrorRetryHandler(max_retry_count=2),
         ],
     )

@@ -166,7 +166,7 @@ def test_assigning_the_commander_records_dms_and_invites(war: WarRoom) -> None:
     methods = [c.method for c in writes(war.slack, since)]
     assert methods[:3] == ["conversations.invite", "conversations.open", "chat.postMessage"]
     invite = war.slack.calls_to("conversations.invite")[-1]
-    assert invite.args == {"channel": war.room, "users": "U0ERIN"}
+    assert invite.args == {"channel": war.room, "users": "U0ERIN", "force": "1"}
     assert "U0ERIN" in war.slack.members(war.room)
     (opened,) = war.slack.calls_to("conversations.open")
     assert opened.args["users"] == "U0ERIN"

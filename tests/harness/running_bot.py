@@ -70,7 +70,7 @@ def start_bot(
         }
     )
     secrets = Secrets(bot_token=slack.bot_token, app_token=None, signing_secret=SIGNING_SECRET)
-    client = build_web_client(settings, secrets)
+    client = build_web_client(settings, secrets, clock=clock)
     deps = build_deps(settings, clock=clock, chat=slack_chat(client))
     router = router or build_router(settings)
     app = build_slack_app(deps, router, secrets, client=client)

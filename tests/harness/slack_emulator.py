@@ -9,6 +9,9 @@ What it keeps faithful to Slack's documented behaviour:
 
 * API errors are HTTP 200 with ``{"ok": false, "error": "..."}``; rate limits
   are HTTP 429 with ``Retry-After`` and ``{"ok": false, "error": "ratelimited"}``.
+  With ``rate_limits=True`` each method is held to its published tier per token
+  on the emulator clock (``tests/harness/slack_rate_limits.py``); otherwise only
+  :meth:`SlackEmulator.rate_limit` answers 429.
 * Arguments come from the query string, a form body (structured arguments such
   as ``blocks`` are JSON strings inside it), a multipart body, or a JSON body.
   A JSON body's arguments are ignored by read methods (see
@@ -84,7 +87,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from tests.harness import slack_scopes, socket_mode
+from tests.harness import slack_rate_limits, slack_scopes, socket_mode
 from tests.harness.block_kit import block_errors
 from tests.harness.slack_scopes import IM, MPIM, PRIVATE, PUBLIC
 
@@ -276,8 +279,12 @@ class SlackEmulator:
         app_token: str = APP_TOKEN,
         app_scopes: Iterable[str] = ("connections:write",),
         socket_ping_interval: float | None = 0.1,
+        rate_limits: bool = False,
     ) -> None:
         """``app_token`` / ``app_scopes``: the app-level token Socket Mode needs.
+        ``rate_limits``: enforce Slack's published per-method tiers on the
+        emulator clock (see ``tests/harness/slack_rate_limits.py``); off by
+        default, where only :meth:`rate_limit` answers 429.
         ``socket_ping_interval``: how often the emulator pings each Socket Mode
         connection (None: never).  Frequent pings also let slack_sdk's client,
         whose reads block up to 3 s, notice a local close() promptly."""
@@ -321,6 +328,8 @@ class SlackEmulator:
         self._calls: list[ApiCall] = []
 
         self._rate_limits: dict[str, deque[int]] = {}
+        self.rate_limits = rate_limits
+        self._limiter = slack_rate_limits.RateLimiter(lambda: self.clock())
         self._failures: dict[str, deque[tuple[str, JSON]]] = {}
         self._outage_status = 0
         self._outage_remaining: int | None = 0
@@ -384,6 +393,8 @@ class SlackEmulator:
         }
         assert set(self._app_handlers) == set(APP_METHOD_SCOPES)
         assert not set(self._app_handlers) & set(self._handlers)
+        served = set(self._handlers) | set(self._app_handlers)
+        assert served == slack_rate_limits.LIMITED_METHODS, "every method needs its tier"
 
         self.add_user(BOT_USER_ID, BOT_NAME, real_name="Hotfix Bot", is_bot=True)
 
@@ -1458,6 +1469,10 @@ class SlackEmulator:
         if limits:
             retry_after = limits.popleft()
             return 429, {"Retry-After": str(retry_after)}, {"ok": False, "error": "ratelimited"}
+        if self.rate_limits and token in (self.bot_token, self.app_token):
+            wait = self._limiter.admit(token, method, args.get("channel"))
+            if wait is not None:
+                return 429, {"Retry-After": str(wait)}, {"ok": False, "error": "ratelimited"}
         app_handler = self._app_handlers.get(method)
         if app_handler is not None:
             return self._dispatch_app_method(method, app_handler, args, token, body_error)
