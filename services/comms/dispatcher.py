@@ -155,7 +155,9 @@ class Dispatcher:
         except RetryLater as exc:
             return self._postpone(delivery, exc)
         except Refused as exc:
-            self._fail(delivery, exc.message)
+            # What to do, when the channel knows it (a key to set, a component id to fix),
+            # goes wherever the refusal is told: the timeline and the war room.
+            self._fail(delivery, f"{exc.message} {exc.hint}" if exc.hint else exc.message)
             return "failed"
         except CommsError as exc:
             return self._postpone(delivery, RetryLater(exc.message))
@@ -183,47 +185,23 @@ class Dispatcher:
         return "channel" if exc.whole_channel else "postponed"
 
     def _record_sent(self, delivery: Delivery, sent: Sent) -> None:
-        result = {**sent.result, "summary": sent.summary, "link": sent.link}
-        with self.store.transaction():
-            deliveries.finish(
-                self.store,
-                clock=self.clock,
-                delivery_id=delivery.id,
-                state=State.SENT,
-                result=result,
-            )
-            if delivery.incident_id:
-                timeline.append(
-                    self.store,
-                    clock=self.clock,
-                    incident_id=delivery.incident_id,
-                    actor="hotfix-bot",
-                    kind="comms_sent",
-                    text=sent.summary,
-                    data=self._event_data(delivery, link=sent.link),
-                    dedup_key=f"delivery:{delivery.id}",
-                )
+        self._finish(
+            delivery,
+            state=State.SENT,
+            kind="comms_sent",
+            text=sent.summary,
+            link=sent.link,
+            result={**sent.result, "summary": sent.summary, "link": sent.link},
+        )
 
     def _fail(self, delivery: Delivery, error: str) -> None:
-        with self.store.transaction():
-            deliveries.finish(
-                self.store,
-                clock=self.clock,
-                delivery_id=delivery.id,
-                state=State.FAILED,
-                error=error,
-            )
-            if delivery.incident_id:
-                timeline.append(
-                    self.store,
-                    clock=self.clock,
-                    incident_id=delivery.incident_id,
-                    actor="hotfix-bot",
-                    kind="comms_failed",
-                    text=f"{delivery.channel} {delivery.action} failed: {error}",
-                    data={**self._event_data(delivery, link=None), "error": error},
-                    dedup_key=f"delivery:{delivery.id}",
-                )
+        self._finish(
+            delivery,
+            state=State.FAILED,
+            kind="comms_failed",
+            text=f"{delivery.channel} {delivery.action} failed: {error}",
+            error=error,
+        )
         log.error(
             "delivery %s (%s %s) failed: %s", delivery.id, delivery.channel, delivery.action, error
         )
@@ -232,6 +210,40 @@ class Dispatcher:
                 self.on_failure(delivery, error)
             except Exception:
                 log.exception("reporting the failure of delivery %s failed", delivery.id)
+
+    def _finish(
+        self,
+        delivery: Delivery,
+        *,
+        state: State,
+        kind: str,
+        text: str,
+        link: str | None = None,
+        result: dict[str, Any] | None = None,
+        error: str | None = None,
+    ) -> None:
+        """The delivery's outcome and its timeline event, in one transaction."""
+        data = self._event_data(delivery, link=link) | ({"error": error} if error else {})
+        with self.store.transaction():
+            deliveries.finish(
+                self.store,
+                clock=self.clock,
+                delivery_id=delivery.id,
+                state=state,
+                result=result,
+                error=error,
+            )
+            if delivery.incident_id:
+                timeline.append(
+                    self.store,
+                    clock=self.clock,
+                    incident_id=delivery.incident_id,
+                    actor="hotfix-bot",
+                    kind=kind,
+                    text=text,
+                    data=data,
+                    dedup_key=f"delivery:{delivery.id}",
+                )
 
     @staticmethod
     def _event_data(delivery: Delivery, *, link: str | None) -> dict[str, Any]:

@@ -79,7 +79,8 @@ class StatuspageChannel:
                 exc.message, after=timedelta(seconds=exc.retry_after), whole_channel=True
             ) from None
         except StatuspageRefused as exc:
-            raise Refused(f"{exc.message}. {exc.hint or ''}".strip(), hint=exc.hint) from None
+            # The dispatcher adds the hint to what the war room reads.
+            raise Refused(f"{exc.message}.", hint=exc.hint) from None
         except StatuspageError as exc:  # down, timed out: the same call may work later
             raise RetryLater(exc.message) from None
         raise Refused(f"unknown status page action {delivery.action!r}")
