@@ -3,8 +3,8 @@
 `install_redaction` registers every secret value the bot knows with the one
 process-wide redactor (services.redaction): the Slack tokens, the signing
 secret, and the value of every environment variable the configuration names as
-holding a credential (a setting ending in ``token_env``, ``secret_env``, ``key_env``,
-``password_env`` or ``username_env``, such as ``analysis.bearer_token_env``). Log lines (bot.logs), captured output of
+holding a credential (a setting ending in ``token_env``, ``secret_env``, ``key_env`` or
+``password_env``, such as ``analysis.bearer_token_env``). Log lines (bot.logs), captured output of
 child processes and git errors all redact with it.
 """
 
@@ -25,7 +25,9 @@ from services.settings import Settings
 SLACK_API_URL_ENV = "SLACK_API_URL"
 # Settings whose value is the *name* of an environment variable holding a credential.
 # (`service_routing_key_env` maps services to such names: each value is one.)
-SECRET_ENV_SUFFIXES = ("token_env", "secret_env", "key_env", "password_env", "username_env")
+# A username is not a secret: registering one would redact every path and variable that
+# happens to contain it (a HOME of /home/hotfix-bot), and children would lose them.
+SECRET_ENV_SUFFIXES = ("token_env", "secret_env", "key_env", "password_env")
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,8 @@ def _drain_soon(comms: Comms, worker: Worker) -> None:
     if not comms.may_deliver():
         return
     for name in comms.channel_names:
+        if comms.busy(name):
+            continue  # the running drain goes round once more: no job piles up behind it
         worker.submit(
             partial(comms.drain, name),
             describe=f"deliveries to {name}",
@@ -94,7 +96,9 @@ def _tell_war_room_of_failure(delivery: Delivery, error: str, *, store: Store, c
     from services.incidents import repository
 
     incident = repository.get(store, delivery.incident_id)
-    if incident.channel_id:
+    row = store.query_one("SELECT war_room_done_at FROM incidents WHERE id = ?", (incident.id,))
+    # Before the war room is complete, its opening flow says it (services/incidents/outside.py).
+    if incident.channel_id and row and row["war_room_done_at"]:
         text = (
             f":warning: The {delivery.channel} {delivery.action.replace('_', ' ')} of"
             f" {incident.id} failed and will not be retried: {error}"

@@ -111,6 +111,11 @@ def delivered(store: Store) -> bool:
     return deliveries.depth(store) == 0
 
 
+def war_room(store: Store) -> str | None:
+    row = store.query_one("SELECT channel_id, war_room_done_at FROM incidents WHERE id = 'INC-1'")
+    return row["channel_id"] if row and row["war_room_done_at"] else None
+
+
 def recorded(store: Store, kind: str) -> int:
     return len([e for e in timeline.events(store, incident_id="INC-1") if e.kind == kind])
 
@@ -133,10 +138,8 @@ def test_a_sev1_reaches_every_audience_once_in_order_through_a_restart_and_a_rep
     first = start(config, slack, routing_key, log)
     try:
         assert first.driver.slash(DECLARE).status == 200
-        assert wait_until(lambda: statuspage.incidents(PAGE) != [], timeout=30)
-        room = store.query_one("SELECT channel_id FROM incidents WHERE id = 'INC-1'")
-        assert room and room["channel_id"]
-        room_id = room["channel_id"]
+        assert wait_until(lambda: statuspage.incidents(PAGE) != [] and war_room(store), timeout=30)
+        room_id = war_room(store)
         assert wait_until(lambda: delivered(store), timeout=60)
         update_1 = first.driver.slash(UPDATE_1, channel_id=room_id)
         assert update_1.status == 200

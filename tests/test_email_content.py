@@ -158,3 +158,29 @@ def test_the_commented_example_is_valid_configuration() -> None:
     settings = EmailSettings.model_validate(data["email"])
     assert settings.audiences["customers"].messages == "customer"
     assert settings.domain == "example.com"
+
+
+def test_the_smtp_password_is_a_secret_and_the_username_is_not() -> None:
+    # A username inside HOME or a path must not make children lose them, or logs garble.
+    from bot.secrets import secret_env_names
+    from services.settings import Settings
+
+    settings = Settings.model_validate(
+        {"email": {"smtp_host": "relay.example.com", "from": "bot@example.com"}}
+    )
+    names = secret_env_names(settings)
+    assert "SMTP_PASSWORD" in names
+    assert "SMTP_USERNAME" not in names
+
+
+def test_an_audience_that_does_not_say_what_it_reads_gets_the_customer_words_only() -> None:
+    from services.comms.email.settings import EmailSettings
+
+    settings = EmailSettings.model_validate(
+        {
+            "smtp_host": "relay.example.com",
+            "from": "bot@example.com",
+            "audiences": {"partners": {"to": ["ops@partner.test"]}},
+        }
+    )
+    assert settings.audiences["partners"].messages == "customer"

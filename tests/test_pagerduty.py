@@ -65,7 +65,13 @@ class Paging:
 
     def room_texts(self) -> list[str]:
         room = incident(self.bot).channel_id
-        return [str(m.get("text", "")) for m in self.slack.messages(room)] if room else []
+        # The text and the blocks: a refusal before the war room was complete is one line
+        # of the room's "some steps did not work" message (in its blocks).
+        return (
+            [f"{m.get('text', '')} {m.get('blocks', '')}" for m in self.slack.messages(room)]
+            if room
+            else []
+        )
 
     def timeline(self, kind: str) -> list[timeline.TimelineEvent]:
         return [
@@ -393,3 +399,28 @@ def test_the_routing_key_is_never_logged_stored_or_posted(
         assert key not in str(call)
     (failed,) = paging.timeline("comms_failed")
     assert "[routing key]" in failed.text
+
+
+def test_a_declaration_pages_even_when_slack_cannot_open_the_war_room(
+    paging: Paging, clock: ManualClock
+) -> None:
+    # Slack is down: no war room, no channel. The page must not wait for Slack.
+    paging.slack.outage(503)
+    command(paging.bot, f'incident create --severity=sev1 --title="{TITLE}" --impact=high')
+    paging.drain()
+    assert paging.actions() == []  # waiting a moment for the war room, to link it
+    clock.advance(timedelta(seconds=10))
+    paging.drain()
+    assert paging.actions() == [("trigger", "INC-1")]
+    (trigger,) = paging.sent()
+    assert trigger.body is not None
+    assert "war_room" not in trigger.body["payload"]["custom_details"]
+    assert incident(paging.bot).channel_id is None
+
+
+def test_the_page_links_the_war_room_as_soon_as_it_exists(paging: Paging) -> None:
+    paging.declare()
+    (trigger,) = paging.sent()
+    assert trigger.body is not None
+    room = incident(paging.bot).channel_id
+    assert trigger.body["links"][0]["href"].endswith(f"channel={room}")

@@ -17,7 +17,7 @@ from services.comms import deliveries
 from services.comms.deliveries import Delivery, State
 from services.comms.dispatcher import Dispatcher
 from services.comms.registry import BuildContext, build_comms
-from services.comms.statuspage.channel import StatuspageChannel, metadata_marker
+from services.comms.statuspage.channel import CALLING, StatuspageChannel, metadata_marker
 from services.comms.statuspage.client import StatuspageClient
 from services.incidents import repository
 from services.incidents.model import Status
@@ -106,13 +106,43 @@ def test_a_page_that_is_down_does_not_block_the_war_room_and_gets_it_later(
     assert [r.status for r in page.requests] == [503, 503]
     clock.advance(timedelta(seconds=11))
     spbot.deps.comms.drain()
+    # A 5xx may come after the page acted: each retry looks for the incident (by the
+    # delivery's metadata) before opening it.
     assert [(r.method, r.status) for r in page.requests] == [
         ("POST", 503),
-        ("POST", 503),
+        ("GET", 503),
+        ("GET", 200),
         ("POST", 201),
     ]
     assert len(page.incidents(PAGE)) == 1
     assert [e.text for e in comms_events(spbot)] == ["Status page incident opened (Investigating)"]
+
+
+def test_an_opening_answered_with_an_error_after_the_page_acted_is_adopted_not_repeated(
+    spbot: RunningBot, page: StatuspageEmulator, clock: ManualClock
+) -> None:
+    page.fail_after_acting(504)
+    declare_incident(spbot, public="Payments are failing.")
+    assert len(page.incidents(PAGE)) == 1  # the page did open it; the bot was told 504
+    clock.advance(timedelta(seconds=6))
+    spbot.deps.comms.drain()
+    assert len(page.incidents(PAGE)) == 1
+    assert [(r.method, r.status) for r in page.requests] == [("POST", 504), ("GET", 200)]
+    assert [e.text for e in comms_events(spbot)] == ["Status page incident opened (Investigating)"]
+
+
+def test_an_update_answered_with_an_error_after_the_page_acted_is_not_posted_twice(
+    spbot: RunningBot, page: StatuspageEmulator, clock: ManualClock
+) -> None:
+    incident = declare_incident(spbot, public="Payments are failing.")
+    page.fail_after_acting(500)
+    update(spbot, incident.id, status=Status.IDENTIFIED, public="We found it.", key="u1")
+    clock.advance(timedelta(seconds=6))
+    spbot.deps.comms.drain()
+    bodies = [u["body"] for u in page.incidents(PAGE)[0]["incident_updates"]]
+    assert sum(body.startswith("We found it.") for body in bodies) == 1
+    assert [r.method for r in page.writes()] == ["POST"]  # the PATCH was answered 500
+    assert page.requests[-1].method == "GET"  # read back, found applied, not sent again
 
 
 # -- rate limits -----------------------------------------------------------------------
@@ -211,6 +241,7 @@ def test_a_crash_after_the_create_call_adopts_the_incident_instead_of_opening_an
     (queued,) = statuspage_deliveries(spbot)
     # The dead process: claimed the delivery, made the call, never recorded it.
     assert deliveries.claim(spbot.deps.store, clock=spbot.deps.clock, delivery=queued)
+    deliveries.checkpoint(spbot.deps.store, queued.id, CALLING)
     made = StatuspageClient(api_url=page.api_url, page_id=PAGE, api_key=KEY).create_incident(
         {
             "name": queued.payload["name"],
@@ -245,6 +276,7 @@ def claimed_update(bot: RunningBot, *, status: Status, public: str) -> Delivery:
 def crash_after_the_update_call(spbot: RunningBot, page: StatuspageEmulator) -> Delivery:
     """The dead process claimed the update, made its call, and never recorded it."""
     queued = claimed_update(spbot, status=Status.IDENTIFIED, public="We found it.")
+    deliveries.checkpoint(spbot.deps.store, queued.id, CALLING)
     public_id = page.incidents(PAGE)[0]["id"]
     StatuspageClient(api_url=page.api_url, page_id=PAGE, api_key=KEY).update_incident(
         public_id,
@@ -372,7 +404,9 @@ def test_a_wrong_key_is_refused_and_said_in_the_war_room(
     assert "401: Could not authenticate" in failed.text
     assert "statuspage.api_key_env" in failed.text
     assert incident.channel_id is not None
-    said = " ".join(m.get("text", "") for m in slack.messages(incident.channel_id))
+    said = " ".join(
+        f"{m.get('text', '')} {m.get('blocks', '')}" for m in slack.messages(incident.channel_id)
+    )
     assert "failed and will not be retried" in said and "api_key_env" in said
     assert page.requests[0].authorization == f"OAuth {wrong}"
     # The key is never logged, posted, or stored.

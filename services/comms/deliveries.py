@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -38,6 +38,10 @@ class Outgoing:
     # Keyed by the incident instead of the news: planned once in the incident's life (the
     # status page incident is opened once, whichever news asks first).
     once_per_incident: bool = False
+    # Planned before the incident's war room exists (a declaration tells the pager before
+    # Slack is asked for anything): wait for it up to WAR_ROOM_GRACE, so the message can
+    # link it, never longer (Slack being slow or down must not delay a page).
+    wait_for_war_room: bool = False
 
 
 @dataclass(frozen=True)
@@ -81,14 +85,25 @@ def _delivery(row: Any) -> Delivery:
     )
 
 
+WAR_ROOM_GRACE = timedelta(seconds=10)
+
+
 def enqueue(
-    store: Store, *, clock: Clock, incident_id: str | None, outgoing: Outgoing, dedup_key: str
+    store: Store,
+    *,
+    clock: Clock,
+    incident_id: str | None,
+    outgoing: Outgoing,
+    dedup_key: str,
+    war_room_open: bool = True,
 ) -> bool:
     """Queue a delivery once per `dedup_key`; False when that key was queued before."""
+    now = clock.now()
+    waits = outgoing.wait_for_war_room and not war_room_open
     cursor = store.conn.execute(
         "INSERT OR IGNORE INTO deliveries"
-        " (incident_id, channel, action, audience, payload, dedup_key, queued_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        " (incident_id, channel, action, audience, payload, dedup_key, queued_at, not_before)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (
             incident_id,
             outgoing.channel,
@@ -96,10 +111,21 @@ def enqueue(
             outgoing.audience,
             json.dumps(outgoing.payload, default=str),
             dedup_key,
-            isoformat(clock.now()),
+            isoformat(now),
+            isoformat(now + WAR_ROOM_GRACE) if waits else None,
         ),
     )
     return cursor.rowcount == 1
+
+
+def war_room_opened(store: Store, incident_id: str) -> int:
+    """The incident's war room exists: what waited for it goes now (the number released)."""
+    cursor = store.conn.execute(
+        "UPDATE deliveries SET not_before = NULL"
+        " WHERE incident_id = ? AND state = 'queued' AND attempts = 0 AND not_before IS NOT NULL",
+        (incident_id,),
+    )
+    return cursor.rowcount
 
 
 def get(store: Store, delivery_id: int) -> Delivery:

@@ -107,6 +107,15 @@ class Dispatcher:
                 self._drain_channel(name, report)
         return report
 
+    def busy(self, name: str) -> bool:
+        """A drain of `name` runs now; asking for another makes it go round once more."""
+        with self._guard:
+            lock = self._locks.get(name)
+            if lock is None or not lock.locked():
+                return False
+            self._again.setdefault(name, threading.Event()).set()
+            return True
+
     def _drain_channel(self, name: str, report: DrainReport) -> None:
         with self._guard:
             lock = self._locks.setdefault(name, threading.Lock())
@@ -146,7 +155,9 @@ class Dispatcher:
                     return  # the channel's own limit: nothing else goes to it before then
 
     def _deliver(self, channel: Channel, delivery: Delivery) -> str:
-        resuming = delivery.state is State.SENDING
+        # Looked for before it is made again: a call cut short by a crash (`sending`), and a
+        # call tried before (a timeout or a 5xx may come after the provider acted).
+        resuming = delivery.state is State.SENDING or delivery.attempts > 0
         if not deliveries.claim(self.store, clock=self.clock, delivery=delivery):
             return "postponed"  # another runner has it
         mark: Checkpoint = lambda text: deliveries.checkpoint(self.store, delivery.id, text)  # noqa: E731

@@ -71,14 +71,25 @@ class Comms:
                     incident_id=news.incident.id,
                     outgoing=outgoing,
                     dedup_key=dedup_key(news, outgoing),
+                    war_room_open=news.incident.channel_id is not None,
                 )
         if queued and self.wake is not None:
             self.wake()
         return problems
 
+    def war_room_opened(self, incident_id: str) -> None:
+        """Release what waited for the incident's war room (to link it), and deliver it."""
+        released = self.planners and deliveries.war_room_opened(self.store, incident_id)
+        if released and self.wake is not None:
+            self.wake()
+
     @property
     def channel_names(self) -> list[str]:
         return list(self.dispatcher.channels) if self.dispatcher is not None else []
+
+    def busy(self, channel: str) -> bool:
+        """Whether `channel` is being drained (which then goes round once more)."""
+        return self.dispatcher is not None and self.dispatcher.busy(channel)
 
     def drain(self, channel: str | None = None) -> DrainReport:
         """Deliver what is due now, here (of one channel, or of each in turn)."""

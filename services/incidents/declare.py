@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from services.incidents import repository
 from services.incidents.model import Severity
+from services.incidents.outside import declared_outside
 from services.incidents.repository import NewIncident
 from services.incidents.war_room import FlowReport, WarRoomDeps, open_war_room, require_member
 from services.logcontext import bound
@@ -58,5 +59,10 @@ def declare(declaration: Declaration, *, deps: WarRoomDeps) -> DeclareResult:
         # A replayed request (Slack retry, double submit) is answered with what exists.
         return DeclareResult(report=FlowReport(incident), created=False)
     with bound(incident_id=incident.id):
+        # The pager and the status page before the war room: paging must not wait for Slack
+        # (a rate limit, an outage). The war room's last step tells again after a crash;
+        # what was planned already is not planned twice.
+        told = declared_outside(incident, deps)
         report = open_war_room(incident, deps=deps, actor=declaration.declared_by)
+    report.problems[:0] = told
     return DeclareResult(report=report, created=True)

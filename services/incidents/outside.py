@@ -11,6 +11,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from services import timeline
+from services.comms import deliveries
+from services.comms.deliveries import State
 from services.comms.news import IncidentNews, Occasion
 from services.incidents.model import Incident
 
@@ -49,3 +51,27 @@ def declared_outside(incident: Incident, deps: WarRoomDeps) -> list[str]:
     if event is None:
         return []
     return tell_outside(Occasion.DECLARED, incident, event, deps)
+
+
+def war_room_opened(incident: Incident, deps: WarRoomDeps) -> None:
+    """The war room's channel exists: what waited to link it (the declaration's page) goes."""
+    if deps.comms is not None and deps.comms.configured:
+        deps.comms.war_room_opened(incident.id)
+
+
+def told_outside(incident: Incident, deps: WarRoomDeps) -> list[str]:
+    """The war room flow's last step: tell the declaration again (nothing twice after a
+    crash) and say what was refused before the room existed."""
+    return declared_outside(incident, deps) + failed_outside(incident, deps)
+
+
+def failed_outside(incident: Incident, deps: WarRoomDeps) -> list[str]:
+    """Deliveries refused for good before the war room could be told (a page refused while
+    the channel was still being created): the war room's opening flow tells them."""
+    if deps.comms is None or not deps.comms.configured:
+        return []
+    return [
+        f"The {d.channel} {d.action.replace('_', ' ')} failed and will not be retried: {d.error}"
+        for d in deliveries.for_incident(deps.store, incident.id)
+        if d.state is State.FAILED
+    ]

@@ -22,10 +22,11 @@ from services import timeline
 from services.chat import Chat, ChatError, Message, NameTakenError, Posted
 from services.chat_markup import ChatMarkup
 from services.clock import Clock, isoformat
+from services.comms import deliveries
 from services.errors import UserFacingError
 from services.incidents import repository
 from services.incidents.model import Incident, Severity
-from services.incidents.outside import declared_outside
+from services.incidents.outside import told_outside, war_room_opened
 from services.incidents.presenting import incident_data
 from services.settings import IncidentSettings
 from services.store import Store
@@ -128,6 +129,7 @@ def _open_war_room(incident: Incident, *, deps: WarRoomDeps, actor: str) -> Flow
     report = FlowReport(incident)
     incident = _ensure_channel(incident, deps=deps, actor=actor)
     report.incident = incident
+    war_room_opened(incident, deps)
     assert incident.channel_id is not None
     channel = incident.channel_id
     steps: tuple[tuple[str, Callable[[], None]], ...] = (
@@ -138,7 +140,7 @@ def _open_war_room(incident: Incident, *, deps: WarRoomDeps, actor: str) -> Flow
         ("announcement", lambda: _announce(incident, deps)),
         ("escalation", lambda: _escalate_if_severe(incident, deps)),
         ("playbook", lambda: _post_playbook(incident, deps)),
-        ("outside", lambda: report.problems.extend(declared_outside(incident, deps))),
+        ("outside", lambda: report.problems.extend(told_outside(incident, deps))),
     )
     for name, step in steps:
         try:
@@ -417,13 +419,26 @@ def _bookmarks(incident: Incident, deps: WarRoomDeps) -> None:
     row = deps.store.query_one(
         "SELECT bookmarks_added_at FROM incidents WHERE id = ?", (incident.id,)
     )
-    if not (deps.settings.bookmarks or incident.call_link) or (row and row["bookmarks_added_at"]):
+    # What the incident is called elsewhere, opened before its war room (the status page).
+    elsewhere = [
+        link
+        for link in deliveries.links(deps.store, incident.id)
+        if link.url and link.data.get("bookmark")
+    ]
+    if not (deps.settings.bookmarks or incident.call_link or elsewhere) or (
+        row and row["bookmarks_added_at"]
+    ):
         return  # a repaired war room does not get its bookmarks twice
     if incident.call_link:
         deps.chat.add_bookmark(incident.channel_id, title="Call", link=incident.call_link)
     for bookmark in deps.settings.bookmarks:
         link = bookmark.link.replace("{incident_id}", incident.id)
         deps.chat.add_bookmark(incident.channel_id, title=bookmark.title, link=link)
+    for found in elsewhere:
+        assert found.url is not None
+        deps.chat.add_bookmark(
+            incident.channel_id, title=str(found.data["bookmark"]), link=found.url
+        )
     repository.set_if_unset(deps.store, incident.id, bookmarks_added_at=isoformat(deps.clock.now()))
 
 

@@ -115,6 +115,7 @@ class StatuspageEmulator:
         self.rate_limited = 0  # requests refused with 420 / 429
         self._recent: dict[str, deque[float]] = {}
         self._failures: deque[int] = deque()
+        self._fail_after_acting: deque[int] = deque()
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -144,6 +145,12 @@ class StatuspageEmulator:
                 "start_date": None,
             }
         self.pages[page_id] = page
+
+    def fail_after_acting(self, status: int = 504) -> None:
+        """The next write is applied, then answered `status` (a gateway that timed out
+        waiting for a page that did act): the client cannot know the write happened."""
+        with self._lock:
+            self._fail_after_acting.append(status)
 
     def fail_next(self, status: int = 503, count: int = 1) -> None:
         """The next `count` requests answer `status` (the page is down)."""
@@ -212,6 +219,8 @@ class StatuspageEmulator:
             try:
                 status, answer = self._answer(method, parts.path, query, authorization, body)
                 extra: dict[str, str] = {}
+                if method in ("POST", "PATCH") and status < 300 and self._fail_after_acting:
+                    status, answer = self._fail_after_acting.popleft(), {"message": "Gateway"}
             except _Refusal as refusal:
                 status, answer, extra = (
                     refusal.status,

@@ -21,9 +21,12 @@ Messages = Literal["customer", "executive", "internal"]
 
 class EmailAudience(Section):
     to: list[Annotated[str, Field(pattern=ADDRESS)]] = Field(min_length=1, max_length=1000)
+    # Customer by default: an audience reads internal detail (notes, root cause, names) only
+    # when the configuration says so, never because a key was left out.
     messages: Messages = Field(
-        default="internal",
-        description="Which templates this audience reads: customer ones carry only --public words.",
+        default="customer",
+        description="Which templates this audience reads: customer (the default; only --public"
+        " words), executive, or internal.",
     )
 
 

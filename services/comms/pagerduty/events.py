@@ -73,7 +73,7 @@ def trigger_event(
         "commander": incident.commander,
         "declared_at": isoformat(incident.declared_at),
         "services": list(incident.services),
-        **_war_room(incident),
+        **war_room_details(incident),
         **{k: cut(v, DETAIL_LIMIT) if isinstance(v, str) else v for k, v in (extra or {}).items()},
     }
     payload: dict[str, Any] = {
@@ -103,7 +103,7 @@ def follow_up_event(action: str, dedup_key: str) -> dict[str, Any]:
     return {"event_action": action, "dedup_key": dedup_key}
 
 
-def _war_room(incident: Incident) -> dict[str, Any]:
+def war_room_details(incident: Incident) -> dict[str, Any]:
     if not incident.channel_id:
         return {}
     return {

@@ -19,6 +19,6 @@ def build(context: BuildContext) -> Integration | None:
 
     client = EventsClient(url=settings.events_url, timeout=settings.timeout_seconds)
     return Integration(
-        channel=PagerDutyChannel(client=client, environ=context.environ),
+        channel=PagerDutyChannel(client=client, environ=context.environ, store=context.store),
         planner=PagerDutyPlanner(settings=settings, store=context.store),
     )

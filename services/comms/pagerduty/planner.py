@@ -82,6 +82,8 @@ class PagerDutyPlanner:
                     at=news.event,
                 ),
                 said=(f"Paged {target.label} (PagerDuty alert {incident.id} {why}, {pd_severity})"),
+                # Declared: the page links the war room if it opens within seconds.
+                wait_for_war_room=news.occasion is Occasion.DECLARED,
             )
             for target in events.incident_targets(self.settings, incident)
         ]
@@ -226,6 +228,7 @@ def _outgoing(
     said: str,
     once_per_incident: bool = False,
     key: str | None = None,
+    wait_for_war_room: bool = False,
 ) -> Outgoing:
     return Outgoing(
         channel=CHANNEL,
@@ -239,4 +242,5 @@ def _outgoing(
             "said": said,
         },
         once_per_incident=once_per_incident,
+        wait_for_war_room=wait_for_war_room,
     )

@@ -17,6 +17,7 @@ bookmarked in the war room and given to the dispatcher, which writes it on the t
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -41,6 +42,8 @@ log = logging.getLogger(__name__)
 SYSTEM = "statuspage"  # incident_links.system
 BOOKMARK_TITLE = "Status page"
 BOOKMARKED = "bookmarked"
+CALLING = "calling"  # the create / update call was made (its answer may never have come)
+NOT_APPLIED = "not_applied"  # the page answered that it did not act (420/429, 4xx)
 JSON = dict[str, Any]
 
 
@@ -73,7 +76,7 @@ class StatuspageChannel:
             if delivery.action == OPEN:
                 return self._open(self.client, delivery, resuming=resuming, checkpoint=checkpoint)
             if delivery.action in (UPDATE, RESOLVE):
-                return self._update(self.client, delivery, resuming=resuming)
+                return self._update(self.client, delivery, checkpoint=checkpoint)
         except StatuspageRateLimited as exc:
             raise RetryLater(
                 exc.message, after=timedelta(seconds=exc.retry_after), whole_channel=True
@@ -99,20 +102,19 @@ class StatuspageChannel:
         incident_id = str(payload["incident_id"])
         link = deliveries.get_link(self.store, incident_id, SYSTEM)
         if link is None:
-            found = self._find(client, delivery) if resuming else None
+            found = self._find(client, delivery) if _may_have_called(delivery) else None
             if found is None:
                 components: dict[str, str] = dict(payload.get("components") or {})
-                found = client.create_incident(
-                    {
-                        "name": payload["name"],
-                        "status": payload["status"],
-                        "body": payload["body"],
-                        "component_ids": list(components),
-                        "components": components,
-                        "metadata": metadata_marker(delivery),
-                        "deliver_notifications": True,
-                    }
-                )
+                fields = {
+                    "name": payload["name"],
+                    "status": payload["status"],
+                    "body": payload["body"],
+                    "component_ids": list(components),
+                    "components": components,
+                    "metadata": metadata_marker(delivery),
+                    "deliver_notifications": True,
+                }
+                found = _call(checkpoint, lambda: client.create_incident(fields))
             link = deliveries.save_link(
                 self.store,
                 clock=self.clock,
@@ -120,11 +122,12 @@ class StatuspageChannel:
                 system=SYSTEM,
                 external_id=str(found["id"]),
                 url=_shortlink(found),
-                data={"delivery": delivery.id},
+                # `bookmark`: the war room bookmarks it under this title if it opens later.
+                data={"delivery": delivery.id, "bookmark": BOOKMARK_TITLE},
             )
         problem = None
         if delivery.checkpoint != BOOKMARKED:
-            problem = self._bookmark(payload.get("channel_id"), link)
+            problem = self._bookmark(incident_id, link)
             checkpoint(BOOKMARKED)
         label = Status(payload["status"]).label
         summary = f"Status page incident opened ({label})"
@@ -144,7 +147,14 @@ class StatuspageChannel:
                 return incident
         return None
 
-    def _bookmark(self, channel_id: Any, link: Link) -> str | None:
+    def _bookmark(self, incident_id: str, link: Link) -> str | None:
+        """Bookmark the public incident in the war room — once the war room has its
+        bookmarks: before that (the incident was told before its war room was opened), the
+        war room's own bookmark step adds it from the saved link."""
+        row = self.store.query_one(
+            "SELECT channel_id, bookmarks_added_at FROM incidents WHERE id = ?", (incident_id,)
+        )
+        channel_id = row["channel_id"] if row and row["bookmarks_added_at"] else None
         if self.chat is None or not channel_id or not link.url:
             return None
         try:
@@ -156,7 +166,9 @@ class StatuspageChannel:
 
     # -- updating ---------------------------------------------------------------------
 
-    def _update(self, client: StatuspageClient, delivery: Delivery, *, resuming: bool) -> Sent:
+    def _update(
+        self, client: StatuspageClient, delivery: Delivery, *, checkpoint: Checkpoint
+    ) -> Sent:
         payload = delivery.payload
         incident_id = str(payload["incident_id"])
         link = deliveries.get_link(self.store, incident_id, SYSTEM)
@@ -173,10 +185,30 @@ class StatuspageChannel:
             fields["components"] = components
             fields["component_ids"] = list(components)
         sent = Sent(summary=_update_summary(payload), link=link.url)
-        if resuming and _applied(client.get_incident(link.external_id), delivery, fields):
+        if _may_have_called(delivery) and _applied(
+            client.get_incident(link.external_id), delivery, fields
+        ):
             return sent
-        client.update_incident(link.external_id, fields)
+        _call(checkpoint, lambda: client.update_incident(link.external_id, fields))
         return sent
+
+
+def _call(checkpoint: Checkpoint, call: Callable[[], JSON]) -> JSON:
+    """Make a create / update call, marking that a retry must look for its effect first —
+    unless the page answered that it did not act (a refusal, a rate limit)."""
+    checkpoint(CALLING)
+    try:
+        return call()
+    except (StatuspageRateLimited, StatuspageRefused):
+        checkpoint(NOT_APPLIED)
+        raise
+
+
+def _may_have_called(delivery: Delivery) -> bool:
+    """Whether an earlier try made the call whose effect is unknown: the bot stopped mid-call,
+    or the page timed out or failed after it may have acted. A try held back before calling
+    (pacing, a rate limit's wait) made none, so it does not pay for a lookup again."""
+    return delivery.checkpoint == CALLING
 
 
 def metadata_marker(delivery: Delivery) -> dict[str, JSON]:
