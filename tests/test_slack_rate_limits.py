@@ -284,3 +284,15 @@ def test_more_than_a_thousand_people_take_one_call_per_thousand(slack: SlackEmul
     calls = slack.calls_to("conversations.invite")
     assert [len(c.args["users"].split(",")) for c in calls] == [1000, 1]
     assert len(slack.members(room)) == 1002
+
+
+def test_a_form_is_not_waited_for_past_its_trigger_window(
+    rbot: RunningBot, slack: SlackEmulator
+) -> None:
+    # Slack's trigger id lives 3 s: waiting 7 s for views.open could never open the form and
+    # would hold one of Bolt's listener threads meanwhile.
+    slack.rate_limit("views.open", times=1, retry_after=7)
+    asked = rbot.driver.slash("incident create")
+    assert asked.status == 200
+    rbot.settle(30)
+    assert [c.status for c in slack.calls_to("views.open")] == [429]

@@ -25,6 +25,11 @@ WAITED = "rate_limit_waited"
 # A storm of 50 war rooms keeps a Tier 2 method (20 a minute) busy for a few minutes.
 MAX_WAIT_SECONDS = 300.0
 MAX_RETRIES = 20
+# Methods answering a person within Slack's 3 s trigger window (a form, an ephemeral
+# answer): waiting longer cannot help (the trigger id expires) and would hold one of Bolt's
+# few listener threads, so they wait at most this long.
+INTERACTIVE_METHODS = ("views.open", "views.push", "views.update", "chat.postEphemeral")
+INTERACTIVE_MAX_WAIT_SECONDS = 2.0
 
 
 def retry_after(response: HttpResponse) -> float:
@@ -37,6 +42,10 @@ def retry_after(response: HttpResponse) -> float:
             except ValueError:
                 break
     return 1.0
+
+
+def _interactive(request: HttpRequest) -> bool:
+    return request.url.rstrip("/").endswith(INTERACTIVE_METHODS)
 
 
 class RetryAfterHandler(RetryHandler):
@@ -66,7 +75,8 @@ class RetryAfterHandler(RetryHandler):
         if response is None or response.status_code != 429:
             return False
         waited = float((state.custom_values or {}).get(WAITED, 0.0))
-        return waited + retry_after(response) <= self.max_wait
+        limit = INTERACTIVE_MAX_WAIT_SECONDS if _interactive(request) else self.max_wait
+        return waited + retry_after(response) <= min(limit, self.max_wait)
 
     def prepare_for_next_attempt(
         self,
