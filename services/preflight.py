@@ -17,7 +17,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from services.children import program_problem
-from services.comms.statuspage.integration import missing_key
+from services.comms.checks import comms_findings
 from services.deploy.process import PLACEHOLDER, environment_for, fill
 from services.deploy.settings import EnvironmentSettings
 from services.git.repository import GitRepository
@@ -51,16 +51,7 @@ def preflight(settings: Settings, *, cwd: Path | None = None) -> list[Finding]:
                 Finding(at + f.loc, f.message)
                 for f in environment_findings(env, values=values, cwd=base)
             ]
-    if settings.statuspage is not None:
-        missing = missing_key(settings.statuspage, os.environ)
-        if missing:
-            findings.append(
-                Finding(
-                    ("statuspage", "api_key_env"),
-                    f"{missing} is not set: the status page would refuse every update"
-                    " (set it to the page's API key in the bot's environment)",
-                )
-            )
+    findings += [Finding(loc, message) for loc, message in comms_findings(settings, os.environ)]
     return findings
 
 

@@ -264,3 +264,47 @@ def test_a_kubeconfig_that_is_not_there_is_named(world: Path) -> None:
         "services.payments.environments.prod.kubernetes.kubeconfig",
     )
     assert problem.message == f"{world / 'gone'} is not an existing file"
+
+
+def test_check_config_names_what_paging_and_email_would_lack_with_their_lines(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "hotfix.yml"
+    text = (
+        "services:\n"
+        "  payments: {}\n"
+        "paging:\n"
+        "  pagerduty:\n"
+        "    routing_key_env: PD_DEFAULT_KEY\n"
+        "    service_routing_key_env: {payments: PD_PAYMENTS_KEY}\n"
+        "email:\n"
+        "  smtp_host: relay.example.com\n"
+        "  smtp_port: 465\n"
+        "  starttls: false\n"
+        "  from: bot@example.com\n"
+        f"  ca_file: {tmp_path / 'missing-ca.pem'}\n"
+    )
+    config.write_text(text)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PD_", "SMTP_"))}
+    env["SMTP_USERNAME"] = "hotfix-bot"
+    result = run_cli("--config", str(config), "check-config", cwd=tmp_path, extra_env=env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    out = result.stdout + result.stderr
+    assert f"hotfix.yml:{line_of(text, 'routing_key_env: PD_DEFAULT_KEY')}" in out
+    assert "PD_DEFAULT_KEY is not set" in out
+    assert "PD_PAYMENTS_KEY is not set: paging payments would fail" in out
+    assert "SMTP_USERNAME is set but SMTP_PASSWORD is not" in out
+    assert f"hotfix.yml:{line_of(text, 'smtp_port: 465')}" in out and "port 465" in out
+    assert "missing-ca.pem is not a file" in out
+
+
+def test_a_login_without_starttls_is_refused_as_a_password_in_clear(tmp_path: Path) -> None:
+    config = tmp_path / "hotfix.yml"
+    text = "email:\n  smtp_host: relay.example.com\n  starttls: false\n  from: bot@example.com\n"
+    config.write_text(text)
+    env = {"SMTP_USERNAME": "hotfix-bot", "SMTP_PASSWORD": "s3cret-pw-123"}
+    result = run_cli("--config", str(config), "check-config", cwd=tmp_path, extra_env=env)
+    out = result.stdout + result.stderr
+    assert f"hotfix.yml:{line_of(text, 'starttls: false')}" in out
+    assert "in clear" in out
+    assert "s3cret-pw-123" not in out
