@@ -234,29 +234,18 @@ def test_the_incident_flows_plan_each_news_once_whatever_the_replays(deps: Deps)
     incident = result.report.incident
     # The war room flow run again (a resume after a crash) tells nothing new.
     open_war_room(incident, deps=dataclasses.replace(with_comms.war_room, resuming=True), actor="x")
-    post_update(
-        incident,
-        deps=with_comms.war_room,
-        actor="console:alice",
-        status=Status.IDENTIFIED,
-        message="internal: bob's deploy",
-        eta=None,
-        broadcast=True,
-        request_key="T1",
-        public="We found the cause.",
-    )
-    # Slack's retry of the same request.
-    post_update(
-        incident,
-        deps=with_comms.war_room,
-        actor="console:alice",
-        status=Status.IDENTIFIED,
-        message="internal: bob's deploy",
-        eta=None,
-        broadcast=True,
-        request_key="T1",
-        public="We found the cause.",
-    )
+    for _attempt in ("the request", "Slack's retry of the same request"):
+        post_update(
+            incident,
+            deps=with_comms.war_room,
+            actor="console:alice",
+            status=Status.IDENTIFIED,
+            message="internal: bob's deploy",
+            eta=None,
+            broadcast=True,
+            request_key="T1",
+            public="We found the cause.",
+        )
     resolve(
         repository.get(deps.store, incident.id),
         deps=with_comms.war_room,

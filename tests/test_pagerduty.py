@@ -65,13 +65,14 @@ class Paging:
 
     def room_texts(self) -> list[str]:
         room = incident(self.bot).channel_id
-        # The text and the blocks: a refusal before the war room was complete is one line
-        # of the room's "some steps did not work" message (in its blocks).
-        return (
-            [f"{m.get('text', '')} {m.get('blocks', '')}" for m in self.slack.messages(room)]
-            if room
-            else []
-        )
+        return [str(m.get("text", "")) for m in self.slack.messages(room)] if room else []
+
+    def room_said(self) -> list[str]:
+        """The text and the blocks: a refusal before the war room was complete is one line
+        of the room's "some steps did not work" message (in its blocks)."""
+        room = incident(self.bot).channel_id
+        messages = self.slack.messages(room) if room else []
+        return [f"{m.get('text', '')} {m.get('blocks', '')}" for m in messages]
 
     def timeline(self, kind: str) -> list[timeline.TimelineEvent]:
         return [
@@ -269,7 +270,7 @@ def test_a_refused_event_is_told_in_the_war_room_and_not_retried(paging: Paging)
     assert len(paging.pd.requests) == 1
     (failed,) = paging.timeline("comms_failed")
     assert "'payload.summary' is missing or blank" in failed.text
-    said = [t for t in paging.room_texts() if "failed and will not be retried" in t]
+    said = [t for t in paging.room_said() if "failed and will not be retried" in t]
     assert len(said) == 1
     assert "PagerDuty refused the event: 'payload.summary' is missing or blank" in said[0]
     assert "page with /hotfix page" in said[0]
@@ -325,7 +326,7 @@ def test_a_missing_routing_key_is_reported_with_what_to_do(
     monkeypatch.delenv(ENV)
     paging.declare()
     assert paging.pd.requests == []
-    said = [t for t in paging.room_texts() if "will not be retried" in t]
+    said = [t for t in paging.room_said() if "will not be retried" in t]
     assert len(said) == 1 and f"{ENV} is not set" in said[0]
 
 
