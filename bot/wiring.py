@@ -15,7 +15,7 @@ from handlers.rendering import Renderer
 from handlers.router import Router
 from services.chat import Chat, Message
 from services.clock import CLOCK_FILE_ENV, Clock, FileClock, SystemClock
-from services.comms.deliveries import Delivery
+from services.comms.deliveries import Delivery, refusal_sentence
 from services.comms.hub import Comms
 from services.comms.registry import BuildContext, build_comms
 from services.settings import Settings
@@ -99,10 +99,7 @@ def _tell_war_room_of_failure(delivery: Delivery, error: str, *, store: Store, c
     row = store.query_one("SELECT war_room_done_at FROM incidents WHERE id = ?", (incident.id,))
     # Before the war room is complete, its opening flow says it (services/incidents/outside.py).
     if incident.channel_id and row and row["war_room_done_at"]:
-        text = (
-            f":warning: The {delivery.channel} {delivery.action.replace('_', ' ')} of"
-            f" {incident.id} failed and will not be retried: {error}"
-        )
+        text = f":warning: {refusal_sentence(delivery, error)}"
         chat.post(incident.channel_id, Message("plain", {"text": text}))
 
 

@@ -64,6 +64,13 @@ class Delivery:
     error: str | None
 
 
+def refusal_sentence(delivery: Delivery, error: str | None) -> str:
+    """What the war room reads of a delivery refused for good (as it comes, or when the war
+    room opens after it): one wording for both."""
+    what = f"{delivery.channel} {delivery.action.replace('_', ' ')}"
+    return f"The {what} of {delivery.incident_id} failed and will not be retried: {error}"
+
+
 def _delivery(row: Any) -> Delivery:
     return Delivery(
         id=int(row["id"]),

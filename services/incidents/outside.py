@@ -71,7 +71,7 @@ def failed_outside(incident: Incident, deps: WarRoomDeps) -> list[str]:
     if deps.comms is None or not deps.comms.configured:
         return []
     return [
-        f"The {d.channel} {d.action.replace('_', ' ')} failed and will not be retried: {d.error}"
+        deliveries.refusal_sentence(d, d.error)
         for d in deliveries.for_incident(deps.store, incident.id)
         if d.state is State.FAILED
     ]
