@@ -15,7 +15,7 @@ from handlers.rendering import Renderer
 from handlers.router import Router
 from services.chat import Chat, Message
 from services.clock import CLOCK_FILE_ENV, Clock, FileClock, SystemClock
-from services.comms.deliveries import Delivery, refusal_sentence
+from services.comms.deliveries import Delivery, claim_telling, refusal_sentence
 from services.comms.hub import Comms
 from services.comms.registry import BuildContext, build_comms
 from services.settings import Settings
@@ -58,7 +58,7 @@ def build_deps(
             environ=os.environ,
             chat=platform,
         ),
-        on_failure=partial(_tell_war_room_of_failure, store=store, chat=platform),
+        on_failure=partial(_tell_war_room_of_failure, store=store, chat=platform, clock=clock),
     )
     comms.may_deliver = delivers or (lambda: True)
     comms.wake = partial(_drain_soon, comms, worker)
@@ -89,16 +89,18 @@ def _drain_soon(comms: Comms, worker: Worker) -> None:
         )
 
 
-def _tell_war_room_of_failure(delivery: Delivery, error: str, *, store: Store, chat: Chat) -> None:
+def _tell_war_room_of_failure(
+    delivery: Delivery, error: str, *, store: Store, chat: Chat, clock: Clock
+) -> None:
     """Nothing silent: a status page, page or email refused for good is said in the war room."""
     if delivery.incident_id is None:
         return
     from services.incidents import repository
 
     incident = repository.get(store, delivery.incident_id)
-    row = store.query_one("SELECT war_room_done_at FROM incidents WHERE id = ?", (incident.id,))
-    # Before the war room is complete, its opening flow says it (services/incidents/outside.py).
-    if incident.channel_id and row and row["war_room_done_at"]:
+    # Before the war room exists, its opening flow says it (services/incidents/outside.py);
+    # whichever tells first claims it, so it is said once.
+    if incident.channel_id and claim_telling(store, clock=clock, delivery_id=delivery.id):
         text = f":warning: {refusal_sentence(delivery, error)}"
         chat.post(incident.channel_id, Message("plain", {"text": text}))
 

@@ -64,6 +64,15 @@ class Delivery:
     error: str | None
 
 
+def claim_telling(store: Store, *, clock: Clock, delivery_id: int) -> bool:
+    """The right to tell the war room of this refusal; False when it was told already."""
+    cursor = store.conn.execute(
+        "UPDATE deliveries SET told_at = ? WHERE id = ? AND state = 'failed' AND told_at IS NULL",
+        (isoformat(clock.now()), delivery_id),
+    )
+    return cursor.rowcount == 1
+
+
 def refusal_sentence(delivery: Delivery, error: str | None) -> str:
     """What the war room reads of a delivery refused for good (as it comes, or when the war
     room opens after it): one wording for both."""

@@ -66,12 +66,14 @@ def told_outside(incident: Incident, deps: WarRoomDeps) -> list[str]:
 
 
 def failed_outside(incident: Incident, deps: WarRoomDeps) -> list[str]:
-    """Deliveries refused for good before the war room could be told (a page refused while
-    the channel was still being created): the war room's opening flow tells them."""
+    """Deliveries refused for good that the war room was not told of (they failed before it
+    existed): its opening flow tells them. Whoever tells a refusal first claims it (the
+    dispatcher's report as it fails, or this), so each is said once."""
     if deps.comms is None or not deps.comms.configured:
         return []
     return [
         deliveries.refusal_sentence(d, d.error)
         for d in deliveries.for_incident(deps.store, incident.id)
         if d.state is State.FAILED
+        and deliveries.claim_telling(deps.store, clock=deps.clock, delivery_id=d.id)
     ]

@@ -312,6 +312,13 @@ MIGRATIONS: tuple[Migration, ...] = (
         # the incident's link even if the configuration changes meanwhile.
         "ALTER TABLE incidents ADD COLUMN call_link TEXT;",
     ),
+    Migration(
+        12,
+        "a refused delivery is told in the war room once",
+        # Set by whoever tells it first: the dispatcher as it fails (the war room exists), or
+        # the war room's opening flow (it failed before the room existed).
+        "ALTER TABLE deliveries ADD COLUMN told_at TEXT;",
+    ),
 )
 
 

@@ -38,11 +38,12 @@ Checkpoint = Callable[[str], None]
 
 
 class MailError(CommsError):
-    """Any problem talking to the mail relay. The hint (what to do) is part of the message:
-    the message is what the timeline and the war room are told."""
+    """Any problem talking to the mail relay. The hint (what to do) is part of the message,
+    which is what the timeline and the war room are told (so it is not kept apart as well:
+    the dispatcher would say it twice)."""
 
     def __init__(self, message: str, *, hint: str | None = None, **more: Any) -> None:
-        super().__init__(f"{message}. {hint}" if hint else message, hint=hint, **more)
+        super().__init__(f"{message}. {hint}" if hint else message, **more)
 
 
 class MailTemporary(MailError, RetryLater):
