@@ -259,6 +259,17 @@ def save_link(
     return link
 
 
+def claim_bookmark(store: Store, incident_id: str, system: str) -> bool:
+    """The right to bookmark this link in the war room; False when it was bookmarked.
+    (The channel that saved it and the war room's opening flow may both try.)"""
+    cursor = store.conn.execute(
+        "UPDATE incident_links SET data = json_set(data, '$.bookmarked', 1)"
+        " WHERE incident_id = ? AND system = ? AND json_extract(data, '$.bookmarked') IS NULL",
+        (incident_id, system),
+    )
+    return cursor.rowcount == 1
+
+
 def get_link(store: Store, incident_id: str, system: str) -> Link | None:
     row = store.query_one(
         "SELECT * FROM incident_links WHERE incident_id = ? AND system = ?", (incident_id, system)

@@ -419,16 +419,19 @@ def _bookmarks(incident: Incident, deps: WarRoomDeps) -> None:
     row = deps.store.query_one(
         "SELECT bookmarks_added_at FROM incidents WHERE id = ?", (incident.id,)
     )
-    # What the incident is called elsewhere, opened before its war room (the status page).
+    if row and row["bookmarks_added_at"]:
+        return  # a repaired war room does not get its bookmarks twice
+    # What the incident is called elsewhere, opened before its war room (the status page):
+    # bookmarked here unless its channel got to it first (each is claimed once).
     elsewhere = [
         link
         for link in deliveries.links(deps.store, incident.id)
-        if link.url and link.data.get("bookmark")
+        if link.url
+        and link.data.get("bookmark")
+        and deliveries.claim_bookmark(deps.store, incident.id, link.system)
     ]
-    if not (deps.settings.bookmarks or incident.call_link or elsewhere) or (
-        row and row["bookmarks_added_at"]
-    ):
-        return  # a repaired war room does not get its bookmarks twice
+    if not (deps.settings.bookmarks or incident.call_link or elsewhere):
+        return
     if incident.call_link:
         deps.chat.add_bookmark(incident.channel_id, title="Call", link=incident.call_link)
     for bookmark in deps.settings.bookmarks:

@@ -148,14 +148,14 @@ class StatuspageChannel:
         return None
 
     def _bookmark(self, incident_id: str, link: Link) -> str | None:
-        """Bookmark the public incident in the war room — once the war room has its
-        bookmarks: before that (the incident was told before its war room was opened), the
-        war room's own bookmark step adds it from the saved link."""
-        row = self.store.query_one(
-            "SELECT channel_id, bookmarks_added_at FROM incidents WHERE id = ?", (incident_id,)
-        )
-        channel_id = row["channel_id"] if row and row["bookmarks_added_at"] else None
+        """Bookmark the public incident in the war room if the room exists; otherwise the
+        war room's opening flow bookmarks it from the saved link. Whichever comes first
+        claims it: one bookmark, never none."""
+        row = self.store.query_one("SELECT channel_id FROM incidents WHERE id = ?", (incident_id,))
+        channel_id = row["channel_id"] if row else None
         if self.chat is None or not channel_id or not link.url:
+            return None
+        if not deliveries.claim_bookmark(self.store, incident_id, SYSTEM):
             return None
         try:
             self.chat.add_bookmark(str(channel_id), title=BOOKMARK_TITLE, link=link.url)
