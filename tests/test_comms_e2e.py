@@ -270,8 +270,8 @@ def test_a_sev1_reaches_every_audience_once_in_order_through_a_restart_and_a_rep
     assert any("A fix is in place" in t or "rolled back" in t for t in said)
     broadcast = [m for m in thread if m.get("subtype") == "thread_broadcast"]
     assert len(broadcast) == 1 and "rolled back" in str(broadcast[0])
-    # The public incident is bookmarked in the war room, after the call link.
+    # The public incident is bookmarked in the war room once, beside the call link.
     bookmarks = [b.get("link") for b in slack.bookmarks(room_id)]
-    assert bookmarks[0] == "https://zoom.example/j/1"
+    assert bookmarks.count("https://zoom.example/j/1") == 1  # in either order
     assert bookmarks.count(public_incident["shortlink"]) == 1
     store.close()
