@@ -101,8 +101,3 @@ class Comms:
 def dedup_key(news: IncidentNews, outgoing: Outgoing) -> str:
     scope = f"incident:{news.incident.id}" if outgoing.once_per_incident else news.key
     return f"{scope}:{outgoing.channel}:{outgoing.key}"
-
-
-def no_comms(store: Store, clock: Clock) -> Comms:
-    """Nothing configured: every `tell` is a no-op."""
-    return Comms(store=store, clock=clock)
