@@ -20,10 +20,10 @@ from bot.secrets import Secrets
 from bot.slack_app import build_web_client, slack_chat
 from bot.wiring import build_deps, close_deps
 from services.clock import ManualClock
-from services.incidents import repository
+from services.incidents import records
 from services.incidents.model import Severity
+from services.incidents.records import NewIncident
 from services.incidents.reminders import tick
-from services.incidents.repository import NewIncident
 from services.settings import Settings
 from tests.harness.slack_emulator import SlackEmulator
 
@@ -42,7 +42,7 @@ def run(incidents: int, idle_ticks: int = 50) -> dict[str, float]:
         deps = build_deps(settings, clock=clock, chat=slack_chat(client))
         for n in range(incidents):
             channel = slack.add_channel(f"inc-{n + 1}", members=("UBOT",))
-            incident, _ = repository.create(
+            incident, _ = records.create(
                 deps.store,
                 clock=clock,
                 new=NewIncident(
@@ -57,7 +57,7 @@ def run(incidents: int, idle_ticks: int = 50) -> dict[str, float]:
                     request_key=None,
                 ),
             )
-            repository.set_if_unset(
+            records.set_if_unset(
                 deps.store, incident.id, channel_id=channel, channel_name=f"inc-{n + 1}"
             )
         rss_before = rss_mib()

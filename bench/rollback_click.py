@@ -23,7 +23,7 @@ import kubernetes
 
 from bench.stats import summary_ms, table
 from services.clock import ManualClock
-from services.deploy import repository
+from services.deploy import deployments
 from services.deploy.model import State
 from tests.harness.k8s_emulator import K8sEmulator
 from tests.harness.running_bot import RunningBot, start_bot
@@ -79,7 +79,7 @@ def sample(bot: RunningBot, k8s: K8sEmulator, n: int, write_path: str) -> float:
     if not reply["text"].endswith("needs no approval: started."):
         raise RuntimeError(f"deploy refused: {reply['text']}")
     deployment_id = f"DEP-{n}"
-    deployment = repository.get(bot.deps.store, deployment_id)
+    deployment = deployments.get(bot.deps.store, deployment_id)
     assert deployment.state is State.SUCCEEDED, deployment.state
     k8s.clear_requests()
     started = time.perf_counter()
@@ -92,7 +92,7 @@ def sample(bot: RunningBot, k8s: K8sEmulator, n: int, write_path: str) -> float:
     )
     elapsed = wait_for_write(k8s, write_path) - started
     bot.settle(timeout=30)
-    assert repository.get(bot.deps.store, deployment_id).state is State.ROLLED_BACK
+    assert deployments.get(bot.deps.store, deployment_id).state is State.ROLLED_BACK
     return elapsed
 
 

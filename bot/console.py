@@ -30,7 +30,7 @@ from handlers.router import Router
 from handlers.views import VIEWS, check, submit
 from services.chat import Message
 from services.errors import UserFacingError
-from services.incidents import repository
+from services.incidents import records
 from services.incidents.model import Incident
 from services.incidents.presenting import incident_data
 
@@ -227,11 +227,11 @@ class Console:
             f"You are {self.actor}; store: {self.deps.settings.store.path}",
         ]
         if self.channel_id != TERMINAL_CHANNEL:
-            here = repository.by_channel(self.deps.store, self.channel_id)
+            here = records.by_channel(self.deps.store, self.channel_id)
             acts_on = f"commands act on {here.id}" if here else "no incident's war room"
             lines.append(f"You are now in {channel_name(self.channel_id)}; {acts_on}.")
             return lines
-        rooms = [i for i in repository.open_incidents(self.deps.store) if i.channel_id]
+        rooms = [i for i in records.open_incidents(self.deps.store) if i.channel_id]
         if rooms:
             # After a restart the console is back in the terminal: say where work goes on.
             lines.append("Open war rooms:")
@@ -260,7 +260,7 @@ class Console:
         if word != "join" or not target.strip():
             return None
         wanted = target.strip().lower()
-        for incident in repository.open_incidents(self.deps.store):
+        for incident in records.open_incidents(self.deps.store):
             name = channel_name(incident.channel_id or "").lower()
             if incident.channel_id and wanted in (incident.id.lower(), name, name.lstrip("#")):
                 self.channel_id = incident.channel_id

@@ -25,7 +25,7 @@ from handlers.commands.deploy import DEPLOY
 from handlers.context import Deps
 from handlers.replies import Reply
 from services import timeline
-from services.deploy import repository
+from services.deploy import deployments
 from services.deploy.model import FINAL, Deployment, Kind, State
 
 NO_WAIT = "--no-wait"
@@ -67,7 +67,7 @@ def deployment_of(reply: Reply) -> str | None:
 
 def no_wait_note(deps: Deps, deployment_id: str) -> str | None:
     """With --no-wait: a deployment this process started itself holds the process open."""
-    deployment = repository.get(deps.store, deployment_id)
+    deployment = deployments.get(deps.store, deployment_id)
     if deployment.state is State.REQUESTED or deployment.state in ENDS:
         return None
     return (
@@ -125,7 +125,7 @@ class Follower:
         )
         try:
             while True:
-                deployment = repository.get(store, self.deployment_id)
+                deployment = deployments.get(store, self.deployment_id)
                 self._print_news()
                 if deployment.state in ENDS:
                     return self._finish(deployment, asked)
@@ -143,7 +143,7 @@ class Follower:
         for event in timeline.of_deployment(store, self.deployment_id, after=self._seen_event):
             self._seen_event = event.id
             self.echo(f"{event.at.astimezone(zone):%H:%M:%S} {event.text}")
-        for step in repository.steps(store, self.deployment_id):
+        for step in deployments.steps(store, self.deployment_id):
             if self._steps.get(step["step"]) == step["state"]:
                 continue
             self._steps[step["step"]] = step["state"]

@@ -5,7 +5,7 @@ SQLite database; the kernel releases it when the process dies, even on SIGKILL,
 so a crashed bot never blocks its replacement.
 
 ``lock.kind: lease`` is a Kubernetes Lease in the bot's own namespace
-(`services.lease`), for a cluster where the volume may be mounted by another node:
+(`services.kube.lease`), for a cluster where the volume may be mounted by another node:
 the holder renews it, releases it on a clean shutdown (SIGTERM, Ctrl-C), and
 stops serving when it loses it.
 """
@@ -24,8 +24,8 @@ from types import FrameType
 from typing import IO, Protocol
 
 from services.clock import Clock
-from services.deploy.kube_client import KubeClient, KubeError, build_api_client
-from services.lease import LeaseHeldError, LeaseLock
+from services.kube.client import KubeClient, KubeError, build_api_client
+from services.kube.lease import LeaseHeldError, LeaseLock
 from services.settings import LockSettings, Settings
 
 log = logging.getLogger("hotfix_bot")

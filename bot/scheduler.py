@@ -21,8 +21,8 @@ from handlers.context import Deps
 from services import journal, outbox
 from services.backoff import Backoff
 from services.comms import deliveries
-from services.deploy.bluegreen_cleanup import scale_down_idle
-from services.deploy.requests import expire_due
+from services.deploy.approvals import expire_due
+from services.deploy.backends.kubernetes.bluegreen_cleanup import scale_down_idle
 from services.incidents.reminders import TickReport, tick
 from services.incidents.war_room import resume_war_rooms
 from services.metrics import DELIVERIES_WAITING, OUTBOX_DEPTH

@@ -95,9 +95,9 @@ def _tell_war_room_of_failure(
     """Nothing silent: a status page, page or email refused for good is said in the war room."""
     if delivery.incident_id is None:
         return
-    from services.incidents import repository
+    from services.incidents import records
 
-    incident = repository.get(store, delivery.incident_id)
+    incident = records.get(store, delivery.incident_id)
     # Before the war room exists, its opening flow says it (services/incidents/outside.py);
     # whichever tells first claims it, so it is said once.
     if incident.channel_id and claim_telling(store, clock=clock, delivery_id=delivery.id):

@@ -12,7 +12,7 @@ from handlers.actions import Click, action
 from handlers.context import CommandEnv
 from handlers.deploy_runner import deployment_reply
 from handlers.replies import Reply
-from services.deploy import canary, card, repository
+from services.deploy import canary, card, deployments
 from services.deploy.canary import Command
 from services.deploy.engine import environment_of
 
@@ -26,7 +26,7 @@ WHAT: dict[Command, str] = {
 
 def _operate(env: CommandEnv, click: Click, command: Command) -> Reply:
     deps = env.deps
-    deployment = repository.get(deps.store, click.value)
+    deployment = deployments.get(deps.store, click.value)
     canary.require_operator(
         env.invocation.actor,
         access=deps.settings.access,
@@ -41,7 +41,7 @@ def _operate(env: CommandEnv, click: Click, command: Command) -> Reply:
         actor=env.invocation.actor,
         command=command,
     )
-    updated = repository.get(deps.store, deployment.id)
+    updated = deployments.get(deps.store, deployment.id)
     card.post_or_update(
         deps.store, updated, clock=deps.clock, chat=deps.chat, channel=updated.channel_id
     )

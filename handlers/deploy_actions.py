@@ -9,17 +9,17 @@ from handlers.deploy_runner import after_decision, deployment_reply, run_logged,
 from handlers.incident_lookup import incident_here
 from handlers.replies import Reply
 from services.access import require_deployer
-from services.deploy import engine, repository, requests, withdraw
+from services.deploy import approvals, deployments, engine, withdraw
+from services.deploy.approvals import DeployRequest
 from services.deploy.model import IN_FLIGHT, Deployment, Kind, State
-from services.deploy.requests import DeployRequest
 from services.errors import ConflictError
-from services.incidents import repository as incidents
+from services.incidents import records as incidents
 
 
 @action("hotfix_deploy_approve")
 def approve(env: CommandEnv, click: Click) -> Reply:
-    deployment = repository.get(env.deps.store, click.value)
-    decision = requests.decide(
+    deployment = deployments.get(env.deps.store, click.value)
+    decision = approvals.decide(
         env.deps.deploy, deployment, actor=env.invocation.actor, approve=True
     )
     after_decision(env, decision)
@@ -30,8 +30,8 @@ def approve(env: CommandEnv, click: Click) -> Reply:
 
 @action("hotfix_deploy_reject")
 def reject(env: CommandEnv, click: Click) -> Reply:
-    deployment = repository.get(env.deps.store, click.value)
-    decision = requests.decide(
+    deployment = deployments.get(env.deps.store, click.value)
+    decision = approvals.decide(
         env.deps.deploy, deployment, actor=env.invocation.actor, approve=False
     )
     after_decision(env, decision)
@@ -42,7 +42,7 @@ def reject(env: CommandEnv, click: Click) -> Reply:
 def rollback(env: CommandEnv, click: Click) -> Reply:
     """Roll back this deployment: abort it if running, undo it if finished or interrupted."""
     deps = env.deps.deploy
-    deployment = repository.get(env.deps.store, click.value)
+    deployment = deployments.get(env.deps.store, click.value)
     require_deployer(
         env.invocation.actor, access=env.deps.settings.access, chat=env.deps.chat, what="roll back"
     )
@@ -76,7 +76,7 @@ def rollback(env: CommandEnv, click: Click) -> Reply:
             deployment,
             lambda: engine.rollback_now(
                 deps,
-                repository.get(deps.store, deployment_id),
+                deployments.get(deps.store, deployment_id),
                 actor=actor,
                 reason=f"requested by {actor}",
                 seen=seen,
@@ -91,7 +91,7 @@ def rollback(env: CommandEnv, click: Click) -> Reply:
 def _needs_approval(env: CommandEnv, deployment: Deployment) -> bool:
     """rollback_approval: approvals sends a finished deployment's Rollback through the gate,
     except during an open incident of the severities that allow --immediate."""
-    settings = requests.target_settings(
+    settings = approvals.target_settings(
         env.deps.settings, deployment.service, deployment.environment
     )
     if settings.rollback_approval != "approvals":
@@ -137,7 +137,7 @@ def _request_rollback(env: CommandEnv, deployment: Deployment) -> Reply:
 def cancel(env: CommandEnv, click: Click) -> Reply:
     """The requester withdraws a request that waits for approval."""
     deps = env.deps.deploy
-    deployment = repository.get(env.deps.store, click.value)
+    deployment = deployments.get(env.deps.store, click.value)
     cancelled = withdraw.withdraw(
         deps.store,
         clock=deps.clock,
@@ -151,7 +151,7 @@ def cancel(env: CommandEnv, click: Click) -> Reply:
 @action("hotfix_deploy_resume")
 def resume(env: CommandEnv, click: Click) -> Reply:
     deps = env.deps.deploy
-    deployment = repository.get(env.deps.store, click.value)
+    deployment = deployments.get(env.deps.store, click.value)
     require_deployer(
         env.invocation.actor,
         access=env.deps.settings.access,
@@ -166,7 +166,7 @@ def resume(env: CommandEnv, click: Click) -> Reply:
     env.deps.worker.submit(
         lambda: run_logged(
             deployment,
-            lambda: engine.resume(deps, repository.get(deps.store, deployment.id), actor=actor),
+            lambda: engine.resume(deps, deployments.get(deps.store, deployment.id), actor=actor),
         ),
         describe=f"resume {deployment.id}",
         long=True,

@@ -10,9 +10,9 @@ from handlers.context import CommandEnv
 from handlers.guard import audit
 from handlers.replies import Reply
 from services.audit import Outcome
-from services.deploy import card, engine, home, repository, requests
+from services.deploy import approvals, card, deployments, engine, home
+from services.deploy.approvals import Decision, DeployRequest
 from services.deploy.model import Deployment
-from services.deploy.requests import Decision, DeployRequest
 from services.logcontext import bound
 
 
@@ -91,7 +91,7 @@ def submit(
     waits ({id} and {approvals} filled in); `problems`: warnings for the requester."""
     deps = env.deps.deploy
     req = replace(req, channel_id=home_channel(env, req.channel_id))
-    deployment, created, problem = requests.request(deps, req)
+    deployment, created, problem = approvals.request(deps, req)
     if not created:
         return deployment_reply(env, deployment, "This request was already made.", [])
     if deployment.card_ts is None and deployment.channel_id and env.invocation.source == "slack":
@@ -103,7 +103,7 @@ def submit(
             chat=deps.chat,
             deployments_channel=env.deps.settings.deployments_channel,
         )
-        deployment = repository.get(deps.store, deployment.id)
+        deployment = deployments.get(deps.store, deployment.id)
     if deployment.break_glass:
         audit(
             env,
@@ -113,7 +113,7 @@ def submit(
         )
     problems = [*(problems or []), *([problem] if problem else [])]
     if deployment.approvals_required == 0:
-        decision = requests.approve_without_gate(deps, deployment, actor=env.invocation.actor)
+        decision = approvals.approve_without_gate(deps, deployment, actor=env.invocation.actor)
         after_decision(env, decision)
         return deployment_reply(
             env, decision.deployment, f"{deployment.id} needs no approval: started.", problems

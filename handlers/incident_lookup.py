@@ -8,7 +8,7 @@ import click
 
 from handlers.context import CommandEnv
 from services.errors import UserFacingError
-from services.incidents import repository
+from services.incidents import records
 from services.incidents.model import INCIDENT_ID, Incident, parse_incident_id
 
 # Every command about one incident takes this flag; outside a war room the hint below
@@ -22,13 +22,13 @@ _FLAG_PREFIX = re.compile(r"--incident(?:=|\s+)(\S+)\s*")
 def incident_here(env: CommandEnv) -> Incident | None:
     """The incident whose war room this is, if any."""
     channel = env.invocation.channel_id
-    return repository.by_channel(env.deps.store, channel) if channel else None
+    return records.by_channel(env.deps.store, channel) if channel else None
 
 
 def find_incident(env: CommandEnv, incident_id: str | None) -> Incident:
     store = env.deps.store
     if incident_id:
-        return repository.get(store, parse_incident_id(incident_id))
+        return records.get(store, parse_incident_id(incident_id))
     incident = incident_here(env)
     if incident is None:
         raise UserFacingError(

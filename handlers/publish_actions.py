@@ -17,7 +17,7 @@ from handlers.replies import Reply
 from services.comms.customer import public_words
 from services.comms.statuspage.publish import PUBLISHABLE, prefill, publish
 from services.errors import UserFacingError
-from services.incidents import repository
+from services.incidents import records
 from services.incidents.model import Status, parse_incident_id
 from services.incidents.presenting import incident_data
 
@@ -68,7 +68,7 @@ def validate(values: dict[str, Any]) -> dict[str, str]:
 
 def run(env: CommandEnv, values: dict[str, Any], metadata: str) -> Reply:
     _require_status_page(env)
-    incident = repository.get(env.deps.store, parse_incident_id(metadata))
+    incident = records.get(env.deps.store, parse_incident_id(metadata))
     problems = publish(
         incident,
         deps=env.war_room,

@@ -21,7 +21,7 @@ from handlers.replies import Reply
 from services.chat import Chat
 from services.comms.customer import affected_services, public_words
 from services.errors import UserFacingError
-from services.incidents import lifecycle, repository
+from services.incidents import lifecycle, records
 from services.incidents.declare import Declaration
 from services.incidents.model import Severity, Status, parse_incident_id
 from services.metrics import declare_actions
@@ -115,7 +115,7 @@ def _validate_update(values: Values) -> dict[str, str]:
 
 
 def _run_update(env: CommandEnv, values: Values, metadata: str) -> Reply:
-    incident = repository.get(env.deps.store, parse_incident_id(metadata))
+    incident = records.get(env.deps.store, parse_incident_id(metadata))
     status = values.get("status")
     result = lifecycle.post_update(
         incident,
@@ -142,7 +142,7 @@ def _validate_resolve(values: Values) -> dict[str, str]:
 
 
 def _run_resolve(env: CommandEnv, values: Values, metadata: str) -> Reply:
-    incident = repository.get(env.deps.store, parse_incident_id(metadata))
+    incident = records.get(env.deps.store, parse_incident_id(metadata))
     result = lifecycle.resolve(
         incident,
         deps=env.war_room,

@@ -20,7 +20,7 @@ from services.children import program_problem
 from services.comms.checks import comms_findings
 from services.deploy.process import PLACEHOLDER, environment_for, fill
 from services.deploy.settings import EnvironmentSettings
-from services.git.repository import GitRepository
+from services.git.working_copy import GitRepository
 from services.settings import Settings
 
 Loc = tuple[str | int, ...]

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from services.clock import SystemClock
-from services.deploy.analysis import (
+from services.deploy.analysis.run import (
     Analysis,
     AnalysisConfigError,
     AnalysisSettings,

@@ -18,7 +18,17 @@ import pytest
 from pydantic import ValidationError
 
 from services.clock import ManualClock
-from services.deploy.analysis import (
+from services.deploy.analysis.prometheus import (
+    PrometheusAuthError,
+    PrometheusClient,
+    PrometheusConfigError,
+    PrometheusError,
+    PrometheusQueryError,
+    PrometheusUnavailableError,
+    QueryResult,
+    Series,
+)
+from services.deploy.analysis.run import (
     DEFAULT_POST_DEPLOY_RULES,
     Analysis,
     AnalysisConfigError,
@@ -30,16 +40,6 @@ from services.deploy.analysis import (
     judge,
     render_query,
     run_analysis,
-)
-from services.deploy.prometheus import (
-    PrometheusAuthError,
-    PrometheusClient,
-    PrometheusConfigError,
-    PrometheusError,
-    PrometheusQueryError,
-    PrometheusUnavailableError,
-    QueryResult,
-    Series,
 )
 
 T0 = datetime(2026, 3, 14, 9, 30, tzinfo=UTC)

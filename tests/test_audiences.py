@@ -22,7 +22,7 @@ from bot.wiring import build_router
 from handlers.context import Deps
 from services import timeline
 from services.clock import ManualClock
-from services.incidents import repository
+from services.incidents import records
 from services.settings import Settings
 from tests.harness.running_bot import RunningBot
 from tests.harness.slack_emulator import SlackEmulator
@@ -75,7 +75,7 @@ def header(bot: RunningBot, incident_id: str = "INC-1") -> JSON:
 
 
 def nothing_declared(bot: RunningBot) -> bool:
-    return repository.open_incidents(bot.deps.store) == []
+    return records.open_incidents(bot.deps.store) == []
 
 
 # == --service and --public on declaration ==========================================
@@ -458,13 +458,13 @@ def test_the_console_takes_the_same_flags(
         ' --public "Some card payments fail."'
     )
     assert "INC-1 declared." in answer
-    inc = repository.get(cdeps.store, "INC-1")
+    inc = records.get(cdeps.store, "INC-1")
     assert inc.services == ("payments",)
     event = timeline.latest(cdeps.store, incident_id="INC-1", kind="declared")
     assert event is not None and event.data["public"] == "Some card payments fail."
     typo = console.handle('incident create --severity sev2 --title "X" --service paymnts')
     assert "Did you mean 'payments'?" in typo
-    assert repository.open_incidents(cdeps.store) == [inc]
+    assert records.open_incidents(cdeps.store) == [inc]
     updated = console.handle('incident update --incident INC-1 --public "Fixed soon."')
     assert "Update posted for INC-1." in updated
     assert "Public: Fixed soon." in printed.getvalue()

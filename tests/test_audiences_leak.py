@@ -25,9 +25,9 @@ from services.comms.customer import (
     customer_text,
 )
 from services.comms.news import IncidentNews, Occasion
-from services.incidents import lifecycle, repository
+from services.incidents import lifecycle, records
 from services.incidents.model import Incident, Severity, Status
-from services.incidents.repository import NewIncident
+from services.incidents.records import NewIncident
 from services.incidents.war_room import WarRoomDeps
 
 # Each one must never reach a customer. They look like what people paste in a war room.
@@ -66,7 +66,7 @@ def war_deps(deps: Deps) -> WarRoomDeps:
 
 
 def hostile_incident(deps: WarRoomDeps) -> Incident:
-    incident, _ = repository.create(
+    incident, _ = records.create(
         deps.store,
         clock=deps.clock,
         new=NewIncident(

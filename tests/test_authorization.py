@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from services.clock import ManualClock
-from services.deploy import repository as deployments
+from services.deploy import deployments
 from tests.harness.deploy_target import DeployTarget
 from tests.harness.running_bot import SIGNING_SECRET, RunningBot, start_bot
 from tests.harness.slack_driver import SlackDriver

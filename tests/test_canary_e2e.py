@@ -18,9 +18,9 @@ import pytest
 
 from services import timeline
 from services.clock import SystemClock
-from services.deploy import repository
-from services.deploy.kube_client import JSON_PATCH
+from services.deploy import deployments
 from services.deploy.model import IN_FLIGHT, State
+from services.kube.client import JSON_PATCH
 from tests.harness.k8s_emulator import K8sEmulator
 from tests.harness.metrics_app import MetricsApp
 from tests.harness.prometheus_server import PrometheusServer, prometheus_binary, running_prometheus
@@ -181,8 +181,8 @@ def start(
 
     yield run
     for bot in started:
-        for deployment in repository.in_states(bot.deps.store, set(IN_FLIGHT)):
-            repository.request_abort(bot.deps.store, deployment.id)  # a failed test's canary
+        for deployment in deployments.in_states(bot.deps.store, set(IN_FLIGHT)):
+            deployments.request_abort(bot.deps.store, deployment.id)  # a failed test's canary
         bot.settle(timeout=30)
         bot.stop()
 
@@ -200,7 +200,7 @@ def command(bot: RunningBot, text: str, *, settle: bool = True, **kwargs: str) -
 
 def click(bot: RunningBot, action: str, deployment_id: str, user: str) -> dict[str, Any]:
     """Press a button of the card as Slack sends it; does not wait for the canary."""
-    deployment = repository.get(bot.deps.store, deployment_id)
+    deployment = deployments.get(bot.deps.store, deployment_id)
     sent = bot.driver.block_action(
         action,
         value=deployment_id,
@@ -225,7 +225,7 @@ def deploy(bot: RunningBot, service: str, channel: str = "C0GENERAL") -> str:
 
 
 def canary(bot: RunningBot, deployment_id: str = "DEP-1") -> dict[str, Any]:
-    found = repository.get(bot.deps.store, deployment_id).detail.get("canary")
+    found = deployments.get(bot.deps.store, deployment_id).detail.get("canary")
     return dict(found) if isinstance(found, dict) else {}
 
 
@@ -262,7 +262,7 @@ def replicas(k8s: K8sEmulator, name: str) -> int:
 
 
 def card_text(bot: RunningBot, deployment_id: str = "DEP-1") -> str:
-    deployment = repository.get(bot.deps.store, deployment_id)
+    deployment = deployments.get(bot.deps.store, deployment_id)
     message = bot.slack.message(deployment.channel_id or "", deployment.card_ts or "")
     assert message is not None
     parts = []
@@ -274,7 +274,7 @@ def card_text(bot: RunningBot, deployment_id: str = "DEP-1") -> str:
 
 
 def card_buttons(bot: RunningBot, deployment_id: str = "DEP-1") -> list[str]:
-    deployment = repository.get(bot.deps.store, deployment_id)
+    deployment = deployments.get(bot.deps.store, deployment_id)
     message = bot.slack.message(deployment.channel_id or "", deployment.card_ts or "")
     assert message is not None
     return [
@@ -327,7 +327,7 @@ def test_a_healthy_canary_promotes_through_every_stage(
     ]
     bot.settle(timeout=60)
 
-    deployment = repository.get(bot.deps.store, "DEP-1")
+    deployment = deployments.get(bot.deps.store, "DEP-1")
     assert deployment.state is State.SUCCEEDED, deployment.detail
     assert splits(k8s) == [(90, 10), (75, 25), (50, 50), (25, 75), (0, 100), (100, 0)]
     assert image(k8s, "payments") == f"{REPO}:v2.1.1"
@@ -354,7 +354,7 @@ def test_an_error_spike_aborts_and_tells_the_war_room_which_query_failed(
     deploy(bot, "pay-spike")
     bot.settle(timeout=60)
 
-    deployment = repository.get(bot.deps.store, "DEP-1")
+    deployment = deployments.get(bot.deps.store, "DEP-1")
     assert deployment.state is State.ROLLED_BACK
     assert splits(k8s) == [(90, 10), (100, 0)]  # the abort: ONE write back to stable
     assert replicas(k8s, "payments-canary") == 0
@@ -381,7 +381,7 @@ def test_a_latency_breach_trips_the_p95_rule(
     bot = start("pay-slow")
     deploy(bot, "pay-slow")
     bot.settle(timeout=60)
-    assert repository.get(bot.deps.store, "DEP-1").state is State.ROLLED_BACK
+    assert deployments.get(bot.deps.store, "DEP-1").state is State.ROLLED_BACK
     (told,) = [t for t in war_room(bot) if "Canary analysis failed" in t]
     assert "canary-p95-latency = 1.4" in told and "fails when &gt; 0.5" in told
     assert "canary-error-rate" not in told.split("Quer")[0]
@@ -419,7 +419,7 @@ def test_a_silent_canary_waits_for_a_person_and_resume_and_promote_work(
     assert reply["text"].startswith("Promoting DEP-1: skipping to 100%")
     bot.settle(timeout=60)
 
-    deployment = repository.get(bot.deps.store, "DEP-1")
+    deployment = deployments.get(bot.deps.store, "DEP-1")
     assert deployment.state is State.SUCCEEDED
     assert deployment.detail["deployed"]["promoted_by_person"] is True
     assert splits(k8s) == [(90, 10), (0, 100), (100, 0)]
@@ -451,7 +451,7 @@ def test_pause_abort_and_promote_from_slack_then_the_rollback_fast_path(
     reply = click(bot, "hotfix_canary_abort", "DEP-1", "U0ALICE")
     assert reply["text"].startswith("Aborting DEP-1")
     bot.settle(timeout=30)
-    assert repository.get(bot.deps.store, "DEP-1").state is State.ROLLED_BACK
+    assert deployments.get(bot.deps.store, "DEP-1").state is State.ROLLED_BACK
     assert splits(k8s) == [(90, 10), (100, 0)]
     assert replicas(k8s, "payments-canary") == 0
     kinds = [(e.actor, e.kind) for e in timeline.events(bot.deps.store, incident_id="INC-1")]
@@ -470,7 +470,7 @@ def test_pause_abort_and_promote_from_slack_then_the_rollback_fast_path(
     wait_until("stage 1", lambda: "stage 1/5" in card_text(bot, "DEP-2"))
     click(bot, "hotfix_canary_promote", "DEP-2", "U0CAROL")
     bot.settle(timeout=30)
-    assert repository.get(bot.deps.store, "DEP-2").state is State.SUCCEEDED
+    assert deployments.get(bot.deps.store, "DEP-2").state is State.SUCCEEDED
     assert time.monotonic() - began < 20  # far less than 5 stages of 30 s
     assert image(k8s, "payments") == f"{REPO}:v2.1.1"
     assert splits(k8s)[2:] == [(90, 10), (0, 100), (100, 0)]
@@ -482,7 +482,7 @@ def test_pause_abort_and_promote_from_slack_then_the_rollback_fast_path(
         "rollback --target=production --service=pay-buttons --immediate",
         channel_id=room_id,
     )
-    rollback = repository.get(bot.deps.store, "DEP-3")
+    rollback = deployments.get(bot.deps.store, "DEP-3")
     assert rollback.state is State.ROLLED_BACK, rollback.detail
     assert time.monotonic() - began < 10
     assert image(k8s, "payments") == f"{REPO}:v2.1.0"
@@ -505,7 +505,7 @@ def test_a_rollback_typed_during_a_canary_names_who_asked_like_the_abort_button(
     )
     assert reply["text"] == "Rollback requested: DEP-1 stops and rolls back."
     bot.settle(timeout=30)
-    assert repository.get(bot.deps.store, "DEP-1").state is State.ROLLED_BACK
+    assert deployments.get(bot.deps.store, "DEP-1").state is State.ROLLED_BACK
     asked = [
         (e.actor, e.text)
         for e in timeline.events(bot.deps.store, incident_id="INC-1")

@@ -22,12 +22,11 @@ from handlers.console_chat import ConsoleChat
 from handlers.context import Deps
 from services import timeline
 from services.clock import ManualClock
-from services.deploy import canary, engine, repository, requests
-from services.deploy.backend import AbortedError, DeployError
-from services.deploy.backends import make_backend
-from services.deploy.canary import PAUSED_BY_PERSON, CanaryHooks, Controls
-from services.deploy.engine import DeployDeps
-from services.deploy.kube_canary import (
+from services.deploy import approvals, canary, deployments, engine
+from services.deploy.analysis.prometheus import QueryResult, Series
+from services.deploy.approvals import DeployRequest
+from services.deploy.backends.base import AbortedError, DeployError
+from services.deploy.backends.kubernetes.canary.walk import (
     CanaryBackend,
     WeightError,
     check_weights,
@@ -35,11 +34,12 @@ from services.deploy.kube_canary import (
     plan_weights,
     weight_patch,
 )
-from services.deploy.kube_client import JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH, KubeClient
+from services.deploy.backends.registry import make_backend
+from services.deploy.canary import PAUSED_BY_PERSON, CanaryHooks, Controls
+from services.deploy.engine import DeployDeps
 from services.deploy.model import Kind, State
-from services.deploy.prometheus import QueryResult, Series
-from services.deploy.requests import DeployRequest
 from services.deploy.settings import KubernetesTarget
+from services.kube.client import JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH, KubeClient
 from services.settings import Settings
 from tests.harness.k8s_emulator import K8sEmulator, RecordedRequest
 
@@ -664,7 +664,7 @@ def test_a_restart_mid_canary_is_interrupted_then_resumes_at_the_recorded_stage(
             chat=deps.chat,
             backend_for=partial(make_backend, clock=kclock),
         )
-        deployment, created, _ = requests.request(
+        deployment, created, _ = approvals.request(
             deploy_deps,
             DeployRequest(
                 kind=Kind.DEPLOY,
@@ -682,7 +682,7 @@ def test_a_restart_mid_canary_is_interrupted_then_resumes_at_the_recorded_stage(
             ),
         )
         assert created and deployment.before["version"] == "v2.1.0"
-        requests.approve_without_gate(deploy_deps, deployment, actor="console:alice")
+        approvals.approve_without_gate(deploy_deps, deployment, actor="console:alice")
 
         def die(_: int) -> None:
             if weights_now(cluster) == (50, 50):
@@ -692,10 +692,10 @@ def test_a_restart_mid_canary_is_interrupted_then_resumes_at_the_recorded_stage(
         with pytest.raises(Crash):
             engine.start(deploy_deps, deployment.id)
         ticks.hooks.remove(die)
-        assert repository.get(deps.store, deployment.id).state is State.DEPLOYING
+        assert deployments.get(deps.store, deployment.id).state is State.DEPLOYING
 
         (found,) = engine.recover_after_restart(deploy_deps)
-        interrupted = repository.get(deps.store, found)
+        interrupted = deployments.get(deps.store, found)
         assert interrupted.state is State.INTERRUPTED
         assert interrupted.detail["running_now"]["version"] is None  # mixed traffic
         assert "gets 50% of the traffic" in interrupted.detail["running_now"]["summary"]
@@ -705,7 +705,7 @@ def test_a_restart_mid_canary_is_interrupted_then_resumes_at_the_recorded_stage(
         cluster.clear_requests()
         engine.resume(deploy_deps, interrupted, actor="console:alice")
 
-        done = repository.get(deps.store, deployment.id)
+        done = deployments.get(deps.store, deployment.id)
         assert done.state is State.SUCCEEDED
         assert splits(cluster) == [(50, 50), (25, 75), (0, 100), (100, 0)]
         assert image(cluster, "payments") == f"{REPO}:v2.1.1"

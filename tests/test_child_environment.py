@@ -18,11 +18,11 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from services.deploy import repository
+from services.deploy import deployments
 from services.deploy.model import State
 from services.deploy.process import environment_for, run
 from services.deploy.settings import EnvironmentSettings
-from services.git.repository import GitRepository, Identity
+from services.git.working_copy import GitRepository, Identity
 from services.redaction import SECRETS
 from services.store import Store
 from tests.harness.bot_process import BotProcess
@@ -106,7 +106,7 @@ def test_commands_get_a_minimal_environment_and_secrets_never_leave(
         store = Store(tmp_path / "bot.db")
         try:
             assert slack.wait_for(
-                lambda: repository.get(store, "DEP-1").state is State.FAILED, timeout=30
+                lambda: deployments.get(store, "DEP-1").state is State.FAILED, timeout=30
             )
             timeline_rows = json.dumps(store.query("SELECT text, data FROM timeline"))
         finally:

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from services.deploy import repository
+from services.deploy import deployments
 from services.deploy.model import State
 from tests import test_deploy_command as base
 from tests.harness.deploy_target import DeployTarget
@@ -93,7 +93,7 @@ def followed(
 
 
 def pending_request(bot: RunningBot) -> bool:
-    found = repository.latest_for_target(
+    found = deployments.latest_for_target(
         bot.deps.store, "payments", "production", states={State.REQUESTED}
     )
     return found is not None

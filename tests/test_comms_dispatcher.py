@@ -22,7 +22,7 @@ from services.comms.dispatcher import GIVE_UP_AFTER, Checkpoint, Dispatcher, Sen
 from services.comms.errors import Refused, RetryLater
 from services.comms.hub import Comms
 from services.comms.news import IncidentNews
-from services.incidents import repository
+from services.incidents import records
 from services.incidents.declare import Declaration, declare
 from services.incidents.lifecycle import post_update, resolve
 from services.incidents.model import Severity, Status
@@ -247,7 +247,7 @@ def test_the_incident_flows_plan_each_news_once_whatever_the_replays(deps: Deps)
             public="We found the cause.",
         )
     resolve(
-        repository.get(deps.store, incident.id),
+        records.get(deps.store, incident.id),
         deps=with_comms.war_room,
         actor="console:alice",
         root_cause="cache",

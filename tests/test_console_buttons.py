@@ -18,9 +18,9 @@ from handlers.context import Deps
 from services import timeline
 from services.audit import search
 from services.clock import ManualClock
-from services.deploy import repository as deployments
+from services.deploy import deployments
 from services.deploy.model import IN_FLIGHT, State
-from services.incidents import playbook, repository
+from services.incidents import playbook, records
 from tests.harness.deploy_target import DeployTarget
 
 CREATE = 'incident create --severity=sev1 --title="Payments failing"'
@@ -95,7 +95,7 @@ def test_playbook_checkboxes_and_the_commander_picker_have_numbers(
     assert "who?" in alice.handle(picker)
     assert "Nobody here goes by" not in (said := alice.handle("@bob"))
     assert "Commander of INC-1: console:bob" in said
-    assert repository.get(cdeps.store, "INC-1").commander == "console:bob"
+    assert records.get(cdeps.store, "INC-1").commander == "console:bob"
 
 
 def test_the_post_update_button_asks_the_forms_fields_in_the_terminal(
@@ -109,7 +109,7 @@ def test_the_post_update_button_asks_the_forms_fields_in_the_terminal(
     assert "What changed is required." in alice.handle("")
     said = answer(alice, "Bad deploy, rolling back", "15 minutes", "", "")  # ETA, …, public
     assert "Update posted for INC-1." in said
-    incident = repository.get(cdeps.store, "INC-1")
+    incident = records.get(cdeps.store, "INC-1")
     assert (incident.status.value, incident.eta) == ("identified", "15 minutes")
     update = timeline.latest(cdeps.store, incident_id="INC-1", kind="status_update")
     assert update is not None and update.actor == "console:alice"
@@ -123,7 +123,7 @@ def test_resolve_asks_for_confirmation_then_the_form_with_owners_as_people(
     resolve = number_of(printed.getvalue(), "Resolve")
     assert "Resolve this incident?" in alice.handle(resolve)
     assert alice.handle("n") == "Not pressed; nothing was sent."
-    assert repository.get(cdeps.store, "INC-1").is_open
+    assert records.get(cdeps.store, "INC-1").is_open
 
     alice.handle(resolve)
     assert "Root cause (required):" in alice.handle("y")
@@ -135,7 +135,7 @@ def test_resolve_asks_for_confirmation_then_the_form_with_owners_as_people(
         "",  # public message: optional
     )
     assert "INC-1 resolved." in said
-    items = repository.action_items(cdeps.store, "INC-1")
+    items = records.action_items(cdeps.store, "INC-1")
     assert [(a["text"], a["owner"]) for a in items] == [
         ("add validation", "console:bob"),
         ("add alert", None),
@@ -158,11 +158,11 @@ def test_the_declare_form_refuses_an_oversized_title_next_to_the_field_and_asks_
     refused = alice.handle("")  # public message: optional -> submit -> validation
     assert refused.startswith("Title: ")
     assert "Title (required):" in refused
-    assert repository.open_incidents(cdeps.store) == []
+    assert records.open_incidents(cdeps.store) == []
     said = alice.handle("Payments failing")
     assert "INC-1 declared." in said
     assert said.endswith("(you are now in #inc-1-payments-failing; commands act on its incident)")
-    assert repository.get(cdeps.store, "INC-1").title == "Payments failing"
+    assert records.get(cdeps.store, "INC-1").title == "Payments failing"
 
 
 def test_cancel_closes_a_form_and_sends_nothing(cdeps: Deps) -> None:
@@ -170,7 +170,7 @@ def test_cancel_closes_a_form_and_sends_nothing(cdeps: Deps) -> None:
     alice.handle("incident create")
     assert alice.handle("cancel") == "Cancelled; nothing was sent."
     assert alice.pending is None
-    assert repository.open_incidents(cdeps.store) == []
+    assert records.open_incidents(cdeps.store) == []
 
 
 def test_a_reminder_printed_by_the_scheduler_has_numbers_too(

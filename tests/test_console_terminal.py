@@ -12,7 +12,7 @@ import pytest
 from bot.wiring import build_deps, close_deps
 from services.audit import search
 from services.clock import SystemClock
-from services.incidents import repository
+from services.incidents import records
 from services.settings import Settings
 
 from .test_config import run_cli
@@ -99,7 +99,7 @@ def test_one_off_cli_commands_run_as_another_person_with_user(config: Path) -> N
     )
     deps = build_deps(store_of(config), clock=SystemClock())
     try:
-        incident = repository.get(deps.store, "INC-1")
+        incident = records.get(deps.store, "INC-1")
         assert (incident.commander, incident.declared_by) == ("console:bob", "console:bob")
         actors = {r["actor"] for r in search(deps.store)}
         assert {"console:bob", "console:carol"} <= actors, before.stdout

@@ -238,14 +238,14 @@ def test_a_resolution_recorded_but_never_announced_is_announced_once_after_a_res
 def test_a_crash_between_recording_the_channel_and_its_event_is_repaired_on_resume(
     deps: Deps,
 ) -> None:
-    from services.incidents import repository
+    from services.incidents import records
     from services.incidents.model import Severity
     from services.incidents.war_room import resume_war_rooms
 
-    incident, _ = repository.create(
+    incident, _ = records.create(
         deps.store,
         clock=deps.clock,
-        new=repository.NewIncident(
+        new=records.NewIncident(
             title="Checkout slow",
             severity=Severity.SEV2,
             impact="high",
@@ -258,11 +258,11 @@ def test_a_crash_between_recording_the_channel_and_its_event_is_repaired_on_resu
         ),
     )
     # What a crash right after recording the channel leaves: the id, no event, not done.
-    repository.set_if_unset(
+    records.set_if_unset(
         deps.store, incident.id, channel_id="console:#inc-1-checkout-slow", channel_name="inc-1"
     )
     for _ in range(2):  # a second restart changes nothing
         resume_war_rooms(deps.war_room)
     kinds = [e.kind for e in timeline.events(deps.store, incident_id=incident.id)]
     assert kinds.count("war_room_created") == 1
-    assert repository.get(deps.store, incident.id).channel_id == "console:#inc-1-checkout-slow"
+    assert records.get(deps.store, incident.id).channel_id == "console:#inc-1-checkout-slow"

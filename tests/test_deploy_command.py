@@ -11,9 +11,9 @@ import pytest
 
 from services import timeline
 from services.clock import ManualClock
-from services.deploy import repository
+from services.deploy import deployments
+from services.deploy.approvals import expire_due
 from services.deploy.model import State
-from services.deploy.requests import expire_due
 from tests.harness.deploy_target import DeployTarget
 from tests.harness.running_bot import RunningBot, start_bot
 from tests.harness.slack_emulator import SlackEmulator
@@ -66,7 +66,7 @@ def war_room(bot: RunningBot, severity: str = "sev1") -> str:
 
 
 def click(bot: RunningBot, action: str, deployment_id: str, user: str) -> dict:
-    deployment = repository.get(bot.deps.store, deployment_id)
+    deployment = deployments.get(bot.deps.store, deployment_id)
     result = bot.driver.block_action(
         action,
         value=deployment_id,
@@ -80,7 +80,7 @@ def click(bot: RunningBot, action: str, deployment_id: str, user: str) -> dict:
 
 
 def card_text(bot: RunningBot, deployment_id: str) -> str:
-    deployment = repository.get(bot.deps.store, deployment_id)
+    deployment = deployments.get(bot.deps.store, deployment_id)
     assert deployment.channel_id and deployment.card_ts
     message = bot.slack.message(deployment.channel_id, deployment.card_ts)
     assert message is not None
@@ -96,7 +96,7 @@ def card_text(bot: RunningBot, deployment_id: str) -> str:
 
 
 def buttons(bot: RunningBot, deployment_id: str) -> list[str]:
-    deployment = repository.get(bot.deps.store, deployment_id)
+    deployment = deployments.get(bot.deps.store, deployment_id)
     message = bot.slack.message(deployment.channel_id or "", deployment.card_ts or "")
     assert message is not None
     return [
@@ -135,7 +135,7 @@ def test_two_person_rule_and_approver_list_are_checked_on_every_click(
     assert "someone else must approve it (two-person rule)" in own["text"]
     stranger = click(dbot, "hotfix_deploy_approve", "DEP-1", "U0DAVE")
     assert stranger["text"] == "Only approvers for production may decide on DEP-1."
-    assert repository.decisions(dbot.deps.store, "DEP-1") == []
+    assert deployments.decisions(dbot.deps.store, "DEP-1") == []
     refused = [a for a in dbot.audit() if a["outcome"] == "refused"]
     assert [(a["actor"], a["action"]) for a in refused] == [
         ("U0ALICE", "click:hotfix_deploy_approve"),
@@ -153,7 +153,7 @@ def test_two_approvals_deploy_verify_and_succeed(dbot: RunningBot, target: Deplo
     assert again["text"] == "Your approval was already recorded."
     assert target.calls() == []
     click(dbot, "hotfix_deploy_approve", "DEP-1", "U0CAROL")
-    deployment = repository.get(dbot.deps.store, "DEP-1")
+    deployment = deployments.get(dbot.deps.store, "DEP-1")
     assert deployment.state is State.SUCCEEDED
     assert target.calls() == [["deploy", "v2.1.1"]]
     assert target.live == "v2.1.1"
@@ -171,7 +171,7 @@ def test_two_approvals_deploy_verify_and_succeed(dbot: RunningBot, target: Deplo
         if e.kind.startswith("deploy_") and "state" in e.data
     ]
     assert states == ["approved", "validating", "deploying", "verifying", "succeeded"]
-    assert repository.lock_holder(dbot.deps.store, "payments/production") is None
+    assert deployments.lock_holder(dbot.deps.store, "payments/production") is None
 
 
 def test_failed_verification_rolls_back_automatically_and_says_why(
@@ -182,7 +182,7 @@ def test_failed_verification_rolls_back_automatically_and_says_why(
     command(dbot, DEPLOY, channel_id=room)
     click(dbot, "hotfix_deploy_approve", "DEP-1", "U0BOB")
     click(dbot, "hotfix_deploy_approve", "DEP-1", "U0CAROL")
-    deployment = repository.get(dbot.deps.store, "DEP-1")
+    deployment = deployments.get(dbot.deps.store, "DEP-1")
     assert deployment.state is State.ROLLED_BACK
     assert target.calls() == [["deploy", "v2.1.1"], ["rollback"]]
     assert target.live == "v2.1.0"
@@ -200,7 +200,7 @@ def test_rejection_stops_the_request(dbot: RunningBot, target: DeployTarget) -> 
     room = war_room(dbot)
     command(dbot, DEPLOY, channel_id=room)
     click(dbot, "hotfix_deploy_reject", "DEP-1", "U0BOB")
-    assert repository.get(dbot.deps.store, "DEP-1").state is State.REJECTED
+    assert deployments.get(dbot.deps.store, "DEP-1").state is State.REJECTED
     late = click(dbot, "hotfix_deploy_approve", "DEP-1", "U0CAROL")
     assert late["text"] == "DEP-1 is rejected; there is nothing to decide."
     assert target.calls() == []
@@ -225,7 +225,7 @@ def test_two_approvers_clicking_at_the_same_instant_deploy_once(
     room = war_room(dbot)
     command(dbot, DEPLOY, channel_id=room)
     click(dbot, "hotfix_deploy_approve", "DEP-1", "U0BOB")
-    card_ts = repository.get(dbot.deps.store, "DEP-1").card_ts
+    card_ts = deployments.get(dbot.deps.store, "DEP-1").card_ts
     barrier = threading.Barrier(4)
     results = []
 
@@ -252,7 +252,7 @@ def test_two_approvers_clicking_at_the_same_instant_deploy_once(
     dbot.settle()
     assert all(r.status == 200 for r in results)
     assert target.calls() == [["deploy", "v2.1.1"]]
-    assert [d["approver"] for d in repository.decisions(dbot.deps.store, "DEP-1")] == [
+    assert [d["approver"] for d in deployments.decisions(dbot.deps.store, "DEP-1")] == [
         "U0BOB",
         "U0CAROL",
     ]
@@ -277,19 +277,19 @@ def test_a_second_deployment_to_a_busy_target_is_refused_with_the_holder(
         value="DEP-1",
         user_id="U0CAROL",
         channel_id=room,
-        message_ts=repository.get(dbot.deps.store, "DEP-1").card_ts,
+        message_ts=deployments.get(dbot.deps.store, "DEP-1").card_ts,
     )
     dbot.slack.wait_for_response(result.response_id)
     # Each step updates the card, so the emulator wakes this wait when DEP-1 is deploying.
     assert dbot.slack.wait_for(
-        lambda: repository.get(dbot.deps.store, "DEP-1").state is State.DEPLOYING, timeout=10
+        lambda: deployments.get(dbot.deps.store, "DEP-1").state is State.DEPLOYING, timeout=10
     )
     running = dbot.driver.slash(second, channel_id=room)
     (reply,) = dbot.slack.wait_for_response(running.response_id)
     assert reply["text"] == "payments/production is busy: DEP-1 (held by U0ALICE) is deploying."
     (target.root / "hold").unlink()
     dbot.settle()
-    assert repository.get(dbot.deps.store, "DEP-1").state is State.SUCCEEDED
+    assert deployments.get(dbot.deps.store, "DEP-1").state is State.SUCCEEDED
     assert target.calls() == [["deploy", "v2.1.1"]]
 
 
@@ -302,7 +302,7 @@ def test_immediate_rollback_during_a_sev1_skips_approval(
         dbot, "rollback --target=production --service=payments --immediate", channel_id=room
     )
     assert reply["text"] == "DEP-1 needs no approval: started."
-    assert repository.get(dbot.deps.store, "DEP-1").state is State.ROLLED_BACK
+    assert deployments.get(dbot.deps.store, "DEP-1").state is State.ROLLED_BACK
     assert target.calls() == [["rollback"]]
     assert target.live == "v2.0.9"
 
@@ -334,7 +334,7 @@ def test_break_glass_during_sev0_needs_one_approval_and_says_so(
         assert "*BREAK-GLASS*" in text and "0 of 1 approval(s)" in text
         assert any("BREAK-GLASS" in a["detail"] for a in bot.audit())
         click(bot, "hotfix_deploy_approve", "DEP-1", "U0BOB")
-        assert repository.get(bot.deps.store, "DEP-1").state is State.SUCCEEDED
+        assert deployments.get(bot.deps.store, "DEP-1").state is State.SUCCEEDED
     finally:
         bot.stop()
 
@@ -395,7 +395,7 @@ def test_a_bot_killed_mid_deployment_reports_it_interrupted_and_resumes_without_
     second = BotProcess(config=config, slack=slack, clock_file=None, log=log)
     try:
         store = Store(tmp_path / "bot.db")
-        deployment = repository.get(store, "DEP-1")
+        deployment = deployments.get(store, "DEP-1")
         assert deployment.state is State.INTERRUPTED
         assert deployment.detail["interrupted_in"] == "deploying"
         assert deployment.detail["running_now"]["version"] == "v2.1.1"
@@ -410,7 +410,7 @@ def test_a_bot_killed_mid_deployment_reports_it_interrupted_and_resumes_without_
         )
         slack.wait_for_response(resumed.response_id, timeout=20)
         assert slack.wait_for(
-            lambda: repository.get(store, "DEP-1").state is State.SUCCEEDED, timeout=20
+            lambda: deployments.get(store, "DEP-1").state is State.SUCCEEDED, timeout=20
         )
         store.close()
     finally:
@@ -438,7 +438,7 @@ def test_a_rollback_that_leaves_the_service_unhealthy_calls_people_in(
     command(dbot, DEPLOY, channel_id=room)
     click(dbot, "hotfix_deploy_approve", "DEP-1", "U0BOB")
     click(dbot, "hotfix_deploy_approve", "DEP-1", "U0CAROL")
-    deployment = repository.get(dbot.deps.store, "DEP-1")
+    deployment = deployments.get(dbot.deps.store, "DEP-1")
     assert deployment.state is State.FAILED
     thread = dbot.slack.thread(room, deployment.card_ts or "")
     escalation = [m for m in thread if "did not restore a healthy service" in m["text"]]
@@ -454,7 +454,7 @@ def test_rollback_command_during_a_deployment_stops_it_and_rolls_back(
     command(dbot, DEPLOY, channel_id=room)
     (target.root / "hold").touch()
     click(dbot, "hotfix_deploy_approve", "DEP-1", "U0BOB")
-    card_ts = repository.get(dbot.deps.store, "DEP-1").card_ts
+    card_ts = deployments.get(dbot.deps.store, "DEP-1").card_ts
     approved = dbot.driver.block_action(
         "hotfix_deploy_approve",
         value="DEP-1",
@@ -464,14 +464,14 @@ def test_rollback_command_during_a_deployment_stops_it_and_rolls_back(
     )
     dbot.slack.wait_for_response(approved.response_id)
     assert dbot.slack.wait_for(
-        lambda: repository.get(dbot.deps.store, "DEP-1").state is State.DEPLOYING, timeout=10
+        lambda: deployments.get(dbot.deps.store, "DEP-1").state is State.DEPLOYING, timeout=10
     )
     sent = dbot.driver.slash("rollback --target=production --service=payments", channel_id=room)
     (reply,) = dbot.slack.wait_for_response(sent.response_id)
     assert reply["text"] == "Rollback requested: DEP-1 stops and rolls back."
     (target.root / "hold").unlink()
     dbot.settle()
-    assert repository.get(dbot.deps.store, "DEP-1").state is State.ROLLED_BACK
+    assert deployments.get(dbot.deps.store, "DEP-1").state is State.ROLLED_BACK
     assert target.calls() == [["deploy", "v2.1.1"], ["rollback"]]
     assert dbot.deps.store.query("SELECT id FROM deployments") == [
         {"id": "DEP-1"}
@@ -527,7 +527,7 @@ def test_a_lock_left_by_a_finished_deployment_does_not_block_the_next(
     command(dbot, DEPLOY, channel_id=room)
     click(dbot, "hotfix_deploy_approve", "DEP-1", "U0BOB")
     click(dbot, "hotfix_deploy_approve", "DEP-1", "U0CAROL")
-    assert repository.get(dbot.deps.store, "DEP-1").state is State.SUCCEEDED
+    assert deployments.get(dbot.deps.store, "DEP-1").state is State.SUCCEEDED
     # The bot died between recording the success and releasing the target's lock.
     dbot.deps.store.conn.execute(
         "INSERT INTO target_locks (target, deployment_id, held_by, since)"
@@ -536,7 +536,7 @@ def test_a_lock_left_by_a_finished_deployment_does_not_block_the_next(
     command(dbot, "deploy --target=production --service=payments --version=v2.1.2", channel_id=room)
     click(dbot, "hotfix_deploy_approve", "DEP-2", "U0BOB")
     click(dbot, "hotfix_deploy_approve", "DEP-2", "U0CAROL")
-    assert repository.get(dbot.deps.store, "DEP-2").state is State.SUCCEEDED
+    assert deployments.get(dbot.deps.store, "DEP-2").state is State.SUCCEEDED
     assert target.live == "v2.1.2"
     assert dbot.deps.store.query("SELECT deployment_id FROM target_locks") == []
 
@@ -575,7 +575,7 @@ def test_a_card_lost_with_the_bot_is_posted_once_when_the_request_runs_again(
     slack.call_hook = None
     store = Store(tmp_path / "bot.db")
     try:
-        assert repository.get(store, "DEP-1").card_ts is None
+        assert deployments.get(store, "DEP-1").card_ts is None
         second = BotProcess(config=config, slack=slack, clock_file=None, log=log)
         try:
             slack.wait_for_response(requested.response_id or "", timeout=15)
@@ -584,14 +584,14 @@ def test_a_card_lost_with_the_bot_is_posted_once_when_the_request_runs_again(
                 for m in slack.messages("C0GENERAL")
                 if (m.get("metadata") or {}).get("event_payload", {}).get("key") == "DEP-1:card"
             ]
-            assert [m["ts"] for m in cards] == [repository.get(store, "DEP-1").card_ts]
+            assert [m["ts"] for m in cards] == [deployments.get(store, "DEP-1").card_ts]
             for approver in ("U0BOB", "U0CAROL"):
                 clicked = second.driver.block_action(
                     "hotfix_deploy_approve", value="DEP-1", user_id=approver
                 )
                 slack.wait_for_response(clicked.response_id or "", timeout=15)
             assert wait_until(
-                lambda: repository.get(store, "DEP-1").state is State.SUCCEEDED, timeout=20
+                lambda: deployments.get(store, "DEP-1").state is State.SUCCEEDED, timeout=20
             )
         finally:
             second.stop()

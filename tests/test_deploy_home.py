@@ -16,7 +16,7 @@ import pytest
 
 from services import outbox
 from services.clock import ManualClock
-from services.deploy import repository
+from services.deploy import deployments
 from services.deploy.model import State
 from tests import test_deploy_command as base
 from tests.harness.deploy_target import DeployTarget
@@ -60,7 +60,7 @@ def homed_bot(
 
 
 def card_message(bot: RunningBot, deployment_id: str) -> dict[str, Any]:
-    deployment = repository.get(bot.deps.store, deployment_id)
+    deployment = deployments.get(bot.deps.store, deployment_id)
     assert deployment.channel_id and deployment.card_ts, deployment
     found = bot.slack.message(deployment.channel_id, deployment.card_ts)
     assert found is not None
@@ -82,7 +82,7 @@ def test_asked_where_the_bot_cannot_post_the_requester_gets_the_card_in_a_dm(
     shown = reply["blocks"][0]["text"]["text"]
     assert "The card is in your direct messages with the bot." in shown
     assert "not_in_channel" not in shown
-    deployment = repository.get(plain_bot.deps.store, "DEP-1")
+    deployment = deployments.get(plain_bot.deps.store, "DEP-1")
     assert deployment.channel_id and deployment.channel_id.startswith("D")
     assert plain_bot.slack.messages("C0RANDOM") == []
     assert "DEP-1: payments v2.1.1 → production" in card_message(plain_bot, "DEP-1")["text"]
@@ -90,7 +90,7 @@ def test_asked_where_the_bot_cannot_post_the_requester_gets_the_card_in_a_dm(
     approved = approve_by_typing(plain_bot, "DEP-1", "U0BOB")
     assert "The card is in <@U0ALICE>'s direct messages with the bot." in str(approved["blocks"])
     approve_by_typing(plain_bot, "DEP-1", "U0CAROL")
-    assert repository.get(plain_bot.deps.store, "DEP-1").state is State.SUCCEEDED
+    assert deployments.get(plain_bot.deps.store, "DEP-1").state is State.SUCCEEDED
     assert card_message(plain_bot, "DEP-1")["text"].endswith("Succeeded")  # edited in the DM
 
 
@@ -99,7 +99,7 @@ def test_asked_where_the_bot_cannot_post_the_card_goes_to_the_deployments_channe
 ) -> None:
     reply = base.command(homed_bot, base.DEPLOY, channel_id="C0RANDOM")
     assert f"The card is in <#{DEPLOYS}>." in reply["blocks"][0]["text"]["text"]
-    assert repository.get(homed_bot.deps.store, "DEP-1").channel_id == DEPLOYS
+    assert deployments.get(homed_bot.deps.store, "DEP-1").channel_id == DEPLOYS
     buttons = [
         e["action_id"]
         for b in card_message(homed_bot, "DEP-1")["blocks"]
@@ -127,7 +127,7 @@ def test_a_terminal_request_is_relayed_to_the_deployments_channel_by_the_serving
     # Steered in Slack on the real card, like any other.
     base.click(homed_bot, "hotfix_deploy_approve", "DEP-1", "U0BOB")
     base.click(homed_bot, "hotfix_deploy_approve", "DEP-1", "U0CAROL")
-    assert repository.get(homed_bot.deps.store, "DEP-1").state is State.SUCCEEDED
+    assert deployments.get(homed_bot.deps.store, "DEP-1").state is State.SUCCEEDED
     assert card_message(homed_bot, "DEP-1")["text"].endswith("Succeeded")
 
     # Run by the terminal itself (no approval needed): its edits reach the same card.

@@ -18,10 +18,16 @@ import yaml
 
 from services import timeline
 from services.clock import ManualClock
-from services.deploy import repository
-from services.deploy.backend import AbortedError, AlreadyThereError, Backend, DeployError
-from services.deploy.bluegreen_cleanup import scale_down_idle
-from services.deploy.kube_client import (
+from services.deploy import deployments
+from services.deploy.backends.base import AbortedError, AlreadyThereError, Backend, DeployError
+from services.deploy.backends.kubernetes.backend import kubernetes_backend
+from services.deploy.backends.kubernetes.bluegreen_cleanup import scale_down_idle
+from services.deploy.backends.kubernetes.rolling import rollout_status, split_image
+from services.deploy.deployments import NewDeployment
+from services.deploy.model import Kind, State
+from services.deploy.settings import KubernetesTarget
+from services.errors import UserFacingError
+from services.kube.client import (
     JSON_PATCH,
     MERGE_PATCH,
     STRATEGIC_MERGE_PATCH,
@@ -31,12 +37,6 @@ from services.deploy.kube_client import (
     KubeNotFoundError,
     KubeUnavailableError,
 )
-from services.deploy.kube_rolling import rollout_status, split_image
-from services.deploy.kubernetes_backend import kubernetes_backend
-from services.deploy.model import Kind, State
-from services.deploy.repository import NewDeployment
-from services.deploy.settings import KubernetesTarget
-from services.errors import UserFacingError
 from services.settings import Settings
 from services.store import Store
 from services.store.migrations import migrate
@@ -729,7 +729,7 @@ def store(tmp_path: Path, kclock: ManualClock) -> Iterator[Store]:
 
 
 def succeeded_bluegreen(store: Store, clock: ManualClock, detail: dict[str, Any]) -> str:
-    deployment, _ = repository.create(
+    deployment, _ = deployments.create(
         store,
         clock=clock,
         new=NewDeployment(
@@ -751,8 +751,8 @@ def succeeded_bluegreen(store: Store, clock: ManualClock, detail: dict[str, Any]
             request_key=None,
         ),
     )
-    repository.merge_detail(store, deployment.id, deployed=detail)
-    repository.transition(
+    deployments.merge_detail(store, deployment.id, deployed=detail)
+    deployments.transition(
         store,
         clock=clock,
         deployment=deployment,
@@ -798,7 +798,7 @@ def test_cleanup_scales_the_old_colour_down_once_when_due(
     ]
     assert replicas(k8s, "payments-blue") == 0 and replicas(k8s, "payments-green") == 3
     assert selector(k8s)["color"] == "green"
-    recorded = repository.get(store, dep_id).detail["scaled_down"]
+    recorded = deployments.get(store, dep_id).detail["scaled_down"]
     assert recorded["done"] is True and recorded["replicas"] == {"old": 3, "new": 0}
     events = [
         e for e in timeline.events(store, incident_id="INC-1") if e.kind == "deploy_scaled_down"
@@ -848,7 +848,9 @@ def test_cleanup_leaves_a_colour_that_serves_again_and_waits_for_busy_targets(
     report = scale_down_idle(store=store, clock=kclock, settings=settings)
     assert report.settled == [dep_id] and report.scaled == []
     assert replicas(k8s, "payments-blue") == 3
-    assert repository.get(store, dep_id).detail["scaled_down"]["why"] == "blue serves traffic again"
+    assert (
+        deployments.get(store, dep_id).detail["scaled_down"]["why"] == "blue serves traffic again"
+    )
 
     # Two switches within the delay: only the later deployment's old colour goes to 0.
     first = succeeded_bluegreen(
@@ -862,4 +864,4 @@ def test_cleanup_leaves_a_colour_that_serves_again_and_waits_for_busy_targets(
     report = scale_down_idle(store=store, clock=kclock, settings=settings)
     assert (report.settled, report.scaled) == ([first], [second])
     assert replicas(k8s, "payments-green") == 0 and replicas(k8s, "payments-blue") == 3
-    assert repository.get(store, first).detail["scaled_down"]["why"] == f"superseded by {second}"
+    assert deployments.get(store, first).detail["scaled_down"]["why"] == f"superseded by {second}"

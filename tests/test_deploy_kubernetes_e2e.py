@@ -20,9 +20,9 @@ import pytest
 
 from services import timeline
 from services.clock import ManualClock
-from services.deploy import repository
-from services.deploy.kube_client import JSON_PATCH, STRATEGIC_MERGE_PATCH
+from services.deploy import deployments
 from services.deploy.model import State
+from services.kube.client import JSON_PATCH, STRATEGIC_MERGE_PATCH
 from tests.harness.k8s_emulator import K8sEmulator
 from tests.harness.running_bot import RunningBot, start_bot
 from tests.harness.slack_emulator import SlackEmulator
@@ -137,7 +137,7 @@ def command(bot: RunningBot, text: str, **kwargs: str) -> dict[str, Any]:
 
 
 def click(bot: RunningBot, action: str, deployment_id: str, user: str) -> dict[str, Any]:
-    deployment = repository.get(bot.deps.store, deployment_id)
+    deployment = deployments.get(bot.deps.store, deployment_id)
     sent = bot.driver.block_action(
         action,
         value=deployment_id,
@@ -162,7 +162,7 @@ def request_and_approve(bot: RunningBot) -> str:
 
 
 def card_text(bot: RunningBot, deployment_id: str) -> str:
-    deployment = repository.get(bot.deps.store, deployment_id)
+    deployment = deployments.get(bot.deps.store, deployment_id)
     message = bot.slack.message(deployment.channel_id or "", deployment.card_ts or "")
     assert message is not None
     parts = []
@@ -188,7 +188,7 @@ def test_rolling_deploy_through_slack_then_the_rollback_button_undoes_it(
     bot = start()
     request_and_approve(bot)
 
-    deployment = repository.get(bot.deps.store, "DEP-1")
+    deployment = deployments.get(bot.deps.store, "DEP-1")
     assert deployment.state is State.SUCCEEDED
     assert deployment.before["summary"] == f"{REPO}:v2.1.0 (revision 1)"
     assert deployment.detail["deployed"]["revision"] == "2"
@@ -203,7 +203,7 @@ def test_rolling_deploy_through_slack_then_the_rollback_button_undoes_it(
 
     reply = click(bot, "hotfix_deploy_rollback", "DEP-1", "U0ALICE")
     assert reply["text"] == "Rolling back DEP-1."
-    assert repository.get(bot.deps.store, "DEP-1").state is State.ROLLED_BACK
+    assert deployments.get(bot.deps.store, "DEP-1").state is State.ROLLED_BACK
     assert image(k8s, "payments") == f"{REPO}:v2.1.0"
     text = card_text(bot, "DEP-1")
     assert "Rolled back to v2.1.0" in text
@@ -216,7 +216,7 @@ def test_rolling_deploy_through_slack_then_the_rollback_button_undoes_it(
         for rs in k8s.replica_sets(NS, "payments")
     ]
     assert revisions == [("2", 0), ("3", 3)]  # revision 1's ReplicaSet, back as revision 3
-    rolled = repository.get(bot.deps.store, "DEP-1").detail["rolled_back"]
+    rolled = deployments.get(bot.deps.store, "DEP-1").detail["rolled_back"]
     assert rolled["restored_revision"] == "1"
 
 
@@ -234,7 +234,7 @@ def test_blue_green_deploy_through_slack_switches_the_service(
     bot = start(strategy="blue-green", kubernetes={"blue_green": {"service": "payments"}})
     request_and_approve(bot)
 
-    deployment = repository.get(bot.deps.store, "DEP-1")
+    deployment = deployments.get(bot.deps.store, "DEP-1")
     assert deployment.state is State.SUCCEEDED
     assert deployment.before["color"] == "blue"
     assert deployment.detail["deployed"]["new_color"] == "green"
@@ -254,7 +254,7 @@ def test_a_stuck_rollout_fails_and_rolls_back_automatically(
     bot = start()
     room = request_and_approve(bot)
 
-    deployment = repository.get(bot.deps.store, "DEP-1")
+    deployment = deployments.get(bot.deps.store, "DEP-1")
     assert deployment.state is State.ROLLED_BACK
     assert states(bot) == [
         "approved",
@@ -284,7 +284,7 @@ def test_a_rollback_to_the_running_revision_is_skipped_like_kubectl_and_pages_no
     writes = len(k8s.requests_matching("PATCH"))
     rollback = "rollback --target=production --service=payments --version=v2.1.1 --immediate"
     command(bot, rollback, channel_id=room)
-    skipped = repository.get(bot.deps.store, "DEP-2")
+    skipped = deployments.get(bot.deps.store, "DEP-2")
     assert skipped.state is State.ROLLBACK_SKIPPED
     assert len(k8s.requests_matching("PATCH")) == writes  # nothing written
     assert image(k8s, "payments") == f"{REPO}:v2.1.1"

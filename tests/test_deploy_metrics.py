@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from services.clock import SystemClock
-from services.deploy import repository
+from services.deploy import deployments
 from services.deploy.model import State
 from tests.harness.deploy_target import DeployTarget
 from tests.harness.metrics_app import MetricsApp
@@ -99,7 +99,7 @@ def test_metric_rules_decide_after_a_deploy(
         )
         bot.slack.wait_for_response(result.response_id, timeout=20)
         bot.settle(timeout=60)
-        deployment = repository.get(bot.deps.store, "DEP-1")
+        deployment = deployments.get(bot.deps.store, "DEP-1")
         assert deployment.state is final
         if final is State.ROLLED_BACK:
             assert target.calls() == [["deploy", "v2.1.1"], ["rollback"]]

@@ -15,7 +15,7 @@ import yaml
 
 from services import timeline
 from services.clock import ManualClock
-from services.deploy import repository
+from services.deploy import deployments
 from services.deploy.model import State
 from tests.harness.deploy_target import DeployTarget
 from tests.harness.running_bot import RunningBot, start_bot
@@ -87,7 +87,7 @@ def deployed(bot: RunningBot, room: str, version: str) -> str:
     deployment_id = reply["text"].split()[0]
     click(bot, "hotfix_deploy_approve", deployment_id, "U0BOB")
     click(bot, "hotfix_deploy_approve", deployment_id, "U0CAROL")
-    assert repository.get(bot.deps.store, deployment_id).state is State.SUCCEEDED
+    assert deployments.get(bot.deps.store, deployment_id).state is State.SUCCEEDED
     return deployment_id
 
 
@@ -96,7 +96,7 @@ def events(bot: RunningBot, kind: str) -> list[timeline.Event]:
 
 
 def thread_texts(bot: RunningBot, deployment_id: str) -> list[str]:
-    deployment = repository.get(bot.deps.store, deployment_id)
+    deployment = deployments.get(bot.deps.store, deployment_id)
     assert deployment.channel_id and deployment.card_ts
     return [
         m["text"] + "\n" + "\n".join(b["text"]["text"] for b in m["blocks"] if "text" in b)
@@ -118,7 +118,7 @@ def test_rollback_previous_runs_the_script_with_the_version_before_the_current_o
     assert reply["text"] == "DEP-3 needs no approval: started."
     assert target.calls()[-1] == ["rollback", "v2.1.1", "production"]
     assert target.live == "v2.1.1"
-    rollback = repository.get(rbot.deps.store, "DEP-3")
+    rollback = deployments.get(rbot.deps.store, "DEP-3")
     assert rollback.state is State.ROLLED_BACK
     text = card_text(rbot, "DEP-3")
     assert "Rollback DEP-3: payments to v2.1.1 → production" in text
@@ -132,9 +132,9 @@ def test_rollback_previous_runs_the_script_with_the_version_before_the_current_o
     (draft,) = rbot.slack.files(room)
     postmortem = (rbot.slack.file_content(draft["id"]) or b"").decode()
     assert "DEP-3: rolled back to v2.1.1" in postmortem
-    deployments = postmortem.split("## Deployments during the incident")[1].split("## ")[0]
-    assert "{'" not in deployments  # a summary line per deployment, not raw event data
-    lines = [line for line in deployments.splitlines() if line.startswith("- ")]
+    section = postmortem.split("## Deployments during the incident")[1].split("## ")[0]
+    assert "{'" not in section  # a summary line per deployment, not raw event data
+    lines = [line for line in section.splitlines() if line.startswith("- ")]
     assert len(lines) == 3
     assert lines[2] == (
         "- DEP-3: rollback of payments in production to v2.1.1,"
@@ -151,7 +151,7 @@ def test_previous_skips_undone_deployments_toggles_like_rollout_undo_and_never_g
     command(rbot, f"deploy {PROD} --version=v2.1.2", channel_id=room)
     click(rbot, "hotfix_deploy_approve", "DEP-2", "U0BOB")
     click(rbot, "hotfix_deploy_approve", "DEP-2", "U0CAROL")
-    assert repository.get(rbot.deps.store, "DEP-2").state is State.ROLLED_BACK
+    assert deployments.get(rbot.deps.store, "DEP-2").state is State.ROLLED_BACK
     assert target.live == "v2.1.1"  # DEP-2 undone: v2.1.1 runs, as before it
     command(rbot, f"rollback {PROD} --immediate", channel_id=room)  # DEP-3
     assert target.calls()[-1] == ["rollback", "v2.1.0", "production"]  # not v2.1.2
@@ -175,7 +175,7 @@ def test_a_rollback_that_changed_nothing_is_not_called_rolled_back(
     command(rbot, f"rollback {PROD} --immediate", channel_id=room)
     assert target.calls()[-1] == ["rollback", "v2.1.0", "production"]
     assert target.live == "v2.1.1"
-    rollback = repository.get(rbot.deps.store, "DEP-2")
+    rollback = deployments.get(rbot.deps.store, "DEP-2")
     assert rollback.state is State.FAILED
     text = card_text(rbot, "DEP-2")
     assert "Rolled back" not in text
@@ -192,7 +192,7 @@ def test_rollback_to_the_running_version_is_skipped_and_pages_nobody(
     deployed(rbot, room, "v2.1.1")
     command(rbot, f"rollback {PROD} --version=v2.1.1 --immediate", channel_id=room)
     assert target.calls() == [["deploy", "v2.1.1"]]  # the rollback script never ran
-    rollback = repository.get(rbot.deps.store, "DEP-2")
+    rollback = deployments.get(rbot.deps.store, "DEP-2")
     assert rollback.state is State.ROLLBACK_SKIPPED
     text = card_text(rbot, "DEP-2")
     assert "Rollback skipped" in text and "Rolled back" not in text
@@ -243,7 +243,7 @@ def test_an_immediate_rollback_supersedes_a_pending_request(
     reply = command(rbot, f"rollback {PROD} --immediate", channel_id=room)
     assert reply["text"] == "DEP-3 needs no approval: started."
     assert target.live == "v2.1.0"
-    pending = repository.get(rbot.deps.store, "DEP-2")
+    pending = deployments.get(rbot.deps.store, "DEP-2")
     assert pending.state is State.CANCELLED
     text = card_text(rbot, "DEP-2")
     assert "Superseded by rollback DEP-3" in text
@@ -259,8 +259,8 @@ def test_the_rollback_button_supersedes_a_pending_request(
     deployed(rbot, room, "v2.1.1")
     command(rbot, f"deploy {PROD} --version=v2.1.2", channel_id=room, user_id="U0DAVE")
     click(rbot, "hotfix_deploy_rollback", "DEP-1", "U0ALICE")
-    assert repository.get(rbot.deps.store, "DEP-1").state is State.ROLLED_BACK
-    assert repository.get(rbot.deps.store, "DEP-2").state is State.CANCELLED
+    assert deployments.get(rbot.deps.store, "DEP-1").state is State.ROLLED_BACK
+    assert deployments.get(rbot.deps.store, "DEP-2").state is State.CANCELLED
     assert "Superseded by rollback of DEP-1" in card_text(rbot, "DEP-2")
     assert target.live == "v2.1.0"
 
@@ -277,10 +277,10 @@ def test_the_requester_withdraws_a_pending_request_and_refusals_fit_the_action(
     )
     refused = command(rbot, "cancel DEP-1", channel_id=room, user_id="U0BOB")
     assert refused["text"] == "Only U0ALICE, who requested DEP-1, can withdraw it."
-    assert repository.get(rbot.deps.store, "DEP-1").state is State.REQUESTED
+    assert deployments.get(rbot.deps.store, "DEP-1").state is State.REQUESTED
     withdrawn = command(rbot, "cancel DEP-1", channel_id=room)
     assert withdrawn["text"] == "Cancelled DEP-1."
-    assert repository.get(rbot.deps.store, "DEP-1").state is State.CANCELLED
+    assert deployments.get(rbot.deps.store, "DEP-1").state is State.CANCELLED
     assert "Withdrawn by <@U0ALICE>" in card_text(rbot, "DEP-1")
     (row,) = events(rbot, "deploy_cancelled")
     assert row.actor == "U0ALICE"
@@ -307,7 +307,7 @@ def test_the_cancel_button_is_shown_to_the_requester_and_works(
     assert "hotfix_deploy_cancel" not in buttons(rbot, "DEP-1")  # not on the shared card
     answer = click(rbot, "hotfix_deploy_cancel", "DEP-1", "U0ALICE")
     assert answer["text"] == "Cancelled DEP-1."
-    assert repository.get(rbot.deps.store, "DEP-1").state is State.CANCELLED
+    assert deployments.get(rbot.deps.store, "DEP-1").state is State.CANCELLED
     # The target is free again.
     again = command(rbot, f"deploy {PROD} --version=v2.1.2", channel_id=room)
     assert again["text"] == "DEP-2 requested: waiting for 2 approval(s)."
@@ -334,19 +334,19 @@ def test_rollback_approval_setting_sends_a_rollback_click_through_the_gate(
         assert answer["text"] == (
             "Rolling back DEP-1 needs approval in production: DEP-2 requested (2 approval(s))."
         )
-        assert repository.get(bot.deps.store, "DEP-1").state is State.SUCCEEDED
-        rollback = repository.get(bot.deps.store, "DEP-2")
+        assert deployments.get(bot.deps.store, "DEP-1").state is State.SUCCEEDED
+        rollback = deployments.get(bot.deps.store, "DEP-2")
         assert rollback.state is State.REQUESTED and rollback.version == "v2.1.0"
         assert target.live == "v2.1.1"
         click(bot, "hotfix_deploy_approve", "DEP-2", "U0BOB")
         click(bot, "hotfix_deploy_approve", "DEP-2", "U0CAROL")
-        assert repository.get(bot.deps.store, "DEP-2").state is State.ROLLED_BACK
+        assert deployments.get(bot.deps.store, "DEP-2").state is State.ROLLED_BACK
         assert target.live == "v2.1.0"
         # In a SEV1 war room the emergency path stays open: the click rolls back at once.
         room = war_room(bot)
         deployed(bot, room, "v2.1.2")
         click(bot, "hotfix_deploy_rollback", "DEP-3", "U0ALICE")
-        assert repository.get(bot.deps.store, "DEP-3").state is State.ROLLED_BACK
+        assert deployments.get(bot.deps.store, "DEP-3").state is State.ROLLED_BACK
         assert target.live == "v2.1.0"
     finally:
         bot.stop()

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from services.deploy import repository
+from services.deploy import deployments
 from services.deploy.model import State
 from tests import test_canary_e2e as canary_e2e
 from tests import test_deploy_command as base
@@ -67,7 +67,7 @@ def test_a_waiting_canary_is_resumed_and_promoted_by_typed_twins_and_from_the_te
     assert promoted.returncode == 0, promoted.stdout + promoted.stderr
     assert "Promoting DEP-1: skipping to 100%" in promoted.stdout
     bot.settle(timeout=60)
-    assert repository.get(bot.deps.store, "DEP-1").state is State.SUCCEEDED
+    assert deployments.get(bot.deps.store, "DEP-1").state is State.SUCCEEDED
     assert splits(k8s) == [(90, 10), (0, 100), (100, 0)]
     audited = [(a["actor"], a["action"], a["outcome"]) for a in bot.audit()]
     assert ("U0DAVE", "command:deploy resume", "refused") in audited

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.deploy import repository
+from services.deploy import deployments
 from services.deploy.model import State
 from tests import test_deploy_command as base
 from tests.harness.deploy_target import DeployTarget
@@ -86,7 +86,7 @@ def test_status_is_the_cards_content_with_what_can_be_done_now(
 
     click(dbot, "hotfix_deploy_approve", "DEP-1", "U0BOB")
     click(dbot, "hotfix_deploy_approve", "DEP-1", "U0CAROL")
-    assert repository.get(dbot.deps.store, "DEP-1").state is State.SUCCEEDED
+    assert deployments.get(dbot.deps.store, "DEP-1").state is State.SUCCEEDED
     done = shown(ask(dbot, "deploy status dep-1"))
     assert "*State:* Succeeded" in done and "*Approvals:* 2 of 2: <@U0BOB>, <@U0CAROL>" in done
     assert ":white_check_mark: deploy" in done and ":white_check_mark: verify" in done

@@ -14,7 +14,7 @@ from services import timeline
 from services.clock import ManualClock
 from services.comms import deliveries
 from services.comms.news import Occasion
-from services.incidents import repository
+from services.incidents import records
 from services.incidents.outside import declared_outside, tell_outside
 from tests.harness.email_fixtures import (
     CUSTOMERS,
@@ -139,7 +139,7 @@ def test_nothing_is_sent_twice_when_the_flows_tell_again(
     edeps: Deps, smtp: SmtpServer, clock: ManualClock
 ) -> None:
     lifecycle(edeps, smtp, clock)
-    incident = repository.get(edeps.store, "INC-1")
+    incident = records.get(edeps.store, "INC-1")
     # What a resumed flow or a replayed request does: tell the same recorded events again.
     declared_outside(incident, edeps.war_room)
     occasion = {"status_update": Occasion.UPDATED, "resolved": Occasion.RESOLVED}
@@ -172,7 +172,7 @@ def test_a_broadcast_update_replayed_by_slack_is_emailed_once(
     settle(edeps, smtp, 3)
     for _ in range(3):  # the request and two of Slack's retries, same trigger id
         post_update(
-            repository.get(edeps.store, "INC-1"),
+            records.get(edeps.store, "INC-1"),
             deps=edeps.war_room,
             actor="U0ALICE",
             status=Status.IDENTIFIED,

@@ -22,10 +22,10 @@ import pytest
 
 from services import timeline
 from services.clock import ManualClock
-from services.deploy import repository as deployments
+from services.deploy import deployments
 from services.deploy.model import State
 from services.incidents import playbook
-from services.incidents import repository as incidents
+from services.incidents import records as incidents
 from services.incidents.model import Severity
 from tests.harness.deploy_target import DeployTarget
 from tests.harness.running_bot import RunningBot, start_bot

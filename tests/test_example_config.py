@@ -97,7 +97,7 @@ def test_every_settings_field_is_shown_in_the_example() -> None:
 def test_the_walk_reaches_the_deep_sections() -> None:
     dotted = {d for d, _ in models_and_fields(Settings)}
     for expected in (
-        "services.git.repository",
+        "services.git.working_copy",
         "services.environments.backup",
         "services.environments.kubernetes.canary.analysis.queries",
         "incidents.severities.playbook.items",

@@ -24,7 +24,6 @@ from services.git import (
 )
 from services.git.branches import branch_matches_issue, hotfix_branch_name, issue_key_of
 from services.git.errors import LockHolder
-from services.git.repository import PushOutcome
 from services.git.session import push_failure
 from services.git.validation import (
     ref_format_problem,
@@ -38,6 +37,7 @@ from services.git.versions import (
     parse_tag,
     parse_version_argument,
 )
+from services.git.working_copy import PushOutcome
 
 PATTERN = r"[A-Z][A-Z0-9]+-\d+"
 

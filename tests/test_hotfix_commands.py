@@ -9,7 +9,7 @@ import pytest
 
 from services import timeline
 from services.clock import ManualClock
-from services.incidents import repository
+from services.incidents import records
 from tests.harness.git_repos import APP_PY, GitWorld, git
 from tests.harness.running_bot import RunningBot, start_bot
 from tests.harness.slack_emulator import SlackEmulator
@@ -46,7 +46,7 @@ def run(bot: RunningBot, text: str, **kwargs: str) -> dict:
 
 def war_room(bot: RunningBot) -> str:
     run(bot, 'incident create --severity=sev1 --title="Payments failing"')
-    incident = repository.get(bot.deps.store, "INC-1")
+    incident = records.get(bot.deps.store, "INC-1")
     assert incident.channel_id
     return incident.channel_id
 
@@ -162,7 +162,7 @@ def test_status_lists_open_hotfix_branches(git_bot: RunningBot, world: GitWorld)
 
 def test_an_unknown_service_is_named(git_bot: RunningBot) -> None:
     reply = run(git_bot, "/hotfix create --issue=PROD-1 --service=billing")
-    assert reply["text"] == "There is no service 'billing' with a repository."
+    assert reply["text"] == "There is no service 'billing' with a records."
 
 
 def test_trunk_hotfix_from_the_console(trunk: GitWorld, tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ import pytest
 
 from services import timeline
 from services.clock import ManualClock
-from services.incidents import repository
+from services.incidents import records
 from services.incidents.model import Incident
 from tests.harness.running_bot import RunningBot, start_bot
 from tests.harness.slack_driver import DriverResult, SlackRequest
@@ -143,7 +143,7 @@ def kinds(bot: RunningBot, incident_id: str = "INC-1") -> list[str]:
 
 
 def incident(bot: RunningBot, incident_id: str = "INC-1") -> Incident:
-    return repository.get(bot.deps.store, incident_id)
+    return records.get(bot.deps.store, incident_id)
 
 
 def writes(slack: SlackEmulator, since: int = 0) -> list[ApiCall]:
@@ -190,7 +190,7 @@ def declare(bot: RunningBot, text: str = CREATE_SEV1, *, user_id: str = "U0ALICE
     """Declare an incident from #general; returns the war room's channel id."""
     reply = command(bot, text, user_id=user_id)
     assert "declared" in reply["text"], reply
-    number = max(i.number for i in repository.open_incidents(bot.deps.store))
+    number = max(i.number for i in records.open_incidents(bot.deps.store))
     room = incident(bot, f"INC-{number}").channel_id
     assert room is not None
     return room
@@ -489,7 +489,7 @@ def test_a_retried_declaration_request_declares_nothing_new(ibot: RunningBot) ->
     ibot.settle()
     texts = sorted(r["text"] for r in replies)
     assert texts == ["INC-1 declared.", "INC-1 was already declared by this request."]
-    assert [i.id for i in repository.open_incidents(ibot.deps.store)] == ["INC-1"]
+    assert [i.id for i in records.open_incidents(ibot.deps.store)] == ["INC-1"]
     assert len(ibot.slack.calls_to("conversations.create")) == 1
     assert len(ibot.slack.messages(ANNOUNCE)) == 1
     assert kinds(ibot).count("declared") == 1
@@ -630,7 +630,7 @@ def test_declare_button_on_app_home_opens_the_form(ibot: RunningBot) -> None:
     severity = view["blocks"][1]["element"]
     assert [o["value"] for o in severity["options"]] == ["sev0", "sev1", "sev2", "sev3"]
     assert ibot.slack.open_views("U0ALICE")[0]["callback_id"] == "hotfix_declare"
-    assert repository.open_incidents(ibot.deps.store) == []
+    assert records.open_incidents(ibot.deps.store) == []
 
 
 @pytest.mark.parametrize(
@@ -690,7 +690,7 @@ def test_a_declare_form_without_title_is_answered_with_field_errors(ibot: Runnin
         "errors": {"title": "Give the incident a title.", "severity": "Pick a severity."},
     }
     ibot.settle()
-    assert repository.open_incidents(ibot.deps.store) == []
+    assert records.open_incidents(ibot.deps.store) == []
 
 
 def test_submitting_the_update_form_from_the_header_posts_the_update(ibot: RunningBot) -> None:
@@ -747,7 +747,7 @@ def test_submitting_the_resolve_form_resolves_with_action_items(ibot: RunningBot
     ibot.settle()
     inc = incident(ibot)
     assert (inc.status.value, inc.root_cause) == ("resolved", "expired TLS certificate")
-    assert [(a["text"], a["owner"]) for a in repository.action_items(ibot.deps.store, "INC-1")] == [
+    assert [(a["text"], a["owner"]) for a in records.action_items(ibot.deps.store, "INC-1")] == [
         ("automate renewal", "U0BOB"),
         ("alert 14 days before expiry", None),
     ]
@@ -835,7 +835,7 @@ def test_bad_input_is_answered_privately_and_changes_nothing(
     assert expected in reply["text"], reply
     assert events(ibot) == before_events
     assert incident(ibot) == before_incident
-    assert repository.by_id(ibot.deps.store, "INC-2") is None
+    assert records.by_id(ibot.deps.store, "INC-2") is None
     assert writes(ibot.slack, before_calls) == []
 
 
@@ -849,7 +849,7 @@ def test_the_unknown_member_error_shows_a_readable_name(
 def test_declaring_with_a_commander_outside_the_workspace_is_refused(ibot: RunningBot) -> None:
     reply = command(ibot, f"{CREATE_SEV1} --commander=<@U0NOBODY|nobody>")
     assert "is not a member of this workspace" in shown(reply)
-    assert repository.by_id(ibot.deps.store, "INC-1") is None
+    assert records.by_id(ibot.deps.store, "INC-1") is None
     assert ibot.slack.calls_to("conversations.create") == []
 
 

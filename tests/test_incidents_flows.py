@@ -12,7 +12,7 @@ import pytest
 
 from bot.scheduler import ReminderScheduler
 from services.clock import ManualClock
-from services.incidents import repository
+from services.incidents import records
 from tests.harness.running_bot import RunningBot
 from tests.harness.slack_emulator import SlackEmulator
 
@@ -526,7 +526,7 @@ def test_resolving_posts_the_notice_and_schedules_the_postmortem(war: WarRoom) -
     assert inc.mitigated_at == now  # never marked as monitoring: mitigated when resolved
     assert inc.next_update_due_at is None
     assert inc.postmortem_due_at == now + timedelta(hours=48)
-    assert repository.action_items(war.bot.deps.store, "INC-1") == [
+    assert records.action_items(war.bot.deps.store, "INC-1") == [
         {
             "text": "add validation",
             "owner": "U0BOB",

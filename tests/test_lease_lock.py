@@ -26,8 +26,8 @@ from pydantic import ValidationError
 
 from bot.instance_lock import AlreadyRunningError, LeaseInstanceLock, lease_namespace
 from services.clock import ManualClock
-from services.deploy.kube_client import KubeClient, KubeError, build_api_client
-from services.lease import LeaseHeldError, LeaseLock, micro_time
+from services.kube.client import KubeClient, KubeError, build_api_client
+from services.kube.lease import LeaseHeldError, LeaseLock, micro_time
 from services.settings import LeaseLockSettings, LockSettings, Settings
 from tests.harness.bot_process import REPO, BotProcess
 from tests.harness.k8s_emulator import MERGE_PATCH, K8sEmulator

@@ -6,17 +6,17 @@ from datetime import timedelta
 
 from handlers.context import Deps
 from services.clock import ManualClock
-from services.incidents import repository
+from services.incidents import records
 from services.incidents.listing import OpenIncidentsView
 from services.incidents.model import Severity
 from services.store import Store
 
 
 def declare(deps: Deps, title: str) -> str:
-    incident, _ = repository.create(
+    incident, _ = records.create(
         deps.store,
         clock=deps.clock,
-        new=repository.NewIncident(
+        new=records.NewIncident(
             title=title,
             severity=Severity.SEV2,
             impact="high",
@@ -67,7 +67,7 @@ def test_resolving_removes_the_incident_and_a_write_that_shows_nothing_keeps_the
     declare(deps, "Search down")
     view = OpenIncidentsView()
     before = view.get(deps.store, now=clock.now())
-    repository.set_if_unset(deps.store, first_id, header_ts="1700000000.000100")
+    records.set_if_unset(deps.store, first_id, header_ts="1700000000.000100")
     unchanged = view.get(deps.store, now=clock.now())
     assert unchanged.version == before.version  # not shown: the rendered message still fits
     deps.store.conn.execute("UPDATE incidents SET status = 'resolved' WHERE id = ?", (first_id,))

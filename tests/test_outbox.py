@@ -10,7 +10,7 @@ import pytest
 from bot.scheduler import ReminderScheduler
 from services import outbox, timeline
 from services.clock import ManualClock
-from services.incidents import lifecycle, repository
+from services.incidents import lifecycle, records
 from services.incidents.model import Status
 from tests.harness.running_bot import RunningBot, start_bot
 from tests.harness.slack_emulator import SlackEmulator
@@ -39,7 +39,7 @@ def test_messages_wait_in_the_outbox_and_arrive_in_order_when_slack_is_back(
     declared = obot.driver.slash('incident create --severity=sev2 --title="Queue test"')
     obot.slack.wait_for_response(declared.response_id)
     obot.settle()
-    incident = repository.get(obot.deps.store, "INC-1")
+    incident = records.get(obot.deps.store, "INC-1")
     room = incident.channel_id
     assert room is not None
 
@@ -48,7 +48,7 @@ def test_messages_wait_in_the_outbox_and_arrive_in_order_when_slack_is_back(
         (Status.IDENTIFIED, "Bad deploy found"),
         (Status.MONITORING, "Rolled back"),
     ):
-        current = repository.get(obot.deps.store, "INC-1")
+        current = records.get(obot.deps.store, "INC-1")
         result = lifecycle.post_update(
             current,
             deps=obot.deps.war_room,
@@ -59,7 +59,7 @@ def test_messages_wait_in_the_outbox_and_arrive_in_order_when_slack_is_back(
             broadcast=False,
         )
         assert result.changed  # the change stands: state and timeline are written
-    assert repository.get(obot.deps.store, "INC-1").status is Status.MONITORING
+    assert records.get(obot.deps.store, "INC-1").status is Status.MONITORING
     assert [
         e.text
         for e in timeline.events(obot.deps.store, incident_id="INC-1")
@@ -93,7 +93,7 @@ def test_messages_wait_in_the_outbox_and_arrive_in_order_when_slack_is_back(
     assert after[-1].startswith("While Slack was unreachable")
     assert updates
     # The header was edited to the latest state once Slack was back.
-    header = obot.slack.message(room, repository.get(obot.deps.store, "INC-1").header_ts or "")
+    header = obot.slack.message(room, records.get(obot.deps.store, "INC-1").header_ts or "")
     assert header is not None and "Monitoring" in header["text"]
     # The thread under the announcement got the updates too, once each.
     thread = obot.slack.thread("C0INCIDENTS", incident.announcement_ts or "")

@@ -16,7 +16,7 @@ import pytest
 from services.chat import ChatError
 from services.clock import ManualClock
 from services.errors import UserFacingError
-from services.incidents import repository
+from services.incidents import records
 from tests.harness.running_bot import RunningBot
 from tests.harness.slack_emulator import SlackEmulator
 
@@ -35,7 +35,7 @@ def ibot(slack: SlackEmulator, tmp_path: Path, clock: ManualClock) -> Iterator[R
 
 
 def owners(bot: RunningBot) -> list[tuple[str, str | None]]:
-    return [(a["text"], a["owner"]) for a in repository.action_items(bot.deps.store, "INC-1")]
+    return [(a["text"], a["owner"]) for a in records.action_items(bot.deps.store, "INC-1")]
 
 
 def test_plain_at_names_in_action_items_become_owners_via_a_cached_users_list(

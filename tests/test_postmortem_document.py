@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from services.clock import ManualClock
-from services.incidents import repository as incidents
+from services.incidents import records as incidents
 from tests.harness.deploy_target import DeployTarget
 from tests.harness.running_bot import RunningBot, start_bot
 from tests.harness.slack_emulator import SlackEmulator

@@ -10,7 +10,7 @@ import pytest
 from bot.scheduler import ReminderScheduler
 from services import timeline
 from services.clock import ManualClock, isoformat
-from services.incidents import repository
+from services.incidents import records
 from tests.harness.bot_process import BotProcess
 from tests.harness.running_bot import RunningBot, start_bot
 from tests.harness.slack_emulator import SlackEmulator
@@ -39,7 +39,7 @@ def declare(bot: RunningBot, text: str = '--severity=sev1 --title="Payment Gatew
     result = bot.driver.slash(f"incident create {text}")
     bot.slack.wait_for_response(result.response_id)
     bot.settle()
-    incident = repository.open_incidents(bot.deps.store)[-1]
+    incident = records.open_incidents(bot.deps.store)[-1]
     assert incident.channel_id
     return incident.channel_id
 
@@ -100,7 +100,7 @@ def test_a_status_update_resets_the_clock(room_bot: RunningBot, clock: ManualClo
     scheduler.run_tick()
     room_bot.driver.slash('incident update --message="Rolling back"', channel_id=channel)
     room_bot.settle()
-    incident = repository.get(room_bot.deps.store, "INC-1")
+    incident = records.get(room_bot.deps.store, "INC-1")
     assert incident.reminders_missed == 0
     assert incident.next_update_due_at == clock.now() + timedelta(minutes=15)
     clock.advance(timedelta(minutes=14))
@@ -119,7 +119,7 @@ def test_snooze_button_postpones_the_next_reminder(
         "hotfix_snooze", value="INC-1", channel_id=channel, message_ts=reminder["ts"]
     )
     room_bot.settle()
-    incident = repository.get(room_bot.deps.store, "INC-1")
+    incident = records.get(room_bot.deps.store, "INC-1")
     assert incident.next_update_due_at == clock.now() + timedelta(minutes=15)
     kinds = [e.kind for e in timeline.events(room_bot.deps.store, incident_id="INC-1")]
     assert "reminder_snoozed" in kinds

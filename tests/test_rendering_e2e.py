@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from services.clock import ManualClock
-from services.incidents import repository
+from services.incidents import records
 from tests.harness.running_bot import RunningBot
 from tests.harness.slack_emulator import SlackEmulator
 
@@ -125,7 +125,7 @@ def test_a_form_value_longer_than_its_field_allows_is_answered_next_to_the_field
         "errors": {"title": "At most 150 characters, this has 211: shorten it."},
     }
     bot.settle()
-    assert repository.open_incidents(bot.deps.store) == []
+    assert records.open_incidents(bot.deps.store) == []
 
 
 def incident_room(bot: RunningBot) -> str:

@@ -14,9 +14,9 @@ import pytest
 
 from services import timeline
 from services.clock import ManualClock
-from services.deploy import repository
+from services.deploy import deployments
 from services.deploy.model import State
-from services.incidents import repository as incidents
+from services.incidents import records as incidents
 from services.incidents.model import Severity
 from tests.harness.deploy_target import DeployTarget
 from tests.harness.git_repos import GitWorld, git
@@ -192,7 +192,7 @@ def test_deploy_in_the_war_room_infers_service_and_version_from_the_hotfix(
         bot, "deploy --target=production --verify --notify-stakeholders", channel_id=room
     )
     assert reply["text"] == "DEP-1 requested: waiting for 2 approval(s).", reply
-    deployment = repository.get(bot.deps.store, "DEP-1")
+    deployment = deployments.get(bot.deps.store, "DEP-1")
     assert (deployment.service, deployment.version) == ("payments", "v2.1.1")
     assert deployment.verify and deployment.notify_stakeholders
     text = card_text(bot, "DEP-1")
@@ -225,13 +225,13 @@ def test_verify_is_the_default_and_no_verify_turns_it_off(
     command(rbot, "deploy --target=production --version=v2.1.0 --verify")
     command(rbot, "cancel DEP-1")
     command(rbot, "deploy --target=production --version=v2.1.0 --no-verify")
-    assert repository.get(rbot.deps.store, "DEP-1").verify is True
-    assert repository.get(rbot.deps.store, "DEP-2").verify is False
+    assert deployments.get(rbot.deps.store, "DEP-1").verify is True
+    assert deployments.get(rbot.deps.store, "DEP-2").verify is False
     click(rbot, "hotfix_deploy_approve", "DEP-2", "U0BOB")
     click(rbot, "hotfix_deploy_approve", "DEP-2", "U0CAROL")
-    steps = {s["step"]: s["detail"] for s in repository.steps(rbot.deps.store, "DEP-2")}
+    steps = {s["step"]: s["detail"] for s in deployments.steps(rbot.deps.store, "DEP-2")}
     assert steps["verify"] == "skipped (--no-verify)", steps
-    assert repository.get(rbot.deps.store, "DEP-2").state is State.SUCCEEDED
+    assert deployments.get(rbot.deps.store, "DEP-2").state is State.SUCCEEDED
 
 
 def test_deploy_with_several_services_and_no_hotfix_lists_them(make_bot: BotFactory) -> None:
@@ -313,7 +313,7 @@ def test_rollback_in_the_war_room_takes_the_incidents_last_deployment(
     )
     assert reply["text"] == "DEP-2 needs no approval: started.", reply
     assert target.calls()[-1] == ["rollback", "v2.1.0", "production"]
-    rollback = repository.get(rbot.deps.store, "DEP-2")
+    rollback = deployments.get(rbot.deps.store, "DEP-2")
     assert rollback.state is State.ROLLED_BACK
     assert rollback.detail["preserve_data"] is True
     text = card_text(rbot, "DEP-2")
@@ -340,7 +340,7 @@ def test_rollback_infers_from_what_ran_not_from_a_withdrawn_request(
     command(bot, "cancel DEP-2", channel_id=room)  # never ran
     reply = command(bot, "rollback --immediate", channel_id=room)
     assert reply["text"] == "DEP-3 needs no approval: started.", reply
-    rollback = repository.get(bot.deps.store, "DEP-3")
+    rollback = deployments.get(bot.deps.store, "DEP-3")
     assert (rollback.service, rollback.version) == ("payments", "v2.1.0")
     assert "service payments — from DEP-1, INC-1's last deployment" in card_text(bot, "DEP-3")
 
@@ -455,7 +455,7 @@ def test_a_remote_that_cannot_be_read_is_said_on_the_card_and_blocks_nothing(
     text = card_text(bot, "DEP-1")
     assert "version v2.1.0 not checked against the repository: git command failed" in text
     assert (
-        repository.get(bot.deps.store, "DEP-1")
+        deployments.get(bot.deps.store, "DEP-1")
         .detail["version_check"]
         .startswith("version v2.1.0 not checked")
     )

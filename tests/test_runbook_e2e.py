@@ -19,9 +19,9 @@ import yaml
 
 from services import timeline
 from services.clock import ManualClock
-from services.deploy import repository
+from services.deploy import deployments
 from services.deploy.model import State
-from services.incidents import repository as incidents
+from services.incidents import records as incidents
 from services.incidents.model import Severity, Status
 from services.store import Store
 from tests.harness.deploy_target import DeployTarget
@@ -108,14 +108,14 @@ def check_the_records(store: Store, world: GitWorld, target: DeployTarget) -> No
 
     incident = incidents.get(store, "INC-1")
     assert (incident.severity, incident.status) == (Severity.SEV1, Status.RESOLVED)
-    deploy = repository.get(store, "DEP-1")
+    deploy = deployments.get(store, "DEP-1")
     assert (deploy.service, deploy.version, deploy.state) == (
         "payments",
         "v2.1.1",
         State.SUCCEEDED,
     )
     assert deploy.verify and deploy.notify_stakeholders
-    rollback = repository.get(store, "DEP-2")
+    rollback = deployments.get(store, "DEP-2")
     assert (rollback.service, rollback.environment, rollback.version, rollback.state) == (
         "payments",
         "production",
@@ -145,12 +145,12 @@ def check_the_postmortem(markdown: str) -> None:
     )
     assert "null pointer in the payment client" in markdown
     assert "Hotfix PROD-2847 finished: tagged v2.1.1" in markdown
-    deployments = markdown.split("## Deployments during the incident")[1].split("## ")[0]
-    assert "- DEP-1: payments v2.1.1 → production, requested by @alice at" in deployments
+    deployed = markdown.split("## Deployments during the incident")[1].split("## ")[0]
+    assert "- DEP-1: payments v2.1.1 → production, requested by @alice at" in deployed
     assert "- DEP-2: rollback of payments in production to v2.1.0, requested by @alice" in (
-        deployments
+        deployed
     )
-    assert "rolled back to v2.1.0 at" in deployments, deployments
+    assert "rolled back to v2.1.0 at" in deployed, deployed
     assert "- [ ] add validation" in markdown and "- [ ] add an alert" in markdown
 
 

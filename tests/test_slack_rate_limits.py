@@ -23,7 +23,7 @@ from bot.scheduler import ReminderScheduler
 from handlers.slack.gateway import SlackChat
 from services import timeline
 from services.clock import ManualClock
-from services.incidents import repository
+from services.incidents import records
 from tests.harness import slack_rate_limits as limits
 from tests.harness.running_bot import RunningBot, start_bot
 from tests.harness.slack_emulator import SlackEmulator
@@ -209,7 +209,7 @@ def test_a_rate_limited_step_waits_as_long_as_slack_says_and_the_war_room_comple
     calls = slack.calls_to("conversations.setTopic")
     assert [c.status for c in calls] == [429, 429, 200]  # asked again only when told, not hammered
     assert calls[1].time - calls[0].time >= 7 and calls[2].time - calls[1].time >= 7
-    incident = repository.get(rbot.deps.store, "INC-1")
+    incident = records.get(rbot.deps.store, "INC-1")
     assert incident.channel_id is not None
     assert slack.channel(incident.channel_id)["topic"]["value"].startswith("SEV2")  # type: ignore[index]
     assert failed_steps(rbot) == []
@@ -232,7 +232,7 @@ def test_a_limit_longer_than_the_bot_waits_is_left_to_the_tick_which_finishes_th
     clock.advance(timedelta(minutes=15))
     ReminderScheduler(rbot.deps).run_tick()
     rbot.settle()
-    incident = repository.get(rbot.deps.store, "INC-1")
+    incident = records.get(rbot.deps.store, "INC-1")
     assert incident.channel_id is not None
     assert slack.channel(incident.channel_id)["topic"]["value"].startswith("SEV2")  # type: ignore[index]
     assert [c.status for c in slack.calls_to("conversations.setTopic")] == [429, 200]
@@ -249,7 +249,7 @@ def test_everyone_is_invited_in_one_call_and_each_person_slack_refused_is_named(
         (invite,) = slack.calls_to("conversations.invite")
         assert invite.args["users"] == "U0ALICE,U0GONE,U0BOB,U0NOBODY,U0CAROL"
         assert invite.args["force"] == "1"
-        room = repository.get(bot.deps.store, "INC-1").channel_id
+        room = records.get(bot.deps.store, "INC-1").channel_id
         assert room is not None
         assert set(slack.members(room)) == {"UBOT", "U0ALICE", "U0BOB", "U0CAROL"}
         named = [

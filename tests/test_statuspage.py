@@ -13,7 +13,7 @@ from handlers.context import CommandEnv, Invocation
 from services import timeline
 from services.clock import ManualClock
 from services.comms import deliveries
-from services.incidents import lifecycle, repository
+from services.incidents import lifecycle, records
 from services.incidents.declare import Declaration, declare
 from services.incidents.model import Incident, Severity, Status
 from tests.harness.running_bot import RunningBot
@@ -118,7 +118,7 @@ def update(
     public: str | None = None,
     key: str = "trigger-update",
 ) -> None:
-    incident = repository.get(bot.deps.store, incident_id)
+    incident = records.get(bot.deps.store, incident_id)
     lifecycle.post_update(
         incident,
         deps=bot.deps.war_room,
@@ -134,7 +134,7 @@ def update(
 
 
 def resolve(bot: RunningBot, incident_id: str, *, public: str | None = None) -> None:
-    incident = repository.get(bot.deps.store, incident_id)
+    incident = records.get(bot.deps.store, incident_id)
     lifecycle.resolve(
         incident,
         deps=bot.deps.war_room,
@@ -218,7 +218,7 @@ def test_public_declaration_update_and_resolution_reach_the_page_in_order(
     link = deliveries.get_link(spbot.deps.store, incident.id, "statuspage")
     assert link is not None and link.external_id == public["id"]
     assert link.url == public["shortlink"]
-    room = repository.get(spbot.deps.store, incident.id).channel_id
+    room = records.get(spbot.deps.store, incident.id).channel_id
     assert room is not None
     assert [(b["title"], b["link"]) for b in slack.bookmarks(room) if "stspg" in b["link"]] == [
         ("Status page", public["shortlink"])
@@ -293,7 +293,7 @@ def test_a_severity_change_re_marks_the_components(
     incident = declare_incident(spbot, public="Payments are slow.", severity=Severity.SEV3)
     assert page.component_status(PAGE, PAYMENTS) == "degraded_performance"
     lifecycle.change_severity(
-        repository.get(spbot.deps.store, incident.id),
+        records.get(spbot.deps.store, incident.id),
         deps=spbot.deps.war_room,
         actor="U0ALICE",
         severity=Severity.SEV1,

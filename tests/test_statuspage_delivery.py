@@ -19,7 +19,7 @@ from services.comms.dispatcher import Dispatcher
 from services.comms.registry import BuildContext, build_comms
 from services.comms.statuspage.channel import CALLING, StatuspageChannel, metadata_marker
 from services.comms.statuspage.client import StatuspageClient
-from services.incidents import repository
+from services.incidents import records
 from services.incidents.model import Status
 from services.store import Store
 from tests.harness.running_bot import RunningBot
@@ -336,7 +336,7 @@ def test_a_replayed_resolution_resolves_the_page_once(
     from services.comms.news import Occasion
     from services.incidents.outside import tell_outside
 
-    resolved = repository.get(spbot.deps.store, incident.id)
+    resolved = records.get(spbot.deps.store, incident.id)
     tell_outside(Occasion.RESOLVED, resolved, event, spbot.deps.war_room)  # the journal's replay
     spbot.settle()
     spbot.deps.comms.drain()
@@ -351,7 +351,7 @@ def test_a_replayed_declaration_after_updates_plans_nothing_new(
     incident = declare_incident(spbot, public="Payments are failing.")
     update(spbot, incident.id, status=Status.IDENTIFIED, key="u1")
     before = len(deliveries.for_incident(spbot.deps.store, incident.id))
-    declared_outside(repository.get(spbot.deps.store, incident.id), spbot.deps.war_room)
+    declared_outside(records.get(spbot.deps.store, incident.id), spbot.deps.war_room)
     spbot.settle()
     spbot.deps.comms.drain()
     assert len(deliveries.for_incident(spbot.deps.store, incident.id)) == before == 2

@@ -10,7 +10,7 @@ import pytest
 
 from services import timeline
 from services.clock import ManualClock
-from services.incidents import repository
+from services.incidents import records
 from tests.harness.running_bot import RunningBot
 from tests.harness.slack_emulator import SlackEmulator
 from tests.harness.statuspage_emulator import StatuspageEmulator
@@ -171,7 +171,7 @@ def test_a_resolved_incident_cannot_be_published(
     assert result.status == 200
     spbot.settle()
     assert page.requests == []
-    room = repository.get(spbot.deps.store, inc.id).channel_id or ""
+    room = records.get(spbot.deps.store, inc.id).channel_id or ""
     assert any("is resolved" in e["text"] for e in spbot.slack.ephemerals(room, "U0ALICE"))
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from services import timeline
-from services.incidents import repository
+from services.incidents import records
 from tests.harness.storm import ANNOUNCE, ESCALATE, storm
 
 INCIDENTS = 50
@@ -27,11 +27,11 @@ def test_fifty_incidents_at_once_all_get_complete_war_rooms_within_slacks_limits
         run.declare(INCIDENTS, timeout=300)
         store, slack = run.bot.deps.store, run.slack
 
-        incidents = repository.open_incidents(store)
+        incidents = records.open_incidents(store)
         assert len(incidents) == INCIDENTS
         rooms = set()
         for declared in incidents:
-            incident = repository.get(store, declared.id)
+            incident = records.get(store, declared.id)
             room = incident.channel_id
             assert room is not None, incident.id
             rooms.add(room)

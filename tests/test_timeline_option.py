@@ -15,7 +15,7 @@ from handlers.context import Deps
 from handlers.router import Router
 from services import timeline
 from services.clock import ManualClock
-from services.incidents import repository
+from services.incidents import records
 from tests.harness.slack_emulator import SlackEmulator
 
 from .test_config import run_cli
@@ -89,7 +89,7 @@ def test_slack_takes_the_flag_outside_the_war_room(
     bot = start_incident_bot(slack, tmp_path, clock)
     try:
         declare(bot)
-        assert repository.get(bot.deps.store, "INC-1").channel_id
+        assert records.get(bot.deps.store, "INC-1").channel_id
         reply = command(bot, "timeline --incident INC-1")  # from #general
         assert "Timeline INC-1" in shown(reply), reply
     finally:

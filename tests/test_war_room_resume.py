@@ -10,7 +10,7 @@ import pytest
 
 from bot.scheduler import ReminderScheduler
 from services.clock import ManualClock
-from services.incidents import repository
+from services.incidents import records
 from tests.harness.running_bot import RunningBot, start_bot
 from tests.harness.slack_emulator import SlackEmulator
 
@@ -56,7 +56,7 @@ def done_at(rbot: RunningBot) -> str | None:
 
 
 def assert_war_room_complete(slack: SlackEmulator, rbot: RunningBot) -> str:
-    incident = repository.get(rbot.deps.store, "INC-1")
+    incident = records.get(rbot.deps.store, "INC-1")
     assert incident.channel_id is not None
     room = incident.channel_id
     assert {"U0ALICE", "U0BOB"} <= set(slack.members(room))
@@ -74,7 +74,7 @@ def test_a_war_room_whose_channel_could_not_be_created_is_finished_by_the_tick(
 ) -> None:
     slack.outage(503)
     declare(rbot)
-    assert repository.get(rbot.deps.store, "INC-1").channel_id is None
+    assert records.get(rbot.deps.store, "INC-1").channel_id is None
     scheduler = ReminderScheduler(rbot.deps)
 
     clock.advance(timedelta(minutes=1))
@@ -104,7 +104,7 @@ def test_steps_that_failed_during_an_outage_are_retried_by_the_tick(
     )
     declare(rbot)
     slack.call_hook = None
-    room = repository.get(rbot.deps.store, "INC-1").channel_id
+    room = records.get(rbot.deps.store, "INC-1").channel_id
     assert room is not None and slack.members(room) == ["UBOT"]
     assert done_at(rbot) is None
 
@@ -126,7 +126,7 @@ def test_a_channel_slack_refuses_for_good_is_not_retried_by_every_tick(
 ) -> None:
     slack.fail("conversations.create", "restricted_action", times=1)
     declare(rbot)
-    assert repository.get(rbot.deps.store, "INC-1").channel_id is None
+    assert records.get(rbot.deps.store, "INC-1").channel_id is None
     scheduler = ReminderScheduler(rbot.deps)
     slack.fail("conversations.create", "restricted_action", times=1)
     clock.advance(timedelta(minutes=1))

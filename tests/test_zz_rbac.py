@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 import pytest
 import yaml
 
-from services.deploy.kube_client import USER_AGENT
+from services.kube.client import USER_AGENT
 from tests.harness.k8s_emulator import SESSION_REQUESTS
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"

@@ -17,10 +17,9 @@ from handlers.deploy_actions import rollback as rollback_button
 from handlers.deploy_runner import submit
 from handlers.incident_lookup import incident_here
 from handlers.replies import Reply
-from services.deploy import inference
-from services.deploy import repository as deployments
+from services.deploy import deployments, inference
+from services.deploy.approvals import DeployRequest
 from services.deploy.model import IN_FLIGHT, Kind, State
-from services.deploy.requests import DeployRequest
 from services.incidents.announcement import unannounced
 from services.incidents.model import Incident
 

@@ -18,7 +18,7 @@ from handlers.commands.deploy import DEPLOY
 from handlers.commands.registry import chat_command
 from handlers.context import CommandEnv
 from handlers.replies import Reply
-from services.deploy import canary, repository
+from services.deploy import canary, deployments
 from services.deploy.model import Deployment, State
 from services.errors import UserFacingError
 
@@ -32,7 +32,7 @@ def _press(env: CommandEnv, button: ButtonFn, deployment_id: str) -> Reply:
 def _resume_button(env: CommandEnv, deployment_id: str) -> ButtonFn:
     """Two buttons say Resume: an interrupted deployment's, and a paused canary's."""
     try:
-        deployment = repository.get(env.deps.store, deployment_id)
+        deployment = deployments.get(env.deps.store, deployment_id)
     except UserFacingError:  # the button reports the bad id itself
         return deploy_actions.resume
     if deployment.state is State.INTERRUPTED or deployment.strategy != "canary":

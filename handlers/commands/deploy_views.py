@@ -15,7 +15,7 @@ from handlers.commands.deploy_controls import next_commands
 from handlers.commands.registry import chat_command
 from handlers.context import CommandEnv
 from handlers.replies import Reply
-from services.deploy import card, repository
+from services.deploy import card, deployments
 from services.deploy.model import FINAL, IN_FLIGHT, State
 from services.errors import UserFacingError
 
@@ -32,7 +32,7 @@ MAX_ROWS = 40
 def _number(deployment_id: str | None) -> int | None:
     if deployment_id is None:
         return None
-    if not repository.DEPLOYMENT_ID.fullmatch(deployment_id.upper()):
+    if not deployments.DEPLOYMENT_ID.fullmatch(deployment_id.upper()):
         raise click.BadParameter("give a deployment id such as DEP-12.", param_hint="'--before'")
     return int(deployment_id.upper().removeprefix("DEP-"))
 
@@ -66,7 +66,7 @@ def list_deployments(
     if state is not None:
         state = state.lower()
         states = STATE_GROUPS.get(state) or frozenset({State(state)})
-    found = repository.listing(
+    found = deployments.listing(
         env.deps.store,
         service=service,
         environment=environment,
@@ -109,7 +109,7 @@ def list_deployments(
 def status(env: CommandEnv, deployment_id: str) -> Reply:
     """Where a deployment is, the same as its card, and the commands that steer it now."""
     try:
-        deployment = repository.get(env.deps.store, deployment_id)
+        deployment = deployments.get(env.deps.store, deployment_id)
     except UserFacingError as exc:
         raise UserFacingError(
             exc.message, hint="`deploy list` shows the deployments and their ids."

@@ -14,7 +14,7 @@ from handlers.params import PUBLIC, PUBLIC_HELP, SERVICE, SEVERITY, SLACK_USER
 from handlers.people import mention_people
 from handlers.replies import Reply
 from services.errors import UserFacingError
-from services.incidents import lifecycle, repository
+from services.incidents import lifecycle, records
 from services.incidents.declare import Declaration, declare
 from services.incidents.model import IMPACTS, Role, Severity, Status
 from services.incidents.presenting import incident_data
@@ -42,7 +42,7 @@ def _has_flags(ctx: click.Context) -> bool:
 
 
 def summary(env: CommandEnv, incident_id: str, text: str, problems: list[str]) -> Reply:
-    incident = repository.get(env.deps.store, incident_id)
+    incident = records.get(env.deps.store, incident_id)
     return Reply(
         "incident_ack",
         {

@@ -7,7 +7,7 @@ from typing import Any
 from slack_bolt import App
 
 from handlers.context import Deps
-from services.incidents import lifecycle, repository
+from services.incidents import lifecycle, records
 
 PIN_REACTIONS = {"pushpin", "round_pushpin"}
 
@@ -19,7 +19,7 @@ def register(app: App, *, deps: Deps) -> None:
         if event.get("reaction") not in PIN_REACTIONS or item.get("type") != "message":
             return
         channel, ts, actor = item.get("channel"), item.get("ts"), str(event.get("user", ""))
-        incident = repository.by_channel(deps.store, channel) if channel else None
+        incident = records.by_channel(deps.store, channel) if channel else None
         if incident is None or not ts:
             return
         deps.worker.submit(

@@ -12,7 +12,7 @@ from slack_sdk import WebClient
 from handlers.commands.registry import leaf_commands
 from handlers.context import Deps
 from handlers.router import Router, describe
-from services.incidents import repository
+from services.incidents import records
 from services.incidents.presenting import incident_data
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ def register(app: App, *, deps: Deps, router: Router) -> None:
             for path, leaf in leaf_commands(router.root)
         ]
         now = deps.clock.now()
-        incidents = [incident_data(i, now=now) for i in repository.open_incidents(deps.store)]
+        incidents = [incident_data(i, now=now) for i in records.open_incidents(deps.store)]
         view = deps.renderer.render_data(
             "home", {"prog": router.prog, "commands": commands, "incidents": incidents}
         )

@@ -13,7 +13,7 @@ from handlers.slack.delivery import tell_user
 from handlers.slack.payloads import from_interaction
 from handlers.slack.recovery import FORM, Replayer, journal_request, submit_journaled
 from handlers.views import VIEWS, ViewSpec, check, parse_state, submit
-from services.incidents import repository
+from services.incidents import records
 
 
 def register(app: App, *, deps: Deps) -> None:
@@ -58,7 +58,7 @@ def _run_on_worker(deps: Deps, client: WebClient, body: dict[str, Any], key: str
         incident_id = VIEWS[callback_id].incident_of(metadata)
         channel = metadata or None
         if incident_id:
-            incident = repository.by_id(deps.store, incident_id)
+            incident = records.by_id(deps.store, incident_id)
             channel = incident.channel_id if incident else None
         tell_user(deps, client, user_id=env.invocation.actor, channel_id=channel, reply=reply)
 

@@ -1,6 +1,6 @@
 """A progressive canary's live state and its human controls, kept in the deployment's row.
 
-The Kubernetes side lives in :mod:`services.deploy.kube_canary`; this module is what
+The Kubernetes side lives in :mod:`services.deploy.backends.kubernetes.canary.walk`; this module is what
 surrounds it:
 
 * :class:`CanaryHooks` - what the canary loop needs from around it (the recorded
@@ -27,7 +27,7 @@ from services.access import is_terminal_actor, members_of
 from services.audit import AuditEntry, Outcome, record
 from services.chat import Chat, ChatError, Message
 from services.clock import Clock
-from services.deploy import card, repository
+from services.deploy import card, deployments
 from services.deploy.model import Deployment, State
 from services.errors import ConflictError, PermissionDeniedError
 from services.settings import AccessSettings
@@ -174,7 +174,7 @@ class StoreHooks(CanaryHooks):
         self._dirty = False
 
     def recorded(self) -> dict[str, Any] | None:
-        found = repository.get(self.store, self.deployment_id).detail.get("canary")
+        found = deployments.get(self.store, self.deployment_id).detail.get("canary")
         return dict(found) if isinstance(found, dict) else None
 
     def controls(self) -> Controls:
@@ -205,14 +205,14 @@ class StoreHooks(CanaryHooks):
         if material or due:
             with self.store.transaction():
                 controls = read_controls(self.store, self.deployment_id)
-                repository.merge_detail(
+                deployments.merge_detail(
                     self.store, self.deployment_id, canary=_overlay(state, controls)
                 )
         if not due:
             return
         self._last_card = now
         self._dirty = False
-        deployment = repository.get(self.store, self.deployment_id)
+        deployment = deployments.get(self.store, self.deployment_id)
         problem = card.post_or_update(
             self.store, deployment, clock=self.clock, chat=self.chat, channel=deployment.channel_id
         )
@@ -220,7 +220,7 @@ class StoreHooks(CanaryHooks):
             log.warning("%s: %s", self.deployment_id, problem)
 
     def announce(self, text: str) -> None:
-        channel = repository.get(self.store, self.deployment_id).channel_id
+        channel = deployments.get(self.store, self.deployment_id).channel_id
         if channel is None:
             return
         try:
@@ -334,7 +334,7 @@ def operate(
                 else f"{deployment.id} is not paused."
             )
         else:
-            changed = int(repository.request_abort(store, deployment.id))
+            changed = int(deployments.request_abort(store, deployment.id))
             text = f"canary abort requested by {actor} {at}"
             answer = (
                 f"Aborting {deployment.id}: traffic goes back to stable in one write, then it"
@@ -357,5 +357,5 @@ def operate(
                 },
             )
             controls = read_controls(store, deployment.id)
-            repository.merge_detail(store, deployment.id, canary=_overlay(where, controls))
+            deployments.merge_detail(store, deployment.id, canary=_overlay(where, controls))
     return answer

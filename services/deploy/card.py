@@ -6,7 +6,7 @@ from typing import Any
 
 from services.chat import Chat, ChatError, Message
 from services.clock import Clock, isoformat, parse_iso
-from services.deploy import repository
+from services.deploy import deployments
 from services.deploy.model import FINAL, Deployment, Kind, State
 from services.incidents.presenting import duration_text
 from services.redaction import redact
@@ -29,7 +29,7 @@ def split_detail(detail: str) -> tuple[str, str]:
 
 
 def card_data(store: Store, deployment: Deployment, *, clock: Clock) -> dict[str, Any]:
-    recorded = {s["step"]: s for s in repository.steps(store, deployment.id)}
+    recorded = {s["step"]: s for s in deployments.steps(store, deployment.id)}
     order = ROLLBACK_STEPS if deployment.kind is Kind.ROLLBACK else STEPS
     names = list(order) + [name for name in recorded if name not in order]
     steps = []
@@ -56,7 +56,7 @@ def card_data(store: Store, deployment: Deployment, *, clock: Clock) -> dict[str
         # Steps that never ran (validation failed, request rejected) are not "pending".
         steps = [s for s in steps if s["state"] != "pending"]
     done = sum(1 for s in steps if s["state"] in ("ok", "skipped"))
-    approvals = repository.decisions(store, deployment.id)
+    approvals = deployments.decisions(store, deployment.id)
     return {
         "deployment": {
             "id": deployment.id,
@@ -132,19 +132,19 @@ def post_or_update(
     `look_first` (a request run again after a crash): a card posted before the crash but
     never recorded is found by its key and edited instead of posted a second time.
     """
-    deployment = repository.get(store, deployment.id)
+    deployment = deployments.get(store, deployment.id)
     key = f"{deployment.id}:card"
     message = Message("deploy_card", card_data(store, deployment, clock=clock), key=key)
     try:
         found = chat.find_message(channel, key) if look_first and channel else None
         if found and channel:
-            repository.set_card(store, deployment.id, channel_id=channel, ts=found)
-            deployment = repository.get(store, deployment.id)
+            deployments.set_card(store, deployment.id, channel_id=channel, ts=found)
+            deployment = deployments.get(store, deployment.id)
         if deployment.card_ts and deployment.channel_id:
             chat.update(deployment.channel_id, deployment.card_ts, message)
         elif channel:
             posted = chat.post(channel, message)
-            repository.set_card(store, deployment.id, channel_id=posted.channel_id, ts=posted.ts)
+            deployments.set_card(store, deployment.id, channel_id=posted.channel_id, ts=posted.ts)
     except ChatError as exc:
         return f"Could not update the deployment card: `{exc.error}`"
     return None

@@ -18,16 +18,16 @@ from typing import Any
 from services import timeline
 from services.chat import Chat, ChatError, Message
 from services.clock import Clock
-from services.deploy import canary, card, repository, withdraw
-from services.deploy.analysis import Analysis, AnalysisSettings, QueryContext, run_analysis
-from services.deploy.backend import AbortedError, AlreadyThereError, Backend, DeployError
+from services.deploy import canary, card, deployments, withdraw
+from services.deploy.analysis.run import Analysis, AnalysisSettings, QueryContext, run_analysis
+from services.deploy.backends.base import AbortedError, AlreadyThereError, Backend, DeployError
 from services.deploy.checks import run_checks
 from services.deploy.model import IN_FLIGHT, Deployment, Kind, State
 from services.deploy.process import OUTPUT_KEPT, environment_for, fill, run
 from services.deploy.settings import EnvironmentSettings
 from services.deploy.verify import verify
 from services.errors import ConflictError, UserFacingError
-from services.incidents import repository as incidents
+from services.incidents import records as incidents
 from services.incidents.model import Incident
 from services.settings import Settings
 from services.store import Store
@@ -86,11 +86,11 @@ class Run:
     # -- bookkeeping ---------------------------------------------------------
 
     def refresh(self) -> Deployment:
-        self.deployment = repository.get(self.deps.store, self.deployment.id)
+        self.deployment = deployments.get(self.deps.store, self.deployment.id)
         return self.deployment
 
     def move(self, to: State, text: str, **data: Any) -> None:
-        self.deployment = repository.transition(
+        self.deployment = deployments.transition(
             self.deps.store,
             clock=self.deps.clock,
             deployment=self.refresh(),
@@ -130,9 +130,9 @@ class Run:
         write should not wait for a Slack round trip.
         """
         store, clock = self.deps.store, self.deps.clock
-        repository.step_started(store, clock=clock, deployment_id=self.deployment.id, step=name)
+        deployments.step_started(store, clock=clock, deployment_id=self.deployment.id, step=name)
         finished = partial(
-            repository.step_finished, store, clock=clock, deployment=self.deployment, step=name
+            deployments.step_finished, store, clock=clock, deployment=self.deployment, step=name
         )
         if announce:
             self.update_card()
@@ -211,7 +211,7 @@ class Run:
             progress=self.progress("deploy"),
             should_abort=self.should_abort,
         )
-        repository.merge_detail(self.deps.store, self.deployment.id, deployed=detail)
+        deployments.merge_detail(self.deps.store, self.deployment.id, deployed=detail)
         self.outputs["deploy"] = str(detail.get("output") or "")
         return str(detail.get("summary") or "rolled out")
 
@@ -227,7 +227,7 @@ class Run:
         )
         # What the backend says runs now: the version the card, timeline and postmortem name.
         to = detail.get("version") or to_version
-        repository.merge_detail(
+        deployments.merge_detail(
             self.deps.store, self.deployment.id, rolled_back=detail, rolled_back_to=to
         )
         return str(detail.get("summary") or (f"back on {to}" if to else "rolled back"))
@@ -252,7 +252,7 @@ class Run:
         analysis = Analysis.from_settings(settings, context=context, count=count)
         verdict = run_analysis(analysis, clock=self.deps.clock, should_abort=self.should_abort)
         summary = analysis.summary()
-        repository.merge_detail(self.deps.store, d.id, analysis="\n".join(summary.lines()))
+        deployments.merge_detail(self.deps.store, d.id, analysis="\n".join(summary.lines()))
         if self.should_abort():
             raise AbortedError("Rollback requested during verification.")
         if verdict == "failed":
@@ -341,7 +341,7 @@ class Run:
 
     def fail(self, exc: UserFacingError, *, changed: bool) -> None:
         # The card offers no Rollback for a failure that left the target untouched.
-        repository.merge_detail(self.deps.store, self.deployment.id, changed=changed)
+        deployments.merge_detail(self.deps.store, self.deployment.id, changed=changed)
         self.move(State.FAILED, f"failed: {exc.message}", error=exc.message, changed=changed)
         self.say("deploy_failed", error=exc.message, hint=exc.hint, rolling_back=changed)
         if changed:
@@ -360,7 +360,7 @@ class Run:
             if not exc.changed:
                 # Nothing to roll back (already at that revision, unknown version): the
                 # target is as it was, so say so instead of paging people.
-                repository.merge_detail(self.deps.store, self.deployment.id, changed=False)
+                deployments.merge_detail(self.deps.store, self.deployment.id, changed=False)
                 self.move(
                     State.FAILED,
                     f"rollback not possible: {exc.message} (nothing was changed)",
@@ -401,7 +401,7 @@ class Run:
 
     def escalate_failed_rollback(self, exc: UserFacingError, reason: str) -> None:
         """The rollback failed or left the service unhealthy: that is for people now."""
-        self.deployment = repository.transition(
+        self.deployment = deployments.transition(
             self.deps.store,
             clock=self.deps.clock,
             deployment=self.refresh(),
@@ -418,7 +418,7 @@ class Run:
         self.finish()
 
     def finish(self) -> None:
-        repository.release_lock(self.deps.store, self.refresh())
+        deployments.release_lock(self.deps.store, self.refresh())
         self.read_running_now()
         self.update_card()
         if self.deployment.channel_id is None:
@@ -434,7 +434,7 @@ class Run:
             current = self.backend.current().as_data()
         except Exception as exc:  # best effort: the outcome stands, the card says so
             current = {"summary": f"could not read the target: {exc}"}
-        repository.merge_detail(self.deps.store, self.deployment.id, running_now=current)
+        deployments.merge_detail(self.deps.store, self.deployment.id, running_now=current)
         self.refresh()
 
     def incident(self) -> Incident | None:
@@ -480,13 +480,13 @@ def tell(deps: DeployDeps, deployment: Deployment, message: Message) -> None:
 
 def start(deps: DeployDeps, deployment_id: str) -> None:
     """Run an approved deployment to its end. Meant for the worker."""
-    deployment = repository.get(deps.store, deployment_id)
-    held = repository.acquire_lock(
+    deployment = deployments.get(deps.store, deployment_id)
+    held = deployments.acquire_lock(
         deps.store, clock=deps.clock, deployment=deployment, holder=deployment.requested_by
     )
     if held is not None:
         why = f"{deployment.target} is locked by {held['deployment_id']} ({held['held_by']})"
-        failed = repository.transition(
+        failed = deployments.transition(
             deps.store,
             clock=deps.clock,
             deployment=deployment,
@@ -537,10 +537,10 @@ def interrupt(deps: DeployDeps, deployment: Deployment, *, reason: str) -> Deplo
         current = deps.backend_for(deployment, env).current().as_data()
     except Exception as exc:  # reconciling is best effort; the card says what is known
         current = {"summary": f"could not read the target: {exc}"}
-    repository.merge_detail(
+    deployments.merge_detail(
         deps.store, deployment.id, interrupted_in=deployment.state.value, running_now=current
     )
-    moved = repository.transition(
+    moved = deployments.transition(
         deps.store,
         clock=deps.clock,
         deployment=deployment,
@@ -558,7 +558,7 @@ def interrupt(deps: DeployDeps, deployment: Deployment, *, reason: str) -> Deplo
 def recover_after_restart(deps: DeployDeps) -> list[str]:
     """On start: every deployment found in flight is reported as interrupted, never re-run blindly."""
     found = []
-    for deployment in repository.in_states(deps.store, set(IN_FLIGHT)):
+    for deployment in deployments.in_states(deps.store, set(IN_FLIGHT)):
         interrupt(deps, deployment, reason="the bot restarted")
         found.append(deployment.id)
     return found
@@ -573,7 +573,7 @@ def resume(deps: DeployDeps, deployment: Deployment, *, actor: str) -> None:
         target_state = State.VERIFYING  # the rollout had landed: verify instead of deploying again
     if interrupted_in is State.APPROVED:
         target_state = State.VALIDATING
-    repository.transition(
+    deployments.transition(
         deps.store,
         clock=deps.clock,
         deployment=deployment,
@@ -594,7 +594,7 @@ def rollback_now(
     deployment already rolling back and raises ConflictError instead of rolling back twice.
     """
     try:
-        repository.transition(
+        deployments.transition(
             deps.store,
             clock=deps.clock,
             deployment=deployment,
@@ -614,11 +614,11 @@ def rollback_now(
         actor=actor,
         by=f"rollback of {deployment.id}",
     )
-    held = repository.acquire_lock(
+    held = deployments.acquire_lock(
         deps.store, clock=deps.clock, deployment=deployment, holder=actor
     )
     if held is not None and held["deployment_id"] != deployment.id:
         raise ConflictError(
             f"{deployment.target} is locked by {held['deployment_id']} ({held['held_by']})."
         )
-    Run(deps, repository.get(deps.store, deployment.id)).rollback_and_verify(reason=reason)
+    Run(deps, deployments.get(deps.store, deployment.id)).rollback_and_verify(reason=reason)

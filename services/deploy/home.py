@@ -12,7 +12,7 @@ from __future__ import annotations
 from services.access import is_terminal_actor
 from services.chat import Chat, ChatError, Message
 from services.clock import Clock
-from services.deploy import card, repository
+from services.deploy import card, deployments
 from services.deploy.model import Deployment
 from services.store import Store
 
@@ -41,5 +41,5 @@ def rehome_card(
         posted = chat.direct_message(deployment.requested_by, message)
     except ChatError as exc:
         return f"Could not send you the deployment card: `{exc.error}`"
-    repository.set_card(store, deployment.id, channel_id=posted.channel_id, ts=posted.ts)
+    deployments.set_card(store, deployment.id, channel_id=posted.channel_id, ts=posted.ts)
     return None

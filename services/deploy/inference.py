@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services import timeline
+from services.deploy.approvals import target_settings
 from services.deploy.model import Deployment, State
-from services.deploy.requests import target_settings
 from services.errors import UserFacingError
 from services.incidents.model import Incident
 from services.settings import Settings

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from services.deploy.analysis import AnalysisSettings
+from services.deploy.analysis.run import AnalysisSettings
 from services.patterns import HttpUrlText
 
 SlackTarget = Annotated[str, Field(pattern=r"^([UWS][A-Z0-9]{2,})$")]

@@ -15,7 +15,7 @@ from services.git import HotfixError, remote_tags
 from services.settings import Settings
 
 if TYPE_CHECKING:
-    from services.deploy.requests import DeployRequest
+    from services.deploy.approvals import DeployRequest
 
 LATEST_SHOWN = 5
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from services import timeline
 from services.chat import Chat
 from services.clock import Clock
-from services.deploy import canary, card, repository
+from services.deploy import canary, card, deployments
 from services.deploy.model import FINAL, Deployment, State
 from services.errors import ConflictError, PermissionDeniedError
 from services.store import Store
@@ -28,7 +28,7 @@ def cancel(
     superseded_by: str | None = None,
 ) -> Deployment:
     """Move a pending request to cancelled (ConflictError if it is no longer pending)."""
-    moved = repository.transition(
+    moved = deployments.transition(
         store,
         clock=clock,
         deployment=deployment,
@@ -38,13 +38,13 @@ def cancel(
         data={"reason": reason, "superseded_by": superseded_by},
         expect=State.REQUESTED,
     )
-    repository.merge_detail(
+    deployments.merge_detail(
         store,
         deployment.id,
         cancelled={"by": actor, "reason": reason, "superseded_by": superseded_by},
     )
     card.post_or_update(store, moved, clock=clock, chat=chat, channel=moved.channel_id)
-    return repository.get(store, deployment.id)
+    return deployments.get(store, deployment.id)
 
 
 def supersede_pending(
@@ -52,7 +52,7 @@ def supersede_pending(
 ) -> list[str]:
     """Cancel every pending request for `target`'s service and environment; their ids."""
     cancelled = []
-    for pending in repository.in_states(store, {State.REQUESTED}):
+    for pending in deployments.in_states(store, {State.REQUESTED}):
         if pending.target != target.target or pending.id == target.id:
             continue
         try:
@@ -116,7 +116,7 @@ def stop(store: Store, *, clock: Clock, deployment: Deployment, actor: str) -> b
     if canary.is_live(deployment):
         canary.operate(store, clock=clock, deployment=deployment, actor=actor, command="abort")
         return True
-    if not repository.request_abort(store, deployment.id):
+    if not deployments.request_abort(store, deployment.id):
         return False
     timeline.append(
         store,

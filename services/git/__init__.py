@@ -2,7 +2,7 @@
 
 git-flow (nvie, AVH) and trunk-based "branch for release" models; see
 ``README.md`` in this package for how the results compare with git-flow.
-Only :mod:`services.git.repository` runs git.
+Only :mod:`services.git.working_copy` runs git.
 """
 
 from .clone import prepare_clone

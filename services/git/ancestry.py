@@ -20,7 +20,7 @@ redo (recreate the branch and cherry-pick), the second would ship develop.
 
 from __future__ import annotations
 
-from .repository import GitRepository
+from .working_copy import GitRepository
 
 
 def unreleased_commits_carried(

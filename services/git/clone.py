@@ -6,9 +6,9 @@ import hashlib
 from pathlib import Path
 
 from .errors import RepositoryStateError
-from .repository import GitRepository, Identity
 from .settings import RepositorySettings
 from .validation import slugify
+from .working_copy import GitRepository, Identity
 
 
 def prepare_clone(*, settings: RepositorySettings, data_dir: Path | str) -> Path:

@@ -38,7 +38,6 @@ from .errors import (
     TagExistsError,
     UnreleasedCommitsError,
 )
-from .repository import GitRepository
 from .restore_point import restore_point
 from .results import CherryPick, HotfixFinished, RefUpdate
 from .session import (
@@ -56,6 +55,7 @@ from .session import (
 from .settings import RepositorySettings
 from .validation import validate_issue_key, validate_message_extra, validate_trailer_value
 from .versions import format_tag, next_patch, parse_tag, parse_version_argument
+from .working_copy import GitRepository
 
 log = logging.getLogger(__name__)
 

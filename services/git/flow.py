@@ -17,7 +17,6 @@ from .errors import (
     OtherHotfixOpenError,
     RepositoryStateError,
 )
-from .repository import GitRepository
 from .results import HotfixBranchStatus, HotfixCreated, RefUpdate
 from .session import (
     open_session,
@@ -31,6 +30,7 @@ from .session import (
 from .settings import RepositorySettings
 from .validation import validate_branch_name, validate_issue_key, validate_trailer_value
 from .versions import format_tag, next_patch, parse_tag
+from .working_copy import GitRepository
 
 
 def create_hotfix(

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .locking import LOCK_FILE_NAME
-from .repository import GitRepository, HeadState, LocalState
+from .working_copy import GitRepository, HeadState, LocalState
 
 log = logging.getLogger(__name__)
 

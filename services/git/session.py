@@ -19,10 +19,10 @@ from .errors import (
     TagExistsError,
 )
 from .locking import repository_lock
-from .repository import GitRepository, Identity, LocalState, PushOutcome
 from .restore_point import recover_interrupted, tidy_own_clone
 from .settings import RepositorySettings
 from .versions import VersionTag, newest_release
+from .working_copy import GitRepository, Identity, LocalState, PushOutcome
 
 log = logging.getLogger(__name__)
 

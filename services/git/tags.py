@@ -11,9 +11,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .repository import GitRepository
 from .settings import RepositorySettings
 from .versions import newest_first
+from .working_copy import GitRepository
 
 
 @dataclass(frozen=True)

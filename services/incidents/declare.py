@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from services.incidents import repository
+from services.incidents import records
 from services.incidents.model import Severity
 from services.incidents.outside import declared_outside
-from services.incidents.repository import NewIncident
+from services.incidents.records import NewIncident
 from services.incidents.war_room import FlowReport, WarRoomDeps, open_war_room, require_member
 from services.logcontext import bound
 
@@ -37,7 +37,7 @@ def declare(declaration: Declaration, *, deps: WarRoomDeps) -> DeclareResult:
     if declaration.commander:
         require_member(declaration.commander, chat=deps.chat)
     cadence = deps.settings.policy(declaration.severity.value).update_every_minutes
-    incident, created = repository.create(
+    incident, created = records.create(
         deps.store,
         clock=deps.clock,
         new=NewIncident(

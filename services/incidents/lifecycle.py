@@ -17,7 +17,7 @@ from services.chat import ChatError, Message
 from services.clock import isoformat
 from services.comms.news import Occasion
 from services.errors import ConflictError, UserFacingError
-from services.incidents import repository
+from services.incidents import records
 from services.incidents.announcement import unannounced
 from services.incidents.model import Incident, Role, Severity, Status
 from services.incidents.outside import tell_outside
@@ -57,7 +57,7 @@ def _cadence(incident_severity: Severity, deps: WarRoomDeps) -> timedelta:
 
 def _mark_acknowledged(incident: Incident, deps: WarRoomDeps, now: datetime) -> None:
     """Acknowledged = the first action by anyone after the declaration."""
-    repository.set_if_unset(deps.store, incident.id, acknowledged_at=isoformat(now))
+    records.set_if_unset(deps.store, incident.id, acknowledged_at=isoformat(now))
 
 
 Tell = Callable[[ChangeResult, timeline.TimelineEvent], None]
@@ -84,7 +84,7 @@ def _replayed(
     earlier = timeline.by_dedup_key(deps.store, key) if key else None
     if earlier is None:
         return None
-    result = ChangeResult(repository.get(deps.store, incident.id), changed=False)
+    result = ChangeResult(records.get(deps.store, incident.id), changed=False)
     if deps.resuming:
         tell(result, earlier)
     return result
@@ -104,10 +104,8 @@ def _apply_once(
     with deps.store.transaction():
         # Inside the write lock: a concurrent replay waits here and then sees the first one.
         if key and timeline.has_dedup_key(deps.store, key):
-            return ChangeResult(repository.get(deps.store, incident.id), changed=False)
-        if not repository.update(
-            deps.store, incident.id, expect=change.expect, values=change.values
-        ):
+            return ChangeResult(records.get(deps.store, incident.id), changed=False)
+        if not records.update(deps.store, incident.id, expect=change.expect, values=change.values):
             raise change.conflict
         _mark_acknowledged(incident, deps, at)
         event = timeline.append(
@@ -121,7 +119,7 @@ def _apply_once(
             at=at,
             dedup_key=key,
         )
-    result = ChangeResult(repository.get(deps.store, incident.id))
+    result = ChangeResult(records.get(deps.store, incident.id))
     tell(result, event)
     return result
 
@@ -417,7 +415,7 @@ def resolve(
         }
         if incident.mitigated_at is None:
             values["mitigated_at"] = isoformat(now)
-        if not repository.update(
+        if not records.update(
             deps.store, incident.id, expect={"status": incident.status.value}, values=values
         ):
             raise ConflictError(
@@ -425,7 +423,7 @@ def resolve(
             )
         _mark_acknowledged(incident, deps, now)
         for text, owner in action_items:
-            repository.add_action_item(
+            records.add_action_item(
                 deps.store, clock=deps.clock, incident_id=incident.id, text=text, owner=owner
             )
         event = timeline.append(
@@ -444,7 +442,7 @@ def resolve(
             },
             at=now,
         )
-    result = ChangeResult(repository.get(deps.store, incident.id))
+    result = ChangeResult(records.get(deps.store, incident.id))
     _tell_about_resolution(result, event, deps=deps)
     return result
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from services.incidents import repository
+from services.incidents import records
 from services.incidents.presenting import incident_data
 from services.store import Store
 
@@ -85,7 +85,7 @@ class OpenIncidentsView:
             conn.execute("BEGIN")
         try:
             changes = _changes(conn)
-            incidents = repository.open_incidents(store)
+            incidents = records.open_incidents(store)
         except BaseException:
             if own:
                 conn.execute("ROLLBACK")

@@ -13,7 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from services import timeline
-from services.incidents import repository
+from services.incidents import records
 from services.incidents.comms_text import KINDS as COMMS_KINDS
 from services.incidents.comms_text import comms_line
 from services.incidents.model import Incident
@@ -171,7 +171,7 @@ def postmortem_data(
         "communications": _communications(events, names=names, zone=zone),
         "action_items": [
             {**item, "owner": names.who(str(item["owner"])) if item.get("owner") else None}
-            for item in repository.action_items(store, incident.id)
+            for item in records.action_items(store, incident.id)
         ],
         "generated_at": in_zones(now, zone, "%Y-%m-%d %H:%M"),
     }

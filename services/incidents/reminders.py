@@ -16,7 +16,7 @@ from datetime import timedelta
 from services import timeline
 from services.chat import ChatError, Message
 from services.clock import isoformat
-from services.incidents import repository
+from services.incidents import records
 from services.incidents.model import Incident
 from services.incidents.presenting import incident_data
 from services.incidents.war_room import WarRoomDeps, escalate
@@ -59,7 +59,7 @@ def _remind(incident: Incident, *, deps: WarRoomDeps, report: TickReport) -> Non
     cadence = timedelta(minutes=deps.settings.policy(incident.severity.value).update_every_minutes)
     missed = incident.reminders_missed + 1
     with deps.store.transaction():
-        claimed = repository.update(
+        claimed = records.update(
             deps.store,
             incident.id,
             expect={
@@ -82,7 +82,7 @@ def _remind(incident: Incident, *, deps: WarRoomDeps, report: TickReport) -> Non
         )
     report.reminders.append(incident.id)
     REMINDERS.labels("status_update").inc()
-    updated = repository.get(deps.store, incident.id)
+    updated = records.get(deps.store, incident.id)
     if updated.channel_id is None:
         return
     try:
@@ -128,7 +128,7 @@ def resend_lost_reminders(*, deps: WarRoomDeps) -> list[str]:
         event = timeline.event(deps.store, row["event_id"])
         if event is None or event.kind != "reminder_sent":
             continue
-        incident = repository.get(deps.store, row["id"])
+        incident = records.get(deps.store, row["id"])
         due = str(event.data["due_at"])
         assert incident.channel_id is not None
         try:
@@ -158,9 +158,7 @@ def _escalate_missed(incident: Incident, *, deps: WarRoomDeps, missed: int) -> N
 def _remind_postmortem(incident: Incident, *, deps: WarRoomDeps, report: TickReport) -> None:
     now = deps.clock.now()
     with deps.store.transaction():
-        if not repository.set_if_unset(
-            deps.store, incident.id, postmortem_reminded_at=isoformat(now)
-        ):
+        if not records.set_if_unset(deps.store, incident.id, postmortem_reminded_at=isoformat(now)):
             return
         timeline.append(
             deps.store,
@@ -188,7 +186,7 @@ def snooze(incident: Incident, *, deps: WarRoomDeps, actor: str) -> Incident:
     now = deps.clock.now()
     until = now + timedelta(minutes=deps.settings.snooze_minutes)
     with deps.store.transaction():
-        repository.update(
+        records.update(
             deps.store,
             incident.id,
             expect={"status": incident.status.value},
@@ -209,4 +207,4 @@ def snooze(incident: Incident, *, deps: WarRoomDeps, actor: str) -> Incident:
             },
             at=now,
         )
-    return repository.get(deps.store, incident.id)
+    return records.get(deps.store, incident.id)

@@ -24,7 +24,7 @@ from services.chat_markup import ChatMarkup
 from services.clock import Clock, isoformat
 from services.comms import deliveries
 from services.errors import UserFacingError
-from services.incidents import repository
+from services.incidents import records
 from services.incidents.model import Incident, Severity
 from services.incidents.outside import told_outside, war_room_opened
 from services.incidents.presenting import incident_data
@@ -122,7 +122,7 @@ def _flow_lock(incident_id: str) -> threading.RLock:
 def open_war_room(incident: Incident, *, deps: WarRoomDeps, actor: str) -> FlowReport:
     """Run every step that is not done yet; the flow is safe to run again after a crash."""
     with _flow_lock(incident.id):
-        return _open_war_room(repository.get(deps.store, incident.id), deps=deps, actor=actor)
+        return _open_war_room(records.get(deps.store, incident.id), deps=deps, actor=actor)
 
 
 def _open_war_room(incident: Incident, *, deps: WarRoomDeps, actor: str) -> FlowReport:
@@ -155,10 +155,8 @@ def _open_war_room(incident: Incident, *, deps: WarRoomDeps, actor: str) -> Flow
     if report.problems and not (deps.resuming and report.incomplete):
         _post_problems(report, deps)  # a retry that fails again stays on the timeline only
     if not report.incomplete:
-        repository.set_if_unset(
-            deps.store, incident.id, war_room_done_at=isoformat(deps.clock.now())
-        )
-    report.incident = repository.get(deps.store, incident.id)
+        records.set_if_unset(deps.store, incident.id, war_room_done_at=isoformat(deps.clock.now()))
+    report.incident = records.get(deps.store, incident.id)
     return report
 
 
@@ -168,7 +166,7 @@ def unfinished_war_rooms(store: Store) -> list[Incident]:
         "SELECT id FROM incidents WHERE war_room_done_at IS NULL AND status != 'resolved'"
         " ORDER BY number"
     )
-    return [repository.get(store, row["id"]) for row in rows]
+    return [records.get(store, row["id"]) for row in rows]
 
 
 def resume_war_rooms(
@@ -194,7 +192,7 @@ def resume_war_rooms(
                 incident.id,
                 "the tick retries" if exc.retryable else "left for the repair command",
             )
-            current = repository.get(deps.store, incident.id)
+            current = records.get(deps.store, incident.id)
             reports.append(FlowReport(current, incomplete=True, refused=not exc.retryable))
         finally:
             lock.release()
@@ -336,8 +334,8 @@ def _find_channel(name: str, deps: WarRoomDeps) -> str | None:
 def _record_channel(
     incident: Incident, channel_id: str, name: str, *, deps: WarRoomDeps, actor: str
 ) -> Incident:
-    repository.set_if_unset(deps.store, incident.id, channel_id=channel_id, channel_name=name)
-    recorded = repository.get(deps.store, incident.id)
+    records.set_if_unset(deps.store, incident.id, channel_id=channel_id, channel_name=name)
+    recorded = records.get(deps.store, incident.id)
     if recorded.channel_id == channel_id:  # not another flow's channel, recorded meanwhile
         _note_war_room_created(recorded, deps=deps, actor=actor)
     return recorded
@@ -442,7 +440,7 @@ def _bookmarks(incident: Incident, deps: WarRoomDeps) -> None:
         deps.chat.add_bookmark(
             incident.channel_id, title=str(found.data["bookmark"]), link=found.url
         )
-    repository.set_if_unset(deps.store, incident.id, bookmarks_added_at=isoformat(deps.clock.now()))
+    records.set_if_unset(deps.store, incident.id, bookmarks_added_at=isoformat(deps.clock.now()))
 
 
 def header_data(incident: Incident, deps: WarRoomDeps) -> dict[str, Any]:
@@ -459,7 +457,7 @@ def _post_header(incident: Incident, deps: WarRoomDeps) -> None:
         return
     message = Message("incident_header", header_data(incident, deps), key=f"{incident.id}:header")
     posted = post_once(incident.channel_id, message, deps)
-    repository.set_if_unset(deps.store, incident.id, header_ts=posted.ts)
+    records.set_if_unset(deps.store, incident.id, header_ts=posted.ts)
 
 
 def _announce(incident: Incident, deps: WarRoomDeps) -> None:
@@ -470,13 +468,13 @@ def _announce(incident: Incident, deps: WarRoomDeps) -> None:
         data = {"incident": incident_data(incident, now=deps.clock.now())}
         message = Message("incident_announcement", data, key=f"{incident.id}:announcement")
         posted = post_once(settings.announcement_channel, message, deps)
-        repository.set_if_unset(
+        records.set_if_unset(
             deps.store,
             incident.id,
             announcement_channel_id=posted.channel_id,
             announcement_ts=posted.ts,
         )
-        incident = repository.get(deps.store, incident.id)
+        incident = records.get(deps.store, incident.id)
     # Recorded even when a crash came between the post and this line.
     timeline.append(
         deps.store,
@@ -538,7 +536,7 @@ def _post_playbook(incident: Incident, deps: WarRoomDeps) -> None:
     }
     message = Message("playbook", data, key=f"{incident.id}:playbook")
     posted = post_once(incident.channel_id, message, deps)
-    repository.set_if_unset(deps.store, incident.id, playbook_ts=posted.ts)
+    records.set_if_unset(deps.store, incident.id, playbook_ts=posted.ts)
 
 
 def _problem(

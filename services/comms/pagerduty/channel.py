@@ -24,7 +24,7 @@ from services.comms.pagerduty.client import (
     PagerDutyUnavailable,
 )
 from services.comms.pagerduty.events import war_room_details, war_room_links
-from services.incidents import repository
+from services.incidents import records
 from services.store import Store
 
 # PagerDuty sends no Retry-After with its 429 and suggests backing off (its rate-limit
@@ -87,7 +87,7 @@ class PagerDutyChannel:
         details = event.get("payload", {}).get("custom_details", {})
         if not delivery.incident_id or "war_room" in details:
             return event
-        incident = repository.get(self.store, delivery.incident_id)
+        incident = records.get(self.store, delivery.incident_id)
         if not incident.channel_id:
             return event
         enriched = copy.deepcopy(event)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from services.clock import Clock, SystemClock
-from services.deploy.backend import Backend
-from services.deploy.command_backend import CommandBackend
+from services.deploy.backends.base import Backend
+from services.deploy.backends.command.backend import CommandBackend
 from services.deploy.model import Deployment
 from services.deploy.process import environment_for
 from services.deploy.settings import EnvironmentSettings
@@ -25,7 +25,7 @@ def make_backend(
         )
     if env.backend == "kubernetes":
         assert env.kubernetes is not None
-        from services.deploy.kubernetes_backend import kubernetes_backend
+        from services.deploy.backends.kubernetes.backend import kubernetes_backend
 
         return kubernetes_backend(
             env.kubernetes,

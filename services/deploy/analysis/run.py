@@ -4,7 +4,7 @@ Modelled on Argo Rollouts' AnalysisTemplate (a condition per metric,
 ``failureLimit``, ``inconclusiveLimit``, inconclusive -> pause for a human)
 and Flagger's metric checks (a threshold, "no data" is not a pass). The only
 I/O goes through a :class:`Querier` (in production the
-:class:`~services.deploy.prometheus.PrometheusClient`), so tests can feed values.
+:class:`~services.deploy.analysis.prometheus.PrometheusClient`), so tests can feed values.
 
 Semantics, precisely
 --------------------
@@ -116,7 +116,7 @@ from typing import Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from services.clock import Clock
-from services.deploy.prometheus import (
+from services.deploy.analysis.prometheus import (
     PrometheusClient,
     PrometheusConfigError,
     PrometheusError,

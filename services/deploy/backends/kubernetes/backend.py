@@ -8,13 +8,13 @@ Only `kube_client` talks to the API; the strategies live in `kube_rolling`,
 from __future__ import annotations
 
 from services.clock import Clock
-from services.deploy.backend import Backend
-from services.deploy.kube_bluegreen import BlueGreenBackend
-from services.deploy.kube_canary import CanaryBackend
-from services.deploy.kube_client import KubeClient
-from services.deploy.kube_rolling import Connect, RollingBackend
+from services.deploy.backends.base import Backend
+from services.deploy.backends.kubernetes.bluegreen import BlueGreenBackend
+from services.deploy.backends.kubernetes.canary.walk import CanaryBackend
+from services.deploy.backends.kubernetes.rolling import Connect, RollingBackend
 from services.deploy.settings import KubernetesTarget
 from services.errors import UserFacingError
+from services.kube.client import KubeClient
 
 
 def kubernetes_backend(

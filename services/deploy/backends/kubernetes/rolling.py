@@ -29,7 +29,7 @@ from datetime import timedelta
 from typing import Any
 
 from services.clock import Clock
-from services.deploy.backend import (
+from services.deploy.backends.base import (
     AbortedError,
     AlreadyThereError,
     DeployError,
@@ -37,7 +37,9 @@ from services.deploy.backend import (
     Running,
     ShouldAbort,
 )
-from services.deploy.kube_client import (
+from services.deploy.model import VERSION
+from services.deploy.settings import KubernetesTarget
+from services.kube.client import (
     POD_TEMPLATE_HASH,
     KubeClient,
     KubeError,
@@ -45,8 +47,6 @@ from services.deploy.kube_client import (
     Obj,
     revision_of,
 )
-from services.deploy.model import VERSION
-from services.deploy.settings import KubernetesTarget
 
 Connect = Callable[[KubernetesTarget], AbstractContextManager[KubeClient]]
 

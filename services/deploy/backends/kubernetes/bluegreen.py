@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from services.clock import Clock
-from services.deploy.backend import (
+from services.deploy.backends.base import (
     AbortedError,
     AlreadyThereError,
     DeployError,
@@ -20,8 +20,7 @@ from services.deploy.backend import (
     Running,
     ShouldAbort,
 )
-from services.deploy.kube_client import KubeClient, KubeError, KubeNotFoundError, Obj
-from services.deploy.kube_rolling import (
+from services.deploy.backends.kubernetes.rolling import (
     Connect,
     deployment_problems,
     image_of,
@@ -33,6 +32,7 @@ from services.deploy.kube_rolling import (
     wait_for_rollout,
 )
 from services.deploy.settings import BlueGreenSettings, KubernetesTarget
+from services.kube.client import KubeClient, KubeError, KubeNotFoundError, Obj
 
 
 def colour_deployment(target: KubernetesTarget, colour: str) -> str:

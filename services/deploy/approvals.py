@@ -15,10 +15,10 @@ from services import timeline
 from services.access import is_terminal_actor, members_of
 from services.chat import Chat
 from services.clock import Clock
-from services.deploy import card, history, repository, tags, withdraw
+from services.deploy import card, deployments, history, tags, withdraw
+from services.deploy.deployments import NewDeployment
 from services.deploy.engine import DeployDeps, environment_of
 from services.deploy.model import IN_FLIGHT, VERSION, Deployment, Kind, State
-from services.deploy.repository import NewDeployment
 from services.deploy.settings import EnvironmentSettings
 from services.errors import ConflictError, PermissionDeniedError, UserFacingError
 from services.incidents.model import Incident
@@ -114,7 +114,7 @@ def request(
     req: DeployRequest,
 ) -> tuple[Deployment, bool, str | None]:
     """Record a deployment request and post its card; (deployment, created, problem)."""
-    replayed = repository.by_request_key(deps.store, req.request_key)
+    replayed = deployments.by_request_key(deps.store, req.request_key)
     if replayed is not None:  # a Slack retry, or a run after a crash, of a recorded request
         return _card_repaired(deps, req, replayed), False, None
     env = target_settings(deps.settings, req.service, req.environment)
@@ -150,7 +150,7 @@ def request(
     checked = tags.check_version(deps.settings, req) if req.typed_version else None
     running = _running_now(deps, req, env, strategy)
     version = _resolved_version(deps, req, env, running)
-    deployment, created = repository.create(
+    deployment, created = deployments.create(
         deps.store,
         clock=deps.clock,
         new=NewDeployment(
@@ -191,7 +191,7 @@ def request(
     problem = card.post_or_update(
         deps.store, deployment, clock=deps.clock, chat=deps.chat, channel=deployment.channel_id
     )
-    return repository.get(deps.store, deployment.id), True, problem
+    return deployments.get(deps.store, deployment.id), True, problem
 
 
 def _request_detail(req: DeployRequest, checked: str | None) -> dict[str, object]:
@@ -210,10 +210,10 @@ def _refuse_if_busy(deps: DeployDeps, req: DeployRequest, *, pending_ok: bool) -
     states = set(IN_FLIGHT) | {State.INTERRUPTED}
     if not pending_ok:
         states.add(State.REQUESTED)
-    busy = repository.latest_for_target(deps.store, req.service, req.environment, states=states)
+    busy = deployments.latest_for_target(deps.store, req.service, req.environment, states=states)
     if busy is None:
         return
-    holder = repository.lock_holder(deps.store, busy.target)
+    holder = deployments.lock_holder(deps.store, busy.target)
     who = holder["held_by"] if holder else busy.requested_by
     target = f"{req.service}/{req.environment}"
     if busy.state is State.REQUESTED:
@@ -274,7 +274,7 @@ def _card_repaired(deps: DeployDeps, req: DeployRequest, deployment: Deployment)
         channel=deployment.channel_id,
         look_first=True,
     )
-    return repository.get(deps.store, deployment.id)
+    return deployments.get(deps.store, deployment.id)
 
 
 def _running_now(
@@ -355,7 +355,7 @@ def decide(deps: DeployDeps, deployment: Deployment, *, actor: str, approve: boo
     _require_approver(deps, deployment, actor, approve=approve)
     decision = "approve" if approve else "reject"
     with deps.store.transaction():
-        recorded = repository.add_decision(
+        recorded = deployments.add_decision(
             deps.store, clock=deps.clock, deployment=deployment, approver=actor, decision=decision
         )
         if recorded:
@@ -369,7 +369,7 @@ def decide(deps: DeployDeps, deployment: Deployment, *, actor: str, approve: boo
                 data={"deployment_id": deployment.id, "decision": decision},
             )
     if not approve and recorded:
-        moved = repository.transition(
+        moved = deployments.transition(
             deps.store,
             clock=deps.clock,
             deployment=deployment,
@@ -385,12 +385,12 @@ def _approve_if_complete(
     deps: DeployDeps, deployment: Deployment, *, actor: str, recorded: bool
 ) -> Decision:
     approvals = [
-        d for d in repository.decisions(deps.store, deployment.id) if d["decision"] == "approve"
+        d for d in deployments.decisions(deps.store, deployment.id) if d["decision"] == "approve"
     ]
     if len(approvals) < deployment.approvals_required:
-        return Decision(repository.get(deps.store, deployment.id), recorded, False)
+        return Decision(deployments.get(deps.store, deployment.id), recorded, False)
     try:
-        moved = repository.transition(
+        moved = deployments.transition(
             deps.store,
             clock=deps.clock,
             deployment=deployment,
@@ -406,7 +406,7 @@ def _approve_if_complete(
         )
     except ConflictError:
         # Two approvers at the same instant: the other click approved it; this one is recorded.
-        return Decision(repository.get(deps.store, deployment.id), recorded, False)
+        return Decision(deployments.get(deps.store, deployment.id), recorded, False)
     return Decision(moved, recorded, True)
 
 
@@ -418,10 +418,10 @@ def approve_without_gate(deps: DeployDeps, deployment: Deployment, *, actor: str
 def expire_due(store: Store, *, clock: Clock, chat: Chat) -> list[str]:
     """Cancel requests nobody approved in time (called by the scheduler's tick)."""
     expired = []
-    for deployment in repository.in_states(store, {State.REQUESTED}):
+    for deployment in deployments.in_states(store, {State.REQUESTED}):
         if deployment.expires_at is not None and deployment.expires_at <= clock.now():
             try:
-                moved = repository.transition(
+                moved = deployments.transition(
                     store,
                     clock=clock,
                     deployment=deployment,

@@ -11,7 +11,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from services.deploy.backend import AlreadyThereError, DeployError, Progress, Running, ShouldAbort
+from services.deploy.backends.base import (
+    AlreadyThereError,
+    DeployError,
+    Progress,
+    Running,
+    ShouldAbort,
+)
 from services.deploy.process import OUTPUT_KEPT, fill, run
 from services.deploy.settings import CommandTarget
 

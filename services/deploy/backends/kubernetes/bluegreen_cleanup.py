@@ -17,13 +17,13 @@ from typing import Any
 
 from services import timeline
 from services.clock import Clock, isoformat
-from services.deploy import repository
-from services.deploy.backend import DeployError
-from services.deploy.kube_bluegreen import active_colour, colour_deployment
-from services.deploy.kube_client import KubeClient, KubeNotFoundError
-from services.deploy.kube_rolling import Connect
+from services.deploy import deployments
+from services.deploy.backends.base import DeployError
+from services.deploy.backends.kubernetes.bluegreen import active_colour, colour_deployment
+from services.deploy.backends.kubernetes.rolling import Connect
 from services.deploy.model import IN_FLIGHT, Deployment, Kind, State
 from services.errors import UserFacingError
+from services.kube.client import KubeClient, KubeNotFoundError
 from services.settings import Settings
 from services.store import Store
 
@@ -41,7 +41,7 @@ class CleanupReport:
 def _candidates(store: Store) -> list[Deployment]:
     return [
         d
-        for d in repository.in_states(store, {State.SUCCEEDED})
+        for d in deployments.in_states(store, {State.SUCCEEDED})
         if d.kind is Kind.DEPLOY
         and d.strategy == "blue-green"
         and d.backend == "kubernetes"
@@ -138,9 +138,9 @@ def scale_down_idle(
 
 
 def _busy(store: Store, deployment: Deployment) -> bool:
-    if repository.lock_holder(store, deployment.target) is not None:
+    if deployments.lock_holder(store, deployment.target) is not None:
         return True
-    latest = repository.latest_for_target(
+    latest = deployments.latest_for_target(
         store, deployment.service, deployment.environment, states={*IN_FLIGHT, State.INTERRUPTED}
     )
     return latest is not None
@@ -178,4 +178,4 @@ def _record(
         data={"deployment_id": deployment.id, **outcome},
         dedup_key=f"{deployment.id}:bluegreen-scale-down",
     )
-    repository.merge_detail(store, deployment.id, scaled_down=outcome)
+    deployments.merge_detail(store, deployment.id, scaled_down=outcome)

@@ -31,7 +31,7 @@ import kubernetes.config
 import urllib3
 from kubernetes.client.exceptions import ApiException
 
-from services.deploy.backend import DeployError
+from services.deploy.backends.base import DeployError
 from services.deploy.settings import ApiServerConnection, KubernetesTarget
 
 Obj = dict[str, Any]

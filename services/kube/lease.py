@@ -14,7 +14,7 @@ holder took it (``acquireTime``) and how often it changed hands (``leaseTransiti
 * **Release** on a clean shutdown: the holder identity is emptied, so a successor takes the
   Lease at once instead of waiting for it to expire.
 
-Only `services.deploy.kube_client` talks to the API server; this module sees it through
+Only `services.kube.client` talks to the API server; this module sees it through
 `LeaseApi`. Time comes from the injected clock.
 """
 
@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from services.clock import Clock
-from services.deploy.kube_client import KubeConflictError, KubeError, KubeNotFoundError
+from services.kube.client import KubeConflictError, KubeError, KubeNotFoundError
 
 log = logging.getLogger(__name__)
 

@@ -36,7 +36,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from services.clock import Clock, isoformat
-from services.deploy.analysis import (
+from services.deploy.analysis.run import (
     Analysis,
     AnalysisConfigError,
     AnalysisSummary,
@@ -44,16 +44,8 @@ from services.deploy.analysis import (
     QueryContext,
     build_querier,
 )
-from services.deploy.backend import AbortedError, DeployError, Progress, Running, ShouldAbort
-from services.deploy.canary import WAITING_FOR_DECISION, CanaryHooks, Controls
-from services.deploy.kube_client import (
-    KubeClient,
-    KubeError,
-    KubeNotFoundError,
-    Obj,
-    revision_of,
-)
-from services.deploy.kube_rolling import (
+from services.deploy.backends.base import AbortedError, DeployError, Progress, Running, ShouldAbort
+from services.deploy.backends.kubernetes.rolling import (
     Connect,
     RollingBackend,
     deployment_problems,
@@ -64,7 +56,15 @@ from services.deploy.kube_rolling import (
     split_image,
     wait_for_rollout,
 )
+from services.deploy.canary import WAITING_FOR_DECISION, CanaryHooks, Controls
 from services.deploy.settings import CanaryDestination, CanarySettings, KubernetesTarget
+from services.kube.client import (
+    KubeClient,
+    KubeError,
+    KubeNotFoundError,
+    Obj,
+    revision_of,
+)
 
 WRITE_ATTEMPTS = 3  # a weight patch whose `test` failed is re-read and re-planned this often
 
