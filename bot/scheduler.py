@@ -21,8 +21,8 @@ from handlers.context import Deps
 from services import journal, outbox
 from services.backoff import Backoff
 from services.comms import deliveries
+from services.deploy import registry
 from services.deploy.approvals import expire_due
-from services.deploy.backends.kubernetes.bluegreen_cleanup import scale_down_idle
 from services.incidents.reminders import TickReport, tick
 from services.incidents.war_room import resume_war_rooms
 from services.metrics import DELIVERIES_WAITING, OUTBOX_DEPTH
@@ -85,17 +85,13 @@ class ReminderScheduler:
             journal.prune(self.deps.store, clock=self.deps.clock)
         except Exception:
             log.exception("pruning the command journal failed; the next tick tries again")
-        try:
-            cleanup = scale_down_idle(
-                store=self.deps.store, clock=self.deps.clock, settings=self.deps.settings
-            )
-        except Exception:
-            log.exception("blue-green scale-down failed; the next tick tries again")
-        else:
-            if cleanup.scaled:
-                log.info("idle blue-green colours scaled down: %s", cleanup.scaled)
-            for problem in cleanup.problems:
-                log.warning("blue-green scale-down: %s", problem)
+        tidied = registry.tidy(
+            store=self.deps.store, clock=self.deps.clock, settings=self.deps.settings
+        )
+        if tidied.done:
+            log.info("deploy housekeeping: %s", "; ".join(tidied.done))
+        for problem in tidied.problems:
+            log.warning("deploy housekeeping: %s", problem)
         if report.reminders or report.postmortem_reminders:
             log.info(
                 "reminders sent: %s; postmortem reminders: %s",

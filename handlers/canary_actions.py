@@ -12,8 +12,8 @@ from handlers.actions import Click, action
 from handlers.context import CommandEnv
 from handlers.deploy_runner import deployment_reply
 from handlers.replies import Reply
-from services.deploy import canary, card, deployments
-from services.deploy.canary import Command
+from services.deploy import card, controls, deployments
+from services.deploy.controls import Command
 from services.deploy.engine import environment_of
 
 WHAT: dict[Command, str] = {
@@ -27,14 +27,14 @@ WHAT: dict[Command, str] = {
 def _operate(env: CommandEnv, click: Click, command: Command) -> Reply:
     deps = env.deps
     deployment = deployments.get(deps.store, click.value)
-    canary.require_operator(
+    controls.require_operator(
         env.invocation.actor,
         access=deps.settings.access,
         approvers=list(environment_of(deps.settings, deployment).approvers),
         chat=deps.chat,
         what=WHAT[command],
     )
-    answer = canary.operate(
+    answer = controls.operate(
         deps.store,
         clock=deps.clock,
         deployment=deployment,

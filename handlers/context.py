@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Literal
 from services.chat import Chat
 from services.clock import Clock
 from services.comms.hub import Comms
-from services.deploy.backends.registry import make_backend
 from services.deploy.engine import DeployDeps
+from services.deploy.registry import make_backend
 from services.hotfix import HotfixDeps
 from services.incidents.listing import OpenIncidentsView
 from services.incidents.war_room import WarRoomDeps

@@ -26,3 +26,23 @@ class ConflictError(UserFacingError):
 
 class PermissionDeniedError(UserFacingError):
     """The actor is not allowed to do this; the refusal is audited by the caller."""
+
+
+class DeployError(UserFacingError):
+    """A backend step failed; `changed` says whether the target may have changed."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        changed: bool = True,
+        retryable: bool = False,
+        output: str = "",
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.changed = changed
+        self.retryable = retryable
+        # What the failed command printed, whole (the message holds its last lines): the
+        # timeline keeps it.
+        self.output = output

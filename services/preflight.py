@@ -60,10 +60,11 @@ def environment_findings(
 ) -> list[Finding]:
     """The programs of one deployment environment (and its kubeconfig), located in it."""
     findings: list[Finding] = []
-    if env.kubernetes is not None and env.kubernetes.kubeconfig:
-        findings += _file_finding(("kubernetes", "kubeconfig"), env.kubernetes.kubeconfig, cwd)
+    kubernetes = env.section("kubernetes")
+    if kubernetes is not None and kubernetes.kubeconfig:
+        findings += _file_finding(("kubernetes", "kubeconfig"), kubernetes.kubeconfig, cwd)
     programs: list[tuple[Loc, list[str], Path]] = []
-    command = env.command
+    command = env.section("command")
     if command is not None:
         workdir = cwd / command.workdir if command.workdir else cwd
         if not _is_dir(workdir):

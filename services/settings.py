@@ -16,8 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from services.comms.email.settings import EmailSettings
 from services.comms.pagerduty.settings import PagingSettings
 from services.comms.statuspage.settings import StatuspageSettings, unknown_components
-from services.deploy.settings import ApiServerConnection, EnvironmentSettings
+from services.deploy.settings import EnvironmentSettings
 from services.git.settings import RepositorySettings
+from services.kube.settings import ApiServerConnection
 from services.patterns import HttpUrlText, LinkTemplate
 
 

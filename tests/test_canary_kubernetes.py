@@ -22,10 +22,16 @@ from handlers.console_chat import ConsoleChat
 from handlers.context import Deps
 from services import timeline
 from services.clock import ManualClock
-from services.deploy import approvals, canary, deployments, engine
+from services.deploy import approvals, deployments, engine
 from services.deploy.analysis.prometheus import QueryResult, Series
 from services.deploy.approvals import DeployRequest
-from services.deploy.backends.base import AbortedError, DeployError
+from services.deploy.backend import (
+    PAUSED_BY_PERSON,
+    WAITING_FOR_DECISION,
+    AbortedError,
+    Controls,
+    DeployContext,
+)
 from services.deploy.backends.kubernetes.canary.walk import (
     CanaryBackend,
     WeightError,
@@ -34,11 +40,12 @@ from services.deploy.backends.kubernetes.canary.walk import (
     plan_weights,
     weight_patch,
 )
-from services.deploy.backends.registry import make_backend
-from services.deploy.canary import PAUSED_BY_PERSON, CanaryHooks, Controls
+from services.deploy.backends.kubernetes.settings import KubernetesTarget
 from services.deploy.engine import DeployDeps
+from services.deploy.live import CanaryState
 from services.deploy.model import Kind, State
-from services.deploy.settings import KubernetesTarget
+from services.deploy.registry import make_backend
+from services.errors import DeployError
 from services.kube.client import JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH, KubeClient
 from services.settings import Settings
 from tests.harness.k8s_emulator import K8sEmulator, RecordedRequest
@@ -178,7 +185,7 @@ def backend(
     clock: ManualClock,
     metrics: Metrics | None = None,
     *,
-    hooks: CanaryHooks | None = None,
+    hooks: DeployContext | None = None,
     kind: str = "deploy",
     **canary_over: Any,
 ) -> CanaryBackend:
@@ -187,7 +194,7 @@ def backend(
         clock=clock,
         kind=kind,
         querier=metrics or Metrics(),
-        hooks=hooks or CanaryHooks(service="payments"),
+        hooks=hooks or DeployContext(service="payments"),
     )
 
 
@@ -249,7 +256,7 @@ def test_a_healthy_canary_walks_every_stage_then_promotes_stable(
     cluster: K8sEmulator, kclock: ManualClock
 ) -> None:
     metrics = Metrics()
-    hooks = CanaryHooks(service="payments")
+    hooks = DeployContext(service="payments")
     lines: list[str] = []
     detail = backend(cluster, kclock, metrics, hooks=hooks).deploy(
         "v2.1.1", progress=lines.append, should_abort=never
@@ -283,9 +290,9 @@ def test_a_healthy_canary_walks_every_stage_then_promotes_stable(
     assert metrics.calls.count(ERRORS) == 10 and metrics.calls.count(LATENCY) == 10
     assert detail["revision"] == "2" and detail["previous_image"] == f"{REPO}:v2.1.0"
     assert "promoted through 10→25→50→75→100%" in detail["summary"]
-    last = hooks.reports[-1]
+    last = [r.as_data() for r in hooks.reports][-1]
     assert last["phase"] == "done" and last["weight"] == 0
-    stage_reports = [r for r in hooks.reports if r.get("phase") == "stage"]
+    stage_reports = [r for r in [r.as_data() for r in hooks.reports] if r.get("phase") == "stage"]
     assert {r["weight"] for r in stage_reports} == {0, 10, 25, 50, 75, 100}  # 0 before stage 1
     shown = next(r for r in stage_reports if r["weight"] == 50 and r["metrics"][0]["value"] != "—")
     assert shown["metrics"][0] == {
@@ -362,7 +369,7 @@ def test_validate_names_what_is_missing(k8s: K8sEmulator, kclock: ManualClock) -
 def test_drift_is_corrected_at_the_next_poll_and_told(
     cluster: K8sEmulator, kclock: ManualClock, ticks: Ticks
 ) -> None:
-    hooks = CanaryHooks(service="payments")
+    hooks = DeployContext(service="payments")
 
     def gitops(count: int) -> None:
         if weights_now(cluster) == (75, 25) and count > 0 and not hasattr(gitops, "done"):
@@ -379,7 +386,7 @@ def test_drift_is_corrected_at_the_next_poll_and_told(
         in told
     )
     assert any(kind == "canary_drift" for kind, _ in hooks.events)
-    assert hooks.reports[-1]["drift_corrections"] == 1
+    assert [r.as_data() for r in hooks.reports][-1]["drift_corrections"] == 1
 
 
 def test_a_concurrent_rewrite_of_the_route_fails_the_test_and_is_re_read(
@@ -407,7 +414,7 @@ def test_a_failed_analysis_aborts_in_one_write_and_scales_the_canary_down(
     cluster: K8sEmulator, kclock: ManualClock, ticks: Ticks
 ) -> None:
     metrics = Metrics()
-    hooks = CanaryHooks(service="payments")
+    hooks = DeployContext(service="payments")
     canary_backend = backend(cluster, kclock, metrics, hooks=hooks)
 
     def spike(_: int) -> None:
@@ -430,7 +437,7 @@ def test_a_failed_analysis_aborts_in_one_write_and_scales_the_canary_down(
     (told,) = hooks.announcements
     assert "canary-error-rate = 0.31" in told and f"`{ERRORS}`" in told
     assert any(k == "canary_analysis_failed" and message.startswith(t) for k, t in hooks.events)
-    assert hooks.reports[-1]["phase"] == "aborted"
+    assert [r.as_data() for r in hooks.reports][-1]["phase"] == "aborted"
 
     # The engine's rollback afterwards is a fast path: no analysis, nothing left to write.
     calls = len(metrics.calls)
@@ -456,11 +463,11 @@ def test_an_inconclusive_analysis_holds_the_weight_until_a_person_decides(
 ) -> None:
     metrics = Metrics()
     metrics.values[ERRORS] = math.nan  # 0/0: no traffic reaches the canary
-    hooks = CanaryHooks(service="payments")
+    hooks = DeployContext(service="payments")
     held: list[int] = []
 
     def person(count: int) -> None:
-        if hooks.flags.paused == canary.WAITING_FOR_DECISION:
+        if hooks.flags.paused == WAITING_FOR_DECISION:
             held.append(count)
             if len(held) == 5:  # a while later someone fixed the traffic and pressed Resume
                 metrics.values[ERRORS] = 0.0
@@ -476,7 +483,11 @@ def test_an_inconclusive_analysis_holds_the_weight_until_a_person_decides(
     (told,) = hooks.announcements
     assert told.startswith("Canary analysis inconclusive at 10% (stage 1/5)")
     assert "no data: NaN" in told and "Resume" in told
-    waiting = [r for r in hooks.reports if r.get("analysis", "").startswith("2 inconclusive")]
+    waiting = [
+        r
+        for r in [r.as_data() for r in hooks.reports]
+        if (r.get("analysis") or "").startswith("2 inconclusive")
+    ]
     assert waiting
 
 
@@ -484,7 +495,7 @@ def test_pause_holds_the_weight_and_stops_the_stage_clock(
     cluster: K8sEmulator, kclock: ManualClock, ticks: Ticks
 ) -> None:
     metrics = Metrics()
-    hooks = CanaryHooks(service="payments")
+    hooks = DeployContext(service="payments")
     paused_at: list[tuple[int, int]] = []
 
     def person(count: int) -> None:
@@ -511,7 +522,7 @@ def test_promote_skips_the_remaining_stages_and_their_analysis(
     cluster: K8sEmulator, kclock: ManualClock, ticks: Ticks
 ) -> None:
     metrics = Metrics()
-    hooks = CanaryHooks(service="payments")
+    hooks = DeployContext(service="payments")
 
     def person(_: int) -> None:
         if weights_now(cluster) == (75, 25) and metrics.calls.count(ERRORS) == 3:
@@ -613,7 +624,7 @@ def test_resume_from_a_recorded_stage_corrects_the_weights_found(
         "stable_version": "v2.1.0",
         "stable_image": f"{REPO}:v2.1.0",
     }
-    hooks = CanaryHooks(service="payments", recorded=recorded)
+    hooks = DeployContext(service="payments", recorded=CanaryState.from_data(recorded))
     cluster.clear_requests()
     backend(cluster, kclock, hooks=hooks).deploy("v2.1.1", progress=print, should_abort=never)
     assert splits(cluster) == [(50, 50), (25, 75), (0, 100), (100, 0)]

@@ -19,14 +19,14 @@ import yaml
 from services import timeline
 from services.clock import ManualClock
 from services.deploy import deployments
-from services.deploy.backends.base import AbortedError, AlreadyThereError, Backend, DeployError
+from services.deploy.backend import AbortedError, AlreadyThereError, Backend
 from services.deploy.backends.kubernetes.backend import kubernetes_backend
 from services.deploy.backends.kubernetes.bluegreen_cleanup import scale_down_idle
 from services.deploy.backends.kubernetes.rolling import rollout_status, split_image
+from services.deploy.backends.kubernetes.settings import KubernetesTarget
 from services.deploy.deployments import NewDeployment
 from services.deploy.model import Kind, State
-from services.deploy.settings import KubernetesTarget
-from services.errors import UserFacingError
+from services.errors import DeployError, UserFacingError
 from services.kube.client import (
     JSON_PATCH,
     MERGE_PATCH,

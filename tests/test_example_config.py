@@ -16,6 +16,8 @@ import yaml
 from pydantic import BaseModel
 
 from bot.config import EXAMPLE_CONFIG
+from services.deploy import registry
+from services.deploy.settings import EnvironmentSettings
 from services.settings import Settings
 
 from .test_config import run_cli
@@ -30,7 +32,16 @@ def models_and_fields(
         return []
     seen.add(model)
     found: list[tuple[str, str]] = []
+    if model is EnvironmentSettings:
+        # Each backend's section is its own package's model, found through the registry.
+        for backend_type in registry.BACKENDS.values():
+            found.append((f"{path}{backend_type.name}", backend_type.name))
+            found += models_and_fields(
+                backend_type.settings_model, f"{path}{backend_type.name}.", seen
+            )
     for name, field in model.model_fields.items():
+        if field.exclude:
+            continue  # kept by the model, never written in the file (backend_sections)
         found.append((f"{path}{name}", field.alias or name))  # as the file spells it
         for inner in _models_in(field.annotation):
             found += models_and_fields(inner, f"{path}{name}.", seen)
@@ -97,7 +108,7 @@ def test_every_settings_field_is_shown_in_the_example() -> None:
 def test_the_walk_reaches_the_deep_sections() -> None:
     dotted = {d for d, _ in models_and_fields(Settings)}
     for expected in (
-        "services.git.working_copy",
+        "services.git.repository",
         "services.environments.backup",
         "services.environments.kubernetes.canary.analysis.queries",
         "incidents.severities.playbook.items",
@@ -119,6 +130,6 @@ def test_the_commented_service_sample_is_valid_configuration() -> None:
     assert payments.git is not None
     production = payments.environments["production"]
     assert production.backup and production.checks and production.health_checks
-    assert production.kubernetes is not None and production.kubernetes.canary is not None
-    preview = payments.environments["preview"].kubernetes
+    assert production.target is not None and production.target.canary is not None
+    preview = payments.environments["preview"].target
     assert preview is not None and preview.blue_green is not None

@@ -18,7 +18,7 @@ from handlers.commands.deploy import DEPLOY
 from handlers.commands.registry import chat_command
 from handlers.context import CommandEnv
 from handlers.replies import Reply
-from services.deploy import canary, deployments
+from services.deploy import controls, deployments
 from services.deploy.model import Deployment, State
 from services.errors import UserFacingError
 
@@ -96,7 +96,7 @@ def next_commands(deployment: Deployment) -> list[str]:
         return [f"{word} {deployment.id}" for word in words]
     if state is State.INTERRUPTED:
         words = ["deploy resume", "deploy rollback"]
-    elif canary.is_live(deployment):
+    elif controls.is_live(deployment):
         live = deployment.detail.get("canary") or {}
         held = live.get("paused") or live.get("waiting")
         words = ["deploy promote", "deploy resume" if held else "deploy pause", "deploy abort"]

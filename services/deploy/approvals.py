@@ -15,7 +15,8 @@ from services import timeline
 from services.access import is_terminal_actor, members_of
 from services.chat import Chat
 from services.clock import Clock
-from services.deploy import card, deployments, history, tags, withdraw
+from services.deploy import card, deployments, history, registry, tags, withdraw
+from services.deploy.backend import DeployContext
 from services.deploy.deployments import NewDeployment
 from services.deploy.engine import DeployDeps, environment_of
 from services.deploy.model import IN_FLIGHT, VERSION, Deployment, Kind, State
@@ -131,16 +132,18 @@ def request(
             hint="Ask someone listed under the environment's requesters (or access.deployers).",
         )
     strategy = req.strategy or env.strategy
-    if strategy != env.strategy and not (
-        strategy in ("rolling", "blue-green") and env.backend == "kubernetes"
-    ):
+    backend_type = registry.backend_type(env.backend)
+    if strategy != env.strategy and strategy not in backend_type.switchable:
         raise UserFacingError(
-            f"{req.service}/{req.environment} cannot deploy with strategy {strategy}."
+            f"{req.service}/{req.environment} cannot deploy with strategy {strategy}.",
+            hint=f"It deploys with {env.strategy}: leave --strategy out (nothing was requested).",
         )
-    if strategy == "blue-green" and (env.kubernetes is None or env.kubernetes.blue_green is None):
+    problems = backend_type.problems(env.target, strategy)
+    if problems:
         raise UserFacingError(
-            f"{req.service}/{req.environment} has no blue-green setup.",
-            hint="Configure kubernetes.blue_green for it, or use --strategy=rolling.",
+            f"{req.service}/{req.environment} cannot deploy with strategy {strategy}:"
+            f" {'; '.join(problems)}.",
+            hint=f"Configure it, or use --strategy={env.strategy} (nothing was requested).",
         )
     needed, break_glass = _approvals_needed(env, req)
     # The emergency path: an allowed --immediate rollback replaces a request still waiting
@@ -241,7 +244,8 @@ def _resolved_version(
     backend); a deploy script keeps none, so the bot's records say what ran before the
     version running now. The card, the approvers and the timeline see the real version.
     """
-    if req.kind is not Kind.ROLLBACK or req.version != "previous" or env.command is None:
+    backend_type = registry.backend_type(env.backend)
+    if req.kind is not Kind.ROLLBACK or req.version != "previous" or backend_type.keeps_history:
         return req.version
     current = running.get("version")
     previous = history.previous_version(
@@ -249,8 +253,7 @@ def _resolved_version(
     )
     if previous is not None:
         return previous.version
-    rollback_argv = env.command.rollback or []
-    if any("{version}" in arg for arg in rollback_argv):
+    if backend_type.previous_needs_a_version(env.target):
         now = f" before {current}" if current else ""
         raise UserFacingError(
             f"Cannot tell which version ran on {req.service}/{req.environment}{now}: no"
@@ -309,7 +312,7 @@ def _running_now(
         }
     )
     try:
-        return deps.backend_for(probe, env).current().as_data()
+        return deps.backend_for(probe, env, DeployContext()).current().as_data()
     except UserFacingError as exc:
         raise UserFacingError(
             f"Cannot read what {req.service}/{req.environment} runs now: {exc.message}",

@@ -18,15 +18,16 @@ from typing import Any
 from services import timeline
 from services.chat import Chat, ChatError, Message
 from services.clock import Clock
-from services.deploy import canary, card, deployments, withdraw
+from services.deploy import card, deployments, registry, withdraw
 from services.deploy.analysis.run import Analysis, AnalysisSettings, QueryContext, run_analysis
-from services.deploy.backends.base import AbortedError, AlreadyThereError, Backend, DeployError
+from services.deploy.backend import AbortedError, AlreadyThereError, Backend, DeployContext
 from services.deploy.checks import run_checks
+from services.deploy.context import StoreContext
 from services.deploy.model import IN_FLIGHT, Deployment, Kind, State
 from services.deploy.process import OUTPUT_KEPT, environment_for, fill, run
 from services.deploy.settings import EnvironmentSettings
 from services.deploy.verify import verify
-from services.errors import ConflictError, UserFacingError
+from services.errors import ConflictError, DeployError, UserFacingError
 from services.incidents import records as incidents
 from services.incidents.model import Incident
 from services.settings import Settings
@@ -35,7 +36,7 @@ from services.store import Store
 log = logging.getLogger(__name__)
 BOT = "hotfix-bot"
 
-BackendFactory = Callable[[Deployment, EnvironmentSettings], Backend]
+BackendFactory = Callable[[Deployment, EnvironmentSettings, DeployContext], Backend]
 
 
 @dataclass(frozen=True)
@@ -65,23 +66,19 @@ class Run:
         self.deps = deps
         self.deployment = deployment
         self.env = environment_of(deps.settings, deployment)
-        self.backend = deps.backend_for(deployment, self.env)
         # A step's whole output, for its timeline row (the card shows the last lines).
         self.outputs: dict[str, str] = {}
-        # A canary reads its control flags, reports its live state and tells the war room
-        # through the deployment's row; other backends ignore this.
-        canary.attach(
-            self.backend,
+        # A backend reads the people's controls, reports its live state and tells the war
+        # room through the deployment's row.
+        backend_type = registry.backend_type(self.env.backend)
+        context = StoreContext(
             store=deps.store,
             clock=deps.clock,
             chat=deps.chat,
             deployment=deployment,
-            card_update_seconds=(
-                self.env.kubernetes.canary.card_update_seconds
-                if self.env.kubernetes and self.env.kubernetes.canary
-                else 15.0
-            ),
+            card_update_seconds=backend_type.card_update_seconds(self.env.target),
         )
+        self.backend = deps.backend_for(deployment, self.env, context)
 
     # -- bookkeeping ---------------------------------------------------------
 
@@ -243,7 +240,8 @@ class Run:
     def verify_metrics(self, settings: AnalysisSettings) -> str:
         """Post-deployment monitoring: the metric rules over the verification window."""
         d = self.refresh()
-        namespace = self.env.kubernetes.namespace if self.env.kubernetes else None
+        values = registry.backend_type(self.env.backend).query_values(self.env.target)
+        namespace = values.get("namespace")
         version = self.expected_version()
         context = QueryContext(
             service=d.service, namespace=namespace, version=version, canary=version
@@ -534,7 +532,11 @@ def interrupt(deps: DeployDeps, deployment: Deployment, *, reason: str) -> Deplo
     current: dict[str, Any] = {}
     try:
         env = environment_of(deps.settings, deployment)
-        current = deps.backend_for(deployment, env).current().as_data()
+        current = (
+            deps.backend_for(deployment, env, DeployContext(service=deployment.service))
+            .current()
+            .as_data()
+        )
     except Exception as exc:  # reconciling is best effort; the card says what is known
         current = {"summary": f"could not read the target: {exc}"}
     deployments.merge_detail(

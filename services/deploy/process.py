@@ -47,13 +47,16 @@ def fill(argv: list[str], values: dict[str, str]) -> list[str]:
 def environment_for(settings: EnvironmentSettings) -> dict[str, str]:
     """The environment of this deployment environment's commands (deploy, status, checks...).
 
-    KUBECONFIG reaches them as kubectl/helm expect: the Kubernetes target's
-    ``kubeconfig`` when it names one, else the bot's own KUBECONFIG.
+    The backend adds what its target needs (KUBECONFIG for a cluster, as kubectl/helm
+    expect, else the bot's own KUBECONFIG is inherited); the environment's `env.set` wins.
     """
-    fixed = dict(settings.env.set)
-    kubernetes = settings.kubernetes
-    if kubernetes is not None and kubernetes.kubeconfig and "KUBECONFIG" not in fixed:
-        fixed["KUBECONFIG"] = kubernetes.kubeconfig
+    # The registry is imported here: the backends it lists build on this module.
+    from services.deploy.registry import backend_type
+
+    fixed = {
+        **backend_type(settings.backend).child_environment(settings.target),
+        **settings.env.set,
+    }
     return child_environment(inherit=("KUBECONFIG", *settings.env.inherit), fixed=fixed)
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import InitErrorDetails
 
 from services.deploy.analysis.run import AnalysisSettings
 from services.patterns import HttpUrlText
@@ -53,115 +54,6 @@ class CommandEnvironment(Section):
         return {"inherit": value} if isinstance(value, list) else value
 
 
-class BlueGreenSettings(Section):
-    service: str = Field(description="The Service whose selector switches between colours.")
-    color_label: str = "color"
-    colors: tuple[str, str] = ("blue", "green")
-    deployment_pattern: str = Field(
-        default="{deployment}-{color}", description="Name of each colour's Deployment."
-    )
-    scale_down_after_minutes: float = Field(default=30, ge=0)
-
-
-class CanaryDestination(Section):
-    """One destination of the weighted Istio route, as written in the VirtualService."""
-
-    host: str = Field(
-        min_length=1, description="destination.host, e.g. payments.prod.svc.cluster.local"
-    )
-    subset: str | None = Field(
-        default=None, description="destination.subset (a DestinationRule subset)."
-    )
-
-
-class CanarySettings(Section):
-    """A progressive canary: a second Deployment, traffic moved by an Istio VirtualService."""
-
-    canary_deployment: str | None = Field(
-        default=None,
-        pattern=r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$",
-        description="The canary's Deployment (default: <deployment>-canary); kubernetes.deployment"
-        " is the stable one.",
-    )
-    canary_replicas: int = Field(
-        default=1, ge=1, description="Replicas of the canary while it runs."
-    )
-    virtual_service: str = Field(pattern=r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
-    virtual_service_group: str = "networking.istio.io"
-    virtual_service_version: str = Field(
-        default="v1beta1", pattern=r"^v[0-9]+((alpha|beta)[0-9]+)?$"
-    )
-    route: str | int = Field(
-        default=0, description="The http route to weight: its name, or its index in spec.http."
-    )
-    stable: CanaryDestination
-    canary: CanaryDestination
-    stages: list[Annotated[int, Field(ge=1, le=100)]] = Field(
-        default_factory=lambda: [10, 25, 50, 75, 100],
-        min_length=1,
-        description="Canary weights in percent, increasing, ending at 100.",
-    )
-    stage_seconds: float = Field(default=300, gt=0, description="The pause at every stage.")
-    analysis: AnalysisSettings | None = Field(
-        default=None,
-        description="Metric analysis sampled through every stage (without it stages advance on"
-        " time alone).",
-    )
-    card_update_seconds: float = Field(
-        default=15, ge=0, description="Edit the card at most this often for the time left alone."
-    )
-
-    @model_validator(mode="after")
-    def _sound(self) -> CanarySettings:
-        if any(b <= a for a, b in zip(self.stages, self.stages[1:], strict=False)):
-            raise ValueError("canary stages must increase, e.g. [10, 25, 50, 75, 100]")
-        if self.stages[-1] != 100:
-            raise ValueError("the last canary stage must be 100")
-        if self.stable == self.canary:
-            raise ValueError("the stable and canary destinations must differ (host or subset)")
-        if isinstance(self.route, int) and self.route < 0:
-            raise ValueError("route: an index is 0 or more")
-        return self
-
-
-class ApiServerConnection(Section):
-    """Where a Kubernetes API server is and whose credentials to use."""
-
-    context: str | None = Field(default=None, description="kubeconfig context (default: current).")
-    kubeconfig: str | None = None
-    in_cluster: bool = False
-    host: str | None = Field(default=None, description="API server URL, for tests and proxies.")
-
-
-class KubernetesTarget(ApiServerConnection):
-    namespace: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-    deployment: str = Field(pattern=r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
-    container: str = "app"
-    image: str = Field(description="Image repository; the version becomes the tag.")
-    blue_green: BlueGreenSettings | None = None
-    canary: CanarySettings | None = None
-    rollout_timeout_seconds: float = Field(default=600, gt=0)
-    poll_interval_seconds: float = Field(default=2, gt=0)
-
-    @model_validator(mode="after")
-    def _canary_is_another_deployment(self) -> KubernetesTarget:
-        if self.canary is not None and self.canary.canary_deployment == self.deployment:
-            raise ValueError(
-                "canary.canary_deployment must differ from deployment (the stable one)"
-            )
-        return self
-
-
-class CommandTarget(Section):
-    deploy: Argv = Field(
-        min_length=1, description="argv; {version}, {service}, {environment} filled in"
-    )
-    rollback: Argv | None = None
-    status: Argv | None = None
-    timeout_seconds: float = Field(default=900, gt=0)
-    workdir: str | None = None
-
-
 class Check(Section):
     name: str
     argv: Argv = Field(min_length=1)
@@ -180,11 +72,20 @@ class BreakGlass(Section):
     approvals: int = Field(default=1, ge=0, le=5)
 
 
+Strategy = Literal["rolling", "blue-green", "canary"]
+STRATEGIES: tuple[Strategy, ...] = ("rolling", "blue-green", "canary")
+# Where the validated backend sections are kept; never a key of the config file.
+SECTIONS = "backend_sections"
+
+
 class EnvironmentSettings(Section):
-    backend: Literal["kubernetes", "command"]
-    strategy: Literal["rolling", "blue-green", "canary"] = "rolling"
-    kubernetes: KubernetesTarget | None = None
-    command: CommandTarget | None = None
+    backend: str = Field(
+        pattern=r"^[a-z][a-z0-9_]*$",
+        description="Which backend deploys here (command, kubernetes...); its section of the"
+        " same name configures it.",
+    )
+    strategy: Strategy = "rolling"
+    backend_sections: dict[str, Any] = Field(default_factory=dict, exclude=True, repr=False)
     requesters: list[SlackTarget] | None = Field(
         default=None, description="Who may request (default: access.deployers)."
     )
@@ -222,25 +123,65 @@ class EnvironmentSettings(Section):
         " ResponseTimeRegression); a failed analysis rolls back.",
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _validate_backend_sections(cls, data: Any) -> Any:
+        # Each backend's section (`kubernetes:`, `command:`...) is validated by the model its
+        # package declares: this class names no backend. The registry is imported here, not
+        # at the top, because the backends' settings build on this module.
+        from services.deploy import registry
+
+        if not isinstance(data, dict):
+            return data
+        if SECTIONS in data:
+            raise ValueError(f"{SECTIONS} is not a configuration key")
+        data = dict(data)
+        sections: dict[str, Any] = {}
+        errors: list[InitErrorDetails] = []
+        for name, backend_type in registry.BACKENDS.items():
+            if name not in data:
+                continue
+            raw = data.pop(name)
+            try:
+                sections[name] = backend_type.settings_model.model_validate(raw)
+            except ValidationError as exc:
+                errors += [
+                    InitErrorDetails(
+                        type=e["type"],
+                        loc=(name, *e["loc"]),
+                        input=e["input"],
+                        ctx=e.get("ctx", {}),
+                    )
+                    for e in exc.errors()
+                ]
+        if errors:
+            raise ValidationError.from_exception_data(cls.__name__, errors)
+        data[SECTIONS] = sections
+        return data
+
     @model_validator(mode="after")
     def _backend_configured(self) -> EnvironmentSettings:
-        if self.backend == "kubernetes" and self.kubernetes is None:
-            raise ValueError("backend kubernetes needs a `kubernetes:` section")
-        if self.backend == "command" and self.command is None:
-            raise ValueError("backend command needs a `command:` section")
-        if self.strategy == "blue-green" and (
-            self.kubernetes is None or self.kubernetes.blue_green is None
-        ):
-            raise ValueError("strategy blue-green needs kubernetes.blue_green")
-        if self.strategy == "canary" and (
-            self.kubernetes is None or self.kubernetes.canary is None
-        ):
-            raise ValueError("strategy canary needs kubernetes.canary")
-        if self.strategy != "rolling" and self.backend == "command":
-            raise ValueError(
-                "the command backend deploys with its own script: use strategy rolling"
-            )
+        from services.deploy import registry
+
+        backend_type = registry.BACKENDS.get(self.backend)
+        if backend_type is None:
+            known = ", ".join(registry.BACKENDS)
+            raise ValueError(f"unknown backend {self.backend!r}: one of {known}")
+        if self.target is None:
+            raise ValueError(f"backend {self.backend} needs a `{self.backend}:` section")
+        problems = backend_type.problems(self.target, self.strategy)
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
+
+    @property
+    def target(self) -> Any:
+        """The chosen backend's section, as its own settings model validated it."""
+        return self.backend_sections.get(self.backend)
+
+    def section(self, name: str) -> Any:
+        """A backend's section when the environment has one (even if not the chosen backend)."""
+        return self.backend_sections.get(name)
 
     def required_approvals(self, environment: str) -> int:
         if self.approvals is not None:

@@ -8,7 +8,7 @@ import urllib.request
 from dataclasses import dataclass, field
 
 from services.clock import Clock
-from services.deploy.backends.base import Progress, ShouldAbort
+from services.deploy.backend import Progress, ShouldAbort
 from services.deploy.settings import HealthCheck
 
 

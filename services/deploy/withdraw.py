@@ -11,7 +11,7 @@ from __future__ import annotations
 from services import timeline
 from services.chat import Chat
 from services.clock import Clock
-from services.deploy import canary, card, deployments
+from services.deploy import card, controls, deployments
 from services.deploy.model import FINAL, Deployment, State
 from services.errors import ConflictError, PermissionDeniedError
 from services.store import Store
@@ -113,8 +113,8 @@ def stop(store: Store, *, clock: Clock, deployment: Deployment, actor: str) -> b
     Abort (the same row as the Abort button), any other deployment gets its own row.
     Returns False when a stop was already requested.
     """
-    if canary.is_live(deployment):
-        canary.operate(store, clock=clock, deployment=deployment, actor=actor, command="abort")
+    if controls.is_live(deployment):
+        controls.operate(store, clock=clock, deployment=deployment, actor=actor, command="abort")
         return True
     if not deployments.request_abort(store, deployment.id):
         return False

@@ -31,8 +31,8 @@ import kubernetes.config
 import urllib3
 from kubernetes.client.exceptions import ApiException
 
-from services.deploy.backends.base import DeployError
-from services.deploy.settings import ApiServerConnection, KubernetesTarget
+from services.errors import DeployError
+from services.kube.settings import ApiServerConnection, NamespacedConnection
 
 Obj = dict[str, Any]
 
@@ -254,7 +254,7 @@ class KubeClient:
 
     @classmethod
     @contextmanager
-    def connect(cls, target: KubernetesTarget) -> Iterator[KubeClient]:
+    def connect(cls, target: NamespacedConnection) -> Iterator[KubeClient]:
         api_client = build_api_client(target)
         try:
             yield cls(api_client, namespace=target.namespace)

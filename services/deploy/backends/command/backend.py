@@ -11,15 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from services.deploy.backends.base import (
-    AlreadyThereError,
-    DeployError,
-    Progress,
-    Running,
-    ShouldAbort,
-)
+from services.deploy.backend import AlreadyThereError, Progress, Running, ShouldAbort
+from services.deploy.backends.command.settings import CommandTarget
 from services.deploy.process import OUTPUT_KEPT, fill, run
-from services.deploy.settings import CommandTarget
+from services.errors import DeployError
 
 
 class CommandBackend:

@@ -8,11 +8,11 @@ Only `kube_client` talks to the API; the strategies live in `kube_rolling`,
 from __future__ import annotations
 
 from services.clock import Clock
-from services.deploy.backends.base import Backend
+from services.deploy.backend import Backend, DeployContext
 from services.deploy.backends.kubernetes.bluegreen import BlueGreenBackend
 from services.deploy.backends.kubernetes.canary.walk import CanaryBackend
 from services.deploy.backends.kubernetes.rolling import Connect, RollingBackend
-from services.deploy.settings import KubernetesTarget
+from services.deploy.backends.kubernetes.settings import KubernetesTarget
 from services.errors import UserFacingError
 from services.kube.client import KubeClient
 
@@ -24,6 +24,7 @@ def kubernetes_backend(
     clock: Clock,
     kind: str = "deploy",
     connect: Connect = KubeClient.connect,
+    context: DeployContext | None = None,
 ) -> Backend:
     """The backend for one deployment.
 
@@ -41,7 +42,7 @@ def kubernetes_backend(
             )
         return BlueGreenBackend(target, clock=clock, kind=kind, connect=connect)
     if strategy == "canary" and target.canary is not None:
-        return CanaryBackend(target, clock=clock, kind=kind, connect=connect)
+        return CanaryBackend(target, clock=clock, kind=kind, connect=connect, hooks=context)
     if strategy == "canary":
         raise UserFacingError(
             "The Kubernetes backend cannot deploy with strategy 'canary'.",

@@ -12,14 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from services.clock import Clock
-from services.deploy.backends.base import (
-    AbortedError,
-    AlreadyThereError,
-    DeployError,
-    Progress,
-    Running,
-    ShouldAbort,
-)
+from services.deploy.backend import AbortedError, AlreadyThereError, Progress, Running, ShouldAbort
 from services.deploy.backends.kubernetes.rolling import (
     Connect,
     deployment_problems,
@@ -31,7 +24,8 @@ from services.deploy.backends.kubernetes.rolling import (
     split_image,
     wait_for_rollout,
 )
-from services.deploy.settings import BlueGreenSettings, KubernetesTarget
+from services.deploy.backends.kubernetes.settings import BlueGreenSettings, KubernetesTarget
+from services.errors import DeployError
 from services.kube.client import KubeClient, KubeError, KubeNotFoundError, Obj
 
 

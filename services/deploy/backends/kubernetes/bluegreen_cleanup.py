@@ -18,11 +18,10 @@ from typing import Any
 from services import timeline
 from services.clock import Clock, isoformat
 from services.deploy import deployments
-from services.deploy.backends.base import DeployError
 from services.deploy.backends.kubernetes.bluegreen import active_colour, colour_deployment
 from services.deploy.backends.kubernetes.rolling import Connect
 from services.deploy.model import IN_FLIGHT, Deployment, Kind, State
-from services.errors import UserFacingError
+from services.errors import DeployError, UserFacingError
 from services.kube.client import KubeClient, KubeNotFoundError
 from services.settings import Settings
 from services.store import Store
@@ -63,7 +62,7 @@ def scale_down_idle(
     for deployment in _candidates(store):
         service = settings.services.get(deployment.service)
         env = service.environments.get(deployment.environment) if service else None
-        target = env.kubernetes if env else None
+        target = env.section("kubernetes") if env else None
         if target is None or target.blue_green is None or deployment.finished_at is None:
             _record(
                 store,

@@ -29,16 +29,10 @@ from datetime import timedelta
 from typing import Any
 
 from services.clock import Clock
-from services.deploy.backends.base import (
-    AbortedError,
-    AlreadyThereError,
-    DeployError,
-    Progress,
-    Running,
-    ShouldAbort,
-)
+from services.deploy.backend import AbortedError, AlreadyThereError, Progress, Running, ShouldAbort
+from services.deploy.backends.kubernetes.settings import KubernetesTarget
 from services.deploy.model import VERSION
-from services.deploy.settings import KubernetesTarget
+from services.errors import DeployError
 from services.kube.client import (
     POD_TEMPLATE_HASH,
     KubeClient,

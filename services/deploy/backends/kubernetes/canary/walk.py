@@ -44,7 +44,15 @@ from services.deploy.analysis.run import (
     QueryContext,
     build_querier,
 )
-from services.deploy.backends.base import AbortedError, DeployError, Progress, Running, ShouldAbort
+from services.deploy.backend import (
+    WAITING_FOR_DECISION,
+    AbortedError,
+    Controls,
+    DeployContext,
+    Progress,
+    Running,
+    ShouldAbort,
+)
 from services.deploy.backends.kubernetes.rolling import (
     Connect,
     RollingBackend,
@@ -56,8 +64,13 @@ from services.deploy.backends.kubernetes.rolling import (
     split_image,
     wait_for_rollout,
 )
-from services.deploy.canary import WAITING_FOR_DECISION, CanaryHooks, Controls
-from services.deploy.settings import CanaryDestination, CanarySettings, KubernetesTarget
+from services.deploy.backends.kubernetes.settings import (
+    CanaryDestination,
+    CanarySettings,
+    KubernetesTarget,
+)
+from services.deploy.live import CanaryState
+from services.errors import DeployError
 from services.kube.client import (
     KubeClient,
     KubeError,
@@ -248,7 +261,7 @@ class CanaryBackend:
         kind: str = "deploy",
         connect: Connect = KubeClient.connect,
         querier: Querier | None = None,
-        hooks: CanaryHooks | None = None,
+        hooks: DeployContext | None = None,
     ) -> None:
         if target.canary is None:
             raise DeployError(
@@ -261,10 +274,7 @@ class CanaryBackend:
         self.kind = kind
         self.connect = connect
         self.querier = querier
-        self.hooks = hooks or CanaryHooks()
-
-    def attach_hooks(self, hooks: CanaryHooks) -> None:
-        self.hooks = hooks
+        self.hooks = hooks or DeployContext()
 
     @property
     def vs_label(self) -> str:
@@ -513,7 +523,7 @@ class _CanaryRun:
 
     def report(self, *, material: bool = False, force: bool = False, **changes: Any) -> None:
         self.state.update(changes)
-        self.hooks.report(dict(self.state), material=material, force=force)
+        self.hooks.report(CanaryState.from_data(self.state), material=material, force=force)
 
     def at(self) -> str:
         stage = int(self.state.get("stage", 0))
@@ -557,12 +567,10 @@ class _CanaryRun:
         canary = kube.get_deployment(b.canary_name)
         recorded = self.hooks.recorded()
         resuming = bool(
-            recorded
-            and recorded.get("phase") in ("starting", "stage", "promoting", "finishing")
-            and recorded.get("canary_version") == self.version
+            recorded and recorded.phase.resumable and recorded.canary_version == self.version
         )
         if resuming and recorded is not None:
-            self.state = dict(recorded)
+            self.state = recorded.as_data()
             self.hooks.release()  # the person who resumed the deployment decided to go on
         else:
             refuse_paused(stable, doing="run a canary of")

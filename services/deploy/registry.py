@@ -1,0 +1,69 @@
+"""The backends the bot knows: one line per backend package. Nothing else names them."""
+
+from __future__ import annotations
+
+import logging
+
+from services.clock import Clock, SystemClock
+from services.deploy.backend import Backend, BackendType, BuildOrder, DeployContext, Tidied
+from services.deploy.backends import command, kubernetes
+from services.deploy.model import Deployment
+from services.deploy.process import environment_for
+from services.deploy.settings import EnvironmentSettings
+from services.errors import UserFacingError
+from services.settings import Settings
+from services.store import Store
+
+log = logging.getLogger(__name__)
+
+BACKENDS: dict[str, BackendType] = {
+    b.name: b
+    for b in (
+        command.BACKEND,
+        kubernetes.BACKEND,
+    )
+}
+
+
+def backend_type(name: str) -> BackendType:
+    found = BACKENDS.get(name)
+    if found is None:
+        raise UserFacingError(
+            f"Unknown backend {name!r}.",
+            hint=f"The backends are {', '.join(BACKENDS)}; fix the environment's `backend:`.",
+        )
+    return found
+
+
+def make_backend(
+    deployment: Deployment,
+    env: EnvironmentSettings,
+    context: DeployContext | None = None,
+    *,
+    clock: Clock | None = None,
+) -> Backend:
+    order = BuildOrder(
+        service=deployment.service,
+        environment=deployment.environment,
+        strategy=deployment.strategy,
+        kind=deployment.kind.value,
+        clock=clock or SystemClock(),
+        context=context or DeployContext(service=deployment.service),
+        child_env=environment_for(env),
+    )
+    return backend_type(env.backend).build(env.target, order)
+
+
+def tidy(*, store: Store, clock: Clock, settings: Settings) -> Tidied:
+    """Every backend's housekeeping, one after the other; one failing does not stop the rest."""
+    tidied = Tidied()
+    for backend in BACKENDS.values():
+        try:
+            one = backend.tidy(store=store, clock=clock, settings=settings)
+        except Exception as exc:  # the next tick tries again
+            log.exception("%s housekeeping failed", backend.name)
+            tidied.problems.append(f"{backend.name} housekeeping failed: {exc}")
+            continue
+        tidied.done += one.done
+        tidied.problems += one.problems
+    return tidied
