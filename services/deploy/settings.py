@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+    model_validator,
+)
 from pydantic_core import InitErrorDetails
 
 from services.deploy.analysis.run import AnalysisSettings
@@ -173,6 +183,22 @@ class EnvironmentSettings(Section):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    @model_serializer(mode="wrap")
+    def _with_backend_sections(
+        self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
+    ) -> dict[str, Any]:
+        # Written out as the file spells it: each backend's section under its own key.
+        data: dict[str, Any] = handler(self)
+        for name, section in self.backend_sections.items():
+            data[name] = section.model_dump(
+                mode=info.mode,
+                by_alias=bool(info.by_alias),
+                exclude_none=info.exclude_none,
+                exclude_defaults=info.exclude_defaults,
+                exclude_unset=info.exclude_unset,
+            )
+        return data
 
     @property
     def target(self) -> Any:
