@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import InitErrorDetails
 
-from services.deploy.analysis.run import AnalysisSettings
+from services.deploy.analysis.settings import AnalysisSettings
 from services.patterns import HttpUrlText
 
 SlackTarget = Annotated[str, Field(pattern=r"^([UWS][A-Z0-9]{2,})$")]
