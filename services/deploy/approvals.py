@@ -119,27 +119,8 @@ def request(
         return _card_repaired(deps, req, replayed), False, None
     env = target_settings(deps.settings, req.service, req.environment)
     versions.check_text(req.version)
-    allowed = env.requesters if env.requesters is not None else deps.settings.access.deployers
-    trusted = deps.settings.access.console_is_trusted and is_terminal_actor(req.requested_by)
-    if not trusted and req.requested_by not in members_of(list(allowed), chat=deps.chat):
-        raise PermissionDeniedError(
-            f"Only configured requesters may deploy to {req.environment}.",
-            hint="Ask someone listed under the environment's requesters (or access.deployers).",
-        )
-    strategy = req.strategy or env.strategy
-    backend_type = registry.backend_type(env.backend)
-    if strategy != env.strategy and strategy not in backend_type.switchable:
-        raise UserFacingError(
-            f"{req.service}/{req.environment} cannot deploy with strategy {strategy}.",
-            hint=f"It deploys with {env.strategy}: leave --strategy out (nothing was requested).",
-        )
-    problems = backend_type.problems(env.target, strategy)
-    if problems:
-        raise UserFacingError(
-            f"{req.service}/{req.environment} cannot deploy with strategy {strategy}:"
-            f" {'; '.join(problems)}.",
-            hint=f"Configure it, or use --strategy={env.strategy} (nothing was requested).",
-        )
+    _require_requester(deps, req, env)
+    strategy = _strategy(req, env)
     needed, break_glass = _approvals_needed(env, req)
     # The emergency path: an allowed --immediate rollback replaces a request still waiting
     # for approval instead of queueing behind it (the request is cancelled below).
@@ -188,6 +169,35 @@ def request(
         deps.store, deployment, clock=deps.clock, chat=deps.chat, channel=deployment.channel_id
     )
     return deployments.get(deps.store, deployment.id), True, problem
+
+
+def _require_requester(deps: DeployDeps, req: DeployRequest, env: EnvironmentSettings) -> None:
+    allowed = env.requesters if env.requesters is not None else deps.settings.access.deployers
+    trusted = deps.settings.access.console_is_trusted and is_terminal_actor(req.requested_by)
+    if not trusted and req.requested_by not in members_of(list(allowed), chat=deps.chat):
+        raise PermissionDeniedError(
+            f"Only configured requesters may deploy to {req.environment}.",
+            hint="Ask someone listed under the environment's requesters (or access.deployers).",
+        )
+
+
+def _strategy(req: DeployRequest, env: EnvironmentSettings) -> str:
+    """The environment's strategy, or the one asked for where its backend may switch."""
+    strategy = req.strategy or env.strategy
+    backend_type = registry.backend_type(env.backend)
+    if strategy != env.strategy and strategy not in backend_type.switchable:
+        raise UserFacingError(
+            f"{req.service}/{req.environment} cannot deploy with strategy {strategy}.",
+            hint=f"It deploys with {env.strategy}: leave --strategy out (nothing was requested).",
+        )
+    problems = backend_type.problems(env.target, strategy)
+    if problems:
+        raise UserFacingError(
+            f"{req.service}/{req.environment} cannot deploy with strategy {strategy}:"
+            f" {'; '.join(problems)}.",
+            hint=f"Configure it, or use --strategy={env.strategy} (nothing was requested).",
+        )
+    return strategy
 
 
 def _request_detail(req: DeployRequest, checked: str | None) -> dict[str, object]:
