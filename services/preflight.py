@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from services.children import program_problem
 from services.comms.checks import comms_findings
-from services.deploy.process import PLACEHOLDER, environment_for, fill
+from services.deploy import registry
+from services.deploy.process import environment_for, start_problem
 from services.deploy.settings import EnvironmentSettings
 from services.git.working_copy import GitRepository
 from services.settings import Settings
@@ -36,9 +36,11 @@ def preflight(settings: Settings, *, cwd: Path | None = None) -> list[Finding]:
     """Every problem found, in the order of the settings (all of them, not the first)."""
     base = cwd or Path.cwd()
     findings: list[Finding] = []
-    lease = settings.lock.lease
-    if settings.lock.kind == "lease" and lease.kubeconfig:
-        findings += _file_finding(("lock", "lease", "kubeconfig"), lease.kubeconfig, base)
+    if settings.lock.kind == "lease":
+        findings += [
+            Finding(("lock", "lease", "kubeconfig"), f"{path} is not an existing file")
+            for path in settings.lock.lease.missing_kubeconfig_files(base)
+        ]
     for name, service in settings.services.items():
         if service.git is not None:
             problem = repository_problem(service.git.repository, cwd=base)
@@ -58,34 +60,24 @@ def preflight(settings: Settings, *, cwd: Path | None = None) -> list[Finding]:
 def environment_findings(
     env: EnvironmentSettings, *, values: dict[str, str], cwd: Path
 ) -> list[Finding]:
-    """The programs of one deployment environment (and its kubeconfig), located in it."""
-    findings: list[Finding] = []
-    kubernetes = env.section("kubernetes")
-    if kubernetes is not None and kubernetes.kubeconfig:
-        findings += _file_finding(("kubernetes", "kubeconfig"), kubernetes.kubeconfig, cwd)
-    programs: list[tuple[Loc, list[str], Path]] = []
-    command = env.section("command")
-    if command is not None:
-        workdir = cwd / command.workdir if command.workdir else cwd
-        if not _is_dir(workdir):
-            # No command can start there; saying so once beats one line per program.
-            findings.append(
-                Finding(("command", "workdir"), f"{workdir} is not an existing directory")
-            )
-        else:
-            for key in ("deploy", "rollback", "status"):
-                argv = getattr(command, key)
-                if argv:
-                    programs.append((("command", key), argv, workdir))
-    programs += [(("checks", i, "argv"), check.argv, cwd) for i, check in enumerate(env.checks)]
-    if env.backup:
-        programs.append((("backup",), env.backup, cwd))
+    """The programs of one deployment environment and what its backend names, located."""
     child_env = environment_for(env)
-    for loc, argv, workdir in programs:
-        (program,) = fill(argv[:1], values)
-        if PLACEHOLDER.search(program):
-            continue  # named by the version being deployed: only known at run time
-        problem = program_problem(program, env=child_env, cwd=workdir)
+    findings: list[Finding] = []
+    # Every backend section the environment has, the way its package checks it.
+    for name, section in env.backend_sections.items():
+        findings += [
+            Finding((name, *f.where), f.problem)
+            for f in registry.backend_type(name).findings(
+                section, values=values, cwd=cwd, child_env=child_env
+            )
+        ]
+    programs: list[tuple[Loc, list[str]]] = [
+        (("checks", i, "argv"), check.argv) for i, check in enumerate(env.checks)
+    ]
+    if env.backup:
+        programs.append((("backup",), env.backup))
+    for loc, argv in programs:
+        problem = start_problem(argv, values=values, env=child_env, cwd=cwd)
         if problem:
             findings.append(Finding(loc, problem))
     return findings
@@ -131,24 +123,3 @@ def _local_repository_problem(path: Path, cwd: Path) -> str | None:
             f"{path} is not a git repository (neither the top of a work tree nor a bare repository)"
         )
     return None
-
-
-def _is_dir(path: Path) -> bool:
-    try:
-        return path.is_dir()
-    except OSError:  # a name too long: no command could start there either
-        return False
-
-
-def _file_finding(loc: Loc, names: str, cwd: Path) -> list[Finding]:
-    """A kubeconfig setting: one file, or several joined like $KUBECONFIG (a:b)."""
-    missing = []
-    for name in filter(None, names.split(os.pathsep)):
-        path = cwd / Path(name).expanduser()
-        try:
-            if path.is_file():
-                continue
-        except OSError:  # a name too long: the client could not read it either
-            pass
-        missing.append(str(path))
-    return [Finding(loc, f"{path} is not an existing file") for path in missing]

@@ -18,10 +18,10 @@ from services.clock import SystemClock
 from services.deploy.analysis.run import (
     Analysis,
     AnalysisConfigError,
-    AnalysisSettings,
     QueryContext,
     run_analysis,
 )
+from services.deploy.analysis.settings import AnalysisSettings
 from tests.harness.metrics_app import MetricsApp
 from tests.harness.prometheus_server import (
     PrometheusServer,

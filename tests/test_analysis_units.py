@@ -28,18 +28,19 @@ from services.deploy.analysis.prometheus import (
     QueryResult,
     Series,
 )
+from services.deploy.analysis.rules import Sample, judge
 from services.deploy.analysis.run import (
-    DEFAULT_POST_DEPLOY_RULES,
     Analysis,
     AnalysisConfigError,
-    AnalysisSettings,
-    MetricQuery,
     QueryContext,
-    Sample,
     build_querier,
-    judge,
     render_query,
     run_analysis,
+)
+from services.deploy.analysis.settings import (
+    DEFAULT_POST_DEPLOY_RULES,
+    AnalysisSettings,
+    MetricQuery,
 )
 
 T0 = datetime(2026, 3, 14, 9, 30, tzinfo=UTC)

@@ -16,7 +16,9 @@ import pytest
 from handlers.console_text import EMOJI, to_console
 from handlers.rendering import Message, Renderer
 from handlers.replies import Reply
-from services.deploy.model import State
+from services.clock import parse_iso
+from services.deploy.card import present
+from services.deploy.model import Deployment, Kind, State
 
 JSON = dict[str, Any]
 WHEN = "2026-03-14T09:26:53+00:00"
@@ -29,31 +31,33 @@ GLUED_SHORTCODE = re.compile(r"[^\s(]:(" + "|".join(map(re.escape, EMOJI)) + r")
 GLUED_EMOJI = re.compile(r"[^\s(](" + "|".join(re.escape(e[0]) for e in EMOJI.values()) + ")")
 
 
-def deployment(state: str, *, strategy: str = "rolling", detail: JSON | None = None) -> JSON:
-    return {
-        "id": "DEP-4",
-        "kind": "deploy",
-        "service": "payments",
-        "environment": "production",
-        "version": "v2.1.2",
-        "strategy": strategy,
-        "backend": "kubernetes",
-        "state": state,
-        "state_label": State(state).label,
-        "requested_by": "U0ALICE",
-        "requested_at": WHEN,
-        "incident_id": "INC-4",
-        "approvals_required": 1,
-        "expires_at": LATER,
-        "break_glass": False,
-        "before": {"summary": "payments runs v2.1.1", "version": "v2.1.1"},
-        "running_now": {"summary": "payments runs v2.1.1", "version": "v2.1.1"},
-        "detail": detail or {},
-        "final": False,
-        "changed": True,
+def deployment(state: str, *, strategy: str = "rolling", detail: JSON | None = None) -> Deployment:
+    return Deployment(
+        number=4,
+        id="DEP-4",
+        kind=Kind.DEPLOY,
+        incident_id="INC-4",
+        service="payments",
+        environment="production",
+        version="v2.1.2",
+        strategy=strategy,
+        backend="kubernetes",
+        state=State(state),
+        requested_by="U0ALICE",
+        requested_at=parse_iso(WHEN),
+        channel_id="C0ROOM",
+        card_ts=None,
+        approvals_required=1,
+        expires_at=parse_iso(LATER),
+        break_glass=False,
+        verify=True,
+        notify_stakeholders=False,
+        before={"summary": "payments runs v2.1.1", "version": "v2.1.1"},
         # What the request inferred or noted (the card's data since the runbook work).
-        "request_notes": ["service inferred: the incident's hotfix"],
-    }
+        detail={"inferred": ["service inferred: the incident's hotfix"], **(detail or {})},
+        abort_requested=False,
+        finished_at=None,
+    )
 
 
 def canary(phase: str, **extra: Any) -> JSON:
@@ -65,7 +69,7 @@ def canary(phase: str, **extra: Any) -> JSON:
         "stable_version": "v2.1.1",
         "weight": 25,
         "stage": 0,
-        "stages": [{"weight": w} for w in (25, 50, 75, 100)],
+        "stages": [25, 50, 75, 100],
         "time_left_seconds": 2,
         "metrics": [
             {"name": name, "value": "0", "condition": "> 0.05", "outcome": outcome}
@@ -78,7 +82,14 @@ def canary(phase: str, **extra: Any) -> JSON:
 
 
 def card(state: str, **deploy: Any) -> JSON:
-    steps = [
+    """The card's data as services.deploy.card presents it, with every kind of step line."""
+    data = present(
+        deployment(state, **deploy),
+        steps=[],
+        decisions=[{"approver": "U0BOB", "decision": "approve", "at": WHEN}],
+        now=parse_iso(LATER),
+    ).as_data()
+    data["steps"] = [
         {
             "name": name,
             "state": s,
@@ -89,13 +100,8 @@ def card(state: str, **deploy: Any) -> JSON:
         }
         for name, s in zip(STEP_NAMES, ("ok", "failed", "running", "pending"), strict=True)
     ]
-    return {
-        "deployment": deployment(state, **deploy),
-        "steps": steps,
-        "progress": {"done": 1, "total": 4, "bar": "▰▱▱▱"},
-        "approvals": [{"approver": "U0BOB", "decision": "approve", "at": WHEN}],
-        "rejections": [],
-    }
+    data["progress"] = {"done": 1, "total": 4, "bar": "▰▱▱▱"}
+    return data
 
 
 CANARY_VARIANTS: dict[str, JSON] = {

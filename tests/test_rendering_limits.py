@@ -21,6 +21,9 @@ from handlers.block_limits import cut_visible
 from handlers.form_limits import LIMITS
 from handlers.rendering import SHIPPED_TEMPLATES, SUFFIX, Renderer
 from handlers.replies import Reply
+from services.clock import parse_iso
+from services.deploy.card import present
+from services.deploy.model import Deployment, Kind, State
 from services.git.results import (
     CommitInfo,
     HotfixBranchStatus,
@@ -76,31 +79,46 @@ def incident(*, is_open: bool = True, value: str = BIG) -> JSON:
     }
 
 
-def deployment(state: str = "requested", *, strategy: str = "rolling", detail: Any = None) -> JSON:
-    return {
-        "id": "DEP-3",
-        "kind": "deploy",
-        "service": BIG,
-        "environment": BIG,
-        "version": BIG,
-        "strategy": strategy,
-        "backend": "kubernetes",
-        "state": state,
-        "state_label": state.capitalize(),
-        "requested_by": BIG,
-        "requested_at": WHEN,
-        "incident_id": "INC-7",
-        "approvals_required": 2,
-        "expires_at": LATER,
-        "break_glass": True,
-        "changed": True,
-        "before": {"summary": BIG},
-        "running_now": {"summary": BIG},
-        "detail": detail or {},
-        "final": False,
+def presented(
+    state: str = "requested",
+    *,
+    strategy: str = "rolling",
+    detail: Any = None,
+    kind: Kind = Kind.DEPLOY,
+    approvals_required: int = 2,
+) -> JSON:
+    """The card's data as services.deploy.card presents it, with hostile values throughout."""
+    deployment = Deployment(
+        number=3,
+        id="DEP-3",
+        kind=kind,
+        incident_id="INC-7",
+        service=BIG,
+        environment=BIG,
+        version=BIG,
+        strategy=strategy,
+        backend="kubernetes",
+        state=State(state),
+        requested_by=BIG,
+        requested_at=parse_iso(WHEN),
+        channel_id="C0ROOM",
+        card_ts=None,
+        approvals_required=approvals_required,
+        expires_at=parse_iso(LATER),
+        break_glass=True,
+        verify=True,
+        notify_stakeholders=False,
+        before={"summary": BIG},
         # What was inferred for flags left out, --preserve-data, an unchecked version.
-        "request_notes": [BIG, BIG, BIG],
-    }
+        detail={"inferred": [BIG, BIG], "version_check": BIG, **(detail or {})},
+        abort_requested=False,
+        finished_at=None,
+    )
+    return present(deployment, steps=[], decisions=[], now=parse_iso(LATER)).as_data()
+
+
+def deployment(state: str = "requested", *, strategy: str = "rolling", detail: Any = None) -> JSON:
+    return dict(presented(state, strategy=strategy, detail=detail)["deployment"])
 
 
 def canary(phase: str = "stage", **extra: Any) -> JSON:
@@ -112,7 +130,7 @@ def canary(phase: str = "stage", **extra: Any) -> JSON:
         "stable_version": BIG,
         "weight": 20,
         "stage": 1,
-        "stages": [{"weight": 20}, {"weight": 50}],
+        "stages": [20, 50],
         "time_left_seconds": 95,
         "pause_reason": BIG,
         "aborted": BIG,
@@ -132,7 +150,7 @@ def card(state: str, **deploy: Any) -> JSON:
     ]
     approvals = [{"approver": BIG, "decision": "approve"} for _ in range(20)]
     return {
-        "deployment": deployment(state, **deploy),
+        **presented(state, **deploy),
         "steps": steps,
         "progress": {"done": 2, "total": 5, "bar": "▰▰▱▱▱"},
         "approvals": approvals,
@@ -141,9 +159,11 @@ def card(state: str, **deploy: Any) -> JSON:
 
 
 def immediate_rollback() -> JSON:
-    data = {**card("rolled_back"), "approvals": [], "rejections": []}
-    data["deployment"] = {**data["deployment"], "approvals_required": 0, "kind": "rollback"}
-    return data
+    return {
+        **presented("rolled_back", kind=Kind.ROLLBACK, approvals_required=0),
+        "approvals": [],
+        "rejections": [],
+    }
 
 
 COMMAND = {

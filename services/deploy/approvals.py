@@ -15,11 +15,10 @@ from services import timeline
 from services.access import is_terminal_actor, members_of
 from services.chat import Chat
 from services.clock import Clock
-from services.deploy import card, deployments, history, registry, tags, withdraw
-from services.deploy.backend import DeployContext
+from services.deploy import card, deployments, registry, versions, withdraw
 from services.deploy.deployments import NewDeployment
 from services.deploy.engine import DeployDeps, environment_of
-from services.deploy.model import IN_FLIGHT, VERSION, Deployment, Kind, State
+from services.deploy.model import IN_FLIGHT, Deployment, Kind, State
 from services.deploy.settings import EnvironmentSettings
 from services.errors import ConflictError, PermissionDeniedError, UserFacingError
 from services.incidents.model import Incident
@@ -32,7 +31,7 @@ class DeployRequest:
     kind: Kind
     service: str
     environment: str
-    version: str  # for a rollback: "previous" or a version
+    version: str  # for a rollback: a version or "previous" (services.deploy.versions)
     strategy: str | None
     verify: bool
     notify_stakeholders: bool
@@ -119,40 +118,15 @@ def request(
     if replayed is not None:  # a Slack retry, or a run after a crash, of a recorded request
         return _card_repaired(deps, req, replayed), False, None
     env = target_settings(deps.settings, req.service, req.environment)
-    if req.version != "previous" and not VERSION.fullmatch(req.version):
-        raise UserFacingError(
-            f"{req.version[:40]!r} is not a valid version.",
-            hint="Versions are image tags: letters, digits, '.', '_' and '-', e.g. v2.1.1.",
-        )
-    allowed = env.requesters if env.requesters is not None else deps.settings.access.deployers
-    trusted = deps.settings.access.console_is_trusted and is_terminal_actor(req.requested_by)
-    if not trusted and req.requested_by not in members_of(list(allowed), chat=deps.chat):
-        raise PermissionDeniedError(
-            f"Only configured requesters may deploy to {req.environment}.",
-            hint="Ask someone listed under the environment's requesters (or access.deployers).",
-        )
-    strategy = req.strategy or env.strategy
-    backend_type = registry.backend_type(env.backend)
-    if strategy != env.strategy and strategy not in backend_type.switchable:
-        raise UserFacingError(
-            f"{req.service}/{req.environment} cannot deploy with strategy {strategy}.",
-            hint=f"It deploys with {env.strategy}: leave --strategy out (nothing was requested).",
-        )
-    problems = backend_type.problems(env.target, strategy)
-    if problems:
-        raise UserFacingError(
-            f"{req.service}/{req.environment} cannot deploy with strategy {strategy}:"
-            f" {'; '.join(problems)}.",
-            hint=f"Configure it, or use --strategy={env.strategy} (nothing was requested).",
-        )
+    versions.check_text(req.version)
+    _require_requester(deps, req, env)
+    strategy = _strategy(req, env)
     needed, break_glass = _approvals_needed(env, req)
     # The emergency path: an allowed --immediate rollback replaces a request still waiting
     # for approval instead of queueing behind it (the request is cancelled below).
     emergency = req.kind is Kind.ROLLBACK and req.immediate
     _refuse_if_busy(deps, req, pending_ok=emergency)
-    checked = tags.check_version(deps.settings, req) if req.typed_version else None
-    running = _running_now(deps, req, env, strategy)
-    version = _resolved_version(deps, req, env, running)
+    resolved = versions.resolve(deps, req, env, strategy)
     deployment, created = deployments.create(
         deps.store,
         clock=deps.clock,
@@ -161,7 +135,7 @@ def request(
             incident_id=req.incident.id if req.incident else None,
             service=req.service,
             environment=req.environment,
-            version=version,
+            version=resolved.version,
             strategy=strategy,
             backend=env.backend,
             requested_by=req.requested_by,
@@ -175,9 +149,9 @@ def request(
             break_glass=break_glass,
             verify=req.verify,
             notify_stakeholders=req.notify_stakeholders,
-            before=running,
+            before=resolved.running,
             request_key=req.request_key,
-            detail=_request_detail(req, checked),
+            detail=_request_detail(req, resolved.note),
         ),
     )
     if not created:
@@ -195,6 +169,35 @@ def request(
         deps.store, deployment, clock=deps.clock, chat=deps.chat, channel=deployment.channel_id
     )
     return deployments.get(deps.store, deployment.id), True, problem
+
+
+def _require_requester(deps: DeployDeps, req: DeployRequest, env: EnvironmentSettings) -> None:
+    allowed = env.requesters if env.requesters is not None else deps.settings.access.deployers
+    trusted = deps.settings.access.console_is_trusted and is_terminal_actor(req.requested_by)
+    if not trusted and req.requested_by not in members_of(list(allowed), chat=deps.chat):
+        raise PermissionDeniedError(
+            f"Only configured requesters may deploy to {req.environment}.",
+            hint="Ask someone listed under the environment's requesters (or access.deployers).",
+        )
+
+
+def _strategy(req: DeployRequest, env: EnvironmentSettings) -> str:
+    """The environment's strategy, or the one asked for where its backend may switch."""
+    strategy = req.strategy or env.strategy
+    backend_type = registry.backend_type(env.backend)
+    if strategy != env.strategy and strategy not in backend_type.switchable:
+        raise UserFacingError(
+            f"{req.service}/{req.environment} cannot deploy with strategy {strategy}.",
+            hint=f"It deploys with {env.strategy}: leave --strategy out (nothing was requested).",
+        )
+    problems = backend_type.problems(env.target, strategy)
+    if problems:
+        raise UserFacingError(
+            f"{req.service}/{req.environment} cannot deploy with strategy {strategy}:"
+            f" {'; '.join(problems)}.",
+            hint=f"Configure it, or use --strategy={env.strategy} (nothing was requested).",
+        )
+    return strategy
 
 
 def _request_detail(req: DeployRequest, checked: str | None) -> dict[str, object]:
@@ -235,36 +238,6 @@ def _refuse_if_busy(deps: DeployDeps, req: DeployRequest, *, pending_ok: bool) -
     )
 
 
-def _resolved_version(
-    deps: DeployDeps, req: DeployRequest, env: EnvironmentSettings, running: dict[str, object]
-) -> str:
-    """A rollback to "previous" names the version it goes back to, where the bot must know it.
-
-    Kubernetes keeps its own revision history (`rollout undo` semantics, resolved by the
-    backend); a deploy script keeps none, so the bot's records say what ran before the
-    version running now. The card, the approvers and the timeline see the real version.
-    """
-    backend_type = registry.backend_type(env.backend)
-    if req.kind is not Kind.ROLLBACK or req.version != "previous" or backend_type.keeps_history:
-        return req.version
-    current = running.get("version")
-    previous = history.previous_version(
-        deps.store, req.service, req.environment, running=str(current) if current else None
-    )
-    if previous is not None:
-        return previous.version
-    if backend_type.previous_needs_a_version(env.target):
-        now = f" before {current}" if current else ""
-        raise UserFacingError(
-            f"Cannot tell which version ran on {req.service}/{req.environment}{now}: no"
-            " deployment recorded by hotfix-bot put the current version there.",
-            hint="Name the version to go back to: /hotfix rollback"
-            f" --target={req.environment} --service={req.service} --version=v… (nothing was"
-            " requested).",
-        )
-    return req.version  # the script picks the previous version itself; status checks after
-
-
 def _card_repaired(deps: DeployDeps, req: DeployRequest, deployment: Deployment) -> Deployment:
     """Run again after a crash before the card was recorded: find it or post it, once."""
     if not req.replayed or deployment.card_ts is not None:
@@ -278,46 +251,6 @@ def _card_repaired(deps: DeployDeps, req: DeployRequest, deployment: Deployment)
         look_first=True,
     )
     return deployments.get(deps.store, deployment.id)
-
-
-def _running_now(
-    deps: DeployDeps, req: DeployRequest, env: EnvironmentSettings, strategy: str
-) -> dict[str, object]:
-    """What the target runs now, for the card's diff and for rolling back later."""
-    probe = Deployment.from_row(
-        {
-            "number": 0,
-            "id": "DEP-0",
-            "kind": req.kind.value,
-            "incident_id": None,
-            "service": req.service,
-            "environment": req.environment,
-            "version": req.version,
-            "strategy": strategy,
-            "backend": env.backend,
-            "state": State.REQUESTED.value,
-            "requested_by": req.requested_by,
-            "requested_at": deps.clock.now().isoformat(),
-            "channel_id": None,
-            "card_ts": None,
-            "approvals_required": 0,
-            "expires_at": None,
-            "break_glass": 0,
-            "verify": 1,
-            "notify_stakeholders": 0,
-            "before": "{}",
-            "detail": "{}",
-            "abort_requested": 0,
-            "finished_at": None,
-        }
-    )
-    try:
-        return deps.backend_for(probe, env, DeployContext()).current().as_data()
-    except UserFacingError as exc:
-        raise UserFacingError(
-            f"Cannot read what {req.service}/{req.environment} runs now: {exc.message}",
-            hint=exc.hint or "Check the target is reachable; nothing was requested.",
-        ) from exc
 
 
 def _require_approver(

@@ -240,7 +240,16 @@ class BackendType:
         return Tidied()
 
     def findings(
-        self, settings: Any, *, values: Mapping[str, str], cwd: Path
+        self,
+        settings: Any,
+        *,
+        values: dict[str, str],
+        cwd: Path,
+        child_env: Mapping[str, str],
     ) -> list[ConfigFinding]:
-        """check-config: files and programs this target names, located (services.preflight)."""
+        """check-config: files and programs this target names, located (services.preflight).
+
+        `values` fill the placeholders of its commands, which start in `cwd` (the bot's
+        directory) with `child_env` (services.deploy.process.environment_for).
+        """
         return []

@@ -15,7 +15,7 @@ from services.clock import Clock
 from services.deploy import deployments, live
 from services.deploy.backend import PAUSED_BY_PERSON, WAITING_FOR_DECISION
 from services.deploy.context import overlay, read_controls
-from services.deploy.model import Deployment, State
+from services.deploy.model import Deployment
 from services.errors import ConflictError, PermissionDeniedError
 from services.settings import AccessSettings
 from services.store import Store
@@ -39,12 +39,7 @@ def require_operator(
 
 def is_live(deployment: Deployment) -> bool:
     """Walking stages now: the buttons are answered."""
-    state = live.stored(deployment.detail)
-    return (
-        state is not None
-        and deployment.state in (State.APPROVED, State.VALIDATING, State.DEPLOYING)
-        and state.phase.live
-    )
+    return live.is_live(deployment)
 
 
 def operate(

@@ -15,6 +15,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from services.deploy.model import Deployment, State
+
+# The deployment states in which a progressive deployment walks its stages.
+WALKING = frozenset({State.APPROVED, State.VALIDATING, State.DEPLOYING})
+
 
 class Phase(StrEnum):
     STARTING = "starting"  # nothing moved yet
@@ -132,3 +137,9 @@ def stored(detail: Mapping[str, Any]) -> CanaryState | None:
     """The live state kept in a deployment's detail, or None (not progressive, or not yet)."""
     found = detail.get("canary")
     return CanaryState.from_data(found) if isinstance(found, Mapping) else None
+
+
+def is_live(deployment: Deployment) -> bool:
+    """Walking stages now: Promote, Pause, Resume and Abort are answered."""
+    state = stored(deployment.detail)
+    return state is not None and deployment.state in WALKING and state.phase.live

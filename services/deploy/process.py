@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from services.children import child_environment, program_problem, run_child
 from services.deploy.settings import EnvironmentSettings
@@ -42,6 +43,19 @@ class ProcessResult:
 def fill(argv: list[str], values: dict[str, str]) -> list[str]:
     """Substitute {version} and friends inside each argument; values were validated upstream."""
     return [PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), arg) for arg in argv]
+
+
+def start_problem(
+    argv: list[str], *, values: dict[str, str], env: Mapping[str, str], cwd: Path
+) -> str | None:
+    """check-config: why this configured command could not start, or None.
+
+    A program named by a placeholder ({version}...) is only known at run time: not checked.
+    """
+    (program,) = fill(argv[:1], values)
+    if PLACEHOLDER.search(program):
+        return None
+    return program_problem(program, env=env, cwd=cwd)
 
 
 def environment_for(settings: EnvironmentSettings) -> dict[str, str]:

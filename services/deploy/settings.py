@@ -17,7 +17,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails
 
-from services.deploy.analysis.run import AnalysisSettings
+from services.deploy.analysis.settings import AnalysisSettings
 from services.patterns import HttpUrlText
 
 SlackTarget = Annotated[str, Field(pattern=r"^([UWS][A-Z0-9]{2,})$")]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -16,6 +19,20 @@ class ApiServerConnection(Section):
     kubeconfig: str | None = None
     in_cluster: bool = False
     host: str | None = Field(default=None, description="API server URL, for tests and proxies.")
+
+    def missing_kubeconfig_files(self, cwd: Path) -> list[str]:
+        """check-config: the kubeconfig files that are not there (one, or several joined
+        like $KUBECONFIG, a:b), relative to `cwd`."""
+        missing = []
+        for name in filter(None, (self.kubeconfig or "").split(os.pathsep)):
+            path = cwd / Path(name).expanduser()
+            try:
+                if path.is_file():
+                    continue
+            except OSError:  # a name too long: the client could not read it either
+                pass
+            missing.append(str(path))
+        return missing
 
 
 class NamespacedConnection(ApiServerConnection):

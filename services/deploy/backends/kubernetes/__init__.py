@@ -8,10 +8,12 @@ stays light: the client library is imported when a backend is built.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from services.clock import Clock
-from services.deploy.backend import Backend, BackendType, BuildOrder, Tidied
+from services.deploy.backend import Backend, BackendType, BuildOrder, ConfigFinding, Tidied
 from services.deploy.backends.kubernetes.settings import KubernetesTarget
 
 if TYPE_CHECKING:
@@ -56,6 +58,19 @@ class KubernetesBackendType(BackendType):
     def card_update_seconds(self, settings: Any) -> float:
         canary = _target(settings).canary
         return canary.card_update_seconds if canary else super().card_update_seconds(settings)
+
+    def findings(
+        self,
+        settings: Any,
+        *,
+        values: dict[str, str],
+        cwd: Path,
+        child_env: Mapping[str, str],
+    ) -> list[ConfigFinding]:
+        missing = _target(settings).missing_kubeconfig_files(cwd)
+        return [
+            ConfigFinding(("kubeconfig",), f"{path} is not an existing file") for path in missing
+        ]
 
     def tidy(self, *, store: Store, clock: Clock, settings: Settings) -> Tidied:
         from services.deploy.backends.kubernetes.bluegreen_cleanup import scale_down_idle

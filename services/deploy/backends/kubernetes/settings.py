@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import Field, model_validator
 
-from services.deploy.analysis.run import AnalysisSettings
+from services.deploy.analysis.settings import AnalysisSettings
 from services.deploy.settings import Section
 from services.kube.settings import NamespacedConnection
 

@@ -1,0 +1,287 @@
+"""One pass of the engine over one deployment: the state machine.
+
+approved → validating → deploying → verifying → succeeded, or
+failed → rolling_back → rolled_back. Each step is recorded before and after it runs
+(`Run.step`); the steps themselves are in `steps` and `verification`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from services.chat import Message
+from services.deploy import card, deployments, registry
+from services.deploy.backend import AlreadyThereError
+from services.deploy.context import StoreContext
+from services.deploy.engine import stakeholders, steps, verification
+from services.deploy.engine.deps import BOT, DeployDeps, environment_of, tell
+from services.deploy.engine.steps import Done
+from services.deploy.model import Deployment, State
+from services.errors import DeployError, UserFacingError
+
+log = logging.getLogger(__name__)
+
+
+class Run:
+    """One pass of the engine over one deployment."""
+
+    def __init__(self, deps: DeployDeps, deployment: Deployment) -> None:
+        self.deps = deps
+        self.deployment = deployment
+        self.env = environment_of(deps.settings, deployment)
+        # A backend reads the people's controls, reports its live state and tells the war
+        # room through the deployment's row.
+        backend_type = registry.backend_type(self.env.backend)
+        context = StoreContext(
+            store=deps.store,
+            clock=deps.clock,
+            chat=deps.chat,
+            deployment=deployment,
+            card_update_seconds=backend_type.card_update_seconds(self.env.target),
+        )
+        self.backend = deps.backend_for(deployment, self.env, context)
+
+    # -- bookkeeping ---------------------------------------------------------
+
+    def refresh(self) -> Deployment:
+        self.deployment = deployments.get(self.deps.store, self.deployment.id)
+        return self.deployment
+
+    def move(self, to: State, text: str, **data: Any) -> None:
+        self.deployment = deployments.transition(
+            self.deps.store,
+            clock=self.deps.clock,
+            deployment=self.refresh(),
+            to=to,
+            actor=BOT,
+            text=text,
+            data=data,
+        )
+        self.update_card()
+
+    def update_card(self) -> None:
+        problem = card.post_or_update(
+            self.deps.store,
+            self.deployment,
+            clock=self.deps.clock,
+            chat=self.deps.chat,
+            channel=self.deployment.channel_id,
+        )
+        if problem:
+            log.warning("%s: %s", self.deployment.id, problem)
+
+    def progress(self, step: str) -> Callable[[str], None]:
+        def report(line: str) -> None:
+            log.info("%s %s: %s", self.deployment.id, step, line)
+
+        return report
+
+    def should_abort(self) -> bool:
+        # Once rolling back, a Rollback click has been answered: nothing aborts the rollback.
+        deployment = self.refresh()
+        return deployment.abort_requested and deployment.state is not State.ROLLING_BACK
+
+    def step(self, name: str, action: Callable[[], Done], *, announce: bool = True) -> None:
+        """Record the step before and after; its exceptions propagate after being recorded.
+
+        `announce=False` skips the card edit before the step: a rollback's first cluster
+        write should not wait for a Slack round trip.
+        """
+        store, clock = self.deps.store, self.deps.clock
+        deployments.step_started(store, clock=clock, deployment_id=self.deployment.id, step=name)
+        finished = partial(
+            deployments.step_finished, store, clock=clock, deployment=self.deployment, step=name
+        )
+        if announce:
+            self.update_card()
+        try:
+            done = action()
+        except Exception as exc:
+            message = (
+                exc.message if isinstance(exc, UserFacingError) else f"{type(exc).__name__}: {exc}"
+            )
+            # A skipped rollback had nothing to do: the step is skipped, not failed.
+            skipped = isinstance(exc, AlreadyThereError)
+            output = getattr(exc, "output", None) or None
+            finished(ok=skipped, skipped=skipped, detail=message, output=output)
+            raise
+        finished(ok=True, detail=done.detail, output=done.output)
+        self.update_card()
+
+    def say(self, template: str, **data: Any) -> None:
+        """Tell the card's thread; with no channel (the CLI, a replay), the requester."""
+        payload = {**card.card_data(self.deps.store, self.refresh(), clock=self.deps.clock), **data}
+        tell(self.deps, self.deployment, Message(template, payload))
+
+    # -- the steps -----------------------------------------------------------
+
+    def validate(self) -> Done:
+        return steps.validate(self.backend, self.env, self.deployment)
+
+    def backup(self) -> Done:
+        return steps.backup(self.deps, self.env, self.deployment)
+
+    def deploy(self) -> Done:
+        return steps.deploy(
+            self.deps,
+            self.backend,
+            self.deployment,
+            progress=self.progress("deploy"),
+            should_abort=self.should_abort,
+        )
+
+    def roll_back(self) -> Done:
+        return steps.roll_back(
+            self.deps, self.backend, self.deployment, progress=self.progress("rollback")
+        )
+
+    def verify(self) -> Done:
+        return verification.verify(
+            self.deps,
+            self.env,
+            self.deployment,
+            progress=self.progress("verify"),
+            should_abort=self.should_abort,
+        )
+
+    # -- the flows -----------------------------------------------------------
+
+    def run_deploy(self) -> None:
+        d = self.refresh()
+        if d.state is State.APPROVED:
+            self.move(State.VALIDATING, "validating")
+        if self.deployment.state is State.VALIDATING:
+            try:
+                self.step("validate", self.validate)
+                if self.env.backup:
+                    self.step("backup", self.backup)
+            except UserFacingError as exc:
+                self.fail(exc, changed=False)
+                return
+            self.move(State.DEPLOYING, f"deploying {d.version} ({d.strategy})")
+        if self.deployment.state is State.DEPLOYING:
+            try:
+                self.step("deploy", self.deploy)
+            except UserFacingError as exc:
+                self.fail(exc, changed=getattr(exc, "changed", True))
+                return
+            self.move(State.VERIFYING, "verifying")
+        if self.deployment.state is State.VERIFYING:
+            try:
+                self.step("verify", self.verify)
+            except UserFacingError as exc:
+                self.fail(exc, changed=True)
+                return
+            self.move(State.SUCCEEDED, f"{d.service} {d.version} is live in {d.environment}")
+            self.finish()
+
+    def run_rollback_request(self) -> None:
+        """A requested rollback (kind rollback), once approved."""
+        d = self.refresh()
+        if d.state is State.APPROVED:
+            self.move(State.ROLLING_BACK, f"rolling back to {d.version}")
+        self.rollback_and_verify(reason="requested")
+
+    def fail(self, exc: UserFacingError, *, changed: bool) -> None:
+        # The card offers no Rollback for a failure that left the target untouched.
+        deployments.merge_detail(self.deps.store, self.deployment.id, changed=changed)
+        self.move(State.FAILED, f"failed: {exc.message}", error=exc.message, changed=changed)
+        self.say("deploy_failed", error=exc.message, hint=exc.hint, rolling_back=changed)
+        if changed:
+            self.move(State.ROLLING_BACK, "automatic rollback")
+            self.rollback_and_verify(reason=exc.message, after_failure=True)
+        else:
+            self.finish()
+
+    def rollback_and_verify(self, *, reason: str, after_failure: bool = False) -> None:
+        try:
+            self.step("rollback", self.roll_back, announce=False)
+        except AlreadyThereError as exc:
+            self.skip_rollback(exc, after_failure=after_failure)
+            return
+        except DeployError as exc:
+            if not exc.changed:
+                # Nothing to roll back (already at that revision, unknown version): the
+                # target is as it was, so say so instead of paging people.
+                deployments.merge_detail(self.deps.store, self.deployment.id, changed=False)
+                self.move(
+                    State.FAILED,
+                    f"rollback not possible: {exc.message} (nothing was changed)",
+                    error=exc.message,
+                )
+                self.say("deploy_failed", error=exc.message, hint=exc.hint, rolling_back=False)
+                self.finish()
+                return
+            self.escalate_failed_rollback(exc, reason)
+            return
+        except UserFacingError as exc:
+            self.escalate_failed_rollback(exc, reason)
+            return
+        try:
+            self.step("rollback-verify", self.verify)
+        except UserFacingError as exc:
+            self.escalate_failed_rollback(exc, reason)
+            return
+        to = self.refresh().detail.get("rolled_back_to")
+        self.move(
+            State.ROLLED_BACK,
+            f"rolled back to {to} ({reason})" if to else f"rolled back ({reason})",
+            rolled_back_to=to,
+        )
+        self.finish()
+
+    def skip_rollback(self, exc: AlreadyThereError, *, after_failure: bool) -> None:
+        """Nothing to roll back: the target already runs what the rollback aims at.
+
+        Not a failure and nobody is paged (`kubectl rollout undo`: "skipped rollback"); a
+        deployment that failed stays failed, with the skip on its record.
+        """
+        if after_failure:
+            self.move(State.FAILED, f"failed; {exc.message}", error=exc.message, skipped=True)
+        else:
+            self.move(State.ROLLBACK_SKIPPED, exc.message, skipped=True)
+        self.finish()
+
+    def escalate_failed_rollback(self, exc: UserFacingError, reason: str) -> None:
+        """The rollback failed or left the service unhealthy: that is for people now."""
+        self.deployment = deployments.transition(
+            self.deps.store,
+            clock=self.deps.clock,
+            deployment=self.refresh(),
+            to=State.FAILED,
+            actor=BOT,
+            text=f"rollback did not restore a healthy service: {exc.message}",
+            data={"error": exc.message},
+            expect=State.ROLLING_BACK,
+        )
+        self.update_card()
+        self.say(
+            "deploy_escalation",
+            error=exc.message,
+            reason=reason,
+            people=stakeholders.people_to_call(self.deps, self.deployment),
+        )
+        self.finish()
+
+    def finish(self) -> None:
+        deployments.release_lock(self.deps.store, self.refresh())
+        self.read_running_now()
+        self.update_card()
+        if self.deployment.channel_id is None:
+            # Nobody watches a card: the requester (a terminal, a replayed request) hears
+            # the outcome directly.
+            self.say("deploy_outcome")
+        if self.deployment.notify_stakeholders:
+            stakeholders.notify(self.deps, self.deployment)
+
+    def read_running_now(self) -> None:
+        """The card's "Running now" after the end: read again from the target."""
+        try:
+            current = self.backend.current().as_data()
+        except Exception as exc:  # best effort: the outcome stands, the card says so
+            current = {"summary": f"could not read the target: {exc}"}
+        deployments.merge_detail(self.deps.store, self.deployment.id, running_now=current)
+        self.refresh()

@@ -1,0 +1,119 @@
+"""The run's steps that act on the target: validate, backup, deploy, roll back.
+
+Each returns what its record keeps (`Done`) or raises; recording the step before and after
+it, and deciding what follows, is the run's (services.deploy.engine.run).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from services import timeline
+from services.deploy import deployments
+from services.deploy.backend import Backend, Progress, ShouldAbort
+from services.deploy.checks import run_checks
+from services.deploy.engine.deps import BOT, DeployDeps
+from services.deploy.model import Deployment
+from services.deploy.process import OUTPUT_KEPT, environment_for, fill, run
+from services.deploy.settings import EnvironmentSettings
+from services.deploy.versions import rollback_aim
+from services.errors import DeployError
+
+
+@dataclass(frozen=True)
+class Done:
+    """A step that ended well: its outcome line (and the last lines below it) for the card,
+    and its whole output for the timeline row (None: the lines below the outcome are it)."""
+
+    detail: str
+    output: str | None = None
+
+
+def values(deployment: Deployment) -> dict[str, str]:
+    """What a configured command's {placeholders} stand for."""
+    return {
+        "version": deployment.version,
+        "service": deployment.service,
+        "environment": deployment.environment,
+        "deployment_id": deployment.id,
+    }
+
+
+def validate(backend: Backend, env: EnvironmentSettings, deployment: Deployment) -> Done:
+    """The built-in checks and the configured ones; the result names each of them.
+
+    A failure's message is one line (what failed) followed by the failed checks'
+    output: the card shows the line and the output's last lines below it.
+    """
+    problems = list(backend.validate(deployment.version))
+    checks = run_checks(env.checks, values=values(deployment), env=environment_for(env))
+    problems += checks.failures
+    if problems:
+        output = checks.output
+        raise DeployError(
+            "Pre-deployment checks failed: "
+            + "; ".join(problems)
+            + (f"\n{output}" if output else ""),
+            changed=False,
+            output=checks.full_output,
+        )
+    return Done(checks.summary if env.checks else "target ready")
+
+
+def backup(deps: DeployDeps, env: EnvironmentSettings, deployment: Deployment) -> Done:
+    assert env.backup is not None
+    result = run(fill(env.backup, values(deployment)), timeout=3600, env=environment_for(env))
+    timeline.append(
+        deps.store,
+        clock=deps.clock,
+        incident_id=deployment.incident_id,
+        actor=BOT,
+        kind="deploy_backup",
+        text=f"{deployment.id}: backup {result.describe()}",
+        data={
+            "deployment_id": deployment.id,
+            "command": result.argv,
+            "output_tail": result.tail(),
+        },
+    )
+    if not result.ok:
+        raise DeployError(
+            f"The backup {result.describe()}:\n{result.tail(8)}",
+            changed=False,
+            output=result.output[-OUTPUT_KEPT:],
+        )
+    # Where the backup went is worth reading on the card: its last lines follow.
+    return Done(
+        f"backup {result.describe()}\n{result.tail(3)}".rstrip(),
+        output=result.output[-OUTPUT_KEPT:],
+    )
+
+
+def deploy(
+    deps: DeployDeps,
+    backend: Backend,
+    deployment: Deployment,
+    *,
+    progress: Progress,
+    should_abort: ShouldAbort,
+) -> Done:
+    detail = backend.deploy(deployment.version, progress=progress, should_abort=should_abort)
+    deployments.merge_detail(deps.store, deployment.id, deployed=detail)
+    return Done(str(detail.get("summary") or "rolled out"), output=str(detail.get("output") or ""))
+
+
+def roll_back(
+    deps: DeployDeps, backend: Backend, deployment: Deployment, *, progress: Progress
+) -> Done:
+    """Back to what the rollback aims at; the backend says which version that was."""
+    to_version = rollback_aim(deployment)
+    detail = backend.rollback(
+        to_version=to_version,
+        before=deployment.before,
+        progress=progress,
+        should_abort=lambda: False,  # a rollback is never interrupted by another rollback click
+    )
+    # What the backend says runs now: the version the card, timeline and postmortem name.
+    to = detail.get("version") or to_version
+    deployments.merge_detail(deps.store, deployment.id, rolled_back=detail, rolled_back_to=to)
+    return Done(str(detail.get("summary") or (f"back on {to}" if to else "rolled back")))
