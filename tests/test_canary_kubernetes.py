@@ -45,7 +45,7 @@ from services.deploy.backends.kubernetes.canary.route import (
 )
 from services.deploy.backends.kubernetes.settings import KubernetesTarget
 from services.deploy.engine import DeployDeps
-from services.deploy.live import CanaryState, Phase
+from services.deploy.live import CanaryState, MetricRow, Phase
 from services.deploy.model import Deployment, Kind, State
 from services.deploy.registry import make_backend
 from services.errors import DeployError
@@ -293,19 +293,27 @@ def test_a_healthy_canary_walks_every_stage_then_promotes_stable(
     assert metrics.calls.count(ERRORS) == 10 and metrics.calls.count(LATENCY) == 10
     assert detail["revision"] == "2" and detail["previous_image"] == f"{REPO}:v2.1.0"
     assert "promoted through 10→25→50→75→100%" in detail["summary"]
-    last = [r.as_data() for r in hooks.reports][-1]
-    assert last["phase"] == "done" and last["weight"] == 0
-    stage_reports = [r for r in [r.as_data() for r in hooks.reports] if r.get("phase") == "stage"]
-    assert {r["weight"] for r in stage_reports} == {0, 10, 25, 50, 75, 100}  # 0 before stage 1
-    shown = next(r for r in stage_reports if r["weight"] == 50 and r["metrics"][0]["value"] != "—")
-    assert shown["metrics"][0] == {
-        "name": "canary-error-rate",
-        "value": "0.001",
-        "condition": "> 0.05",
-        "outcome": "pass",
-        "reason": "0.001, fails when > 0.05",
-    }
-    assert any(r.get("time_left_seconds") == 10 for r in stage_reports)
+    last = hooks.reports[-1]
+    assert last.phase is Phase.DONE and last.weight == 0
+    stage_reports = [r for r in hooks.reports if r.phase is Phase.STAGE]
+    assert {r.weight for r in stage_reports} == {0, 10, 25, 50, 75, 100}  # 0 before stage 1
+    shown = next(r for r in stage_reports if r.weight == 50 and r.metrics[0].value != "—")
+    assert shown.metrics[0] == MetricRow(
+        name="canary-error-rate",
+        value="0.001",
+        condition="> 0.05",
+        outcome="pass",
+        reason="0.001, fails when > 0.05",
+    )
+    assert any(r.time_left_seconds == 10 for r in stage_reports)
+    # The timeline's entries, from the walk's records: each stage's weight, then promotion.
+    kinds = [kind for kind, _ in hooks.events]
+    assert kinds == ["canary_weight"] * 5 + ["canary_promoted"]
+    assert hooks.events[1] == (
+        "canary_weight",
+        "canary at 25% (stage 2/5), was stable 90 / canary 10",
+    )
+    assert hooks.events[-1] == ("canary_promoted", f"{REPO}:v2.1.1 promoted (every stage passed)")
 
 
 def test_weights_are_validated_before_any_write(cluster: K8sEmulator, kclock: ManualClock) -> None:
@@ -389,7 +397,8 @@ def test_drift_is_corrected_at_the_next_poll_and_told(
         in told
     )
     assert any(kind == "canary_drift" for kind, _ in hooks.events)
-    assert [r.as_data() for r in hooks.reports][-1]["drift_corrections"] == 1
+    assert hooks.reports[-1].drift_corrections == 1
+    assert hooks.reports[-1].last_drift == "found stable 100 / canary 0, set 75/25"
 
 
 def test_a_concurrent_rewrite_of_the_route_fails_the_test_and_is_re_read(
@@ -441,7 +450,8 @@ def test_a_failed_analysis_aborts_in_one_write_and_scales_the_canary_down(
     (told,) = hooks.announcements
     assert "canary-error-rate = 0.31" in told and f"`{ERRORS}`" in told
     assert any(k == "canary_analysis_failed" and message.startswith(t) for k, t in hooks.events)
-    assert [r.as_data() for r in hooks.reports][-1]["phase"] == "aborted"
+    assert hooks.reports[-1].phase is Phase.ABORTED
+    assert hooks.reports[-1].aborted == "analysis failed"
 
     # The engine's rollback afterwards is a fast path: no analysis, nothing left to write.
     calls = len(metrics.calls)
@@ -487,12 +497,9 @@ def test_an_inconclusive_analysis_holds_the_weight_until_a_person_decides(
     (told,) = hooks.announcements
     assert told.startswith("Canary analysis inconclusive at 10% (stage 1/5)")
     assert "no data: NaN" in told and "Resume" in told
-    waiting = [
-        r
-        for r in [r.as_data() for r in hooks.reports]
-        if (r.get("analysis") or "").startswith("2 inconclusive")
-    ]
+    waiting = [r for r in hooks.reports if (r.analysis or "").startswith("2 inconclusive")]
     assert waiting
+    assert [kind for kind, _ in hooks.events].count("canary_inconclusive") == 1
 
 
 def test_pause_holds_the_weight_and_stops_the_stage_clock(
@@ -749,8 +756,22 @@ def test_a_restart_mid_canary_is_interrupted_then_resumes_at_the_recorded_stage(
         assert splits(cluster) == [(50, 50), (25, 75), (0, 100), (100, 0)]
         assert image(cluster, "payments") == f"{REPO}:v2.1.1"
         assert "Canary resumed at 50% (stage 3/5): found stable 70 / canary 30" in out.getvalue()
-        kinds = [e.kind for e in timeline.events(deps.store, incident_id=None)]
+        events = timeline.events(deps.store, incident_id=None)
+        kinds = [e.kind for e in events]
         assert "canary_resumed" in kinds and kinds[-1] == "deploy_succeeded"
+        # The entries' data, built from the walk's records, as the timeline has always kept it.
+        by_kind = {e.kind: e.data for e in events}
+        assert by_kind["canary_resumed"] == {
+            "deployment_id": interrupted.id,
+            "phase": "stage",
+            "found": "stable 70 / canary 30",
+        }
+        assert by_kind["canary_weight"] == {
+            "deployment_id": interrupted.id,
+            "weight": 100,
+            "was": [25, 75],
+        }
+        assert by_kind["canary_promoted"] == {"deployment_id": interrupted.id, "revision": 2}
 
 
 # The live state as the walk stored it before it was typed (a dict, only the keys it had
