@@ -24,7 +24,7 @@ from handlers.console_chat import ConsoleChat
 from handlers.context import Deps
 from services import timeline
 from services.clock import ManualClock
-from services.deploy import approvals, card, deployments, engine, live
+from services.deploy import approvals, deployments, engine, live
 from services.deploy.analysis.prometheus import QueryResult, Series
 from services.deploy.approvals import DeployRequest
 from services.deploy.backend import (
@@ -822,10 +822,11 @@ def test_a_row_stored_in_the_old_dict_form_resumes_across_the_upgrade(
         )
         interrupted = deployments.get(deps.store, interrupted.id)
         assert interrupted.detail["canary"] == OLD_ROW
-        # The card reads it too, before anything resumed.
-        assert card.card_data(deps.store, interrupted, clock=kclock)["canary"]["drift"] == (
-            "found stable 100 / canary 0, set 75/25"
-        )
+        # Its readers (the card, the controls) read it typed.
+        recorded = live.stored(interrupted.detail)
+        assert recorded is not None and recorded.phase is Phase.STAGE
+        assert (recorded.stage, recorded.weight, recorded.drift_corrections) == (2, 50, 1)
+        assert recorded.metrics[0].outcome == "pass" and recorded.stages[-1] == 100
 
         cluster.clear_requests()
         engine.resume(deploy_deps, interrupted, actor="console:alice")

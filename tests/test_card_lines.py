@@ -16,7 +16,6 @@ import pytest
 from handlers.console_text import EMOJI, to_console
 from handlers.rendering import Message, Renderer
 from handlers.replies import Reply
-from services.deploy import canary_card
 from services.deploy.model import State
 
 JSON = dict[str, Any]
@@ -66,7 +65,7 @@ def canary(phase: str, **extra: Any) -> JSON:
         "stable_version": "v2.1.1",
         "weight": 25,
         "stage": 0,
-        "stages": [25, 50, 75, 100],
+        "stages": [{"weight": w} for w in (25, 50, 75, 100)],
         "time_left_seconds": 2,
         "metrics": [
             {"name": name, "value": "0", "condition": "> 0.05", "outcome": outcome}
@@ -90,14 +89,12 @@ def card(state: str, **deploy: Any) -> JSON:
         }
         for name, s in zip(STEP_NAMES, ("ok", "failed", "running", "pending"), strict=True)
     ]
-    shown = deployment(state, **deploy)
     return {
-        "deployment": shown,
+        "deployment": deployment(state, **deploy),
         "steps": steps,
         "progress": {"done": 1, "total": 4, "bar": "▰▱▱▱"},
         "approvals": [{"approver": "U0BOB", "decision": "approve", "at": WHEN}],
         "rejections": [],
-        "canary": canary_card.section(shown["strategy"], shown["detail"]),
     }
 
 

@@ -21,7 +21,6 @@ from handlers.block_limits import cut_visible
 from handlers.form_limits import LIMITS
 from handlers.rendering import SHIPPED_TEMPLATES, SUFFIX, Renderer
 from handlers.replies import Reply
-from services.deploy import canary_card
 from services.git.results import (
     CommitInfo,
     HotfixBranchStatus,
@@ -113,7 +112,7 @@ def canary(phase: str = "stage", **extra: Any) -> JSON:
         "stable_version": BIG,
         "weight": 20,
         "stage": 1,
-        "stages": [20, 50],
+        "stages": [{"weight": 20}, {"weight": 50}],
         "time_left_seconds": 95,
         "pause_reason": BIG,
         "aborted": BIG,
@@ -132,14 +131,12 @@ def card(state: str, **deploy: Any) -> JSON:
         for s in ("ok", "failed", "running", "pending", "skipped")
     ]
     approvals = [{"approver": BIG, "decision": "approve"} for _ in range(20)]
-    shown = deployment(state, **deploy)
     return {
-        "deployment": shown,
+        "deployment": deployment(state, **deploy),
         "steps": steps,
         "progress": {"done": 2, "total": 5, "bar": "▰▰▱▱▱"},
         "approvals": approvals,
         "rejections": approvals,
-        "canary": canary_card.section(shown["strategy"], shown["detail"]),
     }
 
 

@@ -18,7 +18,8 @@ from handlers.commands.deploy import DEPLOY
 from handlers.commands.registry import chat_command
 from handlers.context import CommandEnv
 from handlers.replies import Reply
-from services.deploy import controls, deployments, live
+from services.deploy import controls, deployments
+from services.deploy.live import stored
 from services.deploy.model import Deployment, State
 from services.errors import UserFacingError
 
@@ -97,7 +98,7 @@ def next_commands(deployment: Deployment) -> list[str]:
     if state is State.INTERRUPTED:
         words = ["deploy resume", "deploy rollback"]
     elif controls.is_live(deployment):
-        canary = live.stored(deployment.detail)
+        canary = stored(deployment.detail)
         held = canary is not None and (canary.paused or canary.waiting)
         words = ["deploy promote", "deploy resume" if held else "deploy pause", "deploy abort"]
     elif state in (

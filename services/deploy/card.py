@@ -6,7 +6,7 @@ from typing import Any
 
 from services.chat import Chat, ChatError, Message
 from services.clock import Clock, isoformat, parse_iso
-from services.deploy import canary_card, deployments
+from services.deploy import deployments
 from services.deploy.model import FINAL, Deployment, Kind, State
 from services.incidents.presenting import duration_text
 from services.redaction import redact
@@ -91,7 +91,6 @@ def card_data(store: Store, deployment: Deployment, *, clock: Clock) -> dict[str
         },
         "approvals": [a for a in approvals if a["decision"] == "approve"],
         "rejections": [a for a in approvals if a["decision"] == "reject"],
-        "canary": canary_card.section(deployment.strategy, deployment.detail),
     }
 
 
