@@ -114,15 +114,14 @@ class CanaryBackend:
                     problems += readiness_problems(route, self.vs_label)
         except KubeError as exc:
             problems.append(exc.message)
-        if self.settings.analysis is not None:
-            try:
-                new_analysis(
-                    self.settings.analysis,
-                    querier=self.querier,
-                    context=self.query_context(version, stable_version),
-                )
-            except AnalysisConfigError as exc:
-                problems.append(exc.message)
+        try:
+            new_analysis(
+                self.settings,
+                querier=self.querier,
+                context=self.query_context(version, stable_version),
+            )
+        except AnalysisConfigError as exc:
+            problems.append(exc.message)
         return problems
 
     def _deployment_problems(self, kube: KubeClient, problems: list[str]) -> str | None:

@@ -10,7 +10,6 @@ import math
 
 from services.deploy.analysis.run import (
     Analysis,
-    AnalysisSettings,
     AnalysisSummary,
     Querier,
     QueryContext,
@@ -21,6 +20,7 @@ from services.deploy.backends.kubernetes.canary.records import (
     FailedMetric,
     Inconclusive,
 )
+from services.deploy.backends.kubernetes.settings import CanarySettings
 from services.deploy.live import MetricRow
 
 
@@ -35,20 +35,24 @@ def fmt(value: float | None) -> str:
 
 
 def new_analysis(
-    settings: AnalysisSettings,
+    settings: CanarySettings,
     *,
     querier: Querier | None,
     context: QueryContext,
     seconds: float | None = None,
-) -> Analysis:
-    """An analysis for one stage of `seconds` (one sample per interval), or with the
-    settings' own count; raises AnalysisConfigError for queries that cannot be rendered."""
+) -> Analysis | None:
+    """The canary's analysis (None when it has none) for one stage of `seconds` (one sample
+    per interval), or with its own count; AnalysisConfigError for queries that cannot be
+    rendered."""
+    analysis = settings.analysis
+    if analysis is None:
+        return None
     count = (
-        max(1, int(seconds // settings.interval_seconds + 1e-9)) if seconds is not None else None
+        max(1, int(seconds // analysis.interval_seconds + 1e-9)) if seconds is not None else None
     )
     return Analysis(
-        settings,
-        querier=querier or build_querier(settings),
+        analysis,
+        querier=querier or build_querier(analysis),
         context=context,
         count=count,
     )

@@ -189,12 +189,10 @@ class CanaryWalk:
         )
 
     def _new_analysis(self, seconds: float) -> Analysis | None:
-        if self.settings.analysis is None:
-            return None
         assert self.context is not None
         try:
             return metrics.new_analysis(
-                self.settings.analysis, querier=self.querier, context=self.context, seconds=seconds
+                self.settings, querier=self.querier, context=self.context, seconds=seconds
             )
         except AnalysisConfigError as exc:
             self._to_stable("analysis misconfigured")
