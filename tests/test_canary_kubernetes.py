@@ -8,8 +8,10 @@ Every request the emulator received in a test must fit the Kubernetes OpenAPI sp
 from __future__ import annotations
 
 import io
+import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -22,7 +24,7 @@ from handlers.console_chat import ConsoleChat
 from handlers.context import Deps
 from services import timeline
 from services.clock import ManualClock
-from services.deploy import approvals, deployments, engine
+from services.deploy import approvals, deployments, engine, live
 from services.deploy.analysis.prometheus import QueryResult, Series
 from services.deploy.approvals import DeployRequest
 from services.deploy.backend import (
@@ -32,8 +34,9 @@ from services.deploy.backend import (
     Controls,
     DeployContext,
 )
-from services.deploy.backends.kubernetes.canary.walk import (
-    CanaryBackend,
+from services.deploy.backends.kubernetes.canary.backend import CanaryBackend
+from services.deploy.backends.kubernetes.canary.cluster import CanaryCluster
+from services.deploy.backends.kubernetes.canary.route import (
     WeightError,
     check_weights,
     find_route,
@@ -42,8 +45,8 @@ from services.deploy.backends.kubernetes.canary.walk import (
 )
 from services.deploy.backends.kubernetes.settings import KubernetesTarget
 from services.deploy.engine import DeployDeps
-from services.deploy.live import CanaryState
-from services.deploy.model import Kind, State
+from services.deploy.live import CanaryState, MetricRow, Phase
+from services.deploy.model import Deployment, Kind, State
 from services.deploy.registry import make_backend
 from services.errors import DeployError
 from services.kube.client import JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH, KubeClient
@@ -290,19 +293,27 @@ def test_a_healthy_canary_walks_every_stage_then_promotes_stable(
     assert metrics.calls.count(ERRORS) == 10 and metrics.calls.count(LATENCY) == 10
     assert detail["revision"] == "2" and detail["previous_image"] == f"{REPO}:v2.1.0"
     assert "promoted through 10→25→50→75→100%" in detail["summary"]
-    last = [r.as_data() for r in hooks.reports][-1]
-    assert last["phase"] == "done" and last["weight"] == 0
-    stage_reports = [r for r in [r.as_data() for r in hooks.reports] if r.get("phase") == "stage"]
-    assert {r["weight"] for r in stage_reports} == {0, 10, 25, 50, 75, 100}  # 0 before stage 1
-    shown = next(r for r in stage_reports if r["weight"] == 50 and r["metrics"][0]["value"] != "—")
-    assert shown["metrics"][0] == {
-        "name": "canary-error-rate",
-        "value": "0.001",
-        "condition": "> 0.05",
-        "outcome": "pass",
-        "reason": "0.001, fails when > 0.05",
-    }
-    assert any(r.get("time_left_seconds") == 10 for r in stage_reports)
+    last = hooks.reports[-1]
+    assert last.phase is Phase.DONE and last.weight == 0
+    stage_reports = [r for r in hooks.reports if r.phase is Phase.STAGE]
+    assert {r.weight for r in stage_reports} == {0, 10, 25, 50, 75, 100}  # 0 before stage 1
+    shown = next(r for r in stage_reports if r.weight == 50 and r.metrics[0].value != "—")
+    assert shown.metrics[0] == MetricRow(
+        name="canary-error-rate",
+        value="0.001",
+        condition="> 0.05",
+        outcome="pass",
+        reason="0.001, fails when > 0.05",
+    )
+    assert any(r.time_left_seconds == 10 for r in stage_reports)
+    # The timeline's entries, from the walk's records: each stage's weight, then promotion.
+    kinds = [kind for kind, _ in hooks.events]
+    assert kinds == ["canary_weight"] * 5 + ["canary_promoted"]
+    assert hooks.events[1] == (
+        "canary_weight",
+        "canary at 25% (stage 2/5), was stable 90 / canary 10",
+    )
+    assert hooks.events[-1] == ("canary_promoted", f"{REPO}:v2.1.1 promoted (every stage passed)")
 
 
 def test_weights_are_validated_before_any_write(cluster: K8sEmulator, kclock: ManualClock) -> None:
@@ -386,7 +397,8 @@ def test_drift_is_corrected_at_the_next_poll_and_told(
         in told
     )
     assert any(kind == "canary_drift" for kind, _ in hooks.events)
-    assert [r.as_data() for r in hooks.reports][-1]["drift_corrections"] == 1
+    assert hooks.reports[-1].drift_corrections == 1
+    assert hooks.reports[-1].last_drift == "found stable 100 / canary 0, set 75/25"
 
 
 def test_a_concurrent_rewrite_of_the_route_fails_the_test_and_is_re_read(
@@ -394,12 +406,13 @@ def test_a_concurrent_rewrite_of_the_route_fails_the_test_and_is_re_read(
 ) -> None:
     canary_backend = backend(cluster, kclock)
     with KubeClient.connect(canary_backend.target) as kube:
-        stale = canary_backend.read_route(kube)
+        canary_cluster = CanaryCluster(kube, canary_backend.target)
+        stale = canary_cluster.read_route()
         # Someone reorders the destinations between our read and our write.
         swapped = virtual_service()
         swapped["http"][1]["route"].reverse()
         cluster.edit("vs", NS, "payments", {"spec": swapped})
-        canary_backend.write_weights(kube, 10, route=stale)
+        canary_cluster.write_weights(10, route=stale)
     first, second = vs_writes(cluster)
     assert first.status == 422  # the `test` of route/0/destination failed: nothing written
     assert second.status == 200
@@ -437,7 +450,8 @@ def test_a_failed_analysis_aborts_in_one_write_and_scales_the_canary_down(
     (told,) = hooks.announcements
     assert "canary-error-rate = 0.31" in told and f"`{ERRORS}`" in told
     assert any(k == "canary_analysis_failed" and message.startswith(t) for k, t in hooks.events)
-    assert [r.as_data() for r in hooks.reports][-1]["phase"] == "aborted"
+    assert hooks.reports[-1].phase is Phase.ABORTED
+    assert hooks.reports[-1].aborted == "analysis failed"
 
     # The engine's rollback afterwards is a fast path: no analysis, nothing left to write.
     calls = len(metrics.calls)
@@ -483,12 +497,9 @@ def test_an_inconclusive_analysis_holds_the_weight_until_a_person_decides(
     (told,) = hooks.announcements
     assert told.startswith("Canary analysis inconclusive at 10% (stage 1/5)")
     assert "no data: NaN" in told and "Resume" in told
-    waiting = [
-        r
-        for r in [r.as_data() for r in hooks.reports]
-        if (r.get("analysis") or "").startswith("2 inconclusive")
-    ]
+    waiting = [r for r in hooks.reports if (r.analysis or "").startswith("2 inconclusive")]
     assert waiting
+    assert [kind for kind, _ in hooks.events].count("canary_inconclusive") == 1
 
 
 def test_pause_holds_the_weight_and_stops_the_stage_clock(
@@ -641,9 +652,11 @@ class Crash(BaseException):
     """The bot process dying: nothing in the engine catches it."""
 
 
-def test_a_restart_mid_canary_is_interrupted_then_resumes_at_the_recorded_stage(
-    cluster: K8sEmulator, kclock: ManualClock, ticks: Ticks, tmp_path: Path
-) -> None:
+@contextmanager
+def engine_deps(
+    cluster: K8sEmulator, kclock: ManualClock, tmp_path: Path
+) -> Iterator[tuple[Deps, DeployDeps, io.StringIO]]:
+    """The bot's dependencies (a real store, the console as chat) for the engine's canary."""
     settings = Settings.model_validate(
         {
             "store": {"path": str(tmp_path / "bot.db")},
@@ -668,60 +681,165 @@ def test_a_restart_mid_canary_is_interrupted_then_resumes_at_the_recorded_stage(
         settings, clock=kclock, chat=lambda renderer, _store, _clock: ConsoleChat(renderer, out=out)
     )
     try:
-        deploy_deps = DeployDeps(
-            settings=settings,
-            store=deps.store,
-            clock=kclock,
-            chat=deps.chat,
-            backend_for=partial(make_backend, clock=kclock),
-        )
-        deployment, created, _ = approvals.request(
-            deploy_deps,
-            DeployRequest(
-                kind=Kind.DEPLOY,
-                service="payments",
-                environment="production",
-                version="v2.1.1",
-                strategy="canary",
-                verify=True,
-                notify_stakeholders=False,
-                immediate=False,
-                requested_by="console:alice",
-                channel_id="C0WAR",
-                incident=None,
-                request_key=None,
+        yield (
+            deps,
+            DeployDeps(
+                settings=settings,
+                store=deps.store,
+                clock=kclock,
+                chat=deps.chat,
+                backend_for=partial(make_backend, clock=kclock),
             ),
+            out,
         )
-        assert created and deployment.before["version"] == "v2.1.0"
-        approvals.approve_without_gate(deploy_deps, deployment, actor="console:alice")
+    finally:
+        close_deps(deps)
 
-        def die(_: int) -> None:
-            if weights_now(cluster) == (50, 50):
-                raise Crash
 
-        ticks.hooks.append(die)
-        with pytest.raises(Crash):
-            engine.start(deploy_deps, deployment.id)
-        ticks.hooks.remove(die)
-        assert deployments.get(deps.store, deployment.id).state is State.DEPLOYING
+def interrupted_at_half(
+    cluster: K8sEmulator, ticks: Ticks, deps: Deps, deploy_deps: DeployDeps
+) -> Deployment:
+    """A canary deployment of v2.1.1 whose bot died at 50 %, found interrupted on restart."""
+    deployment, created, _ = approvals.request(
+        deploy_deps,
+        DeployRequest(
+            kind=Kind.DEPLOY,
+            service="payments",
+            environment="production",
+            version="v2.1.1",
+            strategy="canary",
+            verify=True,
+            notify_stakeholders=False,
+            immediate=False,
+            requested_by="console:alice",
+            channel_id="C0WAR",
+            incident=None,
+            request_key=None,
+        ),
+    )
+    assert created and deployment.before["version"] == "v2.1.0"
+    approvals.approve_without_gate(deploy_deps, deployment, actor="console:alice")
 
-        (found,) = engine.recover_after_restart(deploy_deps)
-        interrupted = deployments.get(deps.store, found)
-        assert interrupted.state is State.INTERRUPTED
+    def die(_: int) -> None:
+        if weights_now(cluster) == (50, 50):
+            raise Crash
+
+    ticks.hooks.append(die)
+    with pytest.raises(Crash):
+        engine.start(deploy_deps, deployment.id)
+    ticks.hooks.remove(die)
+    assert deployments.get(deps.store, deployment.id).state is State.DEPLOYING
+
+    (found,) = engine.recover_after_restart(deploy_deps)
+    interrupted = deployments.get(deps.store, found)
+    assert interrupted.state is State.INTERRUPTED
+    return interrupted
+
+
+def test_a_restart_mid_canary_is_interrupted_then_resumes_at_the_recorded_stage(
+    cluster: K8sEmulator, kclock: ManualClock, ticks: Ticks, tmp_path: Path
+) -> None:
+    with engine_deps(cluster, kclock, tmp_path) as (deps, deploy_deps, out):
+        interrupted = interrupted_at_half(cluster, ticks, deps, deploy_deps)
         assert interrupted.detail["running_now"]["version"] is None  # mixed traffic
         assert "gets 50% of the traffic" in interrupted.detail["running_now"]["summary"]
-        assert interrupted.detail["canary"]["stage"] == 2
+        recorded = live.stored(interrupted.detail)
+        assert recorded is not None
+        assert (recorded.phase, recorded.stage, recorded.weight) == (Phase.STAGE, 2, 50)
 
         cluster.edit("vs", NS, "payments", {"spec": virtual_service(70, 30)})  # drift meanwhile
         cluster.clear_requests()
         engine.resume(deploy_deps, interrupted, actor="console:alice")
 
-        done = deployments.get(deps.store, deployment.id)
+        done = deployments.get(deps.store, interrupted.id)
         assert done.state is State.SUCCEEDED
         assert splits(cluster) == [(50, 50), (25, 75), (0, 100), (100, 0)]
         assert image(cluster, "payments") == f"{REPO}:v2.1.1"
         assert "Canary resumed at 50% (stage 3/5): found stable 70 / canary 30" in out.getvalue()
-        kinds = [e.kind for e in timeline.events(deps.store, incident_id=None)]
+        events = timeline.events(deps.store, incident_id=None)
+        kinds = [e.kind for e in events]
         assert "canary_resumed" in kinds and kinds[-1] == "deploy_succeeded"
-    finally:
-        close_deps(deps)
+        # The entries' data, built from the walk's records, as the timeline has always kept it.
+        by_kind = {e.kind: e.data for e in events}
+        assert by_kind["canary_resumed"] == {
+            "deployment_id": interrupted.id,
+            "phase": "stage",
+            "found": "stable 70 / canary 30",
+        }
+        assert by_kind["canary_weight"] == {
+            "deployment_id": interrupted.id,
+            "weight": 100,
+            "was": [25, 75],
+        }
+        assert by_kind["canary_promoted"] == {"deployment_id": interrupted.id, "revision": 2}
+
+
+# The live state as the walk stored it before it was typed (a dict, only the keys it had
+# set, the controls overlaid), at stage 3 of 5 after one drift correction.
+OLD_ROW = {
+    "phase": "stage",
+    "stage": 2,
+    "stages": [10, 25, 50, 75, 100],
+    "weight": 50,
+    "canary_version": "v2.1.1",
+    "canary_image": f"{REPO}:v2.1.1",
+    "canary_deployment": "payments-canary",
+    "stable_deployment": "payments",
+    "stable_image": f"{REPO}:v2.1.0",
+    "stable_version": "v2.1.0",
+    "virtual_service": "payments",
+    "drift_corrections": 1,
+    "last_drift": "found stable 100 / canary 0, set 75/25",
+    "metrics": [
+        {
+            "name": "canary-error-rate",
+            "value": "0.001",
+            "condition": "> 0.05",
+            "outcome": "pass",
+            "reason": "0.001, fails when > 0.05",
+        }
+    ],
+    "started_at": "2026-03-14T09:00:00+00:00",
+    "stage_started_at": "2026-03-14T09:01:00+00:00",
+    "stage_ends_at": "2026-03-14T09:01:10+00:00",
+    "time_left_seconds": 4,
+    "paused": False,
+    "waiting": False,
+    "pause_reason": None,
+    "promote_requested": False,
+}
+
+
+def test_a_row_stored_in_the_old_dict_form_resumes_across_the_upgrade(
+    cluster: K8sEmulator, kclock: ManualClock, ticks: Ticks, tmp_path: Path
+) -> None:
+    with engine_deps(cluster, kclock, tmp_path) as (deps, deploy_deps, out):
+        interrupted = interrupted_at_half(cluster, ticks, deps, deploy_deps)
+        # The row as the previous release wrote it (JSON in SQLite), replacing the new form.
+        deps.store.conn.execute(
+            "UPDATE deployments SET detail = json_set(detail, '$.canary', json(?)) WHERE id = ?",
+            (json.dumps(OLD_ROW), interrupted.id),
+        )
+        interrupted = deployments.get(deps.store, interrupted.id)
+        assert interrupted.detail["canary"] == OLD_ROW
+        # Its readers (the card, the controls) read it typed.
+        recorded = live.stored(interrupted.detail)
+        assert recorded is not None and recorded.phase is Phase.STAGE
+        assert (recorded.stage, recorded.weight, recorded.drift_corrections) == (2, 50, 1)
+        assert recorded.metrics[0].outcome == "pass" and recorded.stages[-1] == 100
+
+        cluster.clear_requests()
+        engine.resume(deploy_deps, interrupted, actor="console:alice")
+
+        done = deployments.get(deps.store, interrupted.id)
+        assert done.state is State.SUCCEEDED
+        # Resumed at the recorded stage (50 % as recorded: nothing corrected), then on.
+        assert splits(cluster) == [(25, 75), (0, 100), (100, 0)]
+        assert (
+            "Canary resumed at 50% (stage 3/5): found stable 50 / canary 50 in VirtualService"
+            " prod/payments, as recorded." in out.getvalue()
+        )
+        stored = done.detail["canary"]
+        assert set(OLD_ROW) <= set(stored)  # every key the old readers knew is still written
+        assert stored["phase"] == "done" and stored["drift_corrections"] == 1
+        assert stored["started_at"] == OLD_ROW["started_at"]

@@ -22,7 +22,8 @@ from services.deploy import deployments
 from services.deploy.backend import AbortedError, AlreadyThereError, Backend
 from services.deploy.backends.kubernetes.backend import kubernetes_backend
 from services.deploy.backends.kubernetes.bluegreen_cleanup import scale_down_idle
-from services.deploy.backends.kubernetes.rolling import rollout_status, split_image
+from services.deploy.backends.kubernetes.images import split_image
+from services.deploy.backends.kubernetes.rollout import rollout_status
 from services.deploy.backends.kubernetes.settings import KubernetesTarget
 from services.deploy.deployments import NewDeployment
 from services.deploy.model import Kind, State

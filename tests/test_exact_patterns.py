@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from handlers.params import SLACK_CHANNEL, SLACK_USER
 from handlers.rendering import mention
 from services.deploy.analysis.run import AnalysisConfigError, QueryContext, render_query
-from services.deploy.backends.kubernetes.rolling import image_problems
+from services.deploy.backends.kubernetes.images import image_problems
 from services.errors import UserFacingError
 from services.git.errors import InvalidInputError
 from services.git.settings import RepositorySettings

@@ -19,6 +19,7 @@ from handlers.commands.registry import chat_command
 from handlers.context import CommandEnv
 from handlers.replies import Reply
 from services.deploy import controls, deployments
+from services.deploy.live import stored
 from services.deploy.model import Deployment, State
 from services.errors import UserFacingError
 
@@ -97,8 +98,8 @@ def next_commands(deployment: Deployment) -> list[str]:
     if state is State.INTERRUPTED:
         words = ["deploy resume", "deploy rollback"]
     elif controls.is_live(deployment):
-        live = deployment.detail.get("canary") or {}
-        held = live.get("paused") or live.get("waiting")
+        canary = stored(deployment.detail)
+        held = canary is not None and (canary.paused or canary.waiting)
         words = ["deploy promote", "deploy resume" if held else "deploy pause", "deploy abort"]
     elif state in (
         State.APPROVED,

@@ -60,6 +60,9 @@ class MetricRow:
             reason=str(data.get("reason") or ""),
         )
 
+    def as_data(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
 
 @dataclass(frozen=True)
 class CanaryState:

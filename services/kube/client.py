@@ -1,242 +1,75 @@
-"""The only module that talks to the Kubernetes API (the official `kubernetes` client, sync).
+"""The only module that talks to the Kubernetes API (the official `kubernetes` client, sync):
+typed calls on one namespace, by API family (Deployments and their ReplicaSets and pods,
+Services, Istio VirtualServices, Leases).
 
-Objects come back as the JSON the API server sent (``dict``), not as the client's
-models: a pod template copied back into a Deployment (``rollout undo``) must keep
-every field, including ones newer than this client's models.
-
-Errors form their own tree, as in kopf's ``_cogs/clients``::
-
-    KubeError (a DeployError: message + hint, `changed`, `retryable`)
-    ├── KubeNotFoundError      404
-    ├── KubeConflictError      409 - retryable
-    ├── KubeForbiddenError     401/403 - the bot's RBAC or credentials
-    └── KubeUnavailableError   5xx, 429, connection problems - retryable
-
-A refused request changes nothing, so these errors say ``changed=False``; a
-caller that already changed the cluster earlier says otherwise. Messages say
-what failed and what to do, and never carry credentials or request headers.
+Objects come back as the JSON the API server sent (services.kube.objects); failures are
+the error tree of services.kube.errors; how the API server is reached is
+services.kube.connection. Their names stay importable from here.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
 import kubernetes.client
-import kubernetes.config
 import urllib3
 from kubernetes.client.exceptions import ApiException
 
-from services.errors import DeployError
-from services.kube.settings import ApiServerConnection, NamespacedConnection
+from services.kube.connection import (
+    FIELD_MANAGER,
+    REQUEST_TIMEOUT,
+    USER_AGENT,
+    build_api_client,
+)
+from services.kube.errors import (
+    KubeConflictError,
+    KubeError,
+    KubeForbiddenError,
+    KubeNotFoundError,
+    KubeUnavailableError,
+    from_api_exception,
+    redact,
+    transport_reason,
+)
+from services.kube.objects import (
+    JSON,
+    JSON_PATCH,
+    MERGE_PATCH,
+    POD_TEMPLATE_HASH,
+    REVISION,
+    STRATEGIC_MERGE_PATCH,
+    Obj,
+    label_selector,
+    revision_of,
+)
+from services.kube.settings import NamespacedConnection
 
-Obj = dict[str, Any]
-
-JSON_PATCH = "application/json-patch+json"
-MERGE_PATCH = "application/merge-patch+json"
-STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
-JSON = "application/json"  # a create or replace: the whole object
-
-REVISION = "deployment.kubernetes.io/revision"
-POD_TEMPLATE_HASH = "pod-template-hash"
-FIELD_MANAGER = "hotfix-bot"
-# (connect, read) seconds: a hung API server must not hold the bot's worker forever.
-REQUEST_TIMEOUT = (10.0, 30.0)
-
-
-# --------------------------------------------------------------------------- errors
-
-
-class KubeError(DeployError):
-    """A Kubernetes API request failed; nothing was changed by that request."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        hint: str | None = None,
-        changed: bool = False,
-        retryable: bool = False,
-        status: int | None = None,
-    ) -> None:
-        super().__init__(message, hint=hint, changed=changed, retryable=retryable)
-        self.status = status
-
-
-class KubeNotFoundError(KubeError):
-    """The object does not exist (404)."""
-
-
-class KubeConflictError(KubeError):
-    """Someone else changed the object meanwhile (409): read it again and retry."""
-
-    def __init__(self, message: str, *, hint: str | None = None, status: int | None = 409) -> None:
-        super().__init__(message, hint=hint, retryable=True, status=status)
-
-
-class KubeForbiddenError(KubeError):
-    """The cluster refused the bot (403), or did not accept its credentials (401)."""
-
-
-class KubeUnavailableError(KubeError):
-    """The API server is unreachable or failing (5xx, 429, connection errors): retry later."""
-
-    def __init__(self, message: str, *, hint: str | None = None, status: int | None = None) -> None:
-        super().__init__(message, hint=hint, retryable=True, status=status)
-
-
-_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
-
-
-def redact(text: str) -> str:
-    """Drop ``user:password@`` from any URL in the text."""
-    return _USERINFO.sub("", text)
-
-
-def _status_message(exc: ApiException) -> str:
-    """The API server's own explanation (its ``Status.message``), never the headers."""
-    body = exc.body
-    if isinstance(body, bytes):
-        body = body.decode("utf-8", "replace")
-    if isinstance(body, str) and body:
-        try:
-            status = json.loads(body)
-        except ValueError:
-            return redact(body.strip()[:300])
-        if isinstance(status, dict) and status.get("message"):
-            return redact(str(status["message"])[:500])
-    return str(exc.reason or f"HTTP {exc.status}")
-
-
-def _from_api_exception(exc: ApiException, what: str, where: str, rbac: str) -> KubeError:
-    code = int(exc.status or 0)
-    reason = _status_message(exc)
-    if code == 0:  # TLS and other transport problems the client folds into ApiException
-        return KubeUnavailableError(
-            f"Could not {what}: cannot reach the Kubernetes API: {reason}",
-            hint="Check the cluster address and its certificate in the kubeconfig, then retry.",
-        )
-    if code == 401:
-        return KubeForbiddenError(
-            f"Could not {what}: the cluster did not accept the bot's credentials: {reason}",
-            hint="Renew the token or kubeconfig the bot uses (kubernetes.kubeconfig / in-cluster service account).",
-            status=code,
-        )
-    if code == 403:
-        return KubeForbiddenError(
-            f"Could not {what}: the cluster refused: {reason}; check the bot's RBAC",
-            hint=f"The bot needs {rbac} in namespace {where}: add it to the Role bound to the bot's"
-            " service account (or user), or ask a cluster admin.",
-            status=code,
-        )
-    if code == 404:
-        return KubeNotFoundError(
-            f"Could not {what}: {reason}",
-            hint=f"Check kubernetes.namespace and kubernetes.deployment in the config against namespace {where}.",
-            status=code,
-        )
-    if code == 409:
-        return KubeConflictError(
-            f"Could not {what}: {reason}",
-            hint="Someone changed it at the same moment; retrying usually works.",
-        )
-    if code == 429 or code >= 500:
-        return KubeUnavailableError(
-            f"Could not {what}: the API server answered {code}: {reason}",
-            hint="The cluster is overloaded or failing; retry in a minute.",
-            status=code,
-        )
-    if code == 422:
-        return KubeError(
-            f"Could not {what}: the cluster rejected the change as invalid: {reason}",
-            hint="Check the image and container settings in the config.",
-            status=code,
-        )
-    return KubeError(f"Could not {what}: the API server answered {code}: {reason}", status=code)
-
-
-def _transport_reason(exc: BaseException) -> str:
-    inner = getattr(exc, "reason", None) or exc
-    text = str(inner)
-    # urllib3 prefixes the connection object's repr; the end says what happened.
-    return redact(text.rsplit(": ", 1)[-1] if ": " in text else text)[:200]
-
-
-# --------------------------------------------------------------------------- configuration
-
-
-USER_AGENT = "hotfix-bot/0.1 (kubernetes-python)"
-
-
-def build_api_client(target: ApiServerConnection) -> kubernetes.client.ApiClient:
-    """An ApiClient for the target: `host` alone (tests, `kubectl proxy`), in-cluster, or kubeconfig.
-
-    With `host` and a kubeconfig/context or in_cluster, the credentials come from the
-    latter and `host` overrides the server address.
-    """
-    config = kubernetes.client.Configuration()
-    try:
-        if target.in_cluster:
-            kubernetes.config.load_incluster_config(client_configuration=config)  # type: ignore[no-untyped-call]
-        elif target.kubeconfig or target.context or not target.host:
-            kubernetes.config.load_kube_config(  # type: ignore[no-untyped-call]
-                config_file=target.kubeconfig,
-                context=target.context,
-                client_configuration=config,
-            )
-    except Exception as exc:  # a boundary: any way of failing to load is a config problem
-        source = (
-            "the in-cluster service account"
-            if target.in_cluster
-            else f"kubeconfig {target.kubeconfig or '(default)'}"
-            + (f", context {target.context}" if target.context else "")
-        )
-        # A parse error may quote the file (and its token): only say what kind of error it was.
-        known = isinstance(exc, kubernetes.config.ConfigException | OSError)
-        reason = redact(str(exc))[:200] if known else f"{type(exc).__name__} while reading it"
-        raise KubeError(
-            f"Cannot load the Kubernetes configuration from {source}: {reason}",
-            hint="Set kubernetes.kubeconfig / kubernetes.context, or kubernetes.in_cluster: true, for this environment.",
-        ) from None
-    if target.host:
-        config.host = target.host.rstrip("/")
-    client = kubernetes.client.ApiClient(config)
-    # The cluster's audit log (and the tests' RBAC check) can tell the bot's requests apart.
-    client.user_agent = USER_AGENT
-    return client
-
-
-def label_selector(selector: Mapping[str, Any]) -> str:
-    """A LabelSelector object as the ``labelSelector`` query string (``a=b,c in (d,e)``)."""
-    parts = [f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items())]
-    for expr in selector.get("matchExpressions") or []:
-        key, op = expr["key"], expr["operator"]
-        values = ",".join(sorted(expr.get("values") or []))
-        if op == "In":
-            parts.append(f"{key} in ({values})")
-        elif op == "NotIn":
-            parts.append(f"{key} notin ({values})")
-        elif op == "Exists":
-            parts.append(key)
-        elif op == "DoesNotExist":
-            parts.append(f"!{key}")
-    return ",".join(parts)
-
-
-def revision_of(obj: Mapping[str, Any]) -> int:
-    """The ``deployment.kubernetes.io/revision`` annotation of a Deployment or ReplicaSet (0 if none)."""
-    annotations = (obj.get("metadata") or {}).get("annotations") or {}
-    try:
-        return int(annotations.get(REVISION, "0"))
-    except ValueError:
-        return 0
-
-
-# --------------------------------------------------------------------------- the client
+__all__ = [
+    "FIELD_MANAGER",
+    "JSON",
+    "JSON_PATCH",
+    "MERGE_PATCH",
+    "POD_TEMPLATE_HASH",
+    "REQUEST_TIMEOUT",
+    "REVISION",
+    "STRATEGIC_MERGE_PATCH",
+    "USER_AGENT",
+    "KubeClient",
+    "KubeConflictError",
+    "KubeError",
+    "KubeForbiddenError",
+    "KubeNotFoundError",
+    "KubeUnavailableError",
+    "Obj",
+    "build_api_client",
+    "label_selector",
+    "redact",
+    "revision_of",
+]
 
 
 class KubeClient:
@@ -278,11 +111,11 @@ class KubeClient:
                     *args, _preload_content=False, _request_timeout=REQUEST_TIMEOUT, **kwargs
                 )
             except ApiException as exc:
-                raise _from_api_exception(exc, what, self.namespace, rbac) from None
+                raise from_api_exception(exc, what, self.namespace, rbac) from None
             except (urllib3.exceptions.HTTPError, OSError) as exc:
                 raise KubeUnavailableError(
                     f"Could not {what}: cannot reach the Kubernetes API at {self.host}:"
-                    f" {_transport_reason(exc)}",
+                    f" {transport_reason(exc)}",
                     hint="Check kubernetes.host / the kubeconfig and the network path to the cluster, then retry.",
                 ) from None
         except KubeUnavailableError as exc:

@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from services.clock import Clock
-from services.kube.client import KubeConflictError, KubeError, KubeNotFoundError
+from services.kube.errors import KubeConflictError, KubeError, KubeNotFoundError
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,8 @@
 """The Kubernetes backend: rolling updates of one Deployment, blue-green behind a Service, or
 a progressive canary weighted by an Istio VirtualService.
 
-Only `kube_client` talks to the API; the strategies live in `kube_rolling`,
-`kube_bluegreen` and `kube_canary`. Waiting uses the injected clock, so tests drive a rollout by time.
+Only `services.kube` talks to the API; the strategies live in `rolling`, `bluegreen` and
+`canary/`. Waiting uses the injected clock, so tests drive a rollout by time.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from services.clock import Clock
 from services.deploy.backend import Backend, DeployContext
 from services.deploy.backends.kubernetes.bluegreen import BlueGreenBackend
-from services.deploy.backends.kubernetes.canary.walk import CanaryBackend
+from services.deploy.backends.kubernetes.canary.backend import CanaryBackend
 from services.deploy.backends.kubernetes.rolling import Connect, RollingBackend
 from services.deploy.backends.kubernetes.settings import KubernetesTarget
 from services.errors import UserFacingError

@@ -13,15 +13,13 @@ from typing import Any
 
 from services.clock import Clock
 from services.deploy.backend import AbortedError, AlreadyThereError, Progress, Running, ShouldAbort
-from services.deploy.backends.kubernetes.rolling import (
-    Connect,
+from services.deploy.backends.kubernetes.images import image_of, image_problems, split_image
+from services.deploy.backends.kubernetes.rolling import Connect
+from services.deploy.backends.kubernetes.rollout import (
     deployment_problems,
-    image_of,
-    image_problems,
     refuse_paused,
     rollout_status,
     running,
-    split_image,
     wait_for_rollout,
 )
 from services.deploy.backends.kubernetes.settings import BlueGreenSettings, KubernetesTarget
