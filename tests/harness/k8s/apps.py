@@ -38,12 +38,12 @@ class Script:
     restarts: int = 0  # restartCount shown by crashlooping pods
 
 
-def _template_key(template: Mapping[str, Any]) -> str:
-    """A pod template compared the way the controller does: without pod-template-hash."""
+def template_key(template: Mapping[str, Any], hash_label: str = POD_TEMPLATE_HASH) -> str:
+    """A pod template compared the way the controller does: without its hash label."""
     template = copy.deepcopy(dict(template))
     labels = template.get("metadata", {}).get("labels")
     if isinstance(labels, dict):
-        labels.pop(POD_TEMPLATE_HASH, None)
+        labels.pop(hash_label, None)
     return canonical(template)
 
 
@@ -85,8 +85,8 @@ class DeploymentControllerMixin(EmulatorState):
         desired = spec["replicas"]
         paused = bool(spec.get("paused"))
         owned = self._owned_replica_sets(deploy)
-        key = _template_key(spec["template"])
-        new_rs = next((rs for rs in owned if _template_key(rs["spec"]["template"]) == key), None)
+        key = template_key(spec["template"])
+        new_rs = next((rs for rs in owned if template_key(rs["spec"]["template"]) == key), None)
         max_revision = max((_revision(rs) for rs in owned), default=0)
         if not paused:
             if new_rs is None:
@@ -197,7 +197,7 @@ class DeploymentControllerMixin(EmulatorState):
 
     def _create_replica_set(self, deploy: Mapping[str, Any], revision: int) -> dict[str, Any]:
         meta, spec = deploy["metadata"], deploy["spec"]
-        template_hash = safe_encode(str(fnv32a(_template_key(spec["template"]).encode())))
+        template_hash = safe_encode(str(fnv32a(template_key(spec["template"]).encode())))
         template = copy.deepcopy(spec["template"])
         template.setdefault("metadata", {}).setdefault("labels", {})[POD_TEMPLATE_HASH] = (
             template_hash
@@ -297,8 +297,8 @@ class DeploymentControllerMixin(EmulatorState):
         spec = deploy["spec"]
         desired = spec["replicas"]
         owned = self._owned_replica_sets(deploy)
-        key = _template_key(spec["template"])
-        new_rs = next((rs for rs in owned if _template_key(rs["spec"]["template"]) == key), None)
+        key = template_key(spec["template"])
+        new_rs = next((rs for rs in owned if template_key(rs["spec"]["template"]) == key), None)
         total = sum(rs["status"].get("replicas", 0) for rs in owned)
         ready = sum(rs["status"].get("readyReplicas", 0) for rs in owned)
         available = sum(rs["status"].get("availableReplicas", 0) for rs in owned)

@@ -56,17 +56,37 @@ from tests.harness.k8s.records import Failure, RecordedRequest
 from tests.harness.k8s.resources import (
     DEPLOYMENTS,
     LEASES,
+    ROLLOUTS,
     SERVICES,
     VIRTUAL_SERVICES,
     ResourceType,
     resource_type,
 )
+from tests.harness.k8s.rollouts import ROLLOUT_MODES, RolloutControllerMixin, RolloutScript
 from tests.harness.k8s.server import HttpMixin, _Server
 from tests.harness.k8s.store import StoreMixin
 from tests.harness.k8s.validation import ValidationMixin
 
+DEFAULT_CANARY = {
+    "canary": {
+        "steps": [
+            {"setWeight": 20},
+            {"pause": {}},
+            {"setWeight": 50},
+            {"pause": {"duration": "10s"}},
+        ]
+    }
+}
 
-class K8sEmulator(HttpMixin, StoreMixin, ValidationMixin, DeploymentControllerMixin, PodsMixin):
+
+class K8sEmulator(
+    HttpMixin,
+    StoreMixin,
+    ValidationMixin,
+    DeploymentControllerMixin,
+    PodsMixin,
+    RolloutControllerMixin,
+):
     """An in-memory Kubernetes API server on ``http://127.0.0.1:<port>``.
 
     Serves apps/v1 Deployments (with ``/status`` and ``/scale``) and ReplicaSets,
@@ -109,6 +129,8 @@ class K8sEmulator(HttpMixin, StoreMixin, ValidationMixin, DeploymentControllerMi
         self._pod_order: dict[tuple[str, str], int] = {}
         self._proven: set[str] = set()  # uids of ReplicaSets that were once fully available
         self.errors: list[str] = []  # tracebacks of the emulator's own bugs (answered 500)
+        self._rollout_scripts: dict[tuple[str, str], RolloutScript] = {}
+        self.pruned: list[str] = []  # custom-resource fields dropped as not in the CRD schema
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -247,6 +269,8 @@ class K8sEmulator(HttpMixin, StoreMixin, ValidationMixin, DeploymentControllerMi
                 for rt, ns, name in sorted(self._objects, key=lambda k: (k[1], k[2])):
                     if rt is DEPLOYMENTS:
                         self._reconcile(ns, name, advance=True)
+                    elif rt is ROLLOUTS:
+                        self._reconcile_rollout(ns, name, advance=True)
 
     def add_deployment(
         self,
@@ -327,6 +351,58 @@ class K8sEmulator(HttpMixin, StoreMixin, ValidationMixin, DeploymentControllerMi
         with self._lock:
             return copy.deepcopy(self._create(VIRTUAL_SERVICES, namespace, body))
 
+    def add_rollout(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        image: str,
+        container: str = "app",
+        replicas: int = 3,
+        strategy: Mapping[str, Any] | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Create an Argo Rollout already rolled out (stable) at revision 1.
+
+        ``strategy`` is spec.strategy as written in the manifest (default: a canary of
+        setWeight 20, pause, setWeight 50, pause 10s)."""
+        labels = dict(labels or {"app": name})
+        body = {
+            "apiVersion": ROLLOUTS.api_version,
+            "kind": "Rollout",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {
+                "replicas": replicas,
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {"containers": [{"name": container, "image": image}]},
+                },
+                "strategy": copy.deepcopy(dict(strategy or DEFAULT_CANARY)),
+            },
+        }
+        with self._lock:
+            self._create(ROLLOUTS, namespace, body)
+            return self.get(ROLLOUTS, namespace, name) or {}
+
+    def script_rollout(
+        self, namespace: str, name: str, mode: str, *, at_step: int = 0, deadline_ticks: int = 3
+    ) -> None:
+        """How this Rollout's next updates behave: ``healthy``; ``degraded`` (new pods never get
+        ready; ProgressDeadlineExceeded after ``deadline_ticks``); ``aborts`` (the analysis
+        at step ``at_step`` fails and the controller aborts)."""
+        if mode not in ROLLOUT_MODES:
+            raise ValueError(f"mode must be one of {ROLLOUT_MODES}")
+        with self._lock:
+            script = self._rollout_scripts.setdefault((namespace, name), RolloutScript())
+            script.mode, script.at_step, script.deadline_ticks = mode, at_step, deadline_ticks
+
+    def rollout_replica_sets(self, namespace: str, rollout: str) -> list[dict[str, Any]]:
+        """The ReplicaSets the Rollout owns, oldest revision first."""
+        with self._lock:
+            ro = self._objects.get((ROLLOUTS, namespace, rollout))
+            return [copy.deepcopy(rs) for rs in self._rollout_replica_sets(ro)] if ro else []
+
     def get(self, kind: str | ResourceType, namespace: str, name: str) -> dict[str, Any] | None:
         """The stored object (a copy), or None. ``kind``: "Deployment", "deployments", "svc", ..."""
         rt = resource_type(kind)
@@ -374,3 +450,5 @@ class K8sEmulator(HttpMixin, StoreMixin, ValidationMixin, DeploymentControllerMi
         """What the controllers do when an object they watch changed."""
         if rt is DEPLOYMENTS and (rt, namespace, name) in self._objects:
             self._reconcile(namespace, name)
+        elif rt is ROLLOUTS and (rt, namespace, name) in self._objects:
+            self._reconcile_rollout(namespace, name)

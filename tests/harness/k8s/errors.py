@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tests.harness.k8s.resources import ResourceType
@@ -76,8 +76,9 @@ def conflict(rt: ResourceType, name: str) -> ApiError:
     )
 
 
-def invalid(rt: ResourceType, name: str, causes: list[tuple[str, str]]) -> ApiError:
-    text = ", ".join(f"{fld}: {msg}" for fld, msg in causes)
+def invalid(rt: ResourceType, name: str, causes: Sequence[tuple[str, ...]]) -> ApiError:
+    """422 Invalid; a cause is (field, message) or (field, message, reason)."""
+    text = ", ".join(f"{cause[0]}: {cause[1]}" for cause in causes)
     return ApiError(
         422,
         f'{rt.kind_qualified} "{name}" is invalid: {text}',
@@ -86,7 +87,12 @@ def invalid(rt: ResourceType, name: str, causes: list[tuple[str, str]]) -> ApiEr
             "group": rt.group,
             "kind": rt.kind,
             "causes": [
-                {"reason": "FieldValueInvalid", "message": msg, "field": fld} for fld, msg in causes
+                {
+                    "reason": cause[2] if len(cause) > 2 else "FieldValueInvalid",
+                    "message": cause[1],
+                    "field": cause[0],
+                }
+                for cause in causes
             ],
         },
     )

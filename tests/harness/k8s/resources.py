@@ -48,6 +48,16 @@ PODS = ResourceType("", "v1", "pods", "Pod", ("po",))
 VIRTUAL_SERVICES = ResourceType(
     "networking.istio.io", "v1beta1", "virtualservices", "VirtualService", ("vs",), builtin=False
 )
+# Argo Rollouts (the CRD in ../shared/specs/argo-rollouts): status and scale subresources.
+ROLLOUTS = ResourceType(
+    "argoproj.io",
+    "v1alpha1",
+    "rollouts",
+    "Rollout",
+    ("ro",),
+    builtin=False,
+    subresources=frozenset({"status", "scale"}),
+)
 # Leases (client-go leader election): a PUT of an absent Lease creates it, and a PUT must
 # carry metadata.resourceVersion (422 without), as pkg/registry/coordination/lease says.
 LEASES = ResourceType(
@@ -59,7 +69,7 @@ LEASES = ResourceType(
     create_on_update=True,
     unconditional_update=False,
 )
-TYPES = (DEPLOYMENTS, REPLICASETS, SERVICES, PODS, VIRTUAL_SERVICES, LEASES)
+TYPES = (DEPLOYMENTS, REPLICASETS, SERVICES, PODS, VIRTUAL_SERVICES, ROLLOUTS, LEASES)
 BY_PATH = {(rt.group, rt.version, rt.plural): rt for rt in TYPES}
 _BY_NAME: dict[str, ResourceType] = {}
 for _rt in TYPES:

@@ -14,7 +14,7 @@ from tests.harness.k8s.errors import ApiError, conflict
 from tests.harness.k8s.labels import selector_string
 from tests.harness.k8s.patches import JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH
 from tests.harness.k8s.records import SESSION_REQUESTS, RecordedRequest
-from tests.harness.k8s.resources import BY_PATH, TYPES, ResourceType
+from tests.harness.k8s.resources import BY_PATH, ROLLOUTS, TYPES, ResourceType
 from tests.harness.k8s.state import EmulatorState
 
 if TYPE_CHECKING:
@@ -121,10 +121,18 @@ class HttpMixin(EmulatorState):
             copy.deepcopy(self._scripts),
             dict(self._pod_order),
             set(self._proven),
+            copy.deepcopy(self._rollout_scripts),
         )
 
     def _restore(self, saved: tuple[Any, ...]) -> None:
-        self._objects, self._rv, self._scripts, self._pod_order, self._proven = saved
+        (
+            self._objects,
+            self._rv,
+            self._scripts,
+            self._pod_order,
+            self._proven,
+            self._rollout_scripts,
+        ) = saved
 
     def _failure_for(self, method: str, path: str) -> tuple[int, Any] | None:
         for failure in self._failures:
@@ -322,10 +330,20 @@ class HttpMixin(EmulatorState):
                 for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
             },
             "spec": {"replicas": obj["spec"].get("replicas", 1)},
-            "status": {
-                "replicas": (obj.get("status") or {}).get("replicas", 0),
-                "selector": selector_string(obj["spec"].get("selector") or {}),
-            },
+            "status": self._scale_status(rt, obj),
+        }
+
+    @staticmethod
+    def _scale_status(rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
+        status = obj.get("status") or {}
+        if rt is ROLLOUTS:  # the CRD's statusReplicasPath and labelSelectorPath
+            return {
+                "replicas": status.get("HPAReplicas", 0),
+                "selector": status.get("selector", ""),
+            }
+        return {
+            "replicas": status.get("replicas", 0),
+            "selector": selector_string(obj["spec"].get("selector") or {}),
         }
 
     def _serve_scale(

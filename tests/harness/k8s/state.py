@@ -26,3 +26,4 @@ class EmulatorState:
     _pod_order: dict[tuple[str, str], int]
     _proven: set[str]
     errors: list[str]
+    pruned: list[str]

@@ -7,7 +7,8 @@ from typing import Any
 
 from tests.harness.k8s.coordination import micro_time, validate_lease
 from tests.harness.k8s.core import default_pod_spec, validate_pod_spec, validate_service
-from tests.harness.k8s.errors import invalid
+from tests.harness.k8s.custom import StructuralSchema, immutable_selector, rollout_schema
+from tests.harness.k8s.errors import ApiError, invalid
 from tests.harness.k8s.labels import (
     DNS_1035_RE,
     DNS_SUBDOMAIN_RE,
@@ -20,6 +21,7 @@ from tests.harness.k8s.resources import (
     LEASES,
     PODS,
     REPLICASETS,
+    ROLLOUTS,
     SERVICES,
     VIRTUAL_SERVICES,
     ResourceType,
@@ -32,6 +34,12 @@ class ValidationMixin(EmulatorState):
     """What the API server's registry strategies do before storing: default, then validate."""
 
     def _default(self, rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
+        if rt is ROLLOUTS:
+            schema = self._crd_schema(rt)
+            where = f"{rt.kind} {obj['metadata'].get('namespace')}/{obj['metadata'].get('name')}"
+            self.pruned += [f"{where}: {path}" for path in schema.prune(obj)]
+            schema.default(obj)
+            return
         spec = obj.get("spec")
         if rt is LEASES and isinstance(spec, dict):
             for key in ("acquireTime", "renewTime"):
@@ -76,7 +84,7 @@ class ValidationMixin(EmulatorState):
     def _validate(self, rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
         meta = obj["metadata"]
         name = meta["name"]
-        errors: list[tuple[str, str]] = []
+        errors: list[tuple[str, ...]] = []
         name_re, name_rule = (
             (DNS_1035_RE, "a DNS-1035 label")
             if rt is SERVICES
@@ -96,7 +104,9 @@ class ValidationMixin(EmulatorState):
         ):
             errors.append(("metadata.annotations", "Invalid value: must be a map of strings"))
         spec: Any = obj.get("spec")
-        if rt is LEASES:  # spec is optional (a struct, not a pointer, in Go)
+        if rt is ROLLOUTS:
+            errors += self._crd_schema(rt).errors(obj) + immutable_selector(obj, old)
+        elif rt is LEASES:  # spec is optional (a struct, not a pointer, in Go)
             errors += validate_lease(spec)
         elif rt is not VIRTUAL_SERVICES and not isinstance(spec, dict):
             errors.append(("spec", "Required value"))
@@ -110,6 +120,13 @@ class ValidationMixin(EmulatorState):
             errors.append(("spec", "Invalid value: must be an object"))
         if errors:
             raise invalid(rt, name, errors)
+
+    @staticmethod
+    def _crd_schema(rt: ResourceType) -> StructuralSchema:
+        schema = rollout_schema()
+        if schema is None:  # the CRD is not installed: the API server does not know the path
+            raise ApiError(404, "the server could not find the requested resource")
+        return schema
 
     def _validate_workload(
         self, rt: ResourceType, spec: dict[str, Any], old: dict[str, Any] | None
