@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tests.harness.k8s.apps import template_key
+from tests.harness.k8s.core import default_pod_spec
 from tests.harness.k8s.resources import REPLICASETS, ROLLOUTS, SERVICES
 from tests.harness.k8s.state import EmulatorState
 from tests.harness.k8s.util import fnv32a, safe_encode, timestamp
@@ -110,8 +111,9 @@ class RolloutControllerMixin(EmulatorState):
         spec = ro["spec"]
         status: dict[str, Any] = copy.deepcopy(ro.get("status") or {})
         script = self._rollout_scripts.setdefault((namespace, name), RolloutScript())
-        pod_hash = safe_encode(str(fnv32a(template_key(spec["template"], HASH_LABEL).encode())))
+        pod_hash = self._pod_hash(ro)
         new_rs = self._ensure_rollout_rs(ro, pod_hash)
+        ro = self._annotate_revision(ro, str(_rs_revision(new_rs)))
         steps = (spec["strategy"].get("canary") or {}).get("steps") or []
         if status.get("currentPodHash") != pod_hash:  # a new revision: start over
             for key in ("pauseConditions", "controllerPause", "abort", "abortedAt", "promoteFull"):
@@ -217,6 +219,31 @@ class RolloutControllerMixin(EmulatorState):
                 status.pop("controllerPause", None)
                 return index + 1
         return index
+
+    def _pod_hash(self, ro: dict[str, Any]) -> str:
+        """The hash of the ReplicaSet for the Rollout's template: an existing ReplicaSet's when
+        their templates are equal once the Rollout's is defaulted like a pod template
+        (replicasetutil.PodTemplateEqualIgnoreHash), else a new one."""
+        template = copy.deepcopy(ro["spec"]["template"])
+        if isinstance(template.get("spec"), dict):
+            default_pod_spec(template["spec"])
+        key = template_key(template, HASH_LABEL)
+        for rs in self._rollout_replica_sets(ro):
+            if template_key(rs["spec"]["template"], HASH_LABEL) == key:
+                return _rs_hash(rs)
+        return safe_encode(str(fnv32a(key.encode())))
+
+    def _annotate_revision(self, ro: dict[str, Any], revision: str) -> dict[str, Any]:
+        """The controller keeps the Rollout's rollout.argoproj.io/revision on its new ReplicaSet's."""
+        if (ro["metadata"].get("annotations") or {}).get(REVISION) == revision:
+            return ro
+        new = copy.deepcopy(ro)
+        new["metadata"].setdefault("annotations", {})[REVISION] = revision
+        meta = ro["metadata"]
+        updated: dict[str, Any] = self._update(  # type: ignore[attr-defined]
+            ROLLOUTS, meta["namespace"], meta["name"], new, reconcile=False
+        )
+        return updated
 
     def _ensure_rollout_rs(self, ro: dict[str, Any], pod_hash: str) -> dict[str, Any]:
         owned = self._rollout_replica_sets(ro)
