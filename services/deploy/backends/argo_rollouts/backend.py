@@ -5,8 +5,9 @@ aborted first (traffic back to stable at once); with ``rollback: undo`` the pod 
 the chosen ReplicaSet - the previous revision, the one that ran before this deployment, or
 the one that ran ``--version`` - goes back into ``spec.template`` without its
 ``rollouts-pod-template-hash`` label, and the controller, finding the stable ReplicaSet's
-template again, skips the steps. A template that already matches is the plugin's "skipped
-rollback".
+template again, skips the steps; any other revision is then promoted at once
+(``promote --full``): it ran before, its canary steps are not walked again. A template that
+already matches is the plugin's "skipped rollback".
 """
 
 from __future__ import annotations
@@ -291,6 +292,7 @@ class ArgoRolloutsBackend:
                 version=split_image(image)[1] or image,
                 stable_image=view.image,
                 image=image,
+                promote_full=True,
             ).until_done()
         return {
             "summary": f"back on {image}: revision {chosen_revision} restored as revision"

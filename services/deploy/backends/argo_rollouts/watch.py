@@ -57,6 +57,7 @@ class RolloutWatch:
         version: str,
         stable_image: str | None,
         image: str | None = None,
+        promote_full: bool = False,
     ) -> None:
         self.api = api
         self.target = target
@@ -69,6 +70,9 @@ class RolloutWatch:
         self.stable_image = stable_image
         self.label = api.where(target.rollout)
         self.promoted = False
+        # A rollback's undo goes back to a version that ran already: promote it at once
+        # instead of walking the canary steps again.
+        self.promote_full = promote_full
         self.paused_by_us = False
         self.held_at: int | None = None  # the step we asked a person about (context.hold)
         recorded = context.recorded()
@@ -130,9 +134,11 @@ class RolloutWatch:
     def _steer(self, view: RolloutView) -> None:
         name = self.target.rollout
         controls = self.context.controls()
-        if controls.promote and not self.promoted:
+        if (controls.promote or self.promote_full) and not self.promoted:
+            if not view.observed:
+                return  # a template change not seen yet would reset promoteFull
             self.promoted = True
-            self.progress(f"promotion requested at step {self._step(view)}: promote --full")
+            self.progress(f"promoting {self.label} at step {self._step(view)}: promote --full")
             if view.paused:
                 self.api.unpause(name)
             if view.updating:
