@@ -146,6 +146,10 @@ def test_a_canary_walks_its_steps_to_healthy_and_resume_promotes_past_the_untime
     assert (Phase.STAGE, 20, 0) in walked and (Phase.STAGE, 50, 1) in walked
     assert walked[-1] == (Phase.DONE, 100, 2)
     assert any(s.waiting for s in context.reports)
+    assert context.announcements == [
+        f"Rollout {NS}/{NAME} waits for a person at step 2/4 (CanaryPauseStep): Resume on the"
+        f" card, or kubectl argo rollouts promote {NAME} -n {NS}."
+    ]
     assert context.reports[-1].extra["rollout_phase"] == "Healthy"
     # The writes the plugin would make: set the image (test + replace), then promote.
     writes = bot_writes(k8s)

@@ -91,9 +91,10 @@ class K8sEmulator(
 
     Serves apps/v1 Deployments (with ``/status`` and ``/scale``) and ReplicaSets,
     v1 Services and Pods, networking.istio.io/v1beta1 VirtualServices as a
-    custom resource, and coordination.k8s.io/v1 Leases (PUT needs a
-    resourceVersion and creates an absent Lease; MicroTime fields need six
-    fractional digits), all namespaced; namespaces exist implicitly.
+    custom resource, argoproj.io/v1alpha1 Rollouts (validated against their CRD, moved by
+    a small Argo controller: see ``custom`` and ``rollouts``), and coordination.k8s.io/v1
+    Leases (PUT needs a resourceVersion and creates an absent Lease; MicroTime fields need
+    six fractional digits), all namespaced; namespaces exist implicitly.
 
     Departures from Kubernetes, on purpose:
 

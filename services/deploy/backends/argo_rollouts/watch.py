@@ -166,6 +166,12 @@ class RolloutWatch:
                     f"the Rollout waits at step {self._step(view)} ({reason}): Resume goes on,"
                     " Promote goes to 100%"
                 )
+                # Where the card has no canary controls (blue-green), this says what to do.
+                self.context.announce(
+                    f"{self.label} waits for a person at step {self._step(view)} ({reason}):"
+                    f" Resume on the card, or kubectl argo rollouts promote {name}"
+                    f" -n {self.target.namespace}."
+                )
         if self.held_at is not None and not view.waiting_for_person:
             self._released()  # someone promoted it with the plugin meanwhile
 
