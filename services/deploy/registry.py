@@ -6,7 +6,7 @@ import logging
 
 from services.clock import Clock, SystemClock
 from services.deploy.backend import Backend, BackendType, BuildOrder, DeployContext, Tidied
-from services.deploy.backends import command, kubernetes
+from services.deploy.backends import argo_rollouts, command, kubernetes
 from services.deploy.model import Deployment
 from services.deploy.process import environment_for
 from services.deploy.settings import EnvironmentSettings
@@ -21,6 +21,7 @@ BACKENDS: dict[str, BackendType] = {
     for b in (
         command.BACKEND,
         kubernetes.BACKEND,
+        argo_rollouts.BACKEND,
     )
 }
 

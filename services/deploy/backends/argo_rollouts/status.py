@@ -1,0 +1,185 @@
+"""Reading a Rollout: what the card shows and the loop decides on, from its spec and status.
+
+The rules are the plugin's and the controller's (utils/rollout/rolloututil.go,
+utils/replicaset/canary.go): until ``status.observedGeneration`` (a string) equals
+``metadata.generation`` the controller has not seen the change; the canary's weight is the
+traffic router's (``status.canary.weights``) when there is one, else the step's
+``setWeight`` (the last one at or before ``status.currentStepIndex``, 100 past the last step);
+an update is done when ``status.stableRS`` is the ``currentPodHash`` and the phase Healthy.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from services.deploy.model import VERSION
+from services.kube.rollouts import revision_of
+
+# An image repository without tag or digest: [registry[:port]/]path/components.
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+REPOSITORY = re.compile(rf"(?:[A-Za-z0-9.-]+(?::[0-9]+)?/)?{_COMPONENT}(?:/{_COMPONENT})*")
+
+# Pause conditions that wait for a person (promote), as opposed to a timed pause step.
+CANARY_PAUSE = "CanaryPauseStep"
+BLUE_GREEN_PAUSE = "BlueGreenPause"
+
+
+def split_image(image: str) -> tuple[str, str | None]:
+    """``registry:5000/team/app:v1@sha256:…`` → (``registry:5000/team/app``, ``v1``)."""
+    name = image.split("@", 1)[0]
+    colon = name.rfind(":")
+    if colon > name.rfind("/"):
+        return name[:colon], name[colon + 1 :]
+    return name, None
+
+
+def image_problems(repository: str, version: str) -> list[str]:
+    problems = []
+    if not VERSION.fullmatch(version):
+        problems.append(
+            f"{version[:60]!r} is not an image tag (letters, digits, '.', '_', '-'; at most 128)."
+        )
+    if not REPOSITORY.fullmatch(repository):
+        problems.append(
+            f"argo_rollouts.image {repository!r} is not an image repository without tag or"
+            " digest (e.g. registry.example.com/team/payments)."
+        )
+    return problems
+
+
+def containers(obj: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The containers of a Rollout's or ReplicaSet's pod template."""
+    template = (obj.get("spec") or {}).get("template") or {}
+    found: list[dict[str, Any]] = (template.get("spec") or {}).get("containers") or []
+    return found
+
+
+def container_index(obj: Mapping[str, Any], container: str) -> int | None:
+    return next((i for i, c in enumerate(containers(obj)) if c.get("name") == container), None)
+
+
+def image_of(obj: Mapping[str, Any], container: str) -> str | None:
+    index = container_index(obj, container)
+    if index is None:
+        return None
+    image = containers(obj)[index].get("image")
+    return str(image) if image else None
+
+
+def strategy_of(obj: Mapping[str, Any]) -> str | None:
+    strategy = (obj.get("spec") or {}).get("strategy") or {}
+    if "canary" in strategy:
+        return "canary"
+    if "blueGreen" in strategy:
+        return "blue-green"
+    return None
+
+
+def steps_of(obj: Mapping[str, Any]) -> list[dict[str, Any]]:
+    strategy = (obj.get("spec") or {}).get("strategy") or {}
+    found: list[dict[str, Any]] = (strategy.get("canary") or {}).get("steps") or []
+    return found
+
+
+def stages_of(obj: Mapping[str, Any]) -> tuple[int, ...]:
+    """The weights the canary walks through (its setWeight steps, then 100); blue-green is
+    preview (0) then active (100)."""
+    weights = [int(s["setWeight"]) for s in steps_of(obj) if "setWeight" in s]
+    if not weights or weights[-1] != 100:
+        weights.append(100)
+    return tuple(weights) if strategy_of(obj) == "canary" else (0, 100)
+
+
+def set_weight(steps: list[dict[str, Any]], index: int) -> int:
+    """replicasetutil.GetCurrentSetWeight."""
+    if index >= len(steps):
+        return 100
+    for step in reversed(steps[: index + 1]):
+        if "setWeight" in step:
+            return int(step["setWeight"])
+    return 0
+
+
+@dataclass(frozen=True)
+class RolloutView:
+    """One read of a Rollout, in the terms the backend decides on."""
+
+    name: str
+    observed: bool  # the controller has seen the latest spec
+    phase: str
+    message: str
+    paused: bool  # spec.paused: someone (the card's Pause) holds it
+    pause_reasons: tuple[str, ...]
+    controller_pause: bool
+    aborted: bool
+    current_hash: str
+    stable_hash: str
+    step_index: int | None
+    step_count: int
+    untimed_pause: bool  # the current step is a pause without duration
+    weight: int
+    image: str | None
+    revision: int
+
+    @property
+    def updating(self) -> bool:
+        return bool(self.current_hash) and self.current_hash != self.stable_hash
+
+    @property
+    def done(self) -> bool:
+        return self.observed and not self.updating and self.phase == "Healthy"
+
+    @property
+    def degraded(self) -> bool:
+        return self.observed and self.phase == "Degraded"
+
+    @property
+    def waiting_for_person(self) -> bool:
+        """Paused by the controller until someone promotes (not a timed pause)."""
+        if BLUE_GREEN_PAUSE in self.pause_reasons:
+            return True
+        return CANARY_PAUSE in self.pause_reasons and self.untimed_pause
+
+
+def read(obj: Mapping[str, Any], container: str) -> RolloutView:
+    meta = obj.get("metadata") or {}
+    spec = obj.get("spec") or {}
+    status = obj.get("status") or {}
+    observed = str(status.get("observedGeneration") or "") == str(meta.get("generation") or "")
+    steps = steps_of(obj)
+    index = status.get("currentStepIndex")
+    step = steps[index] if isinstance(index, int) and 0 <= index < len(steps) else {}
+    current, stable = str(status.get("currentPodHash") or ""), str(status.get("stableRS") or "")
+    weights = (status.get("canary") or {}).get("weights") or {}
+    if strategy_of(obj) == "blue-green":
+        active = (status.get("blueGreen") or {}).get("activeSelector")
+        weight = 100 if current and active == current else 0
+    elif weights:
+        weight = int((weights.get("canary") or {}).get("weight") or 0)
+    elif current and current == stable:
+        weight = 100
+    elif status.get("abort"):
+        weight = 0
+    else:
+        weight = set_weight(steps, index if isinstance(index, int) else len(steps))
+    return RolloutView(
+        name=str(meta.get("name") or ""),
+        observed=observed,
+        phase=str(status.get("phase") or ""),
+        message=str(status.get("message") or ""),
+        paused=bool(spec.get("paused")),
+        pause_reasons=tuple(str(c.get("reason")) for c in status.get("pauseConditions") or []),
+        controller_pause=bool(status.get("controllerPause")),
+        aborted=bool(status.get("abort")),
+        current_hash=current,
+        stable_hash=stable,
+        step_index=index if isinstance(index, int) else None,
+        step_count=len(steps),
+        untimed_pause="pause" in step and "duration" not in (step.get("pause") or {}),
+        weight=weight,
+        image=image_of(obj, container),
+        revision=revision_of(dict(obj)),
+    )
