@@ -24,9 +24,9 @@ from bot.config import (
     runtime_problems,
 )
 from bot.secrets import Secrets, install_redaction, load_secrets
-from handlers.commands import ROOT
-from handlers.console_text import plain
-from handlers.context import Deps
+from handlers.console.text import plain
+from handlers.core.context import Deps
+from handlers.features import ROOT
 from services.errors import UserFacingError
 from services.settings import Settings
 
@@ -55,7 +55,7 @@ class BotCli(click.Group):
         # A typo gets what the console answers (did you mean, the list), not "No such command".
         name = args[0] if args else ""
         if name and not name.startswith("-") and self.get_command(ctx, name) is None:
-            from handlers.router import unknown_command
+            from handlers.core.router import unknown_command
 
             message = unknown_command(name, self.list_commands(ctx), where=ctx.command_path)
             _fail(f"{plain(message)}\nRun {ctx.command_path} --help for what each does.")
@@ -114,7 +114,7 @@ def _take_user(words: list[str], chat: click.Command) -> tuple[list[str], str | 
 
 def _actor(name: str | None) -> str:
     from bot.console import console_actor
-    from handlers.console_chat import CONSOLE_NAME
+    from handlers.console.chat import CONSOLE_NAME
 
     if name is not None and not CONSOLE_NAME.fullmatch(name.removeprefix("@")):
         _fail(f"{name[:80]!r} is not a user name (letters, digits, . _ -).")
@@ -413,7 +413,7 @@ def _run_console(obj: dict[str, Any], *, user: str | None, channel: str | None) 
 @click.pass_obj
 def check_config(obj: dict[str, Any]) -> None:
     """Validate the configuration and templates and print a report."""
-    from handlers.rendering import Renderer
+    from handlers.core.rendering import Renderer
     from services.store import Store
     from services.store.migrations import current_version, pending
 

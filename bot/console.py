@@ -17,17 +17,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TextIO
 
-from handlers.actions import Click, run_action
-from handlers.console_chat import TERMINAL_CHANNEL, ConsoleChat, channel_name
-from handlers.console_chat import console_actor as actor_named
-from handlers.console_choices import ChoiceBoard, Placed
-from handlers.console_forms import CANCEL_WORDS, AnswerError, TerminalForm
-from handlers.console_text import to_console
-from handlers.context import CommandEnv, Deps, Invocation
-from handlers.people import find_person
-from handlers.replies import Reply
-from handlers.router import Router
-from handlers.views import VIEWS, check, submit
+from handlers.console.chat import TERMINAL_CHANNEL, ConsoleChat, channel_name
+from handlers.console.chat import console_actor as actor_named
+from handlers.console.choices import ChoiceBoard, Placed
+from handlers.console.forms import CANCEL_WORDS, AnswerError, TerminalForm
+from handlers.console.text import to_console
+from handlers.core.buttons import Click, run_action
+from handlers.core.context import CommandEnv, Deps, Invocation
+from handlers.core.forms import VIEWS, check, submit
+from handlers.core.people import find_person
+from handlers.core.replies import Reply
+from handlers.core.router import Router
 from services.chat import Message
 from services.errors import UserFacingError
 from services.incidents import records

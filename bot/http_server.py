@@ -23,7 +23,7 @@ from waitress import wasyncore
 from waitress.server import create_server
 
 from bot.operations import OPERATION_PATHS
-from handlers.context import Deps
+from handlers.core.context import Deps
 from services.audit import AuditEntry, Outcome, record
 from services.metrics import ACK_SECONDS
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from slack_sdk import WebClient
 
-from handlers.context import Deps
+from handlers.core.context import Deps
 from services.metrics import REGISTRY
 
 if TYPE_CHECKING:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from handlers.context import Deps
-from handlers.router import Router
+from handlers.core.context import Deps
+from handlers.core.router import Router
 from handlers.slack import actions, commands, events, home, views, well_formed, workspace_guard
 
 

@@ -9,9 +9,9 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
-from handlers.actions import Click, find_action, run_action
-from handlers.context import CommandEnv, Deps
-from handlers.replies import Reply
+from handlers.core.buttons import Click, find_action, run_action
+from handlers.core.context import CommandEnv, Deps
+from handlers.core.replies import Reply
 from handlers.slack.delivery import open_modal, render_safely, tell_user
 from handlers.slack.payloads import from_interaction
 from handlers.slack.recovery import CLICK, Replayer, journal_request, submit_journaled

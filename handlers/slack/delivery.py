@@ -8,9 +8,9 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from handlers.context import Deps
-from handlers.rendering import Message
-from handlers.replies import Reply, error_reply
+from handlers.core.context import Deps
+from handlers.core.rendering import Message
+from handlers.core.replies import Reply, error_reply
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from slack_bolt import App
 
-from handlers.context import Deps
+from handlers.core.context import Deps
 from services.incidents import lifecycle, records
 
 PIN_REACTIONS = {"pushpin", "round_pushpin"}

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from handlers.rendering import Renderer
+from handlers.core.rendering import Renderer
 from handlers.slack.directory import PAGE_SIZE, UserDirectory
 from services import outbox
 from services.chat import ChatError, ChatMessage, InviteFailure, Message, NameTakenError, Posted
@@ -96,7 +96,7 @@ class SlackChat:
             raise ChatError(method, "slack_unreachable", retryable=True) from exc
 
     def _render(self, message: Message) -> dict[str, Any]:
-        from handlers.replies import Reply
+        from handlers.core.replies import Reply
 
         rendered = self.renderer.render(Reply(message.template, message.data))
         return {"text": rendered.text, "blocks": rendered.blocks}

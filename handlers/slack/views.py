@@ -8,11 +8,11 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
-from handlers.context import CommandEnv, Deps
+from handlers.core.context import CommandEnv, Deps
+from handlers.core.forms import VIEWS, ViewSpec, check, parse_state, submit
 from handlers.slack.delivery import tell_user
 from handlers.slack.payloads import from_interaction
 from handlers.slack.recovery import FORM, Replayer, journal_request, submit_journaled
-from handlers.views import VIEWS, ViewSpec, check, parse_state, submit
 from services.incidents import records
 
 
