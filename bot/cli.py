@@ -6,6 +6,7 @@ in Slack: the chat command tree is mounted here, so help texts exist once.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import sys
@@ -26,7 +27,7 @@ from bot.config import (
 from bot.secrets import Secrets, install_redaction, load_secrets
 from handlers.console.text import plain
 from handlers.core.context import Deps
-from handlers.features import ROOT
+from handlers.features import build_registry
 from services.errors import UserFacingError
 from services.settings import Settings
 
@@ -36,18 +37,24 @@ EXIT_LOST_LOCK = 4
 EXIT_TOKEN_REFUSED = 5  # Slack refused SLACK_BOT_TOKEN or SLACK_APP_TOKEN (see bot/startup.py)
 
 
+@functools.cache
+def _chat_commands() -> dict[str, click.Command]:
+    """The chat command tree's top level, mounted under `hotfix-bot`."""
+    return build_registry().root.commands
+
+
 class BotCli(click.Group):
     """Our own subcommands, then the chat commands as a fallback."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         own = super().list_commands(ctx)
-        return own + [name for name in sorted(ROOT.commands) if name not in own]
+        return own + [name for name in sorted(_chat_commands()) if name not in own]
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         command = super().get_command(ctx, cmd_name)
-        if command is not None or cmd_name not in ROOT.commands:
+        if command is not None or cmd_name not in _chat_commands():
             return command
-        return _chat_passthrough(cmd_name, ROOT.commands[cmd_name])
+        return _chat_passthrough(cmd_name, _chat_commands()[cmd_name])
 
     def resolve_command(
         self, ctx: click.Context, args: list[str]

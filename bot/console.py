@@ -22,9 +22,8 @@ from handlers.console.chat import console_actor as actor_named
 from handlers.console.choices import ChoiceBoard, Placed
 from handlers.console.forms import CANCEL_WORDS, AnswerError, TerminalForm
 from handlers.console.text import to_console
-from handlers.core.buttons import Click, run_action
+from handlers.core.buttons import ButtonPress
 from handlers.core.context import CommandEnv, Deps, Invocation
-from handlers.core.forms import VIEWS, check, submit
 from handlers.core.people import find_person
 from handlers.core.replies import Reply
 from handlers.core.router import Router
@@ -135,17 +134,17 @@ class Console:
         if choice.confirm:
             self.pending = _Confirm(placed)
             return f"{choice.confirm} [y/N]"
-        return self._click(placed, Click(value=choice.value, block_id=choice.block_id))
+        return self._press(placed, ButtonPress(value=choice.value, block_id=choice.block_id))
 
-    def _click(self, placed: Placed, click: Click) -> str:
+    def _press(self, placed: Placed, press: ButtonPress) -> str:
         choice = placed.choice
         if choice.kind == "checkbox":  # a checklist sends all its ticked options
             ticked = set(choice.ticked) ^ {choice.value}
-            click = Click(selected=tuple(sorted(ticked)), block_id=choice.block_id)
-        click = Click(click.value, click.selected, click.block_id, placed.message_ts)
-        # A click acts where its message is, as in Slack (a card in a war room).
+            press = ButtonPress(selected=tuple(sorted(ticked)), block_id=choice.block_id)
+        press = ButtonPress(press.value, press.selected, press.block_id, placed.message_ts)
+        # A press acts where its message is, as in Slack (a card in a war room).
         env = self.env(f"[{choice.label}]", channel_id=placed.channel_id)
-        return self.show(run_action(choice.action_id, click, env), env=env)
+        return self.show(self.router.buttons.press(choice.action_id, press, env), env=env)
 
     def _no_such_choice(self, number: int) -> str:
         live = self.board.live()
@@ -172,7 +171,9 @@ class Console:
             if text.lower() not in YES:
                 return "Not pressed; nothing was sent."
             choice = pending.placed.choice
-            return self._click(pending.placed, Click(value=choice.value, block_id=choice.block_id))
+            return self._press(
+                pending.placed, ButtonPress(value=choice.value, block_id=choice.block_id)
+            )
         if isinstance(pending, _PickPerson):
             try:
                 user = find_person(self.deps.chat, text)
@@ -180,7 +181,9 @@ class Console:
                 return f"{exc.message} {exc.hint or ''}".strip() + " Who? (or cancel)"
             self.pending = None
             choice = pending.placed.choice
-            return self._click(pending.placed, Click(selected=(user,), block_id=choice.block_id))
+            return self._press(
+                pending.placed, ButtonPress(selected=(user,), block_id=choice.block_id)
+            )
         assert isinstance(pending, _Form)
         return self._fill(pending, text)
 
@@ -193,13 +196,14 @@ class Console:
             return f"{message}\n{form.question()}"
         if not form.done:
             return form.question()
-        errors = check(form.callback_id, form.values, self.deps.chat)
+        errors = self.router.forms.check(form.callback_id, form.values, self.deps.chat)
         if errors:
             # As Slack shows them next to the fields: the field's name, the message, asked again.
             return f"{form.refused(errors)}\n{form.question()}"
         self.pending = None
         return self.show(
-            submit(pending.env, form.callback_id, form.values, form.metadata), env=pending.env
+            self.router.forms.submit(pending.env, form.callback_id, form.values, form.metadata),
+            env=pending.env,
         )
 
     # -- output ------------------------------------------------------------
@@ -208,7 +212,7 @@ class Console:
         if reply.modal:
             view = self.deps.renderer.render_data(reply.template, dict(reply.data))
             form = TerminalForm.of(view)
-            if form.callback_id not in VIEWS or not form.fields:
+            if form.callback_id not in self.router.forms or not form.fields:
                 return f"That form ({form.callback_id}) cannot be filled in the terminal."
             self.pending = _Form(form, env or self.env(""))
             return f"{form.intro()}\n{form.question()}"

@@ -81,8 +81,8 @@ def recover_after_crash(deps: Deps, router: Router, client: WebClient) -> Future
 
     replayers = {
         recovery.COMMAND: command_replayer(deps, router),
-        recovery.FORM: form_replayer(deps, client),
-        recovery.CLICK: click_replayer(deps, client),
+        recovery.FORM: form_replayer(deps, router.forms, client),
+        recovery.CLICK: click_replayer(deps, router.buttons, client),
     }
     return deps.worker.submit(
         lambda: recovery.recover_after_crash(deps, replayers), describe="recovery after restart"

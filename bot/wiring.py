@@ -12,7 +12,7 @@ from handlers.console.relay import RelayChat
 from handlers.core.context import Deps
 from handlers.core.rendering import Renderer
 from handlers.core.router import Router
-from handlers.features import ROOT
+from handlers.features import build_registry
 from services.chat import Chat, Message
 from services.clock import CLOCK_FILE_ENV, Clock, FileClock, SystemClock
 from services.comms.deliveries import Delivery, claim_telling, refusal_sentence
@@ -128,7 +128,14 @@ def default_clock() -> Clock:
 
 
 def build_router(settings: Settings) -> Router:
-    return Router(ROOT, prog=settings.slack.command)
+    """The command tree, buttons and forms of every feature, built once per call."""
+    registry = build_registry()
+    return Router(
+        registry.root,
+        prog=settings.slack.command,
+        buttons=registry.buttons,
+        forms=registry.forms,
+    )
 
 
 def close_deps(deps: Deps) -> None:

@@ -1,20 +1,24 @@
-"""The /hotfix command tree. Importing this package registers every command."""
+"""The features, and the one place that builds the registry from them.
 
+Each feature package has a `register(registry)` that adds its commands, buttons and
+forms (the layout of slack-samples/bolt-python-starter-template's `register(app)`).
+The composition root (bot.wiring) calls `build_registry()`; importing registers nothing.
+"""
+
+from __future__ import annotations
+
+from handlers import audit, deploy, hotfix, incident
+from handlers import help as help_feature
 from handlers.core.commands import ChatGroup
+from handlers.core.registry import Registry
 
-ROOT = ChatGroup(
-    "hotfix",
-    help="Incident response and hotfix deploys from Slack.",
-)
+FEATURES = (incident, deploy, hotfix, audit, help_feature)
 
-# Command modules register themselves on ROOT when imported.
-from handlers.audit import commands as audit  # noqa: E402, F401
-from handlers.deploy import buttons, canary_buttons, controls, status  # noqa: E402, F401  (registers the buttons)  # noqa: E402, F401
-from handlers.deploy import commands as deploy  # noqa: E402, F401
-from handlers.help import commands as help  # noqa: E402, F401
-from handlers.hotfix import commands as hotfix  # noqa: E402, F401
-from handlers.incident import buttons as incident_buttons  # noqa: E402, F401
-from handlers.incident import commands as incident  # noqa: E402, F401
-from handlers.incident import page, publish, timeline  # noqa: E402, F401
 
-__all__ = ["ROOT"]
+def build_registry() -> Registry:
+    registry = Registry(
+        ChatGroup("hotfix", help="Incident response and hotfix deploys from Slack.")
+    )
+    for feature in FEATURES:
+        feature.register(registry)
+    return registry

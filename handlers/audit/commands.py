@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from handlers.core.commands import chat_command
+from handlers.core.commands import CommandList, chat_command
 from handlers.core.context import CommandEnv
 from handlers.core.params import SLACK_USER
 from handlers.core.replies import Reply
@@ -25,10 +25,7 @@ MAX_LIMIT = 45
 DEFAULT_LIMIT = 15
 
 
-def _root() -> click.Group:
-    from handlers.features import ROOT
-
-    return ROOT
+COMMANDS = CommandList()
 
 
 class AuditActor(click.ParamType):
@@ -81,7 +78,7 @@ class Before(click.ParamType):
 
 
 @chat_command(
-    _root(),
+    COMMANDS,
     "audit",
     example="/hotfix audit --user @alice --outcome=refused --limit 20",
     short_help="Show recent commands and clicks, with who and how they ended.",

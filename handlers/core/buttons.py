@@ -1,13 +1,16 @@
-"""Button handlers, independent of Slack: the console presses the same buttons.
+"""Buttons, independent of Slack: the console presses the same buttons.
 
-An action receives the CommandEnv of the click (who clicked, where) and the
-button's value, and returns a Reply. Authorisation belongs inside each
-action, checked on every click: seeing a button is not permission to press it.
+A button's handler receives the CommandEnv of the press (who pressed, where) and what
+was pressed, and returns a Reply. Authorisation belongs inside each handler, checked on
+every press: seeing a button is not permission to press it.
+
+Each feature lists its buttons (`BUTTONS`) and its `register()` adds them to the
+registry built by handlers.features; nothing registers itself on import.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from handlers.core.context import CommandEnv
@@ -18,8 +21,8 @@ from services.metrics import declare_actions
 
 
 @dataclass(frozen=True)
-class Click:
-    """What was clicked: the button's value, or a picker's / checklist's selection."""
+class ButtonPress:
+    """What was pressed: the button's value, or a picker's / checklist's selection."""
 
     value: str = ""
     selected: tuple[str, ...] = ()
@@ -27,58 +30,62 @@ class Click:
     message_ts: str | None = None
 
 
-ActionFn = Callable[[CommandEnv, Click], Reply]
+ButtonFn = Callable[[CommandEnv, ButtonPress], Reply]
 
 
 @dataclass(frozen=True)
-class ActionSpec:
-    fn: ActionFn
-    # Inline actions run inside Slack's 3 s window on the listener thread: they open
+class Button:
+    """A button's action_id (or, with `prefix`, the start of a family of them) and handler."""
+
+    action_id: str
+    handler: ButtonFn
+    # Inline buttons run inside Slack's 3 s window on the listener thread: they open
     # forms, whose trigger ids expire. The rest run on the worker.
-    inline: bool
+    inline: bool = False
+    prefix: bool = False
 
 
-ACTIONS: dict[str, ActionSpec] = {}
-PREFIX_ACTIONS: dict[str, ActionSpec] = {}
+class Buttons:
+    """Every button the bot answers, by action_id."""
 
+    def __init__(self, buttons: Iterable[Button] = ()) -> None:
+        self._exact: dict[str, Button] = {}
+        self._prefixed: dict[str, Button] = {}
+        self.add(*buttons)
 
-def action(
-    action_id: str, *, inline: bool = False, prefix: bool = False
-) -> Callable[[ActionFn], ActionFn]:
-    def decorator(fn: ActionFn) -> ActionFn:
-        table = PREFIX_ACTIONS if prefix else ACTIONS
-        if action_id in table:
-            raise ValueError(f"action {action_id} registered twice")
-        table[action_id] = ActionSpec(fn, inline)
-        declare_actions([f"click:{action_id}"], prefix=prefix)
-        return fn
+    def add(self, *buttons: Button) -> None:
+        for button in buttons:
+            table = self._prefixed if button.prefix else self._exact
+            if button.action_id in table:
+                raise ValueError(f"button {button.action_id} registered twice")
+            table[button.action_id] = button
+            declare_actions([f"click:{button.action_id}"], prefix=button.prefix)
 
-    return decorator
+    def find(self, action_id: str) -> Button | None:
+        button = self._exact.get(action_id)
+        if button is None:
+            button = next((b for p, b in self._prefixed.items() if action_id.startswith(p)), None)
+        return button
 
+    def __iter__(self) -> Iterator[Button]:
+        return iter([*self._exact.values(), *self._prefixed.values()])
 
-def find_action(action_id: str) -> ActionSpec | None:
-    spec = ACTIONS.get(action_id)
-    if spec is None:
-        spec = next((s for p, s in PREFIX_ACTIONS.items() if action_id.startswith(p)), None)
-    return spec
+    def press(self, action_id: str, press: ButtonPress, env: CommandEnv) -> Reply:
+        """Run one press, audit it, and turn every failure into a reply."""
+        button = self.find(action_id)
 
+        def run() -> Reply:
+            if button is None:
+                raise UserFacingError(
+                    "That button is no longer supported by this bot.",
+                    hint="Run the command again to get a fresh message.",
+                )
+            return button.handler(env, press)
 
-def run_action(action_id: str, click: Click, env: CommandEnv) -> Reply:
-    """Run one click, audit it, and turn every failure into a reply."""
-    spec = find_action(action_id)
-
-    def run() -> Reply:
-        if spec is None:
-            raise UserFacingError(
-                "That button is no longer supported by this bot.",
-                hint="Run the command again to get a fresh message.",
-            )
-        return spec.fn(env, click)
-
-    return run_guarded(
-        env,
-        action=f"click:{action_id}",
-        detail=(click.value or ",".join(click.selected))[:500],
-        what="that click",
-        run=run,
-    )
+        return run_guarded(
+            env,
+            action=f"click:{action_id}",
+            detail=(press.value or ",".join(press.selected))[:500],
+            what="that click",
+            run=run,
+        )

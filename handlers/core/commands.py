@@ -8,7 +8,7 @@ its parsed options and returns a Reply.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import click
@@ -89,8 +89,22 @@ class ChatGroup(click.Group):
         return first_word is None or first_word.startswith("-")
 
 
+class CommandList:
+    """The top-level commands a module defines, for its feature's `register()` to put in the
+    tree: a module adds nothing to a tree it does not own."""
+
+    def __init__(self) -> None:
+        self.commands: list[click.Command] = []
+
+    def add_command(self, command: click.Command) -> None:
+        self.commands.append(command)
+
+    def __iter__(self) -> Iterator[click.Command]:
+        return iter(self.commands)
+
+
 def chat_command(
-    group: click.Group,
+    group: click.Group | CommandList,
     name: str,
     *,
     example: str,
@@ -98,7 +112,7 @@ def chat_command(
     on_worker: bool | Callable[[click.Context], bool] = True,
     raw_text: str | None = None,
 ) -> Callable[[F], ChatCommand]:
-    """Register `fn(env, **options) -> Reply` as `name` in `group`.
+    """Make `fn(env, **options) -> Reply` the command `name` in `group`.
 
     When `group` is a ChatGroup named `name`, the command becomes the group's default."""
 

@@ -16,8 +16,10 @@ from typing import Any
 
 import click
 
+from handlers.core.buttons import Buttons
 from handlers.core.commands import ChatCommand, ChatGroup, HelpRequested, leaf_commands
 from handlers.core.context import CommandEnv
+from handlers.core.forms import Forms
 from handlers.core.guard import audit, run_guarded
 from handlers.core.replies import Reply
 from handlers.core.tokenize import TokenizeError, split_words, tokenize
@@ -51,9 +53,21 @@ class Prepared:
 
 
 class Router:
-    def __init__(self, root: click.Group, *, prog: str = "/hotfix") -> None:
+    """Parses and runs commands in the tree `root`; carries the buttons and forms that
+    come with it (handlers.features.build_registry) to the Slack listeners and the console."""
+
+    def __init__(
+        self,
+        root: click.Group,
+        *,
+        prog: str = "/hotfix",
+        buttons: Buttons | None = None,
+        forms: Forms | None = None,
+    ) -> None:
         self.root = root
         self.prog = prog
+        self.buttons = buttons or Buttons()
+        self.forms = forms or Forms()
         self._help_cache: dict[str, Reply] = {}
         declare_actions(f"command:{path}" for path in ("help", *command_paths(root)))
 

@@ -3,7 +3,7 @@ Checked on every click."""
 
 from __future__ import annotations
 
-from handlers.core.buttons import Click, action
+from handlers.core.buttons import Button, ButtonPress
 from handlers.core.context import CommandEnv
 from handlers.core.replies import Reply
 from handlers.deploy.runner import after_decision, deployment_reply, run_logged, submit
@@ -16,9 +16,8 @@ from services.errors import ConflictError
 from services.incidents import records as incidents
 
 
-@action("hotfix_deploy_approve")
-def approve(env: CommandEnv, click: Click) -> Reply:
-    deployment = deployments.get(env.deps.store, click.value)
+def approve(env: CommandEnv, press: ButtonPress) -> Reply:
+    deployment = deployments.get(env.deps.store, press.value)
     decision = approvals.decide(
         env.deps.deploy, deployment, actor=env.invocation.actor, approve=True
     )
@@ -28,9 +27,8 @@ def approve(env: CommandEnv, click: Click) -> Reply:
     return deployment_reply(env, decision.deployment, f"Approved {deployment.id}.", [])
 
 
-@action("hotfix_deploy_reject")
-def reject(env: CommandEnv, click: Click) -> Reply:
-    deployment = deployments.get(env.deps.store, click.value)
+def reject(env: CommandEnv, press: ButtonPress) -> Reply:
+    deployment = deployments.get(env.deps.store, press.value)
     decision = approvals.decide(
         env.deps.deploy, deployment, actor=env.invocation.actor, approve=False
     )
@@ -38,11 +36,10 @@ def reject(env: CommandEnv, click: Click) -> Reply:
     return deployment_reply(env, decision.deployment, f"Rejected {deployment.id}.", [])
 
 
-@action("hotfix_deploy_rollback")
-def rollback(env: CommandEnv, click: Click) -> Reply:
+def rollback(env: CommandEnv, press: ButtonPress) -> Reply:
     """Roll back this deployment: abort it if running, undo it if finished or interrupted."""
     deps = env.deps.deploy
-    deployment = deployments.get(env.deps.store, click.value)
+    deployment = deployments.get(env.deps.store, press.value)
     require_deployer(
         env.invocation.actor, access=env.deps.settings.access, chat=env.deps.chat, what="roll back"
     )
@@ -133,11 +130,10 @@ def _request_rollback(env: CommandEnv, deployment: Deployment) -> Reply:
     )
 
 
-@action("hotfix_deploy_cancel")
-def cancel(env: CommandEnv, click: Click) -> Reply:
+def cancel(env: CommandEnv, press: ButtonPress) -> Reply:
     """The requester withdraws a request that waits for approval."""
     deps = env.deps.deploy
-    deployment = deployments.get(env.deps.store, click.value)
+    deployment = deployments.get(env.deps.store, press.value)
     cancelled = withdraw.withdraw(
         deps.store,
         clock=deps.clock,
@@ -148,10 +144,9 @@ def cancel(env: CommandEnv, click: Click) -> Reply:
     return deployment_reply(env, cancelled, f"Cancelled {deployment.id}.", [])
 
 
-@action("hotfix_deploy_resume")
-def resume(env: CommandEnv, click: Click) -> Reply:
+def resume(env: CommandEnv, press: ButtonPress) -> Reply:
     deps = env.deps.deploy
-    deployment = deployments.get(env.deps.store, click.value)
+    deployment = deployments.get(env.deps.store, press.value)
     require_deployer(
         env.invocation.actor,
         access=env.deps.settings.access,
@@ -172,3 +167,12 @@ def resume(env: CommandEnv, click: Click) -> Reply:
         long=True,
     )
     return deployment_reply(env, deployment, f"Resuming {deployment.id}.", [])
+
+
+BUTTONS = (
+    Button("hotfix_deploy_approve", approve),
+    Button("hotfix_deploy_reject", reject),
+    Button("hotfix_deploy_rollback", rollback),
+    Button("hotfix_deploy_cancel", cancel),
+    Button("hotfix_deploy_resume", resume),
+)

@@ -8,7 +8,7 @@ the timeline; the canary loop reads the flags at every poll.
 
 from __future__ import annotations
 
-from handlers.core.buttons import Click, action
+from handlers.core.buttons import Button, ButtonPress
 from handlers.core.context import CommandEnv
 from handlers.core.replies import Reply
 from handlers.deploy.runner import deployment_reply
@@ -24,9 +24,9 @@ WHAT: dict[Command, str] = {
 }
 
 
-def _operate(env: CommandEnv, click: Click, command: Command) -> Reply:
+def _operate(env: CommandEnv, press: ButtonPress, command: Command) -> Reply:
     deps = env.deps
-    deployment = deployments.get(deps.store, click.value)
+    deployment = deployments.get(deps.store, press.value)
     controls.require_operator(
         env.invocation.actor,
         access=deps.settings.access,
@@ -48,21 +48,25 @@ def _operate(env: CommandEnv, click: Click, command: Command) -> Reply:
     return deployment_reply(env, updated, answer, [])
 
 
-@action("hotfix_canary_promote")
-def promote(env: CommandEnv, click: Click) -> Reply:
-    return _operate(env, click, "promote")
+def promote(env: CommandEnv, press: ButtonPress) -> Reply:
+    return _operate(env, press, "promote")
 
 
-@action("hotfix_canary_pause")
-def pause(env: CommandEnv, click: Click) -> Reply:
-    return _operate(env, click, "pause")
+def pause(env: CommandEnv, press: ButtonPress) -> Reply:
+    return _operate(env, press, "pause")
 
 
-@action("hotfix_canary_resume")
-def resume(env: CommandEnv, click: Click) -> Reply:
-    return _operate(env, click, "resume")
+def resume(env: CommandEnv, press: ButtonPress) -> Reply:
+    return _operate(env, press, "resume")
 
 
-@action("hotfix_canary_abort")
-def abort(env: CommandEnv, click: Click) -> Reply:
-    return _operate(env, click, "abort")
+def abort(env: CommandEnv, press: ButtonPress) -> Reply:
+    return _operate(env, press, "abort")
+
+
+BUTTONS = (
+    Button("hotfix_canary_promote", promote),
+    Button("hotfix_canary_pause", pause),
+    Button("hotfix_canary_resume", resume),
+    Button("hotfix_canary_abort", abort),
+)

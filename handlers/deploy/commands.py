@@ -7,8 +7,8 @@ from typing import Any, TypeVar
 
 import click
 
-from handlers.core.buttons import Click
-from handlers.core.commands import ChatGroup, chat_command
+from handlers.core.buttons import ButtonPress
+from handlers.core.commands import ChatGroup, CommandList, chat_command
 from handlers.core.context import CommandEnv
 from handlers.core.replies import Reply
 from handlers.deploy.buttons import approve as approve_button
@@ -26,16 +26,12 @@ from services.incidents.model import Incident
 T = TypeVar("T")
 
 
-def _root() -> click.Group:
-    from handlers.features import ROOT
-
-    return ROOT
+COMMANDS = CommandList()
 
 
 # `deploy --target=…` requests a deployment (the group's default command); the group's
 # subcommands (`deploy list`, `deploy status DEP-n`, …) look at and steer deployments.
 DEPLOY = ChatGroup("deploy", help="Request, follow and steer deployments.")
-_root().add_command(DEPLOY)
 
 
 # A deployment that a rollback of its target should stop (or undo) rather than queue behind.
@@ -145,7 +141,7 @@ def _stakeholders_unreachable(env: CommandEnv, incident: Incident | None) -> lis
 
 
 @chat_command(
-    _root(),
+    COMMANDS,
     "rollback",
     example="/hotfix rollback --version=previous --preserve-data --immediate",
     short_help="Roll back to the previous (or a given) version.",
@@ -195,7 +191,7 @@ def rollback(
         env.deps.store, service, environment, states=IN_PROGRESS
     )
     if running is not None and running.kind is Kind.DEPLOY:
-        return rollback_button(env, Click(value=running.id))
+        return rollback_button(env, ButtonPress(value=running.id))
     return submit(
         env,
         _request(
@@ -216,7 +212,7 @@ def rollback(
 
 
 @chat_command(
-    _root(),
+    COMMANDS,
     "approve",
     example="/hotfix approve DEP-12",
     short_help="Approve a deployment (the same as its Approve button).",
@@ -224,11 +220,11 @@ def rollback(
 @click.argument("deployment_id", metavar="DEP-N")
 def approve(env: CommandEnv, deployment_id: str) -> Reply:
     """Approve a requested deployment: for the keyboard, and for the console when Slack is down."""
-    return approve_button(env, Click(value=deployment_id.upper()))
+    return approve_button(env, ButtonPress(value=deployment_id.upper()))
 
 
 @chat_command(
-    _root(),
+    COMMANDS,
     "reject",
     example="/hotfix reject DEP-12",
     short_help="Reject a deployment (the same as its Reject button).",
@@ -236,11 +232,11 @@ def approve(env: CommandEnv, deployment_id: str) -> Reply:
 @click.argument("deployment_id", metavar="DEP-N")
 def reject(env: CommandEnv, deployment_id: str) -> Reply:
     """Reject a requested deployment."""
-    return reject_button(env, Click(value=deployment_id.upper()))
+    return reject_button(env, ButtonPress(value=deployment_id.upper()))
 
 
 @chat_command(
-    _root(),
+    COMMANDS,
     "cancel",
     example="/hotfix cancel DEP-12",
     short_help="Withdraw your own deployment or rollback request while it waits for approval.",
@@ -248,4 +244,4 @@ def reject(env: CommandEnv, deployment_id: str) -> Reply:
 @click.argument("deployment_id", metavar="DEP-N")
 def cancel(env: CommandEnv, deployment_id: str) -> Reply:
     """Withdraw a request you made that nobody approved yet (the same as its Cancel button)."""
-    return cancel_button(env, Click(value=deployment_id.upper()))
+    return cancel_button(env, ButtonPress(value=deployment_id.upper()))

@@ -12,21 +12,21 @@ from collections.abc import Callable
 
 import click
 
-from handlers.core.buttons import Click
-from handlers.core.commands import chat_command
+from handlers.core.buttons import ButtonFn, ButtonPress
+from handlers.core.commands import CommandList, chat_command
 from handlers.core.context import CommandEnv
 from handlers.core.replies import Reply
 from handlers.deploy import buttons, canary_buttons
-from handlers.deploy.commands import DEPLOY
 from services.deploy import controls, deployments
 from services.deploy.model import Deployment, State
 from services.errors import UserFacingError
 
-ButtonFn = Callable[[CommandEnv, Click], Reply]
+# Subcommands of `deploy`, put in its group by handlers.deploy.register.
+COMMANDS = CommandList()
 
 
 def _press(env: CommandEnv, button: ButtonFn, deployment_id: str) -> Reply:
-    return button(env, Click(value=deployment_id.upper()))
+    return button(env, ButtonPress(value=deployment_id.upper()))
 
 
 def _resume_button(env: CommandEnv, deployment_id: str) -> ButtonFn:
@@ -42,7 +42,7 @@ def _resume_button(env: CommandEnv, deployment_id: str) -> ButtonFn:
 
 def _twin(name: str, help_text: str, button: Callable[[CommandEnv, str], ButtonFn]) -> None:
     @chat_command(
-        DEPLOY,
+        COMMANDS,
         name,
         example=f"/hotfix deploy {name} DEP-12",
         short_help=help_text,

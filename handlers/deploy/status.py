@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import click
 
-from handlers.core.commands import chat_command
+from handlers.core.commands import CommandList, chat_command
 from handlers.core.context import CommandEnv
 from handlers.core.replies import Reply
-from handlers.deploy.commands import DEPLOY
 from handlers.deploy.controls import next_commands
 from services.deploy import card, deployments
 from services.deploy.model import FINAL, IN_FLIGHT, State
@@ -28,6 +27,9 @@ STATE_CHOICES = [*STATE_GROUPS, *(s.value for s in State)]
 # With its header and footer a Slack message must stay within 50 blocks.
 MAX_ROWS = 40
 
+# Subcommands of `deploy`, put in its group by handlers.deploy.register.
+COMMANDS = CommandList()
+
 
 def _number(deployment_id: str | None) -> int | None:
     if deployment_id is None:
@@ -38,7 +40,7 @@ def _number(deployment_id: str | None) -> int | None:
 
 
 @chat_command(
-    DEPLOY,
+    COMMANDS,
     "list",
     example="/hotfix deploy list --target=production --state=active",
     short_help="List deployments, newest first (filters: service, target, state).",
@@ -99,7 +101,7 @@ def list_deployments(
 
 
 @chat_command(
-    DEPLOY,
+    COMMANDS,
     "status",
     example="/hotfix deploy status DEP-12",
     short_help="One deployment's card as text: state, steps, approvals, what you can do.",

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from handlers.core.commands import chat_command
+from handlers.core.commands import CommandList, chat_command
 from handlers.core.context import CommandEnv
 from handlers.core.params import SEVERITY
 from handlers.core.replies import Reply
@@ -16,11 +16,7 @@ from services.chat import ChatError, Message
 from services.incidents.model import Incident, Severity
 from services.incidents.presenting import incident_data
 
-
-def _root() -> click.Group:
-    from handlers.features import ROOT
-
-    return ROOT
+COMMANDS = CommandList()
 
 
 SERVICE_OPTION = click.option(
@@ -43,7 +39,7 @@ def _announce(
 
 
 @chat_command(
-    _root(),
+    COMMANDS,
     "create",
     example='/hotfix create --issue=PROD-2847 --severity=critical --from=production --desc="payment null pointer"',
     short_help="Cut a hotfix branch from the production baseline.",
@@ -91,7 +87,7 @@ def create(
 
 
 @chat_command(
-    _root(),
+    COMMANDS,
     "finish",
     example="/hotfix finish --issue=PROD-2847 --version=v2.1.1",
     short_help="Merge, tag and merge back the hotfix, all or nothing.",
@@ -127,7 +123,7 @@ def finish(
 
 
 @chat_command(
-    _root(),
+    COMMANDS,
     "status",
     example="/hotfix status --issue=PROD-2847",
     short_help="Open hotfix branches, how far ahead of production, finished or not.",

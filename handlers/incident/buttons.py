@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handlers.core.buttons import Click, action
+from handlers.core.buttons import Button, ButtonPress
 from handlers.core.context import CommandEnv
 from handlers.core.replies import Reply
 from handlers.incident.commands import declare_modal, modal, summary
@@ -12,23 +12,21 @@ from services.incidents.model import Role, Status
 from services.incidents.presenting import incident_data
 
 
-def _incident_of(env: CommandEnv, click: Click) -> str | None:
+def _incident_of(env: CommandEnv, press: ButtonPress) -> str | None:
     """Incident id from the button's value or its block id ("incident:INC-3")."""
-    if click.value.upper().startswith("INC-"):
-        return click.value
-    _, _, tail = click.block_id.partition(":")
+    if press.value.upper().startswith("INC-"):
+        return press.value
+    _, _, tail = press.block_id.partition(":")
     return tail.split(":")[0] if tail.upper().startswith("INC-") else None
 
 
-@action("hotfix_declare", inline=True)
-def declare_button(env: CommandEnv, click: Click) -> Reply:
+def declare_button(env: CommandEnv, press: ButtonPress) -> Reply:
     # The App Home button says "declare"; a hotfix's button carries a title to prefill.
-    return declare_modal(env, title="" if click.value == "declare" else click.value)
+    return declare_modal(env, title="" if press.value == "declare" else press.value)
 
 
-@action("hotfix_post_update", inline=True)
-def post_update_button(env: CommandEnv, click: Click) -> Reply:
-    incident = find_incident(env, _incident_of(env, click))
+def post_update_button(env: CommandEnv, press: ButtonPress) -> Reply:
+    incident = find_incident(env, _incident_of(env, press))
     statuses = [s.value for s in Status if s is not Status.RESOLVED]
     return modal(
         "modal_update",
@@ -38,16 +36,14 @@ def post_update_button(env: CommandEnv, click: Click) -> Reply:
     )
 
 
-@action("hotfix_resolve", inline=True)
-def resolve_button(env: CommandEnv, click: Click) -> Reply:
-    incident = find_incident(env, _incident_of(env, click))
+def resolve_button(env: CommandEnv, press: ButtonPress) -> Reply:
+    incident = find_incident(env, _incident_of(env, press))
     return modal("modal_resolve", env, incident=incident_data(incident, now=env.deps.clock.now()))
 
 
-@action("hotfix_assign_commander")
-def assign_commander(env: CommandEnv, click: Click) -> Reply:
-    incident = find_incident(env, _incident_of(env, click))
-    user = click.selected[0] if click.selected else click.value
+def assign_commander(env: CommandEnv, press: ButtonPress) -> Reply:
+    incident = find_incident(env, _incident_of(env, press))
+    user = press.selected[0] if press.selected else press.value
     result = lifecycle.assign_role(
         incident,
         deps=env.war_room,
@@ -59,27 +55,25 @@ def assign_commander(env: CommandEnv, click: Click) -> Reply:
     return summary(env, incident.id, f"Commander of {incident.id}: {user}", result.problems)
 
 
-@action("hotfix_snooze")
-def snooze_button(env: CommandEnv, click: Click) -> Reply:
-    incident = find_incident(env, _incident_of(env, click))
+def snooze_button(env: CommandEnv, press: ButtonPress) -> Reply:
+    incident = find_incident(env, _incident_of(env, press))
     updated = reminders.snooze(incident, deps=env.war_room, actor=env.invocation.actor)
     minutes = env.deps.settings.incidents.snooze_minutes
     return summary(env, updated.id, f"Reminder snoozed for {minutes} min.", [])
 
 
-@action("hotfix_playbook_", prefix=True)
-def playbook_tick(env: CommandEnv, click: Click) -> Reply:
+def playbook_tick(env: CommandEnv, press: ButtonPress) -> Reply:
     """A checklist of one phase changed; Slack sends that phase's ticked boxes."""
-    incident = find_incident(env, _incident_of(env, click))
+    incident = find_incident(env, _incident_of(env, press))
     phase_items = {
         item["item_id"]
         for item in playbook.items(env.deps.store, incident.id)
-        if item["item_id"].startswith(f"p{click.block_id.rsplit(':', 1)[-1]}i")
+        if item["item_id"].startswith(f"p{press.block_id.rsplit(':', 1)[-1]}i")
     }
     already = {
         item["item_id"] for item in playbook.items(env.deps.store, incident.id) if item["done_by"]
     }
-    checked = (already - phase_items) | set(click.selected)
+    checked = (already - phase_items) | set(press.selected)
     changed = playbook.set_checked(
         env.deps.store,
         clock=env.deps.clock,
@@ -93,3 +87,13 @@ def playbook_tick(env: CommandEnv, click: Click) -> Reply:
         "Checklist updated: " + "; ".join(changed) if changed else "Checklist unchanged.",
         [],
     )
+
+
+BUTTONS = (
+    Button("hotfix_declare", declare_button, inline=True),
+    Button("hotfix_post_update", post_update_button, inline=True),
+    Button("hotfix_resolve", resolve_button, inline=True),
+    Button("hotfix_assign_commander", assign_commander),
+    Button("hotfix_snooze", snooze_button),
+    Button("hotfix_playbook_", playbook_tick, prefix=True),
+)

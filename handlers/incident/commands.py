@@ -20,15 +20,7 @@ from services.incidents.model import IMPACTS, Role, Severity, Status
 from services.incidents.presenting import incident_data
 from services.incidents.war_room import open_war_room
 
-
-def _root() -> click.Group:
-    from handlers.features import ROOT
-
-    return ROOT
-
-
 INCIDENT = ChatGroup("incident", help="Declare and run incidents.")
-_root().add_command(INCIDENT)
 
 STATUS = click.Choice([s.value for s in Status if s is not Status.RESOLVED], case_sensitive=False)
 

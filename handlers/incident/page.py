@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from handlers.core.commands import chat_command
+from handlers.core.commands import CommandList, chat_command
 from handlers.core.context import CommandEnv
 from handlers.core.params import SLACK_USER
 from handlers.core.replies import Reply
@@ -12,15 +12,11 @@ from handlers.incident.commands import summary
 from handlers.incident.lookup import INCIDENT_OPTION, find_incident
 from services.comms.pagerduty import on_demand
 
-
-def _root() -> click.Group:
-    from handlers.features import ROOT
-
-    return ROOT
+COMMANDS = CommandList()
 
 
 @chat_command(
-    _root(),
+    COMMANDS,
     "page",
     example='/hotfix page @dave --service=payments --message="Checkout down, need a DB expert"',
     short_help="Page people or a service's on-call through PagerDuty.",

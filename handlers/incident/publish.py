@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers.core.buttons import Click, action
+from handlers.core.buttons import Button, ButtonPress
 from handlers.core.context import CommandEnv
+from handlers.core.forms import Form
 from handlers.core.replies import Reply
 from handlers.incident.commands import modal, summary
 from handlers.incident.lookup import find_incident
@@ -32,10 +33,9 @@ def _require_status_page(env: CommandEnv) -> None:
         )
 
 
-@action("hotfix_publish", inline=True)
-def publish_button(env: CommandEnv, click: Click) -> Reply:
+def publish_button(env: CommandEnv, press: ButtonPress) -> Reply:
     _require_status_page(env)
-    incident = find_incident(env, click.value or None)  # the button's value: INC-n
+    incident = find_incident(env, press.value or None)  # the button's value: INC-n
     if not incident.is_open:
         raise UserFacingError(f"{incident.id} is resolved; there is nothing left to publish.")
     status = incident.status if incident.status in PUBLISHABLE else Status.INVESTIGATING
@@ -78,3 +78,9 @@ def run(env: CommandEnv, values: dict[str, Any], metadata: str) -> Reply:
         request_key=env.invocation.trigger_id,
     )
     return summary(env, incident.id, f"Published to the status page for {incident.id}.", problems)
+
+
+BUTTONS = (Button("hotfix_publish", publish_button, inline=True),)
+
+
+FORM = Form(CALLBACK_ID, validate, run, incident_of=lambda metadata: metadata)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from handlers.core.commands import chat_command
+from handlers.core.commands import CommandList, chat_command
 from handlers.core.context import CommandEnv
 from handlers.core.replies import Reply
 from handlers.incident.lookup import INCIDENT_OPTION, find_incident, named_once, split_incident
@@ -16,15 +16,11 @@ from services.incidents.postmortem import postmortem_data
 from services.incidents.presenting import incident_data
 from services.incidents.timeline_text import describe, in_zones
 
-
-def _root() -> click.Group:
-    from handlers.features import ROOT
-
-    return ROOT
+COMMANDS = CommandList()
 
 
 @chat_command(
-    _root(),
+    COMMANDS,
     "note",
     example="/hotfix note Rolled back the cache config; error rate falling  (elsewhere: /hotfix note --incident INC-42 …)",
     short_help="Add a note to the war room's timeline.",
@@ -56,7 +52,7 @@ def note(env: CommandEnv, text: str) -> Reply:
 
 
 @chat_command(
-    _root(),
+    COMMANDS,
     "timeline",
     example="/hotfix timeline --incident INC-42",
     short_help="Show an incident's timeline.",
@@ -90,7 +86,7 @@ def timeline(env: CommandEnv, named: str | None, incident_id: str | None) -> Rep
 
 
 @chat_command(
-    _root(),
+    COMMANDS,
     "postmortem",
     example="/hotfix postmortem --incident INC-42",
     short_help="Write the postmortem draft and upload it to the war room.",
