@@ -17,8 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TextIO
 
-from handlers.console.chat import TERMINAL_CHANNEL, ConsoleChat, channel_name
-from handlers.console.chat import console_actor as actor_named
+from handlers.console.chat import TERMINAL_CHANNEL, ConsoleChat, actor_for_login, channel_label
 from handlers.console.choices import ChoiceBoard, Placed
 from handlers.console.forms import CANCEL_WORDS, AnswerError, TerminalForm
 from handlers.console.text import to_console
@@ -38,7 +37,7 @@ YES = {"y", "yes"}
 
 
 def console_actor(name: str | None = None) -> str:
-    return actor_named(name or getpass.getuser())
+    return actor_for_login(name or getpass.getuser())
 
 
 @dataclass
@@ -102,7 +101,7 @@ class Console:
             # Like Slack's invite: the console moves into the war room it just opened.
             self.channel_id = created[-1]
             output += (
-                f"\n(you are now in {channel_name(created[-1])}; commands act on its incident)"
+                f"\n(you are now in {channel_label(created[-1])}; commands act on its incident)"
             )
         return output
 
@@ -233,13 +232,13 @@ class Console:
         if self.channel_id != TERMINAL_CHANNEL:
             here = records.by_channel(self.deps.store, self.channel_id)
             acts_on = f"commands act on {here.id}" if here else "no incident's war room"
-            lines.append(f"You are now in {channel_name(self.channel_id)}; {acts_on}.")
+            lines.append(f"You are now in {channel_label(self.channel_id)}; {acts_on}.")
             return lines
         rooms = [i for i in records.open_incidents(self.deps.store) if i.channel_id]
         if rooms:
             # After a restart the console is back in the terminal: say where work goes on.
             lines.append("Open war rooms:")
-            lines += [f"  {i.id}  {channel_name(i.channel_id or '')}  {i.title}" for i in rooms]
+            lines += [f"  {i.id}  {channel_label(i.channel_id or '')}  {i.title}" for i in rooms]
             lines.append(
                 f"Enter one with: join {rooms[0].id} (commands there act on its incident);"
                 " leave comes back to the terminal."
@@ -265,12 +264,12 @@ class Console:
             return None
         wanted = target.strip().lower()
         for incident in records.open_incidents(self.deps.store):
-            name = channel_name(incident.channel_id or "").lower()
+            name = channel_label(incident.channel_id or "").lower()
             if incident.channel_id and wanted in (incident.id.lower(), name, name.lstrip("#")):
                 self.channel_id = incident.channel_id
                 self._show_header(incident)
                 return (
-                    f"You are now in {channel_name(incident.channel_id)};"
+                    f"You are now in {channel_label(incident.channel_id)};"
                     f" commands act on {incident.id}."
                 )
         return f"No open war room {target.strip()[:80]!r}. The open ones: incident list."

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from handlers.console.text import EMOJI, to_console
-from handlers.core.rendering import Message, Renderer
+from handlers.core.rendering import RenderedMessage, Renderer
 from handlers.core.replies import Reply
 from services.deploy.model import State
 
@@ -116,7 +116,7 @@ CASES = [(state.value, None) for state in State] + [
 ]
 
 
-def rendered(state: str, variant: str | None) -> Message:
+def rendered(state: str, variant: str | None) -> RenderedMessage:
     if variant is None:
         data = card(state)
     else:

@@ -66,11 +66,11 @@ def test_changed_lines_lists_new_lines_and_marks_removed_ones() -> None:
 
 
 def test_channels_and_people_are_named_as_shown() -> None:
-    from handlers.console.chat import channel_name
+    from handlers.console.chat import channel_label
 
-    assert channel_name("console:#inc-4-payment-gateway-down") == "#inc-4-payment-gateway-down"
-    assert channel_name("console:@console:bob") == "DM @bob"
-    assert channel_name("console:terminal") == "terminal"
+    assert channel_label("console:#inc-4-payment-gateway-down") == "#inc-4-payment-gateway-down"
+    assert channel_label("console:@console:bob") == "DM @bob"
+    assert channel_label("console:terminal") == "terminal"
 
 
 class TestCanary:

@@ -34,11 +34,11 @@ REMEMBERED = 500
 CONSOLE_NAME = re.compile(r"[A-Za-z0-9][\w.\-]{0,63}")
 
 
-def console_actor(name: str) -> str:
+def actor_for_login(name: str) -> str:
     return f"{CHANNEL_PREFIX}{name}"
 
 
-def channel_name(channel_id: str) -> str:
+def channel_label(channel_id: str) -> str:
     """A console channel as people see it: `#inc-4-…`, `DM @alice`, `terminal`."""
     name = channel_id.removeprefix(CHANNEL_PREFIX)
     return f"DM {person(name[1:])}" if name.startswith("@") else name
@@ -76,7 +76,7 @@ class ConsoleChat:
         self.created_channels: list[str] = []
 
     def _say(self, channel_id: str, text: str, *, ref: str = "", spaced: bool = True) -> None:
-        where = channel_name(channel_id) + (f" · {ref}" if ref else "")
+        where = channel_label(channel_id) + (f" · {ref}" if ref else "")
         with self._lock:
             gap = "" if text.startswith("\n") else " "
             print(f"{chr(10) if spaced else ''}[{where}]{gap}{text}", file=self.out, flush=True)
@@ -175,7 +175,7 @@ class ConsoleChat:
 
     def find_users(self, name: str) -> list[str]:
         # Console users are their names: `--user alice` is console:alice.
-        return [console_actor(name)] if CONSOLE_NAME.fullmatch(name) else []
+        return [actor_for_login(name)] if CONSOLE_NAME.fullmatch(name) else []
 
     def read_message(self, channel_id: str, ts: str) -> ChatMessage | None:
         return None

@@ -16,7 +16,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from handlers.console.text import Choice, ConsoleText, to_console
-from handlers.core.rendering import Message
+from handlers.core.rendering import RenderedMessage
 
 # Oldest messages' numbers are forgotten past this many messages (their lines scrolled away).
 MAX_MESSAGES = 500
@@ -40,7 +40,7 @@ class ChoiceBoard:
         self._messages: OrderedDict[tuple[str, str], list[int]] = OrderedDict()
 
     def show(
-        self, message: Message, *, channel_id: str | None, message_ts: str | None
+        self, message: RenderedMessage, *, channel_id: str | None, message_ts: str | None
     ) -> ConsoleText:
         """The message as terminal text, its choices numbered on this board."""
         key = (channel_id or "", message_ts or "")

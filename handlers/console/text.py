@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from handlers.core.rendering import Message
+from handlers.core.rendering import RenderedMessage
 
 _LINK = re.compile(r"<(https?://[^|>]+)\|([^>]+)>")
 _BARE_LINK = re.compile(r"<(https?://[^|>]+)>")
@@ -114,7 +114,7 @@ def counting(first: int = 1) -> Numbering:
 
 
 def to_console(
-    message: Message, *, number: Numbering | None = None, pressable: bool = True
+    message: RenderedMessage, *, number: Numbering | None = None, pressable: bool = True
 ) -> ConsoleText:
     if not message.blocks:
         return ConsoleText(plain(message.text))

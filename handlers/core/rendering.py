@@ -45,7 +45,7 @@ YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
-class Message:
+class RenderedMessage:
     text: str
     blocks: list[dict[str, Any]]
 
@@ -118,7 +118,7 @@ class Renderer:
     def __init__(self, *, override_dir: Path | None = None, zone: ZoneInfo | None = None) -> None:
         self.override_dir = override_dir
         # Rendered messages by Reply.cache_key, the most recent CACHE_SIZE kept.
-        self._cache: OrderedDict[str, Message] = OrderedDict()
+        self._cache: OrderedDict[str, RenderedMessage] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._render_lock = threading.Lock()
         self.zone = zone or ZoneInfo("UTC")
@@ -194,7 +194,7 @@ class Renderer:
         except jinja2.TemplateError as exc:
             raise TemplateError(f"template {name}: {exc}") from exc
 
-    def render(self, reply: Reply) -> Message:
+    def render(self, reply: Reply) -> RenderedMessage:
         key = reply.cache_key
         if key is None:
             return self._render(reply)
@@ -214,20 +214,20 @@ class Renderer:
                     self._cache.popitem(last=False)
             return rendered
 
-    def _cached(self, key: str) -> Message | None:
+    def _cached(self, key: str) -> RenderedMessage | None:
         with self._cache_lock:
             cached = self._cache.get(key)
             if cached is not None:
                 self._cache.move_to_end(key)
             return cached
 
-    def _render(self, reply: Reply) -> Message:
+    def _render(self, reply: Reply) -> RenderedMessage:
         document = self.render_data(reply.template, dict(reply.data))
         text = str(document.get("text") or "")
         blocks = document.get("blocks") or []
         if not text:
             raise TemplateError(f"template {reply.template} has no fallback text")
-        return Message(text=text, blocks=blocks)
+        return RenderedMessage(text=text, blocks=blocks)
 
     def check(self) -> list[TemplateProblem]:
         """Compile every template (shipped and overrides); report syntax errors by line."""

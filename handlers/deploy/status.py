@@ -13,7 +13,7 @@ import click
 from handlers.core.commands import CommandList, chat_command
 from handlers.core.context import CommandEnv
 from handlers.core.replies import Reply
-from handlers.deploy.controls import next_commands
+from handlers.deploy.twins import next_commands
 from services.deploy import card, deployments
 from services.deploy.model import FINAL, IN_FLIGHT, State
 from services.errors import UserFacingError
