@@ -10,7 +10,7 @@ import functools
 import itertools
 import logging
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -38,7 +38,7 @@ EXIT_TOKEN_REFUSED = 5  # Slack refused SLACK_BOT_TOKEN or SLACK_APP_TOKEN (see 
 
 
 @functools.cache
-def _chat_commands() -> dict[str, click.Command]:
+def _chat_commands() -> Mapping[str, click.Command]:
     """The chat command tree's top level, mounted under `hotfix-bot`."""
     return build_registry().root.commands
 

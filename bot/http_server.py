@@ -152,7 +152,7 @@ class HttpServer:
         while not self._stopping.is_set():
             wasyncore.loop(timeout=0.1, map=server._map, use_poll=True, count=1)  # type: ignore[union-attr]
         server.close()
-        server.task_dispatcher.shutdown()  # type: ignore[union-attr]
+        server.task_dispatcher.shutdown()
 
     def stop(self) -> None:
         self._stopping.set()

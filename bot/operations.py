@@ -68,7 +68,7 @@ class Readiness:
 
 def operations_app(
     readiness: Readiness,
-) -> Callable[[WSGIEnvironment, StartResponse], Iterable[bytes]] | None:
+) -> Callable[[WSGIEnvironment, StartResponse], Iterable[bytes]]:
     def handle(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if path == "/healthz":

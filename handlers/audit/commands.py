@@ -28,7 +28,7 @@ DEFAULT_LIMIT = 15
 COMMANDS = CommandList()
 
 
-class AuditActor(click.ParamType):
+class AuditActor(click.ParamType[str, Any]):
     """A Slack user (mention or id) or a console user: `alice`, `@alice`, `console:alice`."""
 
     name = "@user|name"
@@ -53,7 +53,7 @@ class AuditActor(click.ParamType):
         )
 
 
-class Before(click.ParamType):
+class Before(click.ParamType[int | datetime, Any]):
     """An entry number (`123` or `#123`, as shown) or a time (`2026-03-14 09:30`)."""
 
     name = "#N|time"

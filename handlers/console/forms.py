@@ -128,7 +128,7 @@ class TerminalForm:
             return ""
         labels = dict(current.options)
         if isinstance(value, list):
-            return ", ".join(labels.get(v, v) for v in value)
+            return ", ".join(labels.get(str(v), str(v)) for v in value)
         return labels.get(value, str(value))
 
     def answer(self, text: str, *, find_person: FindPerson) -> None:

@@ -27,7 +27,7 @@ _CHANNEL_MENTION = re.compile(r"<#([CGD][A-Z0-9]{2,})(?:\|[^>]*)?>")
 _CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,}")
 
 
-class SlackUser(click.ParamType):
+class SlackUser(click.ParamType[str, Any]):
     name = "@user"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
@@ -51,7 +51,7 @@ class SlackUser(click.ParamType):
         )
 
 
-class SlackChannel(click.ParamType):
+class SlackChannel(click.ParamType[str, Any]):
     name = "#channel"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
@@ -72,7 +72,7 @@ SLACK_USER = SlackUser()
 SLACK_CHANNEL = SlackChannel()
 
 
-class SeverityParam(click.ParamType):
+class SeverityParam(click.ParamType[Severity, Any]):
     """One severity vocabulary everywhere: `sev0`…`sev3` (any case) and the runbooks' words
     `critical`, `high`, `medium`, `low` (services.incidents.model.SEVERITY_WORDS)."""
 
@@ -95,7 +95,7 @@ class SeverityParam(click.ParamType):
 SEVERITY = SeverityParam()
 
 
-class ServiceParam(click.ParamType):
+class ServiceParam(click.ParamType[str, Any]):
     """A service named in the config's `services:` (`--service payments`, repeatable)."""
 
     name = "service"
@@ -109,7 +109,7 @@ class ServiceParam(click.ParamType):
             self.fail(f"{exc.message} {exc.hint or ''}".strip(), param, ctx)
 
 
-class PublicText(click.ParamType):
+class PublicText(click.ParamType[str, Any]):
     """Words for customers (`--public="…"`): the status page and customer email."""
 
     name = "text"
