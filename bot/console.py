@@ -17,17 +17,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TextIO
 
-from handlers.actions import Click, run_action
-from handlers.console_chat import TERMINAL_CHANNEL, ConsoleChat, channel_name
-from handlers.console_chat import console_actor as actor_named
-from handlers.console_choices import ChoiceBoard, Placed
-from handlers.console_forms import CANCEL_WORDS, AnswerError, TerminalForm
-from handlers.console_text import to_console
-from handlers.context import CommandEnv, Deps, Invocation
-from handlers.people import find_person
-from handlers.replies import Reply
-from handlers.router import Router
-from handlers.views import VIEWS, check, submit
+from handlers.console.chat import TERMINAL_CHANNEL, ConsoleChat, actor_for_login, channel_label
+from handlers.console.choices import ChoiceBoard, Placed
+from handlers.console.forms import CANCEL_WORDS, AnswerError, TerminalForm
+from handlers.console.text import to_console
+from handlers.core.buttons import ButtonPress
+from handlers.core.context import CommandEnv, Deps, Invocation
+from handlers.core.people import find_person
+from handlers.core.replies import Reply
+from handlers.core.router import Router
 from services.chat import Message
 from services.errors import UserFacingError
 from services.incidents import records
@@ -39,7 +37,7 @@ YES = {"y", "yes"}
 
 
 def console_actor(name: str | None = None) -> str:
-    return actor_named(name or getpass.getuser())
+    return actor_for_login(name or getpass.getuser())
 
 
 @dataclass
@@ -103,7 +101,7 @@ class Console:
             # Like Slack's invite: the console moves into the war room it just opened.
             self.channel_id = created[-1]
             output += (
-                f"\n(you are now in {channel_name(created[-1])}; commands act on its incident)"
+                f"\n(you are now in {channel_label(created[-1])}; commands act on its incident)"
             )
         return output
 
@@ -135,17 +133,17 @@ class Console:
         if choice.confirm:
             self.pending = _Confirm(placed)
             return f"{choice.confirm} [y/N]"
-        return self._click(placed, Click(value=choice.value, block_id=choice.block_id))
+        return self._press(placed, ButtonPress(value=choice.value, block_id=choice.block_id))
 
-    def _click(self, placed: Placed, click: Click) -> str:
+    def _press(self, placed: Placed, press: ButtonPress) -> str:
         choice = placed.choice
         if choice.kind == "checkbox":  # a checklist sends all its ticked options
             ticked = set(choice.ticked) ^ {choice.value}
-            click = Click(selected=tuple(sorted(ticked)), block_id=choice.block_id)
-        click = Click(click.value, click.selected, click.block_id, placed.message_ts)
-        # A click acts where its message is, as in Slack (a card in a war room).
+            press = ButtonPress(selected=tuple(sorted(ticked)), block_id=choice.block_id)
+        press = ButtonPress(press.value, press.selected, press.block_id, placed.message_ts)
+        # A press acts where its message is, as in Slack (a card in a war room).
         env = self.env(f"[{choice.label}]", channel_id=placed.channel_id)
-        return self.show(run_action(choice.action_id, click, env), env=env)
+        return self.show(self.router.buttons.press(choice.action_id, press, env), env=env)
 
     def _no_such_choice(self, number: int) -> str:
         live = self.board.live()
@@ -172,7 +170,9 @@ class Console:
             if text.lower() not in YES:
                 return "Not pressed; nothing was sent."
             choice = pending.placed.choice
-            return self._click(pending.placed, Click(value=choice.value, block_id=choice.block_id))
+            return self._press(
+                pending.placed, ButtonPress(value=choice.value, block_id=choice.block_id)
+            )
         if isinstance(pending, _PickPerson):
             try:
                 user = find_person(self.deps.chat, text)
@@ -180,7 +180,9 @@ class Console:
                 return f"{exc.message} {exc.hint or ''}".strip() + " Who? (or cancel)"
             self.pending = None
             choice = pending.placed.choice
-            return self._click(pending.placed, Click(selected=(user,), block_id=choice.block_id))
+            return self._press(
+                pending.placed, ButtonPress(selected=(user,), block_id=choice.block_id)
+            )
         assert isinstance(pending, _Form)
         return self._fill(pending, text)
 
@@ -193,13 +195,14 @@ class Console:
             return f"{message}\n{form.question()}"
         if not form.done:
             return form.question()
-        errors = check(form.callback_id, form.values, self.deps.chat)
+        errors = self.router.forms.check(form.callback_id, form.values, self.deps.chat)
         if errors:
             # As Slack shows them next to the fields: the field's name, the message, asked again.
             return f"{form.refused(errors)}\n{form.question()}"
         self.pending = None
         return self.show(
-            submit(pending.env, form.callback_id, form.values, form.metadata), env=pending.env
+            self.router.forms.submit(pending.env, form.callback_id, form.values, form.metadata),
+            env=pending.env,
         )
 
     # -- output ------------------------------------------------------------
@@ -208,7 +211,7 @@ class Console:
         if reply.modal:
             view = self.deps.renderer.render_data(reply.template, dict(reply.data))
             form = TerminalForm.of(view)
-            if form.callback_id not in VIEWS or not form.fields:
+            if form.callback_id not in self.router.forms or not form.fields:
                 return f"That form ({form.callback_id}) cannot be filled in the terminal."
             self.pending = _Form(form, env or self.env(""))
             return f"{form.intro()}\n{form.question()}"
@@ -229,13 +232,13 @@ class Console:
         if self.channel_id != TERMINAL_CHANNEL:
             here = records.by_channel(self.deps.store, self.channel_id)
             acts_on = f"commands act on {here.id}" if here else "no incident's war room"
-            lines.append(f"You are now in {channel_name(self.channel_id)}; {acts_on}.")
+            lines.append(f"You are now in {channel_label(self.channel_id)}; {acts_on}.")
             return lines
         rooms = [i for i in records.open_incidents(self.deps.store) if i.channel_id]
         if rooms:
             # After a restart the console is back in the terminal: say where work goes on.
             lines.append("Open war rooms:")
-            lines += [f"  {i.id}  {channel_name(i.channel_id or '')}  {i.title}" for i in rooms]
+            lines += [f"  {i.id}  {channel_label(i.channel_id or '')}  {i.title}" for i in rooms]
             lines.append(
                 f"Enter one with: join {rooms[0].id} (commands there act on its incident);"
                 " leave comes back to the terminal."
@@ -261,12 +264,12 @@ class Console:
             return None
         wanted = target.strip().lower()
         for incident in records.open_incidents(self.deps.store):
-            name = channel_name(incident.channel_id or "").lower()
+            name = channel_label(incident.channel_id or "").lower()
             if incident.channel_id and wanted in (incident.id.lower(), name, name.lstrip("#")):
                 self.channel_id = incident.channel_id
                 self._show_header(incident)
                 return (
-                    f"You are now in {channel_name(incident.channel_id)};"
+                    f"You are now in {channel_label(incident.channel_id)};"
                     f" commands act on {incident.id}."
                 )
         return f"No open war room {target.strip()[:80]!r}. The open ones: incident list."

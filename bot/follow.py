@@ -21,9 +21,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from handlers.commands.deploy import DEPLOY
-from handlers.context import Deps
-from handlers.replies import Reply
+from handlers.core.context import Deps
+from handlers.core.replies import Reply
+from handlers.deploy.commands import DEPLOY
 from services import timeline
 from services.deploy import deployments
 from services.deploy.model import FINAL, Deployment, Kind, State

@@ -23,7 +23,7 @@ from waitress import wasyncore
 from waitress.server import create_server
 
 from bot.operations import OPERATION_PATHS
-from handlers.context import Deps
+from handlers.core.context import Deps
 from services.audit import AuditEntry, Outcome, record
 from services.metrics import ACK_SECONDS
 
@@ -152,7 +152,7 @@ class HttpServer:
         while not self._stopping.is_set():
             wasyncore.loop(timeout=0.1, map=server._map, use_poll=True, count=1)  # type: ignore[union-attr]
         server.close()
-        server.task_dispatcher.shutdown()  # type: ignore[union-attr]
+        server.task_dispatcher.shutdown()
 
     def stop(self) -> None:
         self._stopping.set()

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from slack_sdk import WebClient
 
-from handlers.context import Deps
+from handlers.core.context import Deps
 from services.metrics import REGISTRY
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ class Readiness:
 
 def operations_app(
     readiness: Readiness,
-) -> Callable[[WSGIEnvironment, StartResponse], Iterable[bytes]] | None:
+) -> Callable[[WSGIEnvironment, StartResponse], Iterable[bytes]]:
     def handle(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if path == "/healthz":

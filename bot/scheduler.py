@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from handlers.context import Deps
+from handlers.core.context import Deps
 from services import journal, outbox
 from services.backoff import Backoff
 from services.comms import deliveries

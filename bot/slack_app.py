@@ -15,8 +15,8 @@ from slack_sdk.http_retry.builtin_handlers import (
 
 from bot.secrets import SLACK_API_URL_ENV, Secrets
 from bot.wiring import ChatFactory
-from handlers.context import Deps
-from handlers.router import Router
+from handlers.core.context import Deps
+from handlers.core.router import Router
 from handlers.slack import register_listeners
 from handlers.slack.gateway import SlackChat
 from handlers.slack.retry import RetryAfterHandler
@@ -81,8 +81,8 @@ def recover_after_crash(deps: Deps, router: Router, client: WebClient) -> Future
 
     replayers = {
         recovery.COMMAND: command_replayer(deps, router),
-        recovery.FORM: form_replayer(deps, client),
-        recovery.CLICK: click_replayer(deps, client),
+        recovery.FORM: form_replayer(deps, router.forms, client),
+        recovery.CLICK: click_replayer(deps, router.buttons, client),
     }
     return deps.worker.submit(
         lambda: recovery.recover_after_crash(deps, replayers), describe="recovery after restart"

@@ -180,7 +180,7 @@ class SocketModeClient(BaseSocketModeClient):
 
     def _open_connection(self, url: str) -> _Connection:
         ws = websocket.WebSocket(enable_multithread=True)
-        ws.connect(url, timeout=self.connect_timeout)
+        ws.connect(url, timeout=self.connect_timeout)  # type: ignore[no-untyped-call]  # websocket-client
         # Reads block until a frame (or the socket's shutdown): no timeout, no spinning.
         ws.settimeout(None)
         return _Connection(id=next(self._ids), ws=ws, heard=self.clock())
@@ -203,7 +203,7 @@ class SocketModeClient(BaseSocketModeClient):
     def _ended(self, conn: _Connection) -> None:
         conn.ended.set()
         conn.kill()
-        conn.ws.shutdown()
+        conn.ws.shutdown()  # type: ignore[no-untyped-call]  # websocket-client
         with self._lock:
             if conn in self._open:
                 self._open.remove(conn)
@@ -308,7 +308,7 @@ class SocketModeHandler(BaseSocketModeHandler):
     def __init__(self, app: App, client: SocketModeClient) -> None:
         self.app = app
         self.client = client
-        client.socket_mode_request_listeners.append(self.handle)  # type: ignore[arg-type]
+        client.socket_mode_request_listeners.append(self.handle)
 
     def handle(self, client: BaseSocketModeClient, req: SocketModeRequest) -> None:
         started = time.time()

@@ -6,7 +6,7 @@ its connection with SLACK_APP_TOKEN (apps.connections.open). Slack answering
 logs why and tries again with exponential backoff, instead of exiting and
 being restarted in a loop that blames the token. A token Slack refuses is a
 configuration error: one line names the variable and the bot exits with
-`bot.cli.EXIT_TOKEN_REFUSED` (5).
+`bot.cli_context.EXIT_TOKEN_REFUSED` (5).
 """
 
 from __future__ import annotations

@@ -7,12 +7,12 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-from handlers.commands import ROOT
-from handlers.console_chat import ConsoleChat
-from handlers.context import Deps
-from handlers.relay_chat import RelayChat
-from handlers.rendering import Renderer
-from handlers.router import Router
+from handlers.console.chat import ConsoleChat
+from handlers.console.relay import RelayChat
+from handlers.core.context import Deps
+from handlers.core.rendering import Renderer
+from handlers.core.router import Router
+from handlers.features import build_registry
 from services.chat import Chat, Message
 from services.clock import CLOCK_FILE_ENV, Clock, FileClock, SystemClock
 from services.comms.deliveries import Delivery, claim_telling, refusal_sentence
@@ -109,7 +109,7 @@ def console_chat(
     renderer: Renderer, store: Store, clock: Clock, *, relayed: frozenset[str] = frozenset()
 ) -> Chat:
     """A terminal's chat: printed; what goes to `relayed` Slack channels is also queued for
-    the serving bot to deliver (handlers/relay_chat.py)."""
+    the serving bot to deliver (handlers/console/relay.py)."""
     if relayed:
         return RelayChat(renderer, store=store, clock=clock, relayed=relayed)
     return ConsoleChat(renderer)
@@ -128,7 +128,14 @@ def default_clock() -> Clock:
 
 
 def build_router(settings: Settings) -> Router:
-    return Router(ROOT, prog=settings.slack.command)
+    """The command tree, buttons and forms of every feature, built once per call."""
+    registry = build_registry()
+    return Router(
+        registry.root,
+        prog=settings.slack.command,
+        buttons=registry.buttons,
+        forms=registry.forms,
+    )
 
 
 def close_deps(deps: Deps) -> None:

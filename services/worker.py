@@ -33,7 +33,7 @@ class Worker:
 
     def submit(
         self,
-        job: Callable[[], None],
+        job: Callable[[], object],  # what it returns is not kept
         *,
         describe: str,
         long: bool = False,

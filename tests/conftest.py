@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from bot.wiring import build_deps, build_router, close_deps
-from handlers.context import CommandEnv, Deps, Invocation
-from handlers.router import Router
+from handlers.core.context import CommandEnv, Deps, Invocation
+from handlers.core.router import Router
 from services.clock import ManualClock
 from services.settings import Settings
 from tests.harness.running_bot import RunningBot, manifest_scopes, start_bot

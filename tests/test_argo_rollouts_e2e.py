@@ -21,7 +21,7 @@ import pytest
 
 from bot.console import Console
 from bot.wiring import build_router
-from handlers.context import Deps
+from handlers.core.context import Deps
 from services import timeline
 from services.clock import ManualClock
 from services.deploy import deployments

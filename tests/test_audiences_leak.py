@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from handlers.context import Deps
-from handlers.rendering import SHIPPED_TEMPLATES, Renderer, TemplateError
+from handlers.core.context import Deps
+from handlers.core.rendering import SHIPPED_TEMPLATES, Renderer, TemplateError
 from services import timeline
 from services.comms.customer import (
     TEMPLATE_BY_OCCASION,

@@ -7,8 +7,8 @@ from datetime import timedelta
 from pathlib import Path
 
 from bot.console import Console
-from handlers.context import Deps
-from handlers.router import Router
+from handlers.core.context import Deps
+from handlers.core.router import Router
 from services.audit import AuditEntry, Outcome, record
 from services.clock import ManualClock
 from tests.harness.running_bot import RunningBot

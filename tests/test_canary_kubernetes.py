@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 from bot.wiring import build_deps, close_deps
-from handlers.console_chat import ConsoleChat
-from handlers.context import Deps
+from handlers.console.chat import ConsoleChat
+from handlers.core.context import Deps
 from services import timeline
 from services.clock import ManualClock
 from services.deploy import approvals, deployments, engine, live

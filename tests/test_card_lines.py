@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from handlers.console_text import EMOJI, to_console
-from handlers.rendering import Message, Renderer
-from handlers.replies import Reply
+from handlers.console.text import EMOJI, to_console
+from handlers.core.rendering import RenderedMessage, Renderer
+from handlers.core.replies import Reply
 from services.clock import parse_iso
 from services.deploy.card import present
 from services.deploy.model import Deployment, Kind, State
@@ -122,7 +122,7 @@ CASES = [(state.value, None) for state in State] + [
 ]
 
 
-def rendered(state: str, variant: str | None) -> Message:
+def rendered(state: str, variant: str | None) -> RenderedMessage:
     if variant is None:
         data = card(state)
     else:
@@ -201,7 +201,7 @@ def test_the_live_canary_says_time_left_and_waiting_on_separate_lines() -> None:
 
 
 def test_only_tag_only_lines_lose_their_newline() -> None:
-    from handlers.line_tags import keep_line_ends
+    from handlers.core.line_tags import keep_line_ends
 
     source = (
         "{% if a %}\n"  # a tag alone: trimmed as before

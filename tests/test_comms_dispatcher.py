@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from handlers.context import Deps
+from handlers.core.context import Deps
 from services import timeline
 from services.clock import ManualClock
 from services.comms import deliveries

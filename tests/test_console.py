@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.console import Console
-from handlers.context import Deps
-from handlers.router import Router
+from handlers.core.context import Deps
+from handlers.core.router import Router
 from services.audit import search
 
 from .test_config import run_cli

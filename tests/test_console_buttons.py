@@ -14,7 +14,7 @@ import pytest
 
 from bot.console import Console
 from bot.wiring import build_router
-from handlers.context import Deps
+from handlers.core.context import Deps
 from services import timeline
 from services.audit import search
 from services.clock import ManualClock

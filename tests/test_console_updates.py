@@ -6,8 +6,8 @@ import io
 
 import pytest
 
-from handlers.console_chat import ConsoleChat
-from handlers.context import Deps
+from handlers.console.chat import ConsoleChat
+from handlers.core.context import Deps
 from services.chat import Message
 from services.clock import ManualClock
 from services.deploy.model import State
@@ -58,7 +58,7 @@ def test_an_update_that_changes_nothing_prints_nothing_and_a_removed_line_is_mar
 
 
 def test_changed_lines_lists_new_lines_and_marks_removed_ones() -> None:
-    from handlers.console_chat import changed_lines
+    from handlers.console.chat import changed_lines
 
     assert changed_lines(["a", "b", "c"], ["a", "B", "c", "d"]) == ["B", "d"]
     assert changed_lines(["a", "b", "c"], ["a"]) == ["(removed) b", "(removed) c"]
@@ -66,11 +66,11 @@ def test_changed_lines_lists_new_lines_and_marks_removed_ones() -> None:
 
 
 def test_channels_and_people_are_named_as_shown() -> None:
-    from handlers.console_chat import channel_name
+    from handlers.console.chat import channel_label
 
-    assert channel_name("console:#inc-4-payment-gateway-down") == "#inc-4-payment-gateway-down"
-    assert channel_name("console:@console:bob") == "DM @bob"
-    assert channel_name("console:terminal") == "terminal"
+    assert channel_label("console:#inc-4-payment-gateway-down") == "#inc-4-payment-gateway-down"
+    assert channel_label("console:@console:bob") == "DM @bob"
+    assert channel_label("console:terminal") == "terminal"
 
 
 class TestCanary:

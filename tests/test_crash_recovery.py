@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from handlers.context import Deps
+from handlers.core.context import Deps
 from services import timeline
 from services.store import Store
 from tests.harness.bot_process import BotProcess

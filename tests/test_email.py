@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 from datetime import timedelta
 
-from handlers.context import Deps
+from handlers.core.context import Deps
 from services import timeline
 from services.clock import ManualClock
 from services.comms import deliveries

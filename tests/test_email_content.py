@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from bot.config import ConfigError, load_config
-from handlers.context import Deps
+from handlers.core.context import Deps
 from services.clock import ManualClock
 from services.comms import deliveries
 from tests.harness.email_fixtures import (

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from bot.wiring import build_deps, close_deps
-from handlers.console_chat import ConsoleChat
-from handlers.context import Deps
+from handlers.console.chat import ConsoleChat
+from handlers.core.context import Deps
 from services import timeline
 from services.clock import ManualClock
 from services.comms import deliveries

@@ -17,8 +17,8 @@ import click
 import pytest
 from pydantic import ValidationError
 
-from handlers.params import SLACK_CHANNEL, SLACK_USER
-from handlers.rendering import mention
+from handlers.core.params import SLACK_CHANNEL, SLACK_USER
+from handlers.core.rendering import mention
 from services.deploy.analysis.run import AnalysisConfigError, QueryContext, render_query
 from services.deploy.backends.kubernetes.images import image_problems
 from services.errors import UserFacingError

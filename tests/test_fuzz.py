@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.config import ConfigError, load_config
-from handlers.context import CommandEnv
-from handlers.rendering import Renderer
-from handlers.router import Router
+from handlers.core.context import CommandEnv
+from handlers.core.rendering import Renderer
+from handlers.core.router import Router
 from tests.harness.running_bot import RunningBot
 
 FUZZ = settings(

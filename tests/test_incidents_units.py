@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from handlers.views import parse_state
+from handlers.core.forms import parse_state
 from services.chat import Chat
 from services.errors import UserFacingError
 from services.incidents.lifecycle import parse_action_items
@@ -133,7 +133,7 @@ def test_form_state_becomes_plain_values() -> None:
 
 def test_the_console_chat_satisfies_the_chat_protocol() -> None:
     # Both chat platforms must offer every call the flows make.
-    from handlers.console_chat import ConsoleChat
+    from handlers.console.chat import ConsoleChat
     from handlers.slack.gateway import SlackChat
 
     wanted = {name for name in vars(Chat) if not name.startswith("_")}

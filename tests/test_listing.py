@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from handlers.context import Deps
+from handlers.core.context import Deps
 from services.clock import ManualClock
 from services.incidents import records
 from services.incidents.listing import OpenIncidentsView

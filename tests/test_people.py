@@ -157,7 +157,7 @@ def test_the_directory_reads_every_page_caches_and_does_not_storm_on_typos(
 
 
 def test_hostile_text_around_names_is_kept_and_only_names_change() -> None:
-    from handlers.people import mention_people
+    from handlers.core.people import mention_people
 
     class Chat:
         def find_users(self, name: str) -> list[str]:

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from handlers.console_text import to_console
-from handlers.context import CommandEnv
-from handlers.rendering import SHIPPED_TEMPLATES, Renderer, TemplateError
-from handlers.replies import Reply, error_reply
-from handlers.router import Router
+from handlers.console.text import to_console
+from handlers.core.context import CommandEnv
+from handlers.core.rendering import SHIPPED_TEMPLATES, Renderer, TemplateError
+from handlers.core.replies import Reply, error_reply
+from handlers.core.router import Router
 
 SAMPLES = {
     "error": error_reply("The deploy lock is held by <@U1>.", hint="Wait, or ask them."),

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 from slack_sdk.models.blocks import Block
 
-from handlers.block_limits import cut_visible
-from handlers.form_limits import LIMITS
-from handlers.rendering import SHIPPED_TEMPLATES, SUFFIX, Renderer
-from handlers.replies import Reply
+from handlers.core.block_limits import cut_visible
+from handlers.core.form_limits import LIMITS
+from handlers.core.rendering import SHIPPED_TEMPLATES, SUFFIX, Renderer
+from handlers.core.replies import Reply
 from services.clock import parse_iso
 from services.deploy.card import present
 from services.deploy.model import Deployment, Kind, State

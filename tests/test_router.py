@@ -5,12 +5,12 @@ from __future__ import annotations
 import click
 import pytest
 
-from handlers.commands.registry import ChatGroup, chat_command
-from handlers.context import CommandEnv
-from handlers.params import SLACK_CHANNEL, SLACK_USER
-from handlers.replies import Reply
-from handlers.router import Router
-from handlers.tokenize import tokenize
+from handlers.core.commands import ChatGroup, chat_command
+from handlers.core.context import CommandEnv
+from handlers.core.params import SLACK_CHANNEL, SLACK_USER
+from handlers.core.replies import Reply
+from handlers.core.router import Router
+from handlers.core.tokenize import tokenize
 from services.audit import search
 from services.errors import PermissionDeniedError
 

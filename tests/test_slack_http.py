@@ -8,10 +8,10 @@ from pathlib import Path
 import click
 import pytest
 
-from handlers.commands.registry import ChatGroup, chat_command
-from handlers.context import CommandEnv
-from handlers.replies import Reply
-from handlers.router import Router
+from handlers.core.commands import ChatGroup, chat_command
+from handlers.core.context import CommandEnv
+from handlers.core.replies import Reply
+from handlers.core.router import Router
 from services.clock import ManualClock
 from services.errors import UserFacingError
 from tests.harness.running_bot import RunningBot, start_bot

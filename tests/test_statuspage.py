@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from handlers.context import CommandEnv, Invocation
+from handlers.core.context import CommandEnv, Invocation
 from services import timeline
 from services.clock import ManualClock
 from services.comms import deliveries

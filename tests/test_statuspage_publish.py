@@ -185,7 +185,7 @@ def test_the_console_presses_the_same_button_and_answers_the_form(
 
     from bot.console import Console
     from bot.wiring import build_deps, build_router, close_deps
-    from handlers.console_chat import ConsoleChat
+    from handlers.console.chat import ConsoleChat
     from services.settings import Settings
 
     from .test_console_buttons import number_of

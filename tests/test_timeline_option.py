@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from bot.console import Console
-from handlers.context import Deps
-from handlers.router import Router
+from handlers.core.context import Deps
+from handlers.core.router import Router
 from services import timeline
 from services.clock import ManualClock
 from services.incidents import records

@@ -7,8 +7,8 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
-from handlers.context import CommandEnv, Deps
-from handlers.router import Prepared, Router
+from handlers.core.context import CommandEnv, Deps
+from handlers.core.router import Prepared, Router
 from handlers.slack.delivery import open_modal, render_safely
 from handlers.slack.payloads import from_command
 from handlers.slack.recovery import COMMAND, Replayer, journal_request, submit_journaled

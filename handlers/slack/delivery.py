@@ -8,14 +8,14 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from handlers.context import Deps
-from handlers.rendering import Message
-from handlers.replies import Reply, error_reply
+from handlers.core.context import Deps
+from handlers.core.rendering import RenderedMessage
+from handlers.core.replies import Reply, error_reply
 
 log = logging.getLogger(__name__)
 
 
-def render_safely(deps: Deps, reply: Reply) -> Message:
+def render_safely(deps: Deps, reply: Reply) -> RenderedMessage:
     """A reply as a message; a broken template still produces a readable answer."""
     try:
         return deps.renderer.render(reply)
@@ -25,7 +25,7 @@ def render_safely(deps: Deps, reply: Reply) -> Message:
             "The bot could not format its answer (a message template is broken).",
             hint="Run `hotfix-bot check-config` to find the template and line.",
         )
-        return Message(text=str(fallback.data["message"]), blocks=[])
+        return RenderedMessage(text=str(fallback.data["message"]), blocks=[])
 
 
 def open_modal(deps: Deps, client: WebClient, trigger_id: str | None, reply: Reply) -> Reply | None:

@@ -6,7 +6,7 @@ from typing import Any
 
 from slack_bolt import App
 
-from handlers.context import Deps
+from handlers.core.context import Deps
 from services.incidents import lifecycle, records
 
 PIN_REACTIONS = {"pushpin", "round_pushpin"}
@@ -18,7 +18,8 @@ def register(app: App, *, deps: Deps) -> None:
         item = event.get("item") or {}
         if event.get("reaction") not in PIN_REACTIONS or item.get("type") != "message":
             return
-        channel, ts, actor = item.get("channel"), item.get("ts"), str(event.get("user", ""))
+        channel, ts = str(item.get("channel") or ""), str(item.get("ts") or "")
+        actor = str(event.get("user", ""))
         incident = records.by_channel(deps.store, channel) if channel else None
         if incident is None or not ts:
             return

@@ -11,12 +11,13 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
+from functools import partial
 from typing import Any, TypeVar
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from handlers.rendering import Renderer
+from handlers.core.rendering import Renderer
 from handlers.slack.directory import PAGE_SIZE, UserDirectory
 from services import outbox
 from services.chat import ChatError, ChatMessage, InviteFailure, Message, NameTakenError, Posted
@@ -96,7 +97,7 @@ class SlackChat:
             raise ChatError(method, "slack_unreachable", retryable=True) from exc
 
     def _render(self, message: Message) -> dict[str, Any]:
-        from handlers.replies import Reply
+        from handlers.core.replies import Reply
 
         rendered = self.renderer.render(Reply(message.template, message.data))
         return {"text": rendered.text, "blocks": rendered.blocks}
@@ -121,8 +122,11 @@ class SlackChat:
             try:
                 response = self._call(
                     "conversations.invite",
-                    lambda b=batch: self.client.conversations_invite(
-                        channel=channel_id, users=b, force=True
+                    partial(
+                        self.client.conversations_invite,
+                        channel=channel_id,
+                        users=batch,
+                        force=True,
                     ),
                 )
                 per_user = response.get("errors") or []
@@ -202,11 +206,12 @@ class SlackChat:
         while True:
             response = self._call(
                 "conversations.list",
-                lambda c=cursor: self.client.conversations_list(
+                partial(
+                    self.client.conversations_list,
                     types="public_channel,private_channel",
                     exclude_archived=True,
                     limit=1000,
-                    cursor=c,
+                    cursor=cursor,
                 ),
             )
             for channel in response.get("channels") or []:
@@ -250,11 +255,12 @@ class SlackChat:
         for _ in range(max_pages):
             response = self._call(
                 "conversations.replies",
-                lambda c=cursor: self.client.conversations_replies(
+                partial(
+                    self.client.conversations_replies,
                     channel=channel_id,
                     ts=thread_ts,
                     limit=200,
-                    cursor=c,
+                    cursor=cursor,
                     include_all_metadata=True,
                 ),
             )
@@ -374,7 +380,8 @@ class SlackChat:
             "usergroups.users.list",
             lambda: self.client.usergroups_users_list(usergroup=usergroup_id),
         )
-        return [str(u) for u in response.get("users", [])]
+        users: list[object] = response.get("users") or []
+        return [str(u) for u in users]
 
     def user_name(self, user_id: str) -> str | None:
         try:

@@ -9,9 +9,9 @@ import click
 from slack_bolt import App
 from slack_sdk import WebClient
 
-from handlers.commands.registry import leaf_commands
-from handlers.context import Deps
-from handlers.router import Router, describe
+from handlers.core.commands import leaf_commands
+from handlers.core.context import Deps
+from handlers.core.router import Router, describe
 from services.incidents import records
 from services.incidents.presenting import incident_data
 

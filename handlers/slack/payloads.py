@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers.context import Invocation
+from handlers.core.context import Invocation
 
 # Set by the recovery on a payload it runs again from the command journal (never by Slack:
 # requests are signed, and Slack builds their fields).

@@ -17,7 +17,7 @@ from typing import Any
 
 from slack_bolt import Respond
 
-from handlers.context import Deps
+from handlers.core.context import Deps
 from handlers.slack.payloads import REPLAYED
 from services import journal
 from services.incidents.reminders import resend_lost_reminders

@@ -14,8 +14,8 @@ from typing import Any
 from slack_bolt import App, BoltContext
 from slack_bolt.response import BoltResponse
 
-from handlers.context import CommandEnv, Deps
-from handlers.guard import audit
+from handlers.core.context import CommandEnv, Deps
+from handlers.core.guard import audit
 from handlers.slack.payloads import from_command, from_interaction
 from services.audit import Outcome
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from bot.wiring import build_deps, close_deps
-from handlers.console_chat import ConsoleChat
-from handlers.context import Deps
+from handlers.console.chat import ConsoleChat
+from handlers.core.context import Deps
 from services.clock import ManualClock
 from services.settings import Settings
 from tests.harness.deploy_target import DeployTarget

@@ -12,8 +12,8 @@ import pytest
 
 from bot.console import Console
 from bot.wiring import build_deps, build_router, close_deps
-from handlers.console_chat import ConsoleChat
-from handlers.context import Deps
+from handlers.console.chat import ConsoleChat
+from handlers.core.context import Deps
 from services.clock import ManualClock
 from services.comms import deliveries
 from services.settings import Settings

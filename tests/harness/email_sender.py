@@ -14,7 +14,7 @@ import json
 import os
 import sys
 
-from handlers.rendering import Renderer
+from handlers.core.rendering import Renderer
 from services.clock import SystemClock
 from services.comms.deliveries import Delivery
 from services.comms.dispatcher import Channel, Checkpoint, Dispatcher, Sent

@@ -13,8 +13,8 @@ from bot.operations import Readiness, operations_app
 from bot.secrets import Secrets
 from bot.slack_app import build_slack_app, build_web_client, slack_chat
 from bot.wiring import build_deps, build_router, close_deps
-from handlers.context import Deps
-from handlers.router import Router
+from handlers.core.context import Deps
+from handlers.core.router import Router
 from services.clock import Clock
 from services.settings import Settings
 from tests.harness.slack_driver import SlackDriver
