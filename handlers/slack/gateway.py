@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from handlers.core.rendering import Renderer
+from handlers.core.rendering import Renderer, TemplateError
 from handlers.slack.directory import PAGE_SIZE, UserDirectory
 from services import outbox
 from services.chat import ChatError, ChatMessage, InviteFailure, Message, NameTakenError, Posted
@@ -334,6 +334,12 @@ class SlackChat:
                 if exc.retryable:
                     return False
                 log.warning("outbox item %s dropped: Slack refused it (%s)", current.id, exc.error)
+                outbox.mark_sent(self.store, clock=self.clock, item=current, real_ts=None)
+            except TemplateError as exc:
+                # Queued by an earlier version whose data this version's templates no longer
+                # take (an upgrade while Slack was away): it can never be sent, and keeping
+                # it would hold every later message of the channel behind it.
+                log.error("outbox item %s dropped: it cannot be rendered (%s)", current.id, exc)
                 outbox.mark_sent(self.store, clock=self.clock, item=current, real_ts=None)
         return True
 
