@@ -31,6 +31,7 @@ from tests.harness.argo_rollouts import (
     NS,
     REPO,
     add_rollout,
+    blue_green,
     bot_writes,
     require_crd,
     rollout,
@@ -188,6 +189,51 @@ def test_from_slack_the_card_waits_at_the_rollouts_pause_resume_goes_on_rollback
     assert [op["path"] for op in undo] == ["/spec/template"]  # kubectl argo rollouts undo
     assert promote == ("PATCH", "/status", {"status": {"promoteFull": True}})  # ran before
     assert "Rolled back to v2.1.0" in card_text(bot)
+
+
+def test_from_slack_a_blue_green_rollout_waits_on_the_card_and_promote_switches_it(
+    slack: SlackEmulator, k8s: K8sEmulator, tmp_path: Path
+) -> None:
+    """A blue-green Rollout paused before the switch shows the card's controls, as a
+    canary's pause does: Promote there is `kubectl argo rollouts promote --full`."""
+    blue_green(k8s)
+    slack.add_user("U0CAROL", "carol")
+    environment = {**argo_environment(k8s), "strategy": "blue-green"}
+    bot = start_bot(
+        slack=slack,
+        store_path=tmp_path / "bot.db",
+        clock=ticking(k8s),
+        extra_settings={
+            "services": {"payments": {"environments": {"production": environment}}},
+            "access": {"deployers": ["U0ALICE"]},
+        },
+    )
+    try:
+        request_and_approve(bot)
+        wait_until("the switch waiting", lambda: "Waiting for a decision" in card_text(bot))
+        assert "BlueGreenPause" in card_text(bot)
+        deployment = deployments.get(bot.deps.store, "DEP-1")
+        card = bot.slack.message(deployment.channel_id or "", deployment.card_ts or "")
+        assert card is not None
+        buttons = [
+            element["action_id"]
+            for block in card["blocks"]
+            if block["type"] == "actions"
+            for element in block["elements"]
+        ]
+        assert "hotfix_canary_promote" in buttons and "hotfix_canary_abort" in buttons
+        assert rollout_status(k8s)["blueGreen"]["activeSelector"] == rollout_status(k8s)["stableRS"]
+
+        assert click(bot, "hotfix_canary_promote", "U0BOB").startswith("Promoting DEP-1")
+        bot.settle(timeout=60)
+        assert deployments.get(bot.deps.store, "DEP-1").state is State.SUCCEEDED
+        status = rollout_status(k8s)
+        assert status["phase"] == "Healthy"
+        assert status["blueGreen"]["activeSelector"] == status["currentPodHash"]
+        assert rollout_image(k8s) == f"{REPO}:v2.1.1"
+    finally:
+        bot.settle(timeout=30)
+        bot.stop()
 
 
 def test_from_slack_pause_holds_the_rollout_and_abort_aborts_it_then_it_rolls_back(

@@ -36,7 +36,7 @@ def _resume_button(env: CommandEnv, deployment_id: str) -> ButtonFn:
         deployment = deployments.get(env.deps.store, deployment_id)
     except UserFacingError:  # the button reports the bad id itself
         return buttons.resume
-    if deployment.state is State.INTERRUPTED or deployment.strategy != "canary":
+    if deployment.state is State.INTERRUPTED or stored(deployment.detail) is None:
         return buttons.resume
     return canary_buttons.resume
 

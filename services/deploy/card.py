@@ -185,7 +185,9 @@ def present(
     if deployment.state in FINAL:
         # Steps that never ran (validation failed, request rejected) are not "pending".
         rows = [s for s in rows if s.state != "pending"]
-    state = live.stored(deployment.detail) if deployment.strategy == "canary" else None
+    # Whatever reports a live state (a canary, an Argo Rollout of either strategy) gets its
+    # progress and its controls on the card.
+    state = live.stored(deployment.detail)
     return Card(
         deployment=deployment,
         steps=tuple(rows),

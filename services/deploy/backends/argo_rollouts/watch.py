@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from services.clock import Clock
+from services.clock import Clock, isoformat
 from services.deploy.backend import (
     PAUSED_BY_PERSON,
     RUNNING,
@@ -36,10 +36,6 @@ from services.deploy.live import CanaryState, Phase
 from services.errors import DeployError
 from services.kube.client import KubeError
 from services.kube.rollouts import Rollouts
-
-
-def isoformat(clock: Clock) -> str:
-    return clock.now().isoformat(timespec="seconds")
 
 
 class RolloutWatch:
@@ -220,7 +216,7 @@ class RolloutWatch:
             canary_deployment=f"{name}-{view.current_hash}" if view.current_hash else None,
             stable_deployment=f"{name}-{view.stable_hash}" if view.stable_hash else None,
             virtual_service=f"rollout/{name}",
-            started_at=self.state.started_at if self.state else isoformat(self.clock),
+            started_at=self.state.started_at if self.state else isoformat(self.clock.now()),
             aborted=aborted,
             promoted_by_person=self.promoted,
             paused=view.paused,
