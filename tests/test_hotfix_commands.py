@@ -162,7 +162,7 @@ def test_status_lists_open_hotfix_branches(git_bot: RunningBot, world: GitWorld)
 
 def test_an_unknown_service_is_named(git_bot: RunningBot) -> None:
     reply = run(git_bot, "/hotfix create --issue=PROD-1 --service=billing")
-    assert reply["text"] == "There is no service 'billing' with a records."
+    assert reply["text"] == "There is no service 'billing' with a repository."
 
 
 def test_trunk_hotfix_from_the_console(trunk: GitWorld, tmp_path: Path) -> None:
