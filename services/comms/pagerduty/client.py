@@ -43,7 +43,6 @@ from services.errors import TemporaryError, UserFacingError
 
 MAX_RESPONSE_BYTES = 64 * 1024
 SUMMARY_LIMIT = 1024  # payload.summary, as the reference says
-DEDUP_KEY_LIMIT = 255
 _SNIPPET = 300
 USER_AGENT = "hotfix-bot (PagerDuty Events API v2)"
 
