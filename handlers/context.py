@@ -99,3 +99,6 @@ class CommandEnv:
     @property
     def war_room(self) -> WarRoomDeps:
         return replace(self.deps.war_room, resuming=self.invocation.replayed)
+
+    def with_invocation(self, **changes: object) -> CommandEnv:
+        return CommandEnv(replace(self.invocation, **changes), self.deps)  # type: ignore[arg-type]
