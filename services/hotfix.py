@@ -123,14 +123,14 @@ def _run_git(
             incident,
             actor=actor,
             kind=failure_kind,
-            text=f"{what} failed: {exc.user_message}",
+            text=f"{what} failed: {exc.message}",
             data={
                 "error": type(exc).__name__,
-                "message": exc.user_message,
-                "what_to_do": exc.what_to_do,
+                "message": exc.message,
+                "hint": exc.hint,
             },
         )
-        raise UserFacingError(exc.user_message, hint=exc.what_to_do or None) from exc
+        raise  # a HotfixError is a UserFacingError: the handler shows its message and hint
 
 
 def start(

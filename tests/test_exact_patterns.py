@@ -26,7 +26,7 @@ from services.git.errors import InvalidInputError
 from services.git.settings import RepositorySettings
 from services.git.validation import validate_issue_key
 from services.incidents.model import parse_incident_id
-from services.incidents.war_room import is_slack_user
+from services.incidents.responders import is_slack_user
 from services.settings import Settings
 from tests.harness.deploy_target import DeployTarget
 from tests.harness.running_bot import RunningBot, start_bot

@@ -68,8 +68,8 @@ def test_concurrent_finish_gets_busy_immediately(world: GitWorld, tmp_path: Path
         with pytest.raises(RepositoryBusyError) as info:
             finish_hotfix(settings=world.settings(), clone=world.bot, actor="bob")
         assert time.monotonic() - began < 1.0  # no waiting
-        assert info.value.user_message == "busy: PROD-2847 hotfix finish in progress by alice"
-        assert "try again" in info.value.what_to_do
+        assert info.value.message == "busy: PROD-2847 hotfix finish in progress by alice"
+        assert "try again" in info.value.hint
         assert info.value.retryable
         with pytest.raises(RepositoryBusyError):
             create_hotfix(settings=world.settings(), clone=world.bot, issue_key="PROD-9")
@@ -106,7 +106,7 @@ def test_another_process_holding_the_lock(world: GitWorld) -> None:
         assert proc.stdout.readline().strip() == "locked"
         with pytest.raises(RepositoryBusyError) as info:
             create_hotfix(settings=world.settings(), clone=world.bot, issue_key="PROD-8")
-        assert info.value.user_message == "busy: PROD-7 hotfix finish in progress by carol"
+        assert info.value.message == "busy: PROD-7 hotfix finish in progress by carol"
         assert info.value.holder is not None and info.value.holder.pid == 4242
     finally:
         assert proc.stdin is not None

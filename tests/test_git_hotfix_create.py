@@ -81,7 +81,7 @@ def test_create_refuses_existing_branch_for_issue_on_remote(world: GitWorld) -> 
             settings=world.settings(), clone=world.bot, issue_key="PROD-1", description="b"
         )
     assert info.value.branch == "hotfix/PROD-1-a"
-    assert "on origin" in info.value.user_message
+    assert "on origin" in info.value.message
     assert world.remote_refs() == before
 
 
@@ -147,7 +147,7 @@ def test_create_push_rejected_leaves_no_local_branch(world: GitWorld) -> None:
     before_remote, before_local = world.remote_refs(), world.bot_refs()
     with pytest.raises(PushRejectedError) as info:
         create_hotfix(settings=world.settings(), clone=world.bot, issue_key="PROD-9")
-    assert "no hotfixes today" in info.value.user_message
+    assert "no hotfixes today" in info.value.message
     assert info.value.rejected[0].ref == "refs/heads/hotfix/PROD-9"
     assert world.remote_refs() == before_remote
     assert world.bot_refs() == before_local
@@ -157,7 +157,7 @@ def test_dirty_clone_is_refused(world: GitWorld) -> None:
     (world.bot / "app.py").write_text("changed\n")
     with pytest.raises(DirtyCloneError) as info:
         create_hotfix(settings=world.settings(), clone=world.bot, issue_key="PROD-1")
-    assert "app.py" in info.value.user_message
+    assert "app.py" in info.value.message
 
 
 def test_missing_production_branch(world: GitWorld) -> None:

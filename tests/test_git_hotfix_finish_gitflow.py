@@ -192,8 +192,8 @@ def test_conflict_on_production(world: GitWorld) -> None:
 
     err = info.value
     assert (err.files, err.branch, err.source) == (("app.py",), "production", BRANCH)
-    assert "app.py" in err.user_message and "production" in err.user_message
-    assert "nothing was pushed" in err.what_to_do
+    assert "app.py" in err.message and "production" in err.message
+    assert "nothing was pushed" in err.hint
     assert_all_or_nothing(world, remote, local)
 
 
@@ -258,7 +258,7 @@ def test_remote_hook_rejects_develop(world: GitWorld) -> None:
         f"refs/heads/{BRANCH}",
     }
     assert "develop is frozen for the release" in err.remote_messages
-    assert "refs/heads/develop" in err.user_message and "atomic" in err.user_message
+    assert "refs/heads/develop" in err.message and "atomic" in err.message
     assert_all_or_nothing(world, remote, local)
 
 
@@ -283,7 +283,7 @@ def test_remote_moved_after_fetch_is_detected_before_pushing(world: GitWorld) ->
     err = info.value
     assert err.branch == "develop" and err.actual_sha == theirs and err.retryable
     assert err.rejected == ()
-    assert "moved on the remote" in err.user_message
+    assert "moved on the remote" in err.message
     assert world.remote_refs() == {**remote, "refs/heads/develop": theirs}
     local_now = world.bot_refs()
     assert local_now == local
@@ -389,12 +389,12 @@ def test_merging_develop_into_the_hotfix_branch_is_refused_naming_the_commits(
         "Document feature",
         "Rework greeting on develop",
     ]
-    assert err.user_message.startswith(
+    assert err.message.startswith(
         f"{BRANCH} carries 3 commits of develop that production does not have:"
     )
-    assert "Add feature" in err.user_message and "nothing was pushed" in err.user_message
-    assert f"git switch -C {BRANCH} origin/production" in err.what_to_do
-    assert f"git cherry-pick {fix[:10]}" in err.what_to_do  # the fix, not the merge
+    assert "Add feature" in err.message and "nothing was pushed" in err.message
+    assert f"git switch -C {BRANCH} origin/production" in err.hint
+    assert f"git cherry-pick {fix[:10]}" in err.hint  # the fix, not the merge
     assert_all_or_nothing(world, remote, local)
     assert "refs/tags/v2.1.1" not in world.remote_refs()
 
@@ -425,9 +425,9 @@ def test_a_hotfix_rebased_onto_develop_is_refused(world: GitWorld) -> None:
 def test_the_develop_conflict_advice_ships_only_the_fix(world: GitWorld) -> None:
     err = develop_conflict(world)
     fix = world.rev(world.dev, f"origin/{BRANCH}")
-    assert "do not merge develop into" in err.what_to_do.lower()
-    assert f"git switch -c merge/{BRANCH} origin/develop" in err.what_to_do
-    assert f"git merge --no-ff {BRANCH}" in err.what_to_do
+    assert "do not merge develop into" in err.hint.lower()
+    assert f"git switch -c merge/{BRANCH} origin/develop" in err.hint
+    assert f"git merge --no-ff {BRANCH}" in err.hint
 
     # Follow the advice: a branch off develop that merges the hotfix, merged into develop.
     git(world.dev, "fetch", "--quiet", "origin")
@@ -467,9 +467,9 @@ def test_the_unreleased_commit_list_is_bounded_and_plain(world: GitWorld) -> Non
 
     err = info.value
     assert len(err.commits) == 14
-    assert "and 9 more" in err.user_message
-    assert len(err.user_message) < 1000 and len(err.what_to_do) < 1000
-    assert "\u202e" not in err.user_message and "\n" not in err.user_message
+    assert "and 9 more" in err.message
+    assert len(err.message) < 1000 and len(err.hint) < 1000
+    assert "\u202e" not in err.message and "\n" not in err.message
 
 
 def test_a_feature_branch_merged_into_develop_and_the_hotfix_is_refused(world: GitWorld) -> None:
@@ -506,5 +506,5 @@ def test_a_conflict_in_many_files_names_a_few_and_counts_the_rest(world: GitWorl
 
     err = info.value
     assert err.files == tuple(sorted(names))  # all of them, for whoever reads the error
-    assert names[0] in err.user_message and "and 190 more" in err.user_message
-    assert len(err.user_message) + len(err.what_to_do) < 2500
+    assert names[0] in err.message and "and 190 more" in err.message
+    assert len(err.message) + len(err.hint) < 2500

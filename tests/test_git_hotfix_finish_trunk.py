@@ -159,7 +159,7 @@ def test_production_moved_requires_rebase(world: GitWorld) -> None:
         finish_hotfix(settings=world.settings(), clone=world.bot)
     err = info.value
     assert err.branch == "production" and err.rejected == ()
-    assert "rebase" in err.what_to_do
+    assert "rebase" in err.hint
     assert_all_or_nothing(world, remote, local)
 
 
@@ -207,7 +207,7 @@ def test_merge_commits_on_the_hotfix_branch_are_refused(world: GitWorld) -> None
     remote, local = snapshot(world)
     with pytest.raises(RepositoryStateError) as info:
         finish_hotfix(settings=world.settings(), clone=world.bot)
-    assert "merge commits" in info.value.user_message
+    assert "merge commits" in info.value.message
     assert_all_or_nothing(world, remote, local)
 
 
@@ -227,7 +227,7 @@ def test_a_hotfix_rebased_onto_main_is_refused(world: GitWorld) -> None:
     err = info.value
     assert [subject for _, subject in err.commits] == ["Add feature", "Document feature"]
     assert err.fixes == (rebased_fix,) and rebased_fix != fix
-    assert "of main that production does not have" in err.user_message
+    assert "of main that production does not have" in err.message
     assert_all_or_nothing(world, remote, local)
 
 
@@ -239,7 +239,7 @@ def test_the_cherry_pick_conflict_advice_works_when_followed(world: GitWorld) ->
     fix = world.fix_on_hotfix(BRANCH)
     with pytest.raises(CherryPickConflictError) as info:
         finish_hotfix(settings=world.settings(), clone=world.bot)
-    assert f"cherry-pick -x {fix[:10]}" in info.value.what_to_do
+    assert f"cherry-pick -x {fix[:10]}" in info.value.hint
 
     git(world.dev, "fetch", "--quiet", "origin")
     git(world.dev, "switch", "--quiet", "main")

@@ -145,5 +145,5 @@ def test_a_working_copy_the_bot_did_not_create_keeps_its_files_and_says_why(
 
     assert world.bot_refs() == refs  # the restore point put the branches back
     assert "feature.py" in untracked(world.bot)  # but nothing in a person's tree is deleted
-    assert "did not create" in info.value.what_to_do
-    assert "git status" in info.value.what_to_do
+    assert "did not create" in info.value.hint
+    assert "git status" in info.value.hint

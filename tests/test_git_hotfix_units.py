@@ -75,8 +75,8 @@ def test_errors_scrub_their_texts() -> None:
     assert "hunter2" not in " ".join(err.command)
     assert "hunter2" not in err.stderr
     assert err.retryable
-    plain = HotfixError("see https://t:x@h/r", what_to_do="retry https://t:x@h/r")
-    assert "t:x" not in plain.user_message and "t:x" not in plain.what_to_do
+    plain = HotfixError("see https://t:x@h/r", hint="retry https://t:x@h/r")
+    assert "t:x" not in plain.message and "t:x" not in plain.hint
 
 
 # ------------------------------------------------------------------ validation
@@ -299,9 +299,9 @@ def test_push_failure_hook_rejection_names_the_ref() -> None:
     )
     err = push_failure(outcome, expected={})
     assert type(err) is PushRejectedError
-    assert "refs/heads/develop (remote rejected: hook declined)" in err.user_message
-    assert "atomic" in err.user_message
-    assert "develop is frozen" in err.user_message
+    assert "refs/heads/develop (remote rejected: hook declined)" in err.message
+    assert "atomic" in err.message
+    assert "develop is frozen" in err.message
     assert err.rejected == outcome.rejected
 
 
@@ -338,7 +338,7 @@ def test_busy_error_message() -> None:
         operation="hotfix finish", issue_key="PROD-2847", actor="alice", pid=1, since=None
     )
     err = RepositoryBusyError("/srv/svc", holder)
-    assert err.user_message == "busy: PROD-2847 hotfix finish in progress by alice"
+    assert err.message == "busy: PROD-2847 hotfix finish in progress by alice"
     assert "try again" in str(err)
     assert RepositoryBusyError("/x", None).retryable
 

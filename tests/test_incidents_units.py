@@ -12,7 +12,8 @@ from services.errors import UserFacingError
 from services.incidents.lifecycle import parse_action_items
 from services.incidents.model import parse_incident_id
 from services.incidents.presenting import duration_text
-from services.incidents.war_room import channel_name, is_slack_user, slugify
+from services.incidents.responders import is_slack_user
+from services.incidents.war_room_channel import channel_name, slugify
 
 
 @pytest.mark.parametrize(

@@ -111,16 +111,16 @@ def test_rate_limit_without_and_with_retry_after(
     pd.fail_next(429)
     with pytest.raises(PagerDutyRateLimited) as caught:
         client.send(TRIGGER, routing_key=key)
-    assert caught.value.retryable and caught.value.retry_after is None
+    assert caught.value.retryable and caught.value.delay is None
     pd.fail_next(429, retry_after="7")
     with pytest.raises(PagerDutyRateLimited) as caught:
         client.send(TRIGGER, routing_key=key)
-    assert caught.value.retry_after == 7
+    assert caught.value.delay == 7
     later = format_datetime(datetime.now(UTC) + timedelta(seconds=100), usegmt=True)
     pd.fail_next(429, retry_after=later)
     with pytest.raises(PagerDutyRateLimited) as caught:
         client.send(TRIGGER, routing_key=key)
-    assert caught.value.retry_after is not None and 90 < caught.value.retry_after <= 100
+    assert caught.value.delay is not None and 90 < caught.value.delay <= 100
 
 
 def test_server_errors_are_retryable(client: EventsClient, key: str, pd: Any) -> None:

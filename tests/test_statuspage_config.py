@@ -143,7 +143,7 @@ def test_the_client_maps_each_answer_to_its_error(page: StatuspageEmulator) -> N
     page.limit, page.rate_limit_status = 0, 420
     with pytest.raises(StatuspageRateLimited) as limited:
         client(page).unresolved_incidents()
-    assert (limited.value.status, limited.value.retry_after) == (420, 60.0)
+    assert (limited.value.status, limited.value.delay) == (420, 60.0)
 
 
 def test_a_page_that_never_answers_times_out_as_unavailable() -> None:
@@ -213,7 +213,7 @@ def test_the_client_paces_its_requests_to_the_keys_limit(page: StatuspageEmulato
     now[0] += 0.5
     with pytest.raises(StatuspageRateLimited) as raised:
         brisk.unresolved_incidents()
-    assert (raised.value.status, raised.value.retry_after) == (None, 0.5)
+    assert (raised.value.status, raised.value.delay) == (None, 0.5)
     assert len(page.requests) == 4 and slept == [0.75, 0.75]
     now[0] += 0.3  # within max_pause of its turn: slept
     brisk.unresolved_incidents()

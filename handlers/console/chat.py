@@ -159,11 +159,6 @@ class ConsoleChat:
             spaced=False,
         )
 
-    def post_ephemeral(self, channel_id: str, user_id: str, message: Message) -> None:
-        # Slack cannot update an ephemeral message: it gets no reference, only its numbers.
-        lines = self._lines(channel_id, f"ephemeral-{self._next_ts()}", message)
-        self._say(channel_id, "\n".join([f"(only {person(user_id)} sees this)", *lines]))
-
     def direct_message(self, user_id: str, message: Message) -> Posted:
         return self.post(f"{CHANNEL_PREFIX}@{user_id}", message)
 
@@ -184,9 +179,6 @@ class ConsoleChat:
         self, channel_id: str, *, filename: str, content: str, title: str, comment: str
     ) -> None:
         self._say(channel_id, f"{comment}\n--- {filename} ---\n{content}")
-
-    def permalink(self, channel_id: str, ts: str) -> str | None:
-        return None
 
     def find_channel(self, name: str) -> str | None:
         # Console channels are names, not things: one asked for before a crash exists.

@@ -360,13 +360,6 @@ class SlackChat:
         except ChatError as exc:
             log.warning("outbox summary not posted in %s: %s", channel_id, exc.error)
 
-    def post_ephemeral(self, channel_id: str, user_id: str, message: Message) -> None:
-        body = self._render(message)
-        self._call(
-            "chat.postEphemeral",
-            lambda: self.client.chat_postEphemeral(channel=channel_id, user=user_id, **body),
-        )
-
     def direct_message(self, user_id: str, message: Message) -> Posted:
         return self.post(self._direct_channel(user_id), message)
 
@@ -452,13 +445,3 @@ class SlackChat:
                 initial_comment=comment,
             ),
         )
-
-    def permalink(self, channel_id: str, ts: str) -> str | None:
-        try:
-            response = self._call(
-                "chat.getPermalink",
-                lambda: self.client.chat_getPermalink(channel=channel_id, message_ts=ts),
-            )
-        except ChatError:
-            return None
-        return str(response.get("permalink") or "") or None

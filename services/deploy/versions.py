@@ -97,7 +97,7 @@ def _tag_note(deps: DeployDeps, req: DeployRequest) -> str | None:
         found = remote_tags(repository)
     except HotfixError as exc:
         # An unreachable git server must not block an emergency deploy: say it, go on.
-        return f"version {req.version} not checked against the repository: {exc.user_message}"
+        return f"version {req.version} not checked against the repository: {exc.message}"
     if req.version in found:
         return None
     latest = ", ".join(found.newest[:LATEST_SHOWN]) or "none"

@@ -36,7 +36,7 @@ def prepare_clone(*, settings: RepositorySettings, data_dir: Path | str) -> Path
         if GitRepository.toplevel(target) is None:
             raise RepositoryStateError(
                 f"{target} exists but is not a clone",
-                what_to_do="remove it so the bot can clone the repository again",
+                hint="remove it so the bot can clone the repository again",
             )
         _check_clone(target, settings, own=True)  # clones made before the mark get it here
         return target
@@ -60,5 +60,5 @@ def _check_clone(path: Path, settings: RepositorySettings, *, own: bool = False)
     if url is None:
         raise RepositoryStateError(
             f"the clone at {path} has no remote named {settings.remote}",
-            what_to_do=f"add it (git remote add {settings.remote} <url>) or fix the remote setting",
+            hint=f"add it (git remote add {settings.remote} <url>) or fix the remote setting",
         )

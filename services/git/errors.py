@@ -1,7 +1,7 @@
-"""One error tree for the git hotfix flow.
+"""One error tree for the git hotfix flow, under the domain's base (services.errors).
 
-Every error carries a ``user_message`` (what happened, safe to show in Slack)
-and a ``what_to_do`` (the next step for the engineer). Texts are scrubbed of
+Every error carries a ``message`` (what happened, safe to show in Slack)
+and a ``hint`` (the next step for the engineer). Texts are scrubbed of
 credentials (``https://user:token@host`` becomes ``https://***@host``) when
 the error is built, so no caller can leak them by accident.
 """
@@ -12,6 +12,8 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+
+from services.errors import ConflictError, TemporaryError, UserFacingError
 
 _URL_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)(?P<userinfo>[^/\s@'\"]+)@")
 _AUTH_HEADER = re.compile(r"(?i)(authorization:\s*)(\S+\s+)?\S+")
@@ -28,28 +30,24 @@ def scrub(text: str) -> str:
     return _AUTH_HEADER.sub(lambda m: f"{m.group(1)}***", text)
 
 
-class HotfixError(Exception):
+class HotfixError(UserFacingError):
     """Base of every error raised by ``services.git``."""
 
-    retryable: bool = False
-
-    def __init__(self, user_message: str, *, what_to_do: str = "") -> None:
-        self.user_message = scrub(user_message)
-        self.what_to_do = scrub(what_to_do)
-        super().__init__(self.user_message)
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(scrub(message), hint=scrub(hint) if hint else None)
 
     def __str__(self) -> str:
-        if self.what_to_do:
-            return f"{self.user_message} -- {self.what_to_do}"
-        return self.user_message
+        if self.hint:
+            return f"{self.message} -- {self.hint}"
+        return self.message
 
 
 class InvalidInputError(HotfixError):
     """An argument or a setting failed validation; no git command ran."""
 
-    def __init__(self, field: str, user_message: str, *, what_to_do: str = "") -> None:
+    def __init__(self, field: str, message: str, *, hint: str | None = None) -> None:
         self.field = field
-        super().__init__(user_message, what_to_do=what_to_do)
+        super().__init__(message, hint=hint)
 
 
 class RepositoryStateError(HotfixError):
@@ -64,9 +62,9 @@ class DirtyCloneError(RepositoryStateError):
         self.details = tuple(details)
         self.managed = managed
         if managed:
-            what_to_do = "inspect the clone by hand (git status), clean it up, then retry"
+            hint = "inspect the clone by hand (git status), clean it up, then retry"
         else:
-            what_to_do = (
+            hint = (
                 "the bot did not create this clone (the repository setting names a local work "
                 "tree, maybe someone's), so it never deletes files in it; after an interrupted "
                 "run they may be half-written checkout files. Inspect it by hand (git status), "
@@ -75,7 +73,7 @@ class DirtyCloneError(RepositoryStateError):
             )
         super().__init__(
             f"the clone at {clone} is not clean: {', '.join(self.details) or 'unknown state'}",
-            what_to_do=what_to_do,
+            hint=hint,
         )
 
 
@@ -89,7 +87,7 @@ class DivergedBranchError(RepositoryStateError):
         super().__init__(
             f"local branch {branch} ({local_sha[:10]}) has commits that the remote "
             f"branch ({remote_sha[:10]}) does not have",
-            what_to_do=(
+            hint=(
                 f"push or drop those commits in the bot's clone (git log "
                 f"{remote_sha[:10]}..{branch}), then retry"
             ),
@@ -135,7 +133,7 @@ class UnreleasedCommitsError(RepositoryStateError):
             f"{branch} carries {len(commits)} commit{'s' if len(commits) != 1 else ''} of "
             f"{development} that {production} does not have: {listed}. Finishing would release "
             f"them to {production}, so nothing was pushed",
-            what_to_do=(
+            hint=(
                 f"rebuild {branch} with only the fix: git switch -C {branch} {base} && "
                 f"git cherry-pick {picks} && git push --force-with-lease {remote} {branch}; "
                 f"then finish again. A conflict with {development} is resolved on a branch off "
@@ -168,7 +166,7 @@ class HotfixExistsError(HotfixError):
         self.where = where
         super().__init__(
             f"a hotfix branch for {issue_key} already exists {where}: {branch}",
-            what_to_do=f"keep working on {branch}, or finish or delete it first",
+            hint=f"keep working on {branch}, or finish or delete it first",
         )
 
 
@@ -180,7 +178,7 @@ class OtherHotfixOpenError(HotfixError):
         super().__init__(
             f"there is an existing hotfix branch ({', '.join(self.branches)}); "
             "git-flow allows only one hotfix at a time",
-            what_to_do="finish that one first (or delete it if it was abandoned)",
+            hint="finish that one first (or delete it if it was abandoned)",
         )
 
 
@@ -192,7 +190,7 @@ class NoHotfixError(HotfixError):
         what = f"for {issue_key}" if issue_key else "at all"
         super().__init__(
             f"no open hotfix branch {what}",
-            what_to_do="start one with the create command, or check the issue key",
+            hint="start one with the create command, or check the issue key",
         )
 
 
@@ -204,7 +202,7 @@ class AlreadyFinishedError(HotfixError):
         self.tag = tag
         super().__init__(
             f"the hotfix for {issue_key} is already finished: {tag} is on production",
-            what_to_do="nothing to do; deploy that version",
+            hint="nothing to do; deploy that version",
         )
 
 
@@ -215,7 +213,7 @@ class AmbiguousHotfixError(HotfixError):
         self.branches = tuple(branches)
         super().__init__(
             f"several hotfix branches are open: {', '.join(self.branches)}",
-            what_to_do="name the issue key of the hotfix to finish",
+            hint="name the issue key of the hotfix to finish",
         )
 
 
@@ -227,19 +225,17 @@ class EmptyHotfixError(HotfixError):
         self.production = production
         super().__init__(
             f"hotfix branch {branch} has no commits that {production} does not already have",
-            what_to_do=f"push the fix to {branch} first",
+            hint=f"push the fix to {branch} first",
         )
 
 
-class ConflictError(HotfixError):
-    """Applying the hotfix to ``branch`` conflicted in ``files``."""
+class GitConflictError(HotfixError, ConflictError):
+    """Applying the hotfix to ``branch`` conflicted in ``files``; nothing was pushed."""
 
-    def __init__(
-        self, user_message: str, *, files: Sequence[str], branch: str, what_to_do: str
-    ) -> None:
+    def __init__(self, message: str, *, files: Sequence[str], branch: str, hint: str) -> None:
         self.files = tuple(files)
         self.branch = branch
-        super().__init__(user_message, what_to_do=what_to_do)
+        super().__init__(message, hint=hint)
 
 
 def _file_list(files: Sequence[str], shown: int = 10) -> str:
@@ -250,7 +246,7 @@ def _file_list(files: Sequence[str], shown: int = 10) -> str:
     return listed + (f" (and {len(files) - shown} more)" if len(files) > shown else "")
 
 
-class MergeConflictError(ConflictError):
+class MergeConflictError(GitConflictError):
     """``git merge --no-ff <source>`` into ``branch`` (production) conflicted.
 
     Bringing production into the hotfix branch is safe: production's commits
@@ -258,7 +254,7 @@ class MergeConflictError(ConflictError):
     """
 
     def __init__(
-        self, *, files: Sequence[str], branch: str, source: str, what_to_do: str | None = None
+        self, *, files: Sequence[str], branch: str, source: str, hint: str | None = None
     ) -> None:
         self.source = source
         listed = _file_list(files)
@@ -266,7 +262,7 @@ class MergeConflictError(ConflictError):
             f"merging {source} into {branch} conflicts in: {listed}",
             files=files,
             branch=branch,
-            what_to_do=what_to_do
+            hint=hint
             or (
                 f"merge {branch} into {source} (or rebase {source} onto {branch}), "
                 f"resolve the conflicts, push {source}, then finish again; "
@@ -293,7 +289,7 @@ class BackMergeConflictError(MergeConflictError):
             files=files,
             branch=branch,
             source=source,
-            what_to_do=(
+            hint=(
                 f"nothing was pushed. Do not merge {branch} into {source}: {production} would "
                 f"get {branch}'s unreleased work. Resolve it on {branch}'s side: "
                 f"git switch -c {side} {remote}/{branch} && git merge --no-ff {source}, "
@@ -304,7 +300,7 @@ class BackMergeConflictError(MergeConflictError):
         )
 
 
-class CherryPickConflictError(ConflictError):
+class CherryPickConflictError(GitConflictError):
     """``git cherry-pick -x <commit>`` onto ``branch`` conflicted."""
 
     def __init__(self, *, files: Sequence[str], branch: str, commit: str) -> None:
@@ -314,7 +310,7 @@ class CherryPickConflictError(ConflictError):
             f"cherry-picking {commit[:10]} onto {branch} conflicts in: {listed}",
             files=files,
             branch=branch,
-            what_to_do=(
+            hint=(
                 f"port the fix to {branch} by hand (git cherry-pick -x {commit[:10]}, resolve, "
                 f"commit, push {branch}; keep the -x line, it is how the bot knows), "
                 "or make the hotfix apply cleanly, then finish again; nothing was pushed"
@@ -332,7 +328,7 @@ class TagExistsError(HotfixError):
         at = f" at {sha[:10]}" if sha else ""
         super().__init__(
             f"tag {tag} already exists {where}{at}",
-            what_to_do="finish with an explicit, unused version (or delete the stray tag)",
+            hint="finish with an explicit, unused version (or delete the stray tag)",
         )
 
 
@@ -352,22 +348,22 @@ class PushRejectedError(HotfixError):
         rejected: Iterable[RejectedRef],
         *,
         remote_messages: Iterable[str] = (),
-        user_message: str | None = None,
-        what_to_do: str | None = None,
+        message: str | None = None,
+        hint: str | None = None,
     ) -> None:
         self.rejected = tuple(RejectedRef(r.ref, scrub(r.reason)) for r in rejected)
         self.remote_messages = tuple(scrub(m) for m in remote_messages)
-        if user_message is None:
+        if message is None:
             refs = "; ".join(f"{r.ref}: {r.reason}" for r in self.rejected) or "unknown refs"
-            user_message = f"the remote rejected the push ({refs})"
+            message = f"the remote rejected the push ({refs})"
             if self.remote_messages:
-                user_message += ". Remote said: " + " / ".join(self.remote_messages)
-        if what_to_do is None:
-            what_to_do = (
+                message += ". Remote said: " + " / ".join(self.remote_messages)
+        if hint is None:
+            hint = (
                 "nothing was changed on the remote; fix what the remote objects to "
                 "(branch protection, hooks, permissions), then finish again"
             )
-        super().__init__(user_message, what_to_do=what_to_do)
+        super().__init__(message, hint=hint)
 
 
 class NonFastForwardError(PushRejectedError):
@@ -382,8 +378,8 @@ class NonFastForwardError(PushRejectedError):
         self,
         *,
         branch: str,
-        user_message: str,
-        what_to_do: str,
+        message: str,
+        hint: str,
         expected_sha: str | None = None,
         actual_sha: str | None = None,
         rejected: Iterable[RejectedRef] = (),
@@ -397,8 +393,8 @@ class NonFastForwardError(PushRejectedError):
         super().__init__(
             rejected,
             remote_messages=remote_messages,
-            user_message=user_message,
-            what_to_do=what_to_do,
+            message=message,
+            hint=hint,
         )
 
 
@@ -413,10 +409,8 @@ class LockHolder:
     since: str | None
 
 
-class RepositoryBusyError(HotfixError):
+class RepositoryBusyError(HotfixError, TemporaryError):
     """Another operation on the same repository is in progress."""
-
-    retryable = True
 
     def __init__(self, clone: str, holder: LockHolder | None) -> None:
         self.clone = clone
@@ -427,13 +421,11 @@ class RepositoryBusyError(HotfixError):
             subject = f"{holder.issue_key} " if holder.issue_key else ""
             by = holder.actor or (f"pid {holder.pid}" if holder.pid else "someone")
             what = f"{subject}{holder.operation} in progress by {by}"
-        super().__init__(f"busy: {what}", what_to_do="try again in a moment")
+        super().__init__(f"busy: {what}", hint="try again in a moment")
 
 
-class GitCommandError(HotfixError):
+class GitCommandError(HotfixError, TemporaryError):
     """A git command failed unexpectedly (scrubbed copy of GitPython's error)."""
-
-    retryable = True
 
     def __init__(self, command: Sequence[str], status: int | None, stderr: str) -> None:
         self.command = tuple(scrub(a) for a in command)
@@ -443,5 +435,5 @@ class GitCommandError(HotfixError):
         detail = f": {self.stderr}" if self.stderr else ""
         super().__init__(
             f"git command failed ({shown}, exit {status}){detail}",
-            what_to_do="check the repository and the remote are reachable, then retry",
+            hint="check the repository and the remote are reachable, then retry",
         )

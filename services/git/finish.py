@@ -136,7 +136,7 @@ def finish_hotfix(
                         "version",
                         f"version {format_tag(settings.tag_prefix, chosen)} is not newer than "
                         f"production's {baseline.name}",
-                        what_to_do="leave the version out (patch bump) or give a higher one",
+                        hint="leave the version out (patch bump) or give a higher one",
                     )
                 plan = _Plan(
                     issue_key=branch_key,
@@ -227,7 +227,7 @@ def _key_from_branch(settings: RepositorySettings, branch: str) -> str:
     found = issue_key_of(settings, branch)
     if found is None:
         raise InvalidInputError(
-            "issue_key", f"cannot tell the issue key of {branch}", what_to_do="name the issue key"
+            "issue_key", f"cannot tell the issue key of {branch}", hint="name the issue key"
         )
     return found
 
@@ -283,7 +283,7 @@ def _check_has_commits(repo: GitRepository, plan: _Plan, production: str) -> Non
     if repo.merge_base(plan.production_old, plan.hotfix_sha) is None:
         raise RepositoryStateError(
             f"{plan.branch} has no common history with {production}",
-            what_to_do="recreate the hotfix branch from production",
+            hint="recreate the hotfix branch from production",
         )
     plan.hotfix_commits = repo.rev_list("--reverse", plan.hotfix_sha, f"^{plan.production_old}")
     if not plan.hotfix_commits:
@@ -373,11 +373,11 @@ def _build_trunk(repo: GitRepository, settings: RepositorySettings, plan: _Plan)
             branch=production,
             expected_sha=plan.production_old,
             actual_sha=plan.hotfix_sha,
-            user_message=(
+            message=(
                 f"{production} has moved on since {plan.branch} was cut, so it cannot "
                 f"fast-forward to the hotfix; nothing was pushed"
             ),
-            what_to_do=(
+            hint=(
                 f"rebase {plan.branch} onto {settings.remote}/{production}, push it "
                 "(that branch only), then finish again"
             ),
@@ -387,9 +387,7 @@ def _build_trunk(repo: GitRepository, settings: RepositorySettings, plan: _Plan)
         raise RepositoryStateError(
             f"{plan.branch} contains merge commits ({merges[0][:10]}); the trunk model "
             "cherry-picks the hotfix commits and needs a linear branch",
-            what_to_do=(
-                f"rebase {plan.branch} onto {production} to drop the merges, then finish again"
-            ),
+            hint=(f"rebase {plan.branch} onto {production} to drop the merges, then finish again"),
         )
 
     repo.switch(production)

@@ -82,7 +82,7 @@ def require_remote_branch(branches: dict[str, str], name: str, remote: str) -> s
     if sha is None:
         raise RepositoryStateError(
             f"branch {name} does not exist on {remote}",
-            what_to_do="check production_branch/development_branch in the repository settings",
+            hint="check production_branch/development_branch in the repository settings",
         )
     return sha
 
@@ -204,7 +204,7 @@ def restore_or_log(repo: GitRepository, state: LocalState, error: BaseException)
     except Exception as exc:  # the original error matters more; say the clone needs a look
         log.exception("could not restore the clone at %s", repo.path)
         if isinstance(error, HotfixError):
-            error.what_to_do += (
+            error.hint = (error.hint or "") + (
                 f" (warning: the bot could not restore its clone at {repo.path}: "
                 f"{type(exc).__name__}; it needs a look by hand)"
             )
@@ -241,8 +241,8 @@ def push_failure(
     return PushRejectedError(
         outcome.rejected,
         remote_messages=outcome.remote_messages,
-        user_message=message,
-        what_to_do=(
+        message=message,
+        hint=(
             "the remote is unchanged and the bot's clone is as before; fix what the remote "
             "objects to (branch protection, hooks, permissions), then finish again"
         ),
@@ -261,10 +261,10 @@ def _moved(
         actual_sha=actual,
         rejected=outcome.rejected,
         remote_messages=outcome.remote_messages,
-        user_message=(
+        message=(
             f"{ref} moved on the remote while the bot was working{detail}; nothing was pushed"
         ),
-        what_to_do=RETRY_AFTER_MOVE,
+        hint=RETRY_AFTER_MOVE,
         retryable=True,
     )
 
@@ -287,11 +287,11 @@ def check_remote_unchanged(
                 branch=ref.removeprefix("refs/heads/"),
                 expected_sha=sha,
                 actual_sha=actual,
-                user_message=(
+                message=(
                     f"{ref.removeprefix('refs/heads/')} moved on the remote since the fetch "
                     f"(was {_short(sha)}, now {_short(actual)}); nothing was pushed"
                 ),
-                what_to_do=RETRY_AFTER_MOVE,
+                hint=RETRY_AFTER_MOVE,
                 retryable=True,
             )
 

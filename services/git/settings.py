@@ -138,4 +138,4 @@ def _reraise(func: Callable[[str], str], value: str) -> str:
     try:
         return func(value)
     except HotfixError as exc:
-        raise ValueError(exc.user_message) from None
+        raise ValueError(exc.message) from None

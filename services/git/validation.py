@@ -29,7 +29,7 @@ def validate_issue_key(key: str, pattern: str) -> str:
             "issue_key",
             f"invalid issue key {candidate[:60]!r}: expected something like PROD-2847 "
             f"(pattern {pattern})",
-            what_to_do="give the tracker's issue key, e.g. PROD-2847",
+            hint="give the tracker's issue key, e.g. PROD-2847",
         )
     if ref_format_problem(candidate) is not None or "/" in candidate:
         raise InvalidInputError(

@@ -1,4 +1,4 @@
-"""The only module that talks to git.
+"""The only module that talks to git (through services.git.process, which runs it).
 
 Every command is an argv list run with the minimal environment of services.children, never
 through a shell. Nothing here forces anything: no ``--force``, no
@@ -8,7 +8,6 @@ through a shell. Nothing here forces anything: no ``--force``, no
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,31 +16,11 @@ from pathlib import Path
 import git
 from git.exc import GitError
 
-from services.children import child_environment, run_child
+from services.children import run_child
 
 from .errors import GitCommandError, RejectedRef, RepositoryStateError, scrub
+from .process import Result, execute, git_env, rejected_refs, remote_messages
 from .results import CommitInfo
-
-# What git may take from the bot's environment besides services.children's minimal set:
-# how to reach an SSH remote (the agent socket, a custom ssh command) and which git
-# config files to read. Nothing else: a hook or credential helper must never see the
-# bot's Slack tokens.
-_INHERITED = (
-    "SSH_AUTH_SOCK",
-    "GIT_SSH_COMMAND",
-    "GIT_SSH",
-    "GIT_CONFIG_GLOBAL",
-    "GIT_CONFIG_NOSYSTEM",
-)
-# Never prompt (no terminal), never open an editor, messages in English.
-_BASE_ENV: Mapping[str, str] = {
-    "GIT_TERMINAL_PROMPT": "0",
-    "GIT_EDITOR": "true",
-    "GIT_SEQUENCE_EDITOR": "true",
-    "GIT_MERGE_AUTOEDIT": "no",
-    "LC_ALL": "C",
-    "LANGUAGE": "C",
-}
 
 _IN_PROGRESS_MARKERS = {
     "MERGE_HEAD": "merge",
@@ -65,17 +44,6 @@ _ABORT: Mapping[str, tuple[tuple[str, ...], ...]] = {
 LS_REMOTE_SECONDS = 20
 # In the git directory of a clone the bot made itself (see clone.prepare_clone).
 MANAGED_MARKER = "hotfix-bot-managed"
-
-_PORCELAIN_LINE = re.compile(
-    r"(?P<flag>[ +\-*=!])\t(?P<from>[^:\t]*):(?P<to>[^\t]+)\t(?P<summary>.*)"
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Result:
-    status: int
-    stdout: str
-    stderr: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,12 +101,12 @@ class GitRepository:
         except (GitError, OSError) as exc:
             raise RepositoryStateError(
                 f"{path} is not a git repository ({type(exc).__name__})",
-                what_to_do="check the repository setting, or let the bot clone it",
+                hint="check the repository setting, or let the bot clone it",
             ) from None
         if repo.bare or repo.working_tree_dir is None:
             raise RepositoryStateError(
                 f"{path} is a bare repository; the bot needs a clone with a working tree",
-                what_to_do="configure the bare repository as a remote URL instead",
+                hint="configure the bare repository as a remote URL instead",
             )
         return cls(path=Path(repo.working_tree_dir), identity=identity, _repo=repo)
 
@@ -147,7 +115,7 @@ class GitRepository:
         """The work tree's top directory if ``path`` is one, else None."""
         cmd = ["git", "rev-parse", "--show-toplevel"]
         try:
-            status, out, _ = _execute(cmd, cwd=path, env=_git_env({}))
+            status, out, _ = execute(cmd, cwd=path, env=git_env({}))
         except OSError:
             return None
         if status != 0 or not out.strip():
@@ -160,7 +128,7 @@ class GitRepository:
         """Is ``path`` itself a bare repository (something ``git clone`` can clone)?"""
         cmd = ["git", "rev-parse", "--is-bare-repository", "--absolute-git-dir"]
         try:
-            status, out, _ = _execute(cmd, cwd=path, env=_git_env({}))
+            status, out, _ = execute(cmd, cwd=path, env=git_env({}))
         except OSError:
             return False
         lines = out.split()
@@ -172,7 +140,7 @@ class GitRepository:
     def clone(source: str, destination: Path, *, remote: str) -> None:
         cmd = ["git", "clone", "--quiet", "--origin", remote, "--", source, str(destination)]
         try:
-            status, _, err = _execute(cmd, cwd=destination.parent, env=_git_env({}))
+            status, _, err = execute(cmd, cwd=destination.parent, env=git_env({}))
         except OSError as exc:
             raise GitCommandError(cmd, None, str(exc)) from None
         if status != 0:
@@ -184,7 +152,7 @@ class GitRepository:
         read with ``ls-remote``: nothing fetched, no clone touched."""
         cmd = ["git", "ls-remote", "--quiet", "--tags", "--refs", "--", source]
         try:  # bounded: a deploy request waits for it
-            done = run_child(cmd, env=_git_env({}), cwd=cwd, timeout=LS_REMOTE_SECONDS)
+            done = run_child(cmd, env=git_env({}), cwd=cwd, timeout=LS_REMOTE_SECONDS)
         except OSError as exc:
             raise GitCommandError(cmd, None, str(exc)) from None
         if done.returncode != 0:
@@ -222,12 +190,12 @@ class GitRepository:
         if author:
             env["GIT_AUTHOR_NAME"] = self.identity.name
             env["GIT_AUTHOR_EMAIL"] = self.identity.email
-        return _git_env(env)
+        return git_env(env)
 
     def run(self, *args: str, check: bool = True, author: bool = False) -> Result:
         cmd = ["git", *args]
         try:
-            status, out, err = _execute(cmd, cwd=self.path, env=self._env(author=author))
+            status, out, err = execute(cmd, cwd=self.path, env=self._env(author=author))
         except OSError as exc:
             raise GitCommandError(cmd, None, str(exc)) from None
         result = Result(status=status, stdout=out, stderr=err)
@@ -332,9 +300,6 @@ class GitRepository:
     def tag_message(self, name: str) -> str:
         return self.run("for-each-ref", "--format=%(contents)", f"refs/tags/{name}").stdout
 
-    def tag_type(self, name: str) -> str:
-        return self.run("cat-file", "-t", f"refs/tags/{name}").stdout.strip()
-
     def unmerged_files(self) -> list[str]:
         out = self.run("diff", "--name-only", "--diff-filter=U", "-z").stdout
         return sorted({entry for entry in out.split("\0") if entry})
@@ -351,9 +316,6 @@ class GitRepository:
     def remote_url(self, remote: str) -> str | None:
         result = self.run("remote", "get-url", "--", remote, check=False)
         return result.stdout.strip() if result.status == 0 else None
-
-    def check_ref_format_branch(self, name: str) -> bool:
-        return self.run("check-ref-format", "--branch", name, check=False).status == 0
 
     # ---------------------------------------------------------------- remote
 
@@ -386,22 +348,8 @@ class GitRepository:
             if spec.lstrip(":").startswith("-") or spec.startswith("+"):
                 raise ValueError(f"refusing refspec {spec!r}")
         result = self.run(*args, remote, *refspecs, check=False)
-        rejected: list[RejectedRef] = []
-        for line in result.stdout.splitlines():
-            match = _PORCELAIN_LINE.fullmatch(line)
-            if match and match.group("flag") == "!":
-                summary = match.group("summary")
-                reason = summary
-                if "(" in summary and summary.endswith(")"):
-                    reason = summary[summary.index("(") + 1 : -1]
-                if summary.startswith("[remote rejected]"):
-                    reason = f"remote rejected: {reason}"
-                rejected.append(RejectedRef(ref=match.group("to"), reason=reason))
-        messages = [
-            line[len("remote:") :].strip()
-            for line in result.stderr.splitlines()
-            if line.startswith("remote:") and line[len("remote:") :].strip()
-        ]
+        rejected = rejected_refs(result.stdout)
+        messages = remote_messages(result.stderr)
         ok = result.status == 0 and not rejected
         if not ok and not rejected and not messages:
             raise GitCommandError(["git", *args, remote, *refspecs], result.status, result.stderr)
@@ -497,20 +445,3 @@ class GitRepository:
     def tag_annotated(self, name: str, target: str, *, message: str) -> str:
         self.run("tag", "--annotate", "--no-sign", "--message", message, name, target)
         return self.run("rev-parse", "--verify", f"refs/tags/{name}").stdout.strip()
-
-
-def _git_env(extra: Mapping[str, str]) -> dict[str, str]:
-    return child_environment(inherit=_INHERITED, fixed={**_BASE_ENV, **extra})
-
-
-def _execute(cmd: list[str], *, cwd: Path, env: Mapping[str, str]) -> tuple[int, str, str]:
-    """Run git with exactly ``env``.
-
-    GitPython's ``execute`` always starts from the bot's whole ``os.environ`` (it can
-    add variables, never remove them), so commands run here; GitPython still opens
-    and describes the repository.
-    """
-    done = run_child(cmd, env=env, cwd=cwd)
-    assert done.returncode is not None  # no timeout given
-    # As GitPython did: stderr without its final newline, stdout kept whole.
-    return done.returncode, done.stdout, done.stderr.removesuffix("\n")

@@ -9,7 +9,8 @@ from services.incidents import records
 from services.incidents.model import Severity
 from services.incidents.outside import declared_outside
 from services.incidents.records import NewIncident
-from services.incidents.war_room import FlowReport, WarRoomDeps, open_war_room, require_member
+from services.incidents.responders import require_member
+from services.incidents.war_room import FlowReport, WarRoomDeps, open_war_room
 from services.logcontext import bound
 
 

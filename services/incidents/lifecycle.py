@@ -13,27 +13,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from services import timeline
-from services.chat import ChatError, Message
 from services.clock import isoformat
-from services.comms.news import Occasion
 from services.errors import ConflictError, UserFacingError
-from services.incidents import records
+from services.incidents import change_notices, records
 from services.incidents.announcement import unannounced
 from services.incidents.model import Incident, Role, Severity, Status
-from services.incidents.outside import tell_outside
-from services.incidents.presenting import incident_data
-from services.incidents.war_room import (
-    FlowReport,
-    WarRoomDeps,
-    direct_message_once,
-    escalate,
-    invite_people,
-    is_slack_user,
-    post_once,
-    refresh_messages,
-    require_member,
-    responders_for,
-)
+from services.incidents.responders import require_member
+from services.incidents.war_room import WarRoomDeps
 
 
 @dataclass
@@ -159,7 +145,9 @@ def post_update(
     dedup_key = f"update:{request_key}" if request_key else None
 
     def tell(result: ChangeResult, event: timeline.TimelineEvent) -> None:
-        _tell_about_update(result, event, key=dedup_key, deps=deps)
+        result.problems += change_notices.about_update(
+            result.incident, event, key=dedup_key, deps=deps
+        )
 
     if (replayed := _replayed(incident, dedup_key, deps, tell)) is not None:
         return replayed
@@ -187,23 +175,6 @@ def post_update(
     return result
 
 
-def _tell_about_update(
-    result: ChangeResult, event: timeline.TimelineEvent, *, key: str | None, deps: WarRoomDeps
-) -> None:
-    """Post a recorded status update, keyed by its event so that a resumed run finds it."""
-    data = {
-        "incident": incident_data(result.incident, now=deps.clock.now()),
-        "old_status": str(event.data["status"]["old"]),
-        "message": str(event.data.get("message") or ""),
-        "author": event.actor,
-        # The war room sees what customers were told (`--public`).
-        "public": str(event.data.get("public") or ""),
-    }
-    message = Message("status_update", data, key=key)
-    result.problems += tell_outside(Occasion.UPDATED, result.incident, event, deps)
-    _tell_everyone(result, message, deps=deps, broadcast=bool(event.data.get("broadcast")))
-
-
 def assign_role(
     incident: Incident,
     *,
@@ -218,7 +189,7 @@ def assign_role(
     dedup_key = f"role:{request_key}" if request_key else None
 
     def tell(result: ChangeResult, event: timeline.TimelineEvent) -> None:
-        _tell_about_role(result, event, deps=deps)
+        result.problems += change_notices.about_role(result.incident, event, deps=deps)
 
     if (replayed := _replayed(incident, dedup_key, deps, tell)) is not None:
         return replayed
@@ -240,28 +211,6 @@ def assign_role(
     return _apply_once(incident, change, deps=deps, actor=actor, at=now, key=dedup_key, tell=tell)
 
 
-def _tell_about_role(
-    result: ChangeResult, event: timeline.TimelineEvent, *, deps: WarRoomDeps
-) -> None:
-    """Invite the assignee and DM them the role, keyed by the event so a resumed run finds it."""
-    incident = result.incident
-    role = Role(str(event.data["role"]))
-    user_id = str(event.data["new"])
-    report = FlowReport(incident)
-    invite_people(incident, [user_id], deps=deps, report=report)
-    result.problems += report.problems
-    if is_slack_user(user_id):
-        data = {
-            "incident": incident_data(incident, now=deps.clock.now()),
-            "role": role.value,
-            "role_label": role.label,
-            "assigned_by": event.actor,
-        }
-        message = Message("role_assigned", data, key=f"{incident.id}:role:{event.id}")
-        _try(result, "send the role DM", lambda: direct_message_once(user_id, message, deps))
-    result.problems += refresh_messages(incident, deps=deps)
-
-
 def change_severity(
     incident: Incident,
     *,
@@ -275,7 +224,7 @@ def change_severity(
     dedup_key = f"severity:{request_key}" if request_key else None
 
     def tell(result: ChangeResult, event: timeline.TimelineEvent) -> None:
-        _tell_about_severity(result, event, deps=deps)
+        result.problems += change_notices.about_severity(result.incident, event, deps=deps)
 
     if (replayed := _replayed(incident, dedup_key, deps, tell)) is not None:
         return replayed
@@ -295,37 +244,6 @@ def change_severity(
         data={"severity": {"old": incident.severity.value, "new": severity.value}},
     )
     return _apply_once(incident, change, deps=deps, actor=actor, at=now, key=dedup_key, tell=tell)
-
-
-def _tell_about_severity(
-    result: ChangeResult, event: timeline.TimelineEvent, *, deps: WarRoomDeps
-) -> None:
-    """Invite that severity's responders, escalate a raise, post the change: all keyed by the
-    event, so a resumed run finds what it had posted."""
-    incident = result.incident
-    old = Severity(str(event.data["severity"]["old"]))
-    new = Severity(str(event.data["severity"]["new"]))
-    report = FlowReport(incident)
-    invite_people(incident, responders_for(new, deps=deps, report=report), deps=deps, report=report)
-    result.problems += report.problems
-    key = f"{incident.id}:severity:{event.id}"
-    if deps.settings.policy(new.value).escalate and new.rank < old.rank:
-        _try(
-            result,
-            "escalate",
-            lambda: escalate(
-                incident, deps=deps, reason=f"raised to {new.label}", dedup_key=f"escalated:{key}"
-            ),
-        )
-    data = {
-        "incident": incident_data(incident, now=deps.clock.now()),
-        "old_severity": old.label,
-        "author": event.actor,
-    }
-    result.problems += tell_outside(
-        Occasion.SEVERITY_CHANGED, incident, event, deps, details={"old_severity": old.value}
-    )
-    _tell_everyone(result, Message("severity_changed", data, key=key), deps=deps)
 
 
 def add_note(
@@ -400,7 +318,7 @@ def resolve(
         event = timeline.latest(deps.store, incident_id=incident.id, kind="resolved")
         if event is not None:
             result = ChangeResult(incident, changed=False)
-            _tell_about_resolution(result, event, deps=deps)
+            result.problems += change_notices.about_resolution(result.incident, event, deps=deps)
             return result
     _require_open(incident)
     now = deps.clock.now()
@@ -443,57 +361,5 @@ def resolve(
             at=now,
         )
     result = ChangeResult(records.get(deps.store, incident.id))
-    _tell_about_resolution(result, event, deps=deps)
+    result.problems += change_notices.about_resolution(result.incident, event, deps=deps)
     return result
-
-
-def _tell_about_resolution(
-    result: ChangeResult, event: timeline.TimelineEvent, *, deps: WarRoomDeps
-) -> None:
-    """Post the recorded resolution, keyed by its event so that a resumed run finds it."""
-    data = {
-        "incident": incident_data(result.incident, now=deps.clock.now()),
-        "resolution": event.data.get("resolution", ""),
-        "action_items": event.data.get("action_items", []),
-        "author": event.actor,
-        "public": str(event.data.get("public") or ""),
-    }
-    message = Message("resolution_notice", data, key=f"resolved:{event.id}")
-    result.problems += tell_outside(Occasion.RESOLVED, result.incident, event, deps)
-    _tell_everyone(result, message, deps=deps)
-
-
-def _tell_everyone(
-    result: ChangeResult,
-    message: Message,
-    *,
-    deps: WarRoomDeps,
-    broadcast: bool = False,
-) -> None:
-    """Post in the war room and the announcement thread, then edit the header and announcement."""
-    incident = result.incident
-    targets: list[tuple[str | None, str | None, str]] = [
-        (incident.channel_id, None, "the war room")
-    ]
-    if incident.announcement_ts:
-        targets.append(
-            (incident.announcement_channel_id, incident.announcement_ts, "the announcement thread")
-        )
-    for channel, thread, where in targets:
-        if channel:
-            _try(
-                result,
-                f"post in {where}",
-                lambda c=channel, t=thread: post_once(
-                    c, message, deps, thread_ts=t, broadcast=broadcast and t is not None
-                ),
-            )
-    result.problems += refresh_messages(incident, deps=deps)
-
-
-def _try(result: ChangeResult, what: str, call: object) -> None:
-    assert callable(call)
-    try:
-        call()
-    except ChatError as exc:
-        result.problems.append(f"Could not {what}: `{exc.error}`")

@@ -11,23 +11,21 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import re
 import threading
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from services import timeline
-from services.chat import Chat, ChatError, Message, NameTakenError, Posted
-from services.chat_markup import ChatMarkup
+from services.chat import Chat, ChatError, Message, Posted
 from services.clock import Clock, isoformat
 from services.comms import deliveries
-from services.errors import UserFacingError
 from services.incidents import records
-from services.incidents.model import Incident, Severity
+from services.incidents.model import Incident
 from services.incidents.outside import told_outside, war_room_opened
 from services.incidents.presenting import incident_data
+from services.incidents.responders import invite_responders, is_slack_user
+from services.incidents.war_room_channel import WarRoomError, ensure_channel
 from services.settings import IncidentSettings
 from services.store import Store
 
@@ -35,44 +33,6 @@ if TYPE_CHECKING:
     from services.comms.hub import Comms
 
 log = logging.getLogger(__name__)
-CHANNEL_NAME_LIMIT = 80
-NAME_ATTEMPTS = 20
-
-
-def slugify(text: str, *, limit: int) -> str:
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
-    return slug[:limit].rstrip("-")
-
-
-def channel_name(prefix: str, number: int, title: str, *, suffix: str = "") -> str:
-    """`inc-<n>-<slug>` within Slack's rules: lowercase, a-z 0-9 - _, at most 80 characters."""
-    head = f"{prefix}-{number}"
-    room = CHANNEL_NAME_LIMIT - len(head) - len(suffix) - 1
-    slug = slugify(title, limit=room)
-    return f"{head}-{slug}{suffix}" if slug else f"{head}{suffix}"
-
-
-def is_slack_user(actor: str | None) -> bool:
-    return bool(actor) and re.fullmatch(r"[UW][A-Z0-9]{2,}", actor or "") is not None
-
-
-def require_member(user_id: str, *, chat: Chat) -> None:
-    """Refuse a person who is not (or no longer) in the workspace, before anything changes."""
-    if not is_slack_user(user_id):
-        return
-    try:
-        name = chat.user_name(user_id)
-    except ChatError as exc:
-        if not exc.retryable:
-            raise
-        log.warning("could not check %s (%s): Slack is unavailable", user_id, exc.error)
-        return  # the declaration must not wait for Slack; invites report a wrong person
-    if name is None:
-        raise UserFacingError(
-            f"{user_id} is not a member of this workspace.",
-            hint="Mention someone from the people list: type @ and pick them.",
-        )
 
 
 @dataclass
@@ -97,17 +57,6 @@ class WarRoomDeps:
     comms: Comms | None = None
 
 
-class WarRoomError(UserFacingError):
-    """The war room channel could not be created; the incident itself is recorded.
-
-    `retryable`: Slack was unavailable, so the scheduler's tick tries again by itself.
-    """
-
-    def __init__(self, message: str, *, hint: str | None = None, retryable: bool = False) -> None:
-        super().__init__(message, hint=hint)
-        self.retryable = retryable
-
-
 # One flow per incident at a time in this process: the tick's retry skips an incident
 # whose declaration (or repair) is still running, instead of creating a second channel.
 _flows: dict[str, threading.RLock] = {}
@@ -127,13 +76,13 @@ def open_war_room(incident: Incident, *, deps: WarRoomDeps, actor: str) -> FlowR
 
 def _open_war_room(incident: Incident, *, deps: WarRoomDeps, actor: str) -> FlowReport:
     report = FlowReport(incident)
-    incident = _ensure_channel(incident, deps=deps, actor=actor)
+    incident = ensure_channel(incident, deps=deps, actor=actor)
     report.incident = incident
     war_room_opened(incident, deps)
     assert incident.channel_id is not None
     channel = incident.channel_id
     steps: tuple[tuple[str, Callable[[], None]], ...] = (
-        ("invite", lambda: _invite(incident, deps, actor, report)),
+        ("invite", lambda: invite_responders(incident, deps, actor, report)),
         ("topic", lambda: deps.chat.set_topic(channel, topic(incident, deps.chat))),
         ("bookmarks", lambda: _bookmarks(incident, deps)),
         ("header", lambda: _post_header(incident, deps)),
@@ -207,34 +156,6 @@ def topic(incident: Incident, chat: Chat) -> str:
     return f"{incident.severity.label} · {incident.status.label} · IC: {commander}"
 
 
-def responders_for(severity: Severity, *, deps: WarRoomDeps, report: FlowReport) -> list[str]:
-    """Configured responders, with user groups expanded to their members."""
-    people: list[str] = []
-    for target in deps.settings.policy(severity.value).responders:
-        if target.startswith("S"):
-            try:
-                people += deps.chat.usergroup_members(target)
-            except ChatError as exc:
-                report.problems.append(f"Could not read user group {target}: {exc.error}")
-        else:
-            people.append(target)
-    return people
-
-
-def invite_people(
-    incident: Incident, people: list[str], *, deps: WarRoomDeps, report: FlowReport
-) -> None:
-    wanted = list(dict.fromkeys(p for p in people if is_slack_user(p)))
-    if not wanted or incident.channel_id is None:
-        return
-    for failure in deps.chat.invite(incident.channel_id, wanted):
-        report.incomplete = report.incomplete or failure.retryable
-        if failure.error != "already_in_channel":
-            # The bot's own markup (a checked user id, Slack's error code): not escaped.
-            problem = f"Could not invite <@{failure.user_id}>: `{failure.error}`"
-            report.problems.append(ChatMarkup(problem))
-
-
 def refresh_messages(incident: Incident, *, deps: WarRoomDeps) -> list[str]:
     """Edit the header and the announcement in place; return what could not be edited."""
     problems = []
@@ -258,105 +179,6 @@ def refresh_messages(incident: Incident, *, deps: WarRoomDeps) -> list[str]:
 
 
 # -- the steps ----------------------------------------------------------------
-
-
-def _ensure_channel(incident: Incident, *, deps: WarRoomDeps, actor: str) -> Incident:
-    if incident.channel_id:
-        # A crash may have come between recording the channel and its event.
-        if deps.resuming and not timeline.latest(
-            deps.store, incident_id=incident.id, kind="war_room_created"
-        ):
-            _note_war_room_created(incident, deps=deps, actor=actor)
-        return incident
-    pending = _pending_channel(incident.id, deps.store)
-    if pending is not None:
-        # Asked of Slack before, but the answer was never recorded (a crash, a timeout):
-        # the channel may well exist, and a second war room would split the responders.
-        found = _find_channel(pending, deps)
-        if found is not None:
-            return _record_channel(incident, found, pending, deps=deps, actor=actor)
-    prefix = deps.settings.channel_prefix
-    for attempt in range(NAME_ATTEMPTS):
-        suffix = "" if attempt == 0 else f"-{attempt + 1}"
-        name = channel_name(prefix, incident.number, incident.title, suffix=suffix)
-        deps.store.conn.execute(
-            "UPDATE incidents SET channel_pending = ? WHERE id = ?", (name, incident.id)
-        )
-        try:
-            channel_id = deps.chat.create_channel(name, private=deps.settings.private_channels)
-        except NameTakenError:
-            continue
-        except ChatError as exc:
-            timeline.append(
-                deps.store,
-                clock=deps.clock,
-                incident_id=incident.id,
-                actor="hotfix-bot",
-                kind="step_failed",
-                text=f"Could not create the war room channel: {exc.error}",
-                data={"step": "channel", "error": exc.error, "method": exc.method},
-            )
-            if exc.retryable:
-                raise WarRoomError(
-                    f"{incident.id} declared and recorded; war room pending: Slack is unavailable"
-                    f" (`{exc.error}`), the bot will retry.",
-                    hint="The war room opens by itself once Slack answers; meanwhile keep the"
-                    f" timeline with `/hotfix note {incident.id} …`.",
-                    retryable=True,
-                ) from exc
-            raise WarRoomError(
-                f"{incident.id} is declared and recorded, but its war room channel could not be"
-                f" created (`{exc.error}`).",
-                hint=f"Run `/hotfix incident war-room --incident {incident.id}` once Slack answers,"
-                f" or create a channel by hand and keep the timeline with `/hotfix note {incident.id} …`.",
-            ) from exc
-        return _record_channel(incident, channel_id, name, deps=deps, actor=actor)
-    raise WarRoomError(
-        f"{incident.id} is declared, but no free channel name was found"
-        f" after {NAME_ATTEMPTS} tries.",
-        hint="Archive old incident channels or change incidents.channel_prefix.",
-    )
-
-
-def _pending_channel(incident_id: str, store: Store) -> str | None:
-    row = store.query_one("SELECT channel_pending FROM incidents WHERE id = ?", (incident_id,))
-    return row["channel_pending"] if row else None
-
-
-def _find_channel(name: str, deps: WarRoomDeps) -> str | None:
-    try:
-        return deps.chat.find_channel(name)
-    except ChatError as exc:
-        log.warning("could not look for channel #%s: %s", name, exc.error)
-        return None
-
-
-def _record_channel(
-    incident: Incident, channel_id: str, name: str, *, deps: WarRoomDeps, actor: str
-) -> Incident:
-    records.set_if_unset(deps.store, incident.id, channel_id=channel_id, channel_name=name)
-    recorded = records.get(deps.store, incident.id)
-    if recorded.channel_id == channel_id:  # not another flow's channel, recorded meanwhile
-        _note_war_room_created(recorded, deps=deps, actor=actor)
-    return recorded
-
-
-def _note_war_room_created(incident: Incident, *, deps: WarRoomDeps, actor: str) -> None:
-    """The `war_room_created` event, once (a resumed flow may find it missing)."""
-    timeline.append(
-        deps.store,
-        clock=deps.clock,
-        incident_id=incident.id,
-        actor=actor,
-        kind="war_room_created",
-        text=f"War room #{incident.channel_name} created",
-        data={
-            "channel_id": incident.channel_id,
-            "channel_name": incident.channel_name,
-            "private": deps.settings.private_channels,
-        },
-        dedup_key=f"war_room_created:{incident.id}",
-    )
 
 
 def post_once(
@@ -390,26 +212,6 @@ def direct_message_once(user_id: str, message: Message, deps: WarRoomDeps) -> Po
         if found is not None:
             return found
     return deps.chat.direct_message(user_id, message)
-
-
-def _invite(incident: Incident, deps: WarRoomDeps, actor: str, report: FlowReport) -> None:
-    people = [actor, incident.declared_by]
-    if incident.commander:
-        people.append(incident.commander)
-    before = len(report.problems)
-    people += responders_for(incident.severity, deps=deps, report=report)
-    invite_people(incident, people, deps=deps, report=report)
-    failures = report.problems[before:]
-    if failures:
-        timeline.append(
-            deps.store,
-            clock=deps.clock,
-            incident_id=incident.id,
-            actor="hotfix-bot",
-            kind="step_failed",
-            text="Some people could not be invited to the war room",
-            data={"step": "invite", "problems": failures},
-        )
 
 
 def _bookmarks(incident: Incident, deps: WarRoomDeps) -> None:

@@ -64,8 +64,8 @@ class PagerDutyChannel:
             accepted = self.client.send(event, routing_key=routing_key)
         except PagerDutyRateLimited as exc:
             wait = (
-                timedelta(seconds=exc.retry_after)
-                if exc.retry_after is not None
+                timedelta(seconds=exc.delay)
+                if exc.delay is not None
                 else max(RATE_LIMIT_WAIT, retry_wait(delivery.attempts + 1))
             )
             raise RetryLater(exc.message, after=wait) from None

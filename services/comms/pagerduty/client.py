@@ -11,8 +11,8 @@ the bot's worker. Answers, as PagerDuty's Events API v2 reference lists them:
   -> `PagerDutyRejected` with PagerDuty's `errors` (not retryable: the same event is
   refused again).
 * 429 (too many events for the routing key; PagerDuty sends no Retry-After and
-  suggests backing off) -> `PagerDutyRateLimited`, with `retry_after` when a header
-  says so.
+  suggests backing off) -> `PagerDutyRateLimited`, with a `delay` when a Retry-After
+  header says so.
 * 5xx, timeouts, network errors -> `PagerDutyUnavailable` (retryable).
 * anything else (a 404 from a wrong URL, a redirect, a body that is not PagerDuty's)
   -> `PagerDutyError`, not retryable: a person must fix the configuration.
@@ -39,36 +39,32 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from services.errors import TemporaryError, UserFacingError
+
 MAX_RESPONSE_BYTES = 64 * 1024
 SUMMARY_LIMIT = 1024  # payload.summary, as the reference says
-DEDUP_KEY_LIMIT = 255
 _SNIPPET = 300
 USER_AGENT = "hotfix-bot (PagerDuty Events API v2)"
 
 
-class PagerDutyError(Exception):
+class PagerDutyError(UserFacingError):
     """Base of the tree; `retryable` says whether sending the same event later may work."""
-
-    retryable = False
 
     def __init__(self, message: str, *, status: int | None = None) -> None:
         super().__init__(message)
-        self.message = message
         self.status = status
 
 
-class PagerDutyUnavailable(PagerDutyError):
+class PagerDutyUnavailable(PagerDutyError, TemporaryError):
     """PagerDuty could not take the event now (5xx, timeout, network): send it later."""
-
-    retryable = True
 
 
 class PagerDutyRateLimited(PagerDutyUnavailable):
-    """429: too many events for this routing key. `retry_after` (seconds) when told."""
+    """429: too many events for this routing key. `delay` (seconds) when told."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+    def __init__(self, message: str, *, delay: float | None = None) -> None:
         super().__init__(message, status=429)
-        self.retry_after = retry_after
+        self.delay = delay
 
 
 class PagerDutyRejected(PagerDutyError):
@@ -140,7 +136,7 @@ def _answer(status: int, text: str, retry_after: str | None) -> Accepted:
     if status == 429:
         raise PagerDutyRateLimited(
             "PagerDuty is rate-limiting events for this routing key (429)",
-            retry_after=_retry_after(retry_after),
+            delay=_retry_after(retry_after),
         )
     said = f": {_snippet(text)}" if text.strip() else ""
     if status >= 500:

@@ -79,7 +79,7 @@ class StatuspageChannel:
                 return self._update(self.client, delivery, checkpoint=checkpoint)
         except StatuspageRateLimited as exc:
             raise RetryLater(
-                exc.message, after=timedelta(seconds=exc.retry_after), whole_channel=True
+                exc.message, after=timedelta(seconds=exc.delay), whole_channel=True
             ) from None
         except StatuspageRefused as exc:
             # The dispatcher adds the hint to what the war room reads.

@@ -21,6 +21,8 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
+from services.errors import TemporaryError, UserFacingError
+
 # Statuspage's documented limits (the API refuses longer values with a 422).
 NAME_LIMIT = 255
 BODY_LIMIT = 25000
@@ -30,27 +32,27 @@ MAX_PAUSE = 0.25
 _ERROR_TEXT = 300  # how much of an error body is quoted
 
 
-class StatuspageError(Exception):
+class StatuspageError(UserFacingError):
     """A call that did not work; `hint` says what a person can do about it."""
 
     def __init__(self, message: str, *, status: int | None = None, hint: str | None = None):
-        super().__init__(message)
-        self.message = message
+        super().__init__(message, hint=hint)
         self.status = status
-        self.hint = hint
 
 
-class StatuspageUnavailable(StatuspageError):
+class StatuspageUnavailable(StatuspageError, TemporaryError):
     """Statuspage is down, timed out or unreachable: the same request may work later."""
 
 
 class StatuspageRateLimited(StatuspageUnavailable):
-    """420 / 429: too many requests for this key; `retry_after` in seconds. Also raised,
+    """420 / 429: too many requests for this key; `delay` in seconds. Also raised,
     with no status, before sending when the client's own pacing would wait too long."""
 
-    def __init__(self, message: str, *, status: int | None, retry_after: float) -> None:
+    delay: float  # always known: Statuspage's header, or the client's own pacing
+
+    def __init__(self, message: str, *, status: int | None, delay: float) -> None:
         super().__init__(message, status=status)
-        self.retry_after = retry_after
+        self.delay = delay
 
 
 class StatuspageRefused(StatuspageError):
@@ -152,7 +154,7 @@ class StatuspageClient:
                     f"paced to {1 / self.interval:g} request(s) per second: the next in"
                     f" {wait:.2f} s",
                     status=None,
-                    retry_after=wait,
+                    delay=wait,
                 )
             if wait > 0:
                 self._sleep(wait)
@@ -191,7 +193,7 @@ def _error(what: str, exc: urllib.error.HTTPError) -> StatuspageError:
     said = f"{what} answered {status}" + (f": {detail}" if detail else "")
     if status in (420, 429):
         return StatuspageRateLimited(
-            said, status=status, retry_after=_retry_after(exc.headers.get("Retry-After"))
+            said, status=status, delay=_retry_after(exc.headers.get("Retry-After"))
         )
     if status in (401, 403):
         return StatuspageUnauthorized(

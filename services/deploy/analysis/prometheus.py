@@ -40,6 +40,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
+from services.errors import TemporaryError, UserFacingError
+
 ResultType = Literal["vector", "scalar"]
 Method = Literal["GET", "POST"]
 
@@ -50,25 +52,20 @@ _SNIPPET = 300
 # -- errors -------------------------------------------------------------------
 
 
-class PrometheusError(Exception):
+class PrometheusError(UserFacingError):
     """Base of the tree; ``retryable`` says whether asking again may help."""
-
-    retryable: bool = False
 
     def __init__(
         self, message: str, *, status: int | None = None, retryable: bool | None = None
     ) -> None:
         super().__init__(message)
-        self.message = message
         self.status = status
         if retryable is not None:
             self.retryable = retryable
 
 
-class PrometheusUnavailableError(PrometheusError):
+class PrometheusUnavailableError(PrometheusError, TemporaryError):
     """Prometheus could not answer now (down, slow, overloaded): try again later."""
-
-    retryable = True
 
 
 class PrometheusQueryError(PrometheusError):
