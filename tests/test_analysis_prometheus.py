@@ -29,6 +29,8 @@ from tests.harness.prometheus_server import (
     running_prometheus,
 )
 
+pytestmark = pytest.mark.e2e
+
 ERROR_RATE = (
     '(sum(rate(http_requests_total{service="{service}",version="{canary}",status=~"5.."}[5s]))'
     " or vector(0))"

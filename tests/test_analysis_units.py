@@ -42,6 +42,8 @@ from services.deploy.analysis.run import (
     run_analysis,
 )
 
+pytestmark = pytest.mark.unit
+
 T0 = datetime(2026, 3, 14, 9, 30, tzinfo=UTC)
 TOKEN = "s3cr3t-t0ken-value"
 

@@ -18,6 +18,8 @@ from handlers.rendering import Message, Renderer
 from handlers.replies import Reply
 from services.deploy.model import State
 
+pytestmark = [pytest.mark.unit, pytest.mark.slow]
+
 JSON = dict[str, Any]
 WHEN = "2026-03-14T09:26:53+00:00"
 LATER = "2026-03-14T11:26:53+00:00"

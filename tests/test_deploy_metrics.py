@@ -16,6 +16,8 @@ from tests.harness.prometheus_server import PrometheusServer, prometheus_binary,
 from tests.harness.running_bot import RunningBot, start_bot
 from tests.harness.slack_emulator import SlackEmulator
 
+pytestmark = pytest.mark.e2e
+
 ERROR_RATE = (
     '(sum(rate(http_requests_total{service="{service}",version="{version}",status=~"5.."}[5s]))'
     " or vector(0))"

@@ -16,6 +16,8 @@ from handlers.rendering import Renderer
 from handlers.router import Router
 from tests.harness.running_bot import RunningBot
 
+pytestmark = pytest.mark.e2e
+
 FUZZ = settings(
     max_examples=150,
     deadline=None,

@@ -14,6 +14,8 @@ from services.incidents.model import parse_incident_id
 from services.incidents.presenting import duration_text
 from services.incidents.war_room import channel_name, is_slack_user, slugify
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.mark.parametrize(
     ("number", "title", "expected"),

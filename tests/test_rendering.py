@@ -12,6 +12,8 @@ from handlers.rendering import SHIPPED_TEMPLATES, Renderer, TemplateError
 from handlers.replies import Reply, error_reply
 from handlers.router import Router
 
+pytestmark = pytest.mark.unit
+
 SAMPLES = {
     "error": error_reply("The deploy lock is held by <@U1>.", hint="Wait, or ask them."),
     "usage_error": Reply(
