@@ -38,6 +38,7 @@ pytest_plugins = [
     "tests.harness.deploy_target",
     "tests.harness.console_fixtures",
     "tests.harness.email_fixtures",
+    "tests.harness.prometheus_server",
 ]
 
 

@@ -24,7 +24,7 @@ from services.kube.client import JSON_PATCH
 from tests.harness.bot_actions import card_buttons, card_text, click, command
 from tests.harness.k8s_emulator import K8sEmulator
 from tests.harness.k8s_reads import image, replicas
-from tests.harness.metrics_app import MetricsApp
+from tests.harness.metrics_app import ERROR_RATE, P95, REQUESTS, MetricsApp
 from tests.harness.prometheus_server import PrometheusServer, prometheus_binary, running_prometheus
 from tests.harness.running_bot import RunningBot, start_bot
 from tests.harness.slack_emulator import SlackEmulator
@@ -36,16 +36,6 @@ REPO = "registry.example.com/payments"
 VS_PATH = "/apis/networking.istio.io/v1beta1/namespaces/prod/virtualservices/payments"
 STABLE = {"host": "payments.prod.svc.cluster.local", "subset": "stable"}
 CANARY = {"host": "payments.prod.svc.cluster.local", "subset": "canary"}
-ERROR_RATE = (
-    '(sum(rate(http_requests_total{service="{service}",version="{canary}",status=~"5.."}[5s]))'
-    " or vector(0))"
-    ' / sum(rate(http_requests_total{service="{service}",version="{canary}"}[5s]))'
-)
-P95 = (
-    "histogram_quantile(0.95, sum(rate("
-    'http_request_duration_seconds_bucket{service="{service}",version="{canary}"}[5s])) by (le))'
-)
-REQUESTS = 'sum(increase(http_requests_total{service="{service}",version="{canary}"}[5s]))'
 
 # Each test deploys its own service, so their series never mix in the shared Prometheus.
 TRAFFIC: dict[str, dict[str, Any]] = {
