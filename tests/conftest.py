@@ -7,7 +7,8 @@ Markers: every test module says what it is with a module-level ``pytestmark``
   in-process HTTP emulators are fine. Checked while each unit test runs (below).
 * ``e2e``: a bot end to end (a process, or in-process against the emulators or the console),
   or real child processes (git, deploy scripts, Prometheus, the CLI).
-* ``slow``: the module takes more than about 2 seconds (measured with ``--durations=0``).
+* ``slow``: the module takes more than about 2 seconds (summed from ``--durations=0``; measured
+  on a shared 2-core machine under load, where the cut was 3 s).
 
 ``make test-quick`` runs ``-m "unit and not slow"``: the edit loop, under a minute.
 """

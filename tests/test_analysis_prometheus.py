@@ -25,7 +25,7 @@ from tests.harness.prometheus_server import (
     PrometheusServer,
 )
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def canary_settings(prometheus: PrometheusServer, **overrides: Any) -> AnalysisSettings:

@@ -42,7 +42,7 @@ from .test_incidents_e2e import (
     text_input,
 )
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 JSON = dict[str, Any]
 CALL = "https://zoom.us/j/{number}?pwd=inc"

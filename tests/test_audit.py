@@ -19,7 +19,7 @@ from tests.harness.running_bot import RunningBot
 
 from .test_incidents_e2e import shown
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 HOSTILE = "\u202e<!channel>\n" + "x" * 10_000
 

@@ -19,7 +19,7 @@ from services.children import child_environment
 from services.deploy.process import run
 from tests.harness.cli import run_cli
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 HOSTILE = "\u202eevil\n<!channel>" + "x" * 10_000
 

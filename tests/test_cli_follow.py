@@ -23,7 +23,7 @@ from tests.harness.deploy_target import DeployTarget
 from tests.harness.running_bot import RunningBot
 from tests.harness.waiting import wait_until
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 dbot = base.dbot
 

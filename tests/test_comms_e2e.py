@@ -28,7 +28,7 @@ from tests.harness.smtp_server import Received, SmtpServer
 from tests.harness.statuspage_emulator import StatuspageEmulator
 from tests.harness.waiting import wait_until
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 PAGE = "pg0payments"
 COMPONENT = "cmp0payments"

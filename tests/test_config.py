@@ -12,7 +12,7 @@ from tests.harness.cli import run_cli
 
 from .conftest import REPO_ROOT
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def write(tmp_path: Path, text: str) -> Path:

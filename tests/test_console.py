@@ -12,7 +12,7 @@ from handlers.router import Router
 from services.audit import search
 from tests.harness.cli import run_cli
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def test_console_process_answers_help_and_presses_buttons(tmp_path: Path) -> None:

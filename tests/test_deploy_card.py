@@ -20,7 +20,7 @@ from tests.harness.deploy_target import DeployTarget
 from tests.harness.running_bot import RunningBot, start_bot
 from tests.harness.slack_emulator import SlackEmulator
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 SECRET = "s3cr3t-token-value-0123456789"
 CHATTY = textwrap.dedent(

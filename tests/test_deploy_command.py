@@ -19,7 +19,7 @@ from tests.harness.deploy_target import DeployTarget
 from tests.harness.running_bot import RunningBot, start_bot
 from tests.harness.slack_emulator import SlackEmulator
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def bot_settings(target: DeployTarget, **production: object) -> dict[str, object]:

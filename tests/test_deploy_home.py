@@ -25,7 +25,7 @@ from tests.harness.running_bot import RunningBot, start_bot
 from tests.harness.slack_emulator import SlackEmulator
 from tests.test_cli_follow import PRODUCTION, cli_config
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 DEPLOYS = "C0DEPLOYS"
 

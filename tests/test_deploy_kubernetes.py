@@ -43,7 +43,7 @@ from services.store.migrations import migrate
 from tests.harness.k8s_emulator import K8sEmulator, RecordedRequest
 from tests.harness.k8s_reads import image, replicas
 
-pytestmark = pytest.mark.unit
+pytestmark = [pytest.mark.unit, pytest.mark.slow]
 
 NS = "prod"
 REPO = "registry.example.com/payments"

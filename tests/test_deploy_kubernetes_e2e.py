@@ -29,7 +29,7 @@ from tests.harness.k8s_reads import image
 from tests.harness.running_bot import RunningBot, start_bot
 from tests.harness.slack_emulator import SlackEmulator
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 NS = "prod"
 REPO = "registry.example.com/payments"

@@ -15,7 +15,7 @@ from tests.harness.prometheus_server import PrometheusServer
 from tests.harness.running_bot import RunningBot, start_bot
 from tests.harness.slack_emulator import SlackEmulator
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 ERROR_RATE = (
     '(sum(rate(http_requests_total{service="{service}",version="{version}",status=~"5.."}[5s]))'

@@ -21,7 +21,7 @@ from tests.harness.deploy_target import DeployTarget
 from tests.harness.running_bot import RunningBot, start_bot
 from tests.harness.slack_emulator import SlackEmulator
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 PROD = "--target=production --service=payments"
 

@@ -24,7 +24,7 @@ from tests.harness.k8s_emulator import K8sEmulator
 from tests.harness.running_bot import RunningBot
 from tests.test_canary_e2e import SILENT, canary, splits, wait_until
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 # Fixtures: a canary on the Kubernetes emulator with a real Prometheus; a command target.
 app = canary_e2e.app

@@ -14,7 +14,7 @@ from tests.harness.deploy_target import DeployTarget
 from tests.harness.running_bot import RunningBot
 from tests.test_deploy_command import DEPLOY
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 # The deploy tests' fixtures: a bot with a command-backend target.
 dbot = base.dbot

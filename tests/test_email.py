@@ -27,7 +27,7 @@ from tests.harness.email_fixtures import (
 )
 from tests.harness.smtp_server import Received, SmtpServer
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 TITLE = "Payments DB primary OOM-killed"
 CREATE = f'incident create --severity=sev1 --title="{TITLE}"'

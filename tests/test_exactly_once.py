@@ -33,7 +33,7 @@ from tests.harness.running_bot import RunningBot, start_bot
 from tests.harness.slack_driver import DriverResult, SlackRequest
 from tests.harness.slack_emulator import SlackEmulator
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 JSON = dict[str, Any]
 

@@ -16,7 +16,7 @@ from handlers.rendering import Renderer
 from handlers.router import Router
 from tests.harness.running_bot import RunningBot
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 FUZZ = settings(
     max_examples=150,

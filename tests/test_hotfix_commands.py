@@ -17,7 +17,7 @@ from tests.harness.slack_emulator import SlackEmulator
 BRANCH = "hotfix/PROD-2847-payment-null-pointer"
 
 
-pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("isolated_git")]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.usefixtures("isolated_git")]
 
 
 @pytest.fixture

@@ -35,7 +35,7 @@ from .test_incidents_e2e import (
     writes,
 )
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 DECLARED_KINDS = ["declared", "war_room_created", "announced", "escalated"]
 

@@ -35,7 +35,7 @@ from tests.test_crash_recovery import (  # noqa: F401
     war_room_ready,
 )
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def killed_at_post(

@@ -12,7 +12,7 @@ from tests.harness.cli import run_cli
 from tests.harness.running_bot import RunningBot
 from tests.harness.slack_emulator import SlackEmulator
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def test_a_second_bot_on_the_same_database_exits_with_a_clear_message(

@@ -15,7 +15,7 @@ from services.incidents.model import Status
 from tests.harness.running_bot import RunningBot, start_bot
 from tests.harness.slack_emulator import SlackEmulator
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 @pytest.fixture

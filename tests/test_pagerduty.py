@@ -23,7 +23,7 @@ from tests.harness.slack_emulator import SlackEmulator
 
 from .test_incidents_e2e import TITLE, incident, start_incident_bot
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 ENV = "PAGERDUTY_ROUTING_KEY"
 JSON = dict[str, Any]

@@ -24,7 +24,7 @@ from tests.harness.pagerduty_emulator import PagerDutyEmulator
 from .test_incidents_e2e import incident
 from .test_pagerduty import ENV, Paging, Starter, pd, start_paging  # noqa: F401
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 DAVE_ENV = "PAGERDUTY_KEY_DAVE"
 PAYMENTS_ENV = "PAGERDUTY_KEY_PAYMENTS"

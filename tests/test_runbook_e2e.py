@@ -31,7 +31,7 @@ from tests.harness.git_repos import GitWorld, git
 from tests.harness.running_bot import RunningBot, start_bot
 from tests.harness.slack_emulator import SlackEmulator
 
-pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("isolated_git")]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.usefixtures("isolated_git")]
 
 ANNOUNCE = "C0INCIDENTS"
 TITLE = "Payment Gateway Down"

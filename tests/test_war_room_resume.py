@@ -15,7 +15,7 @@ from tests.harness.bot_actions import declare
 from tests.harness.running_bot import RunningBot, start_bot
 from tests.harness.slack_emulator import SlackEmulator
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 WRITES = ("conversations.create", "conversations.invite", "conversations.setTopic", "bookmarks.add")
 
