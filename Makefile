@@ -3,13 +3,18 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench chaos clean
+.PHONY: run test test-quick lint bench chaos clean
 
 run: $(VENV)/.installed
 	$(BIN)/hotfix-bot serve
 
 test: $(VENV)/.installed-dev lint
 	$(BIN)/pytest
+
+# The edit loop: the quick unit tests only (markers in tests/conftest.py), under a minute;
+# no lint, no bot, no child process. `make test` is what CI runs.
+test-quick: $(VENV)/.installed-dev
+	$(BIN)/pytest -q -m "unit and not slow"
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

@@ -1,8 +1,22 @@
-"""Fixtures shared by the whole suite: settings on a temp store, deps, a console."""
+"""Fixtures shared by the whole suite: settings on a temp store, deps, a console.
+
+Markers: every test module says what it is with a module-level ``pytestmark``
+(tests/test_layout.py checks that each has one):
+
+* ``unit``: in-process only - no bot, no child process (git, scripts, Prometheus, the CLI);
+  in-process HTTP emulators are fine. Checked while each unit test runs (below).
+* ``e2e``: a bot end to end (a process, or in-process against the emulators or the console),
+  or real child processes (git, deploy scripts, Prometheus, the CLI).
+* ``slow``: the module takes more than about 2 seconds (summed from ``--durations=0``; measured
+  on a shared 2-core machine under load, where the cut was 3 s).
+
+``make test-quick`` runs ``-m "unit and not slow"``: the edit loop, under a minute.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import subprocess
+from collections.abc import Generator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,7 +39,30 @@ pytest_plugins = [
     "tests.harness.deploy_target",
     "tests.harness.console_fixtures",
     "tests.harness.email_fixtures",
+    "tests.harness.prometheus_server",
 ]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object]:
+    """A test marked unit that starts a child process or a bot fails: mark its module e2e."""
+    if item.get_closest_marker("unit") is None:
+        return (yield)
+    popen, bot = subprocess.Popen.__init__, RunningBot.__init__
+
+    def refuse(what: str) -> object:
+        def refused(*args: object, **kwargs: object) -> None:
+            raise AssertionError(f"a unit test started {what}: mark its module e2e, not unit")
+
+        return refused
+
+    subprocess.Popen.__init__ = refuse("a child process")  # type: ignore[method-assign]
+    RunningBot.__init__ = refuse("a bot")  # type: ignore[method-assign]
+    try:
+        return (yield)
+    finally:
+        subprocess.Popen.__init__ = popen  # type: ignore[method-assign]
+        RunningBot.__init__ = bot  # type: ignore[method-assign]
 
 
 @pytest.fixture

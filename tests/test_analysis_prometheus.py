@@ -8,8 +8,6 @@ the tests poll Prometheus until data is there instead of sleeping blindly.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,38 +20,12 @@ from services.deploy.analysis.run import (
     run_analysis,
 )
 from services.deploy.analysis.settings import AnalysisSettings
-from tests.harness.metrics_app import MetricsApp
+from tests.harness.metrics_app import ERROR_RATE, P95, REQUESTS, MetricsApp
 from tests.harness.prometheus_server import (
     PrometheusServer,
-    prometheus_binary,
-    running_prometheus,
 )
 
-ERROR_RATE = (
-    '(sum(rate(http_requests_total{service="{service}",version="{canary}",status=~"5.."}[5s]))'
-    " or vector(0))"
-    ' / sum(rate(http_requests_total{service="{service}",version="{canary}"}[5s]))'
-)
-P95 = (
-    "histogram_quantile(0.95, sum(rate("
-    'http_request_duration_seconds_bucket{service="{service}",version="{canary}"}[5s])) by (le))'
-)
-REQUESTS = 'sum(increase(http_requests_total{service="{service}",version="{canary}"}[5s]))'
-
-
-@pytest.fixture(scope="module")
-def app() -> Iterator[MetricsApp]:
-    prometheus_binary()  # skip (or fail on CI) before starting anything
-    with MetricsApp(tick=0.1) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def prometheus(
-    app: MetricsApp, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[PrometheusServer]:
-    with running_prometheus([app.target], Path(tmp_path_factory.mktemp("prometheus"))) as server:
-        yield server
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def canary_settings(prometheus: PrometheusServer, **overrides: Any) -> AnalysisSettings:
@@ -92,9 +64,9 @@ def analyse(prometheus: PrometheusServer, service: str, **overrides: Any) -> Ana
     return subject
 
 
-def test_healthy_canary_passes(prometheus: PrometheusServer, app: MetricsApp) -> None:
-    app.set_traffic("cart", "v1", requests_per_tick=20)
-    app.set_traffic("cart", "v2", requests_per_tick=20, latency_seconds=0.08)
+def test_healthy_canary_passes(prometheus: PrometheusServer, metrics_app: MetricsApp) -> None:
+    metrics_app.set_traffic("cart", "v1", requests_per_tick=20)
+    metrics_app.set_traffic("cart", "v2", requests_per_tick=20, latency_seconds=0.08)
     wait_for_traffic(prometheus, "cart")
     # A healthy version never answered a 5xx: that series does not even exist.
     assert prometheus.values('http_requests_total{service="cart",status="500"}') == []
@@ -111,10 +83,10 @@ def test_healthy_canary_passes(prometheus: PrometheusServer, app: MetricsApp) ->
 
 
 def test_error_spike_fails_after_the_failure_limit(
-    prometheus: PrometheusServer, app: MetricsApp
+    prometheus: PrometheusServer, metrics_app: MetricsApp
 ) -> None:
-    app.set_traffic("payments", "v1", requests_per_tick=20)
-    app.set_traffic("payments", "v2", requests_per_tick=20, error_ratio=0.25)
+    metrics_app.set_traffic("payments", "v1", requests_per_tick=20)
+    metrics_app.set_traffic("payments", "v2", requests_per_tick=20, error_ratio=0.25)
     wait_for_traffic(prometheus, "payments")
 
     subject = analyse(prometheus, "payments", count=10, failure_limit=1)
@@ -130,10 +102,10 @@ def test_error_spike_fails_after_the_failure_limit(
 
 
 def test_silent_canary_is_inconclusive_not_passed(
-    prometheus: PrometheusServer, app: MetricsApp
+    prometheus: PrometheusServer, metrics_app: MetricsApp
 ) -> None:
-    app.set_traffic("search", "v1", requests_per_tick=20)
-    app.silence("search", "v2")  # deployed, instrumented, but receives no traffic
+    metrics_app.set_traffic("search", "v1", requests_per_tick=20)
+    metrics_app.silence("search", "v2")  # deployed, instrumented, but receives no traffic
     prometheus.wait_for_value('sum(rate(http_requests_total{service="search",version="v2"}[5s]))')
     assert prometheus.values(render(ERROR_RATE, "search")) != [0.0]  # NaN: 0/0
 
@@ -154,10 +126,10 @@ def test_silent_canary_is_inconclusive_not_passed(
 
 
 def test_latency_breach_trips_the_p95_rule_after_for_seconds(
-    prometheus: PrometheusServer, app: MetricsApp
+    prometheus: PrometheusServer, metrics_app: MetricsApp
 ) -> None:
-    app.set_traffic("images", "v1", requests_per_tick=20, latency_seconds=0.08)
-    app.set_traffic("images", "v2", requests_per_tick=20, latency_seconds=3.0)
+    metrics_app.set_traffic("images", "v1", requests_per_tick=20, latency_seconds=0.08)
+    metrics_app.set_traffic("images", "v2", requests_per_tick=20, latency_seconds=3.0)
     wait_for_traffic(prometheus, "images")
     queries = [
         {"name": "error-rate", "query": ERROR_RATE, "fail_when": ">", "threshold": 0.01},

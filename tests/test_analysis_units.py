@@ -43,6 +43,8 @@ from services.deploy.analysis.settings import (
     MetricQuery,
 )
 
+pytestmark = pytest.mark.unit
+
 T0 = datetime(2026, 3, 14, 9, 30, tzinfo=UTC)
 TOKEN = "s3cr3t-t0ken-value"
 

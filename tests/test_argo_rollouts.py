@@ -47,6 +47,8 @@ from tests.harness.argo_rollouts import (
 )
 from tests.harness.k8s_emulator import K8sEmulator
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.fixture(autouse=True)
 def crd(k8s: K8sEmulator) -> Iterator[None]:

@@ -42,6 +42,8 @@ from tests.harness.k8s_emulator import K8sEmulator
 from tests.harness.running_bot import RunningBot, start_bot
 from tests.harness.slack_emulator import SlackEmulator
 
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
 DEPLOY = "deploy --target=production --service=payments --version=v2.1.1"
 
 

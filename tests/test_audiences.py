@@ -24,16 +24,15 @@ from services import timeline
 from services.clock import ManualClock
 from services.incidents import records
 from services.settings import Settings
+from tests.harness.bot_actions import command, events, war_room
 from tests.harness.running_bot import RunningBot
 from tests.harness.slack_emulator import SlackEmulator
 
 from .test_incidents_e2e import (
     ANNOUNCE,
+    CREATE_SEV1,
     ESCALATE,
     block_text,
-    command,
-    declare,
-    events,
     find_message,
     incident,
     incident_settings,
@@ -42,6 +41,8 @@ from .test_incidents_e2e import (
     start_incident_bot,
     text_input,
 )
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 JSON = dict[str, Any]
 CALL = "https://zoom.us/j/{number}?pwd=inc"
@@ -172,7 +173,7 @@ def test_right_to_left_words_and_html_are_kept_as_typed(abot: RunningBot) -> Non
 def test_update_with_public_words_shows_them_to_the_war_room_and_records_them(
     abot: RunningBot,
 ) -> None:
-    room = declare(abot)
+    room = war_room(abot, CREATE_SEV1)
     reply = command(
         abot,
         'incident update --status=identified --message="bad deploy of the card router"'
@@ -197,7 +198,7 @@ def test_update_with_public_words_shows_them_to_the_war_room_and_records_them(
 def test_a_retried_update_with_public_words_records_and_posts_them_once(
     abot: RunningBot,
 ) -> None:
-    room = declare(abot)
+    room = war_room(abot, CREATE_SEV1)
     first = abot.driver.slash(
         'incident update --message="rolling back" --public="A fix is on its way."',
         channel_id=room,
@@ -228,7 +229,7 @@ def test_public_words_with_only_paging_configured_reach_no_customer(
 
 
 def test_update_with_only_public_words_is_an_update(abot: RunningBot) -> None:
-    room = declare(abot)
+    room = war_room(abot, CREATE_SEV1)
     command(abot, 'incident update --public="Still investigating."', channel_id=room)
     (event,) = [e for e in events(abot) if e.kind == "status_update"]
     assert event.data["public"] == "Still investigating."
@@ -236,7 +237,7 @@ def test_update_with_only_public_words_is_an_update(abot: RunningBot) -> None:
 
 
 def test_an_update_without_public_words_says_nothing_public(abot: RunningBot) -> None:
-    room = declare(abot)
+    room = war_room(abot, CREATE_SEV1)
     reply = command(abot, 'incident update --message="looking at logs"', channel_id=room)
     assert NO_CUSTOMER not in shown(reply)
     (event,) = [e for e in events(abot) if e.kind == "status_update"]
@@ -246,7 +247,7 @@ def test_an_update_without_public_words_says_nothing_public(abot: RunningBot) ->
 
 
 def test_resolve_with_public_words(abot: RunningBot) -> None:
-    room = declare(abot)
+    room = war_room(abot, CREATE_SEV1)
     command(
         abot,
         'incident resolve --root-cause="expired cert on gw-3" --public="Payments work again."',
@@ -259,7 +260,7 @@ def test_resolve_with_public_words(abot: RunningBot) -> None:
 
 
 def test_public_alone_on_resolve_still_needs_the_root_cause(abot: RunningBot) -> None:
-    room = declare(abot)
+    room = war_room(abot, CREATE_SEV1)
     text = shown(command(abot, 'incident resolve --public="Fixed."', channel_id=room))
     assert "Missing option '--root-cause'" in text
     assert incident(abot).is_open
@@ -316,7 +317,7 @@ def test_without_services_configured_the_declare_form_has_no_picker(
 
 
 def test_update_and_resolve_forms_take_a_public_message(abot: RunningBot) -> None:
-    room = declare(abot)
+    room = war_room(abot, CREATE_SEV1)
     header_ts = incident(abot).header_ts
     assert header_ts is not None
     abot.driver.block_action(
@@ -380,7 +381,7 @@ def test_update_and_resolve_forms_take_a_public_message(abot: RunningBot) -> Non
 def test_the_call_link_is_bookmarked_and_in_the_header_and_the_announcement(
     abot: RunningBot,
 ) -> None:
-    room = declare(abot)
+    room = war_room(abot, CREATE_SEV1)
     link = "https://zoom.us/j/1?pwd=inc"
     assert incident(abot).call_link == link
     bookmarks = [(b["title"], b["link"]) for b in abot.slack.bookmarks(room)]
@@ -396,7 +397,7 @@ def test_the_call_link_is_bookmarked_and_in_the_header_and_the_announcement(
     command(abot, "incident war-room", channel_id=room)
     assert [b["title"] for b in abot.slack.bookmarks(room)].count("Call") == 1
     # The second incident has its own call.
-    declare(abot, 'incident create --severity=sev2 --title="Search slow"')
+    war_room(abot, 'incident create --severity=sev2 --title="Search slow"')
     assert incident(abot, "INC-2").call_link == "https://zoom.us/j/2?pwd=inc"
 
 
@@ -405,7 +406,7 @@ def test_without_a_call_link_nothing_changes(
 ) -> None:
     bot = start_incident_bot(slack, tmp_path, clock)
     try:
-        room = declare(bot)
+        room = war_room(bot, CREATE_SEV1)
         assert incident(bot).call_link is None
         assert "Call" not in [b["title"] for b in bot.slack.bookmarks(room)]
         assert "Call:" not in shown(header(bot))

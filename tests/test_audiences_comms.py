@@ -19,10 +19,13 @@ import pytest
 
 from services import timeline
 from services.clock import ManualClock
+from tests.harness.bot_actions import command, war_room
 from tests.harness.running_bot import RunningBot
 from tests.harness.slack_emulator import SlackEmulator
 
-from .test_incidents_e2e import block_text, command, declare, incident_settings, start_incident_bot
+from .test_incidents_e2e import CREATE_SEV1, block_text, incident_settings, start_incident_bot
+
+pytestmark = pytest.mark.e2e
 
 JSON = dict[str, Any]
 STATUS_PAGE = "https://status.example.com/incidents/abc123"
@@ -75,7 +78,7 @@ def delivered(
 @pytest.fixture
 def history(cbot: RunningBot, clock: ManualClock) -> str:
     """A SEV1 and what went out for it; returns the war room."""
-    room = declare(cbot)
+    room = war_room(cbot, CREATE_SEV1)
     rows: list[JSON] = [
         {"minutes": 3, "channel": "pagerduty", "action": "trigger", "audience": "U0DAVE"},
         {
@@ -160,7 +163,7 @@ def test_the_postmortem_has_a_communications_section(cbot: RunningBot, history: 
 
 
 def test_a_postmortem_with_nothing_sent_outside_slack_says_so(cbot: RunningBot) -> None:
-    room = declare(cbot)
+    room = war_room(cbot, CREATE_SEV1)
     command(cbot, "postmortem", channel_id=room)
     (shared,) = cbot.slack.files(room)
     content = cbot.slack.file_content(shared["id"])
@@ -171,7 +174,7 @@ def test_a_postmortem_with_nothing_sent_outside_slack_says_so(cbot: RunningBot) 
 
 
 def test_a_row_with_hostile_data_stays_one_table_row(cbot: RunningBot, clock: ManualClock) -> None:
-    room = declare(cbot)
+    room = war_room(cbot, CREATE_SEV1)
     delivered(
         cbot,
         clock,

@@ -30,6 +30,8 @@ from services.incidents.model import Incident, Severity, Status
 from services.incidents.records import NewIncident
 from services.incidents.war_room import WarRoomDeps
 
+pytestmark = pytest.mark.unit
+
 # Each one must never reach a customer. They look like what people paste in a war room.
 SECRETS = {
     "title": "Payments down: AKIAIOSFODNN7EXAMPLE leaked in <script>alert(1)</script>",

@@ -6,15 +6,20 @@ import re
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from bot.console import Console
 from handlers.core.context import Deps
 from handlers.core.router import Router
 from services.audit import AuditEntry, Outcome, record
 from services.clock import ManualClock
+from tests.harness.bot_actions import command
+from tests.harness.cli import run_cli
 from tests.harness.running_bot import RunningBot
 
-from .test_config import run_cli
-from .test_incidents_e2e import command, shown
+from .test_incidents_e2e import shown
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 HOSTILE = "\u202e<!channel>\n" + "x" * 10_000
 

@@ -14,6 +14,8 @@ from tests.harness.running_bot import SIGNING_SECRET, RunningBot, start_bot
 from tests.harness.slack_driver import SlackDriver
 from tests.harness.slack_emulator import SlackEmulator
 
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
 REQUESTER, APPROVER, RESPONDER, ANYONE, OUTSIDER = "U0ALICE", "U0BOB", "U0ERIN", "U0DAVE", "U0EXT"
 ROLES = {
     "requester/deployer": REQUESTER,

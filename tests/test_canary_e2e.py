@@ -21,27 +21,21 @@ from services.clock import SystemClock
 from services.deploy import deployments
 from services.deploy.model import IN_FLIGHT, State
 from services.kube.client import JSON_PATCH
+from tests.harness.bot_actions import card_buttons, card_text, click, command
 from tests.harness.k8s_emulator import K8sEmulator
-from tests.harness.metrics_app import MetricsApp
+from tests.harness.k8s_reads import image, replicas
+from tests.harness.metrics_app import ERROR_RATE, P95, REQUESTS, MetricsApp
 from tests.harness.prometheus_server import PrometheusServer, prometheus_binary, running_prometheus
 from tests.harness.running_bot import RunningBot, start_bot
 from tests.harness.slack_emulator import SlackEmulator
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 NS = "prod"
 REPO = "registry.example.com/payments"
 VS_PATH = "/apis/networking.istio.io/v1beta1/namespaces/prod/virtualservices/payments"
 STABLE = {"host": "payments.prod.svc.cluster.local", "subset": "stable"}
 CANARY = {"host": "payments.prod.svc.cluster.local", "subset": "canary"}
-ERROR_RATE = (
-    '(sum(rate(http_requests_total{service="{service}",version="{canary}",status=~"5.."}[5s]))'
-    " or vector(0))"
-    ' / sum(rate(http_requests_total{service="{service}",version="{canary}"}[5s]))'
-)
-P95 = (
-    "histogram_quantile(0.95, sum(rate("
-    'http_request_duration_seconds_bucket{service="{service}",version="{canary}"}[5s])) by (le))'
-)
-REQUESTS = 'sum(increase(http_requests_total{service="{service}",version="{canary}"}[5s]))'
 
 # Each test deploys its own service, so their series never mix in the shared Prometheus.
 TRAFFIC: dict[str, dict[str, Any]] = {
@@ -190,28 +184,6 @@ def start(
 # --------------------------------------------------------------------------- helpers
 
 
-def command(bot: RunningBot, text: str, *, settle: bool = True, **kwargs: str) -> dict[str, Any]:
-    sent = bot.driver.slash(text, **kwargs)
-    (reply,) = bot.slack.wait_for_response(sent.response_id, timeout=20)
-    if settle:
-        bot.settle(timeout=60)
-    return dict(reply)
-
-
-def click(bot: RunningBot, action: str, deployment_id: str, user: str) -> dict[str, Any]:
-    """Press a button of the card as Slack sends it; does not wait for the canary."""
-    deployment = deployments.get(bot.deps.store, deployment_id)
-    sent = bot.driver.block_action(
-        action,
-        value=deployment_id,
-        user_id=user,
-        channel_id=deployment.channel_id or "C0GENERAL",
-        message_ts=deployment.card_ts,
-    )
-    (reply,) = bot.slack.wait_for_response(sent.response_id, timeout=20)
-    return dict(reply)
-
-
 def deploy(bot: RunningBot, service: str, channel: str = "C0GENERAL") -> str:
     reply = command(
         bot,
@@ -220,7 +192,7 @@ def deploy(bot: RunningBot, service: str, channel: str = "C0GENERAL") -> str:
         channel_id=channel,
     )
     assert reply["text"] == "DEP-1 requested: waiting for 1 approval(s).", reply
-    click(bot, "hotfix_deploy_approve", "DEP-1", "U0BOB")
+    click(bot, "hotfix_deploy_approve", "DEP-1", "U0BOB", settle=False)
     return "DEP-1"
 
 
@@ -247,42 +219,6 @@ def splits(k8s: K8sEmulator) -> list[tuple[int, int]]:
         }
         found.append((weights[0], weights[1]))
     return found
-
-
-def image(k8s: K8sEmulator, name: str) -> str:
-    deploy = k8s.get("deploy", NS, name)
-    assert deploy is not None
-    return str(deploy["spec"]["template"]["spec"]["containers"][0]["image"])
-
-
-def replicas(k8s: K8sEmulator, name: str) -> int:
-    deploy = k8s.get("deploy", NS, name)
-    assert deploy is not None
-    return int(deploy["spec"]["replicas"])
-
-
-def card_text(bot: RunningBot, deployment_id: str = "DEP-1") -> str:
-    deployment = deployments.get(bot.deps.store, deployment_id)
-    message = bot.slack.message(deployment.channel_id or "", deployment.card_ts or "")
-    assert message is not None
-    parts = []
-    for block in message["blocks"]:
-        if isinstance(block.get("text"), dict):
-            parts.append(block["text"]["text"])
-        parts += [f["text"] for f in block.get("fields", [])]
-    return "\n".join(parts)
-
-
-def card_buttons(bot: RunningBot, deployment_id: str = "DEP-1") -> list[str]:
-    deployment = deployments.get(bot.deps.store, deployment_id)
-    message = bot.slack.message(deployment.channel_id or "", deployment.card_ts or "")
-    assert message is not None
-    return [
-        element["action_id"]
-        for block in message["blocks"]
-        if block["type"] == "actions"
-        for element in block["elements"]
-    ]
 
 
 def states(bot: RunningBot, deployment_id: str = "DEP-1") -> list[str]:
@@ -404,18 +340,18 @@ def test_a_silent_canary_waits_for_a_person_and_resume_and_promote_work(
     assert any("Canary analysis inconclusive at 10% (stage 1/5)" in t for t in war_room(bot))
     assert splits(k8s) == [(90, 10)]  # held, not passed
 
-    refused = click(bot, "hotfix_canary_resume", "DEP-1", "U0DAVE")
+    refused = click(bot, "hotfix_canary_resume", "DEP-1", "U0DAVE", settle=False)
     assert "Only deployers and this environment's approvers" in refused["text"]
     assert canary(bot)["waiting"] is True
 
-    reply = click(bot, "hotfix_canary_resume", "DEP-1", "U0BOB")
+    reply = click(bot, "hotfix_canary_resume", "DEP-1", "U0BOB", settle=False)
     assert reply["text"] == (
         "Resumed DEP-1 at 10% (stage 1/5) (the inconclusive analysis starts over)."
     )
     wait_until("the analysis to start over", lambda: not canary(bot).get("waiting"))
     # Still no traffic: it holds again rather than passing.
     wait_until("a decision again", lambda: canary(bot).get("waiting") is True)
-    reply = click(bot, "hotfix_canary_promote", "DEP-1", "U0ALICE")
+    reply = click(bot, "hotfix_canary_promote", "DEP-1", "U0ALICE", settle=False)
     assert reply["text"].startswith("Promoting DEP-1: skipping to 100%")
     bot.settle(timeout=60)
 
@@ -443,12 +379,15 @@ def test_pause_abort_and_promote_from_slack_then_the_rollback_fast_path(
     # DEP-1: paused by an approver, then aborted by the deployer.
     deploy(bot, "pay-buttons", channel=room_id)
     wait_until("stage 1", lambda: "stage 1/5" in card_text(bot))
-    reply = click(bot, "hotfix_canary_pause", "DEP-1", "U0CAROL")
+    reply = click(bot, "hotfix_canary_pause", "DEP-1", "U0CAROL", settle=False)
     assert reply["text"].startswith("Paused DEP-1 at 10% (stage 1/5)")
     assert "*Paused* (paused by U0CAROL)" in card_text(bot)
     assert "hotfix_canary_resume" in card_buttons(bot)
-    assert click(bot, "hotfix_canary_pause", "DEP-1", "U0BOB")["text"] == "DEP-1 is already paused."
-    reply = click(bot, "hotfix_canary_abort", "DEP-1", "U0ALICE")
+    assert (
+        click(bot, "hotfix_canary_pause", "DEP-1", "U0BOB", settle=False)["text"]
+        == "DEP-1 is already paused."
+    )
+    reply = click(bot, "hotfix_canary_abort", "DEP-1", "U0ALICE", settle=False)
     assert reply["text"].startswith("Aborting DEP-1")
     bot.settle(timeout=30)
     assert deployments.get(bot.deps.store, "DEP-1").state is State.ROLLED_BACK
@@ -466,9 +405,9 @@ def test_pause_abort_and_promote_from_slack_then_the_rollback_fast_path(
         channel_id=room_id,
     )
     assert reply["text"] == "DEP-2 requested: waiting for 1 approval(s)."
-    click(bot, "hotfix_deploy_approve", "DEP-2", "U0BOB")
+    click(bot, "hotfix_deploy_approve", "DEP-2", "U0BOB", settle=False)
     wait_until("stage 1", lambda: "stage 1/5" in card_text(bot, "DEP-2"))
-    click(bot, "hotfix_canary_promote", "DEP-2", "U0CAROL")
+    click(bot, "hotfix_canary_promote", "DEP-2", "U0CAROL", settle=False)
     bot.settle(timeout=30)
     assert deployments.get(bot.deps.store, "DEP-2").state is State.SUCCEEDED
     assert time.monotonic() - began < 20  # far less than 5 stages of 30 s

@@ -52,6 +52,9 @@ from services.errors import DeployError
 from services.kube.client import JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH, KubeClient
 from services.settings import Settings
 from tests.harness.k8s_emulator import K8sEmulator, RecordedRequest
+from tests.harness.k8s_reads import image, replicas
+
+pytestmark = [pytest.mark.unit, pytest.mark.slow]
 
 NS = "prod"
 REPO = "registry.example.com/payments"
@@ -227,18 +230,6 @@ def weights_now(k8s: K8sEmulator) -> tuple[int, int]:
     assert vs is not None
     route = vs["spec"]["http"][1]["route"]
     return route[0]["weight"], route[1]["weight"]
-
-
-def image(k8s: K8sEmulator, name: str) -> str:
-    deploy = k8s.get("deploy", NS, name)
-    assert deploy is not None
-    return str(deploy["spec"]["template"]["spec"]["containers"][0]["image"])
-
-
-def replicas(k8s: K8sEmulator, name: str) -> int:
-    deploy = k8s.get("deploy", NS, name)
-    assert deploy is not None
-    return int(deploy["spec"]["replicas"])
 
 
 def writes(k8s: K8sEmulator) -> list[tuple[str, str | None]]:

@@ -22,6 +22,8 @@ from services.deploy.backends.kubernetes.canary.route import (
 from services.deploy.backends.kubernetes.settings import CanarySettings
 from services.errors import DeployError
 
+pytestmark = pytest.mark.unit
+
 STABLE = {"host": "payments.prod.svc.cluster.local", "subset": "stable"}
 CANARY = {"host": "payments.prod.svc.cluster.local", "subset": "canary"}
 LEGACY = {"host": "legacy.prod.svc.cluster.local"}

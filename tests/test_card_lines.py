@@ -20,6 +20,8 @@ from services.clock import parse_iso
 from services.deploy.card import present
 from services.deploy.model import Deployment, Kind, State
 
+pytestmark = [pytest.mark.unit, pytest.mark.slow]
+
 JSON = dict[str, Any]
 WHEN = "2026-03-14T09:26:53+00:00"
 LATER = "2026-03-14T11:26:53+00:00"

@@ -85,7 +85,7 @@ RESTING = {
 }
 IN_FLIGHT = ("approved", "validating", "deploying", "verifying", "rolling_back")
 
-pytestmark = pytest.mark.usefixtures("isolated_git")
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.usefixtures("isolated_git")]
 
 
 @pytest.fixture

@@ -17,8 +17,9 @@ import yaml
 from bot.config import check_config_file, load_config
 from services.children import child_environment
 from services.deploy.process import run
+from tests.harness.cli import run_cli
 
-from .test_config import run_cli
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 HOSTILE = "\u202eevil\n<!channel>" + "x" * 10_000
 

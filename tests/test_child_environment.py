@@ -30,6 +30,8 @@ from tests.harness.git_repos import git, isolate_git_env
 from tests.harness.running_bot import SIGNING_SECRET
 from tests.harness.slack_emulator import SlackEmulator
 
+pytestmark = pytest.mark.e2e
+
 PROMETHEUS_TOKEN = "prom-token-5f1c9e0b7a"
 ALLOWED = {"PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "KUBECONFIG"}
 

@@ -6,22 +6,24 @@ health endpoint; approvals come from Slack through a real bot on the same store.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from services.deploy import deployments
 from services.deploy.model import State
 from tests import test_deploy_command as base
+from tests.harness.cli import cli, run, terminal_env
 from tests.harness.deploy_target import DeployTarget
 from tests.harness.running_bot import RunningBot
 from tests.harness.waiting import wait_until
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 dbot = base.dbot
 
@@ -49,26 +51,6 @@ PRODUCTION = ("deploy", "--target=production", "--service=payments", "--version=
 def unmarked(text: str) -> str:
     """Terminal output without Slack's bold and code marks (the console may keep or drop them)."""
     return text.replace("*", "").replace("`", "")
-
-
-def cli(config: Path, *words: str) -> list[str]:
-    return [sys.executable, "-m", "bot", "--config", str(config), *words]
-
-
-def terminal_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "HOTFIX_"))}
-
-
-def run(config: Path, *words: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        cli(config, *words),
-        cwd=config.parent,
-        capture_output=True,
-        text=True,
-        env=terminal_env(),
-        timeout=90,
-        check=False,
-    )
 
 
 def followed(

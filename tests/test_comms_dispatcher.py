@@ -28,6 +28,8 @@ from services.incidents.lifecycle import post_update, resolve
 from services.incidents.model import Severity, Status
 from services.incidents.war_room import open_war_room
 
+pytestmark = pytest.mark.unit
+
 
 class Recorder:
     """A channel that records what it was asked and answers from a script of outcomes."""

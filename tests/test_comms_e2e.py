@@ -28,6 +28,8 @@ from tests.harness.smtp_server import Received, SmtpServer
 from tests.harness.statuspage_emulator import StatuspageEmulator
 from tests.harness.waiting import wait_until
 
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
 PAGE = "pg0payments"
 COMPONENT = "cmp0payments"
 API_KEY = "sp-test-key"

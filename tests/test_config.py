@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from bot.config import EXAMPLE_CONFIG, ConfigError, load_config, resolve_config_path
 from services.settings import DEFAULT_PLAYBOOK
+from tests.harness.cli import run_cli
 
 from .conftest import REPO_ROOT
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -83,23 +83,6 @@ def test_config_path_resolution_order(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.setenv("HOTFIX_CONFIG", "/etc/hotfix/bot.yml")
     assert resolve_config_path(None) == (Path("/etc/hotfix/bot.yml"), False)
     assert resolve_config_path("other.yml") == (Path("other.yml"), False)
-
-
-def run_cli(
-    *args: str, cwd: Path, stdin: str = "", extra_env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "HOTFIX_"))}
-    env.update(extra_env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        cwd=cwd,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
 
 
 def test_check_config_exits_2_naming_field_and_line(tmp_path: Path) -> None:

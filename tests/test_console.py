@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from bot.console import Console
 from handlers.core.context import Deps
 from handlers.core.router import Router
 from services.audit import search
+from tests.harness.cli import run_cli
 
-from .test_config import run_cli
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def test_console_process_answers_help_and_presses_buttons(tmp_path: Path) -> None:

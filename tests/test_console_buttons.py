@@ -23,6 +23,8 @@ from services.deploy.model import IN_FLIGHT, State
 from services.incidents import playbook, records
 from tests.harness.deploy_target import DeployTarget
 
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
 CREATE = 'incident create --severity=sev1 --title="Payments failing"'
 
 

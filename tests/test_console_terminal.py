@@ -14,8 +14,9 @@ from services.audit import search
 from services.clock import SystemClock
 from services.incidents import records
 from services.settings import Settings
+from tests.harness.cli import run_cli
 
-from .test_config import run_cli
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 CREATE = 'incident create --severity=sev1 --title="Payment Gateway Down"'
 ROOM = "#inc-1-payment-gateway-down"

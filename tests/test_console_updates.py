@@ -17,6 +17,8 @@ from .test_canary_kubernetes import cluster, kclock, ticks  # noqa: F401 (fixtur
 from .test_canary_kubernetes import target as canary_target
 from .test_console_buttons import console, settled
 
+pytestmark = pytest.mark.e2e
+
 
 @pytest.fixture
 def production() -> dict[str, object]:

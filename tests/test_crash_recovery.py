@@ -21,6 +21,8 @@ from tests.harness.bot_process import BotProcess
 from tests.harness.slack_emulator import SlackEmulator
 from tests.harness.waiting import wait_until
 
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
 DECLARE = 'incident create --severity=sev2 --title="Checkout slow"'
 
 

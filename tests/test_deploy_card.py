@@ -15,10 +15,12 @@ import pytest
 from services import timeline
 from services.clock import ManualClock
 from services.redaction import SECRETS
+from tests.harness.bot_actions import card_buttons, card_text, click, command, war_room
 from tests.harness.deploy_target import DeployTarget
 from tests.harness.running_bot import RunningBot, start_bot
 from tests.harness.slack_emulator import SlackEmulator
-from tests.test_deploy_command import buttons, card_text, click, command, war_room
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 SECRET = "s3cr3t-token-value-0123456789"
 CHATTY = textwrap.dedent(
@@ -105,7 +107,7 @@ def test_a_failed_check_shows_its_output_tail_redacted_and_no_rollback_button(
     # Steps that never ran are not shown as pending on a finished card.
     assert ":white_small_square:" not in text and "▱" not in text
     # Nothing touched the target: nothing to roll back.
-    assert buttons(bot, "DEP-1") == []
+    assert card_buttons(bot, "DEP-1") == []
     assert target.calls() == []
     sent = json.dumps([c.args for c in slack.calls])
     assert SECRET not in sent
@@ -131,7 +133,7 @@ def test_checks_are_named_with_their_results_and_the_backup_output_is_on_the_car
     assert ": checks: smoke succeeded" in text
     assert "*backup* printed (last lines):" in text
     assert "*validate* printed" not in text and "*deploy* printed" not in text
-    assert buttons(bot, "DEP-1") == ["hotfix_deploy_rollback"]
+    assert card_buttons(bot, "DEP-1") == ["hotfix_deploy_rollback"]
     assert [e.text for e in step_rows(bot)][:2] == [
         "DEP-1 validate ok: checks: smoke succeeded",
         "DEP-1 backup ok: backup succeeded",

@@ -14,9 +14,12 @@ from services.clock import ManualClock
 from services.deploy import deployments
 from services.deploy.approvals import expire_due
 from services.deploy.model import State
+from tests.harness.bot_actions import card_buttons, card_text, click, command, kinds, war_room
 from tests.harness.deploy_target import DeployTarget
 from tests.harness.running_bot import RunningBot, start_bot
 from tests.harness.slack_emulator import SlackEmulator
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def bot_settings(target: DeployTarget, **production: object) -> dict[str, object]:
@@ -51,63 +54,6 @@ def dbot(
     running.stop()
 
 
-def command(bot: RunningBot, text: str, **kwargs: str) -> dict:
-    result = bot.driver.slash(text, **kwargs)
-    (reply,) = bot.slack.wait_for_response(result.response_id, timeout=20)
-    bot.settle()
-    return reply
-
-
-def war_room(bot: RunningBot, severity: str = "sev1") -> str:
-    command(bot, f'incident create --severity={severity} --title="Payments failing"')
-    incident = bot.deps.store.query_one("SELECT channel_id FROM incidents WHERE id = 'INC-1'")
-    assert incident and incident["channel_id"]
-    return str(incident["channel_id"])
-
-
-def click(bot: RunningBot, action: str, deployment_id: str, user: str) -> dict:
-    deployment = deployments.get(bot.deps.store, deployment_id)
-    result = bot.driver.block_action(
-        action,
-        value=deployment_id,
-        user_id=user,
-        channel_id=deployment.channel_id or "C0GENERAL",
-        message_ts=deployment.card_ts,
-    )
-    (reply,) = bot.slack.wait_for_response(result.response_id, timeout=20)
-    bot.settle()
-    return reply
-
-
-def card_text(bot: RunningBot, deployment_id: str) -> str:
-    deployment = deployments.get(bot.deps.store, deployment_id)
-    assert deployment.channel_id and deployment.card_ts
-    message = bot.slack.message(deployment.channel_id, deployment.card_ts)
-    assert message is not None
-    parts = []
-    for block in message["blocks"]:
-        if "text" in block and isinstance(block["text"], dict):
-            parts.append(block["text"]["text"])
-        parts += [f["text"] for f in block.get("fields", [])]
-        parts += [
-            e.get("text", "") for e in block.get("elements", []) if isinstance(e.get("text"), str)
-        ]
-    return "\n".join(parts)
-
-
-def buttons(bot: RunningBot, deployment_id: str) -> list[str]:
-    deployment = deployments.get(bot.deps.store, deployment_id)
-    message = bot.slack.message(deployment.channel_id or "", deployment.card_ts or "")
-    assert message is not None
-    return [
-        e["action_id"] for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]
-    ]
-
-
-def kinds(bot: RunningBot) -> list[str]:
-    return [e.kind for e in timeline.events(bot.deps.store, incident_id="INC-1")]
-
-
 DEPLOY = "deploy --target=production --service=payments --version=v2.1.1"
 
 
@@ -121,7 +67,7 @@ def test_request_posts_a_card_with_the_diff_and_approval_buttons(
     assert "DEP-1: payments v2.1.1 → production" in text
     assert "*Running now*\nv2.1.0" in text
     assert "0 of 2 approval(s)" in text
-    assert buttons(dbot, "DEP-1") == ["hotfix_deploy_approve", "hotfix_deploy_reject"]
+    assert card_buttons(dbot, "DEP-1") == ["hotfix_deploy_approve", "hotfix_deploy_reject"]
     assert "deploy_requested" in kinds(dbot)
     assert target.calls() == []
 
@@ -164,7 +110,7 @@ def test_two_approvals_deploy_verify_and_succeed(dbot: RunningBot, target: Deplo
         and ":white_check_mark: deploy" in text
         and ":white_check_mark: verify" in text
     )
-    assert buttons(dbot, "DEP-1") == ["hotfix_deploy_rollback"]
+    assert card_buttons(dbot, "DEP-1") == ["hotfix_deploy_rollback"]
     states = [
         e.data["state"]["new"]
         for e in timeline.events(dbot.deps.store, incident_id="INC-1")
@@ -216,7 +162,7 @@ def test_unapproved_requests_expire(
     clock.advance(timedelta(minutes=2))
     assert expire_due(dbot.deps.store, clock=clock, chat=dbot.deps.chat) == ["DEP-1"]
     assert ":hourglass: Expired" in card_text(dbot, "DEP-1")
-    assert buttons(dbot, "DEP-1") == []
+    assert card_buttons(dbot, "DEP-1") == []
 
 
 def test_two_approvers_clicking_at_the_same_instant_deploy_once(
@@ -328,7 +274,7 @@ def test_break_glass_during_sev0_needs_one_approval_and_says_so(
         slack=slack, store_path=tmp_path / "glass.db", clock=clock, extra_settings=settings
     )
     try:
-        room = war_room(bot, severity="sev0")
+        room = war_room(bot, 'incident create --severity=sev0 --title="Payments failing"')
         command(bot, DEPLOY, channel_id=room)
         text = card_text(bot, "DEP-1")
         assert "*BREAK-GLASS*" in text and "0 of 1 approval(s)" in text
@@ -485,7 +431,7 @@ def test_deploy_from_the_console_with_slack_down(target: DeployTarget, tmp_path:
     """Two people at the bot's terminal: one requests, the other approves; the deploy runs."""
     import yaml
 
-    from tests.test_config import run_cli
+    from tests.harness.cli import run_cli
 
     config = tmp_path / "hotfix.yml"
     settings = {

@@ -19,10 +19,13 @@ from services.clock import ManualClock
 from services.deploy import deployments
 from services.deploy.model import State
 from tests import test_deploy_command as base
+from tests.harness.cli import run
 from tests.harness.deploy_target import DeployTarget
 from tests.harness.running_bot import RunningBot, start_bot
 from tests.harness.slack_emulator import SlackEmulator
-from tests.test_cli_follow import PRODUCTION, cli_config, run
+from tests.test_cli_follow import PRODUCTION, cli_config
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 DEPLOYS = "C0DEPLOYS"
 

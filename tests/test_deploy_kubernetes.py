@@ -42,6 +42,9 @@ from services.settings import Settings
 from services.store import Store
 from services.store.migrations import migrate
 from tests.harness.k8s_emulator import K8sEmulator, RecordedRequest
+from tests.harness.k8s_reads import image, replicas
+
+pytestmark = [pytest.mark.unit, pytest.mark.slow]
 
 NS = "prod"
 REPO = "registry.example.com/payments"
@@ -72,16 +75,6 @@ def rolling(k8s: K8sEmulator, clock: ManualClock, kind: str = "deploy", **over: 
 
 def writes(k8s: K8sEmulator) -> list[RecordedRequest]:
     return [r for r in k8s.requests if r.method != "GET"]
-
-
-def image(k8s: K8sEmulator, name: str = "payments", container: str = "app") -> str:
-    deploy = k8s.get("deploy", NS, name)
-    assert deploy is not None
-    return next(
-        c["image"]
-        for c in deploy["spec"]["template"]["spec"]["containers"]
-        if c["name"] == container
-    )
 
 
 def rs_table(k8s: K8sEmulator, name: str = "payments") -> list[tuple[str, str, int]]:
@@ -146,8 +139,8 @@ def test_healthy_rollout_patches_one_container_and_waits_like_rollout_status(
     }
     assert patch.query == {"fieldManager": "hotfix-bot"}
     # The cluster runs the new image; the sidecar is untouched; the old ReplicaSet is at 0.
-    assert image(k8s) == f"{REPO}:v2.1.1"
-    assert image(k8s, container="proxy") == "envoyproxy/envoy:v1.30"
+    assert image(k8s, "payments") == f"{REPO}:v2.1.1"
+    assert image(k8s, "payments", container="proxy") == "envoyproxy/envoy:v1.30"
     assert rs_table(k8s) == [("1", "v2.1.0", 0), ("2", "v2.1.1", 3)]
     assert detail["revision"] == "2" and detail["previous_revision"] == "1"
     assert detail["summary"] == f"{REPO}:v2.1.1 rolled out (revision 2)"
@@ -205,7 +198,7 @@ def test_crashlooping_rollout_times_out(
         "The rollout of Deployment prod/payments did not finish within 10 s:"
     )
     assert "CrashLoopBackOff" in failed.value.message
-    assert image(k8s) == f"{REPO}:v2.1.1"  # the engine rolls back; the backend reports
+    assert image(k8s, "payments") == f"{REPO}:v2.1.1"  # the engine rolls back; the backend reports
 
 
 def test_abort_during_the_wait_stops_it(
@@ -238,7 +231,7 @@ def test_a_passing_api_outage_during_the_wait_is_retried(
 
     kclock.on_sleep = tick_then_fail
     backend.deploy("v2.1.1", progress=lines.append, should_abort=never)
-    assert image(k8s) == f"{REPO}:v2.1.1"
+    assert image(k8s, "payments") == f"{REPO}:v2.1.1"
     assert sum("(retrying)" in line for line in lines) == 2
     assert [r.status for r in k8s.requests_matching("GET", "/deployments/payments$")].count(
         503
@@ -338,7 +331,7 @@ def test_forbidden_patch_says_the_cluster_refused_and_to_check_rbac(
     )
     assert "namespace prod" in (refused.value.hint or "")
     assert refused.value.changed is False and refused.value.retryable is False
-    assert image(k8s) == f"{REPO}:v2.1.0"
+    assert image(k8s, "payments") == f"{REPO}:v2.1.0"
 
 
 def test_kubeconfig_and_context_are_used_and_the_token_never_shows(
@@ -458,8 +451,8 @@ def test_undo_goes_to_the_previous_revision_with_kubectls_json_patch(
     assert "pod-template-hash" in old_template["metadata"]["labels"]
     # The old ReplicaSet is reused under a new revision, as Kubernetes does.
     assert rs_table(k8s) == [("2", "v2.1.1", 0), ("3", "v2.1.0", 3)]
-    assert image(k8s) == f"{REPO}:v2.1.0"
-    assert image(k8s, container="proxy") == "envoyproxy/envoy:v1.30"
+    assert image(k8s, "payments") == f"{REPO}:v2.1.0"
+    assert image(k8s, "payments", container="proxy") == "envoyproxy/envoy:v1.30"
     assert detail["summary"] == f"back on {REPO}:v2.1.0: revision 1 restored as revision 3"
 
 
@@ -470,7 +463,7 @@ def test_undoing_a_deploy_returns_to_what_ran_before_it(
     before = backend.current().as_data()
     backend.deploy("v2.1.1", progress=noop, should_abort=never)
     backend.rollback(to_version=None, before=before, progress=noop, should_abort=never)
-    assert image(k8s) == f"{REPO}:v2.1.0"
+    assert image(k8s, "payments") == f"{REPO}:v2.1.0"
     k8s.clear_requests()
     # A deployment whose write never landed (or that deployed the same image): nothing to undo,
     # and no step back to an older revision either.
@@ -478,7 +471,7 @@ def test_undoing_a_deploy_returns_to_what_ran_before_it(
     assert again["summary"] == (
         f"nothing to undo: {REPO}:v2.1.0 (revision 3) still runs, as before the deployment"
     )
-    assert writes(k8s) == [] and image(k8s) == f"{REPO}:v2.1.0"
+    assert writes(k8s) == [] and image(k8s, "payments") == f"{REPO}:v2.1.0"
 
 
 def test_undo_to_a_named_version_picks_the_newest_replica_set_running_it(
@@ -488,7 +481,7 @@ def test_undo_to_a_named_version_picks_the_newest_replica_set_running_it(
     rolling(k8s, kclock, kind="rollback").rollback(
         to_version="v2.1.0", before={}, progress=noop, should_abort=never
     )
-    assert image(k8s) == f"{REPO}:v2.1.0"
+    assert image(k8s, "payments") == f"{REPO}:v2.1.0"
     assert rs_table(k8s) == [("2", "v2.1.1", 0), ("3", "v2.1.2", 0), ("4", "v2.1.0", 3)]
 
 
@@ -543,12 +536,12 @@ BG = {"blue_green": {"service": "payments", "scale_down_after_minutes": 30}}
 @pytest.fixture
 def colours(k8s: K8sEmulator) -> None:
     """blue serves v2.1.0 with 3 replicas; green is idle at v2.0.9, scaled to 1."""
-    for colour, version, replicas in (("blue", "v2.1.0", 3), ("green", "v2.0.9", 1)):
+    for colour, version, count in (("blue", "v2.1.0", 3), ("green", "v2.0.9", 1)):
         k8s.add_deployment(
             NS,
             f"payments-{colour}",
             image=f"{REPO}:{version}",
-            replicas=replicas,
+            replicas=count,
             labels={"app": "payments", "color": colour},
         )
     k8s.add_service(NS, "payments", {"app": "payments", "color": "blue"})
@@ -563,12 +556,6 @@ def selector(k8s: K8sEmulator) -> dict[str, str]:
     service = k8s.get("svc", NS, "payments")
     assert service is not None
     return dict(service["spec"]["selector"])
-
-
-def replicas(k8s: K8sEmulator, name: str) -> int:
-    deploy = k8s.get("deploy", NS, name)
-    assert deploy is not None
-    return int(deploy["spec"]["replicas"])
 
 
 def test_blue_green_deploys_to_the_idle_colour_then_switches_the_service(

@@ -23,9 +23,13 @@ from services.clock import ManualClock
 from services.deploy import deployments
 from services.deploy.model import State
 from services.kube.client import JSON_PATCH, STRATEGIC_MERGE_PATCH
+from tests.harness.bot_actions import card_text, click, command, war_room
 from tests.harness.k8s_emulator import K8sEmulator
+from tests.harness.k8s_reads import image
 from tests.harness.running_bot import RunningBot, start_bot
 from tests.harness.slack_emulator import SlackEmulator
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 NS = "prod"
 REPO = "registry.example.com/payments"
@@ -60,12 +64,6 @@ class Health:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
-
-
-def image(k8s: K8sEmulator, name: str) -> str:
-    deploy = k8s.get("deploy", NS, name)
-    assert deploy is not None
-    return str(deploy["spec"]["template"]["spec"]["containers"][0]["image"])
 
 
 def serving_version(k8s: K8sEmulator) -> str:
@@ -129,48 +127,13 @@ def start(
         bot.stop()
 
 
-def command(bot: RunningBot, text: str, **kwargs: str) -> dict[str, Any]:
-    sent = bot.driver.slash(text, **kwargs)
-    (reply,) = bot.slack.wait_for_response(sent.response_id, timeout=20)
-    bot.settle(timeout=30)
-    return dict(reply)
-
-
-def click(bot: RunningBot, action: str, deployment_id: str, user: str) -> dict[str, Any]:
-    deployment = deployments.get(bot.deps.store, deployment_id)
-    sent = bot.driver.block_action(
-        action,
-        value=deployment_id,
-        user_id=user,
-        channel_id=deployment.channel_id or "C0GENERAL",
-        message_ts=deployment.card_ts,
-    )
-    (reply,) = bot.slack.wait_for_response(sent.response_id, timeout=20)
-    bot.settle(timeout=30)
-    return dict(reply)
-
-
 def request_and_approve(bot: RunningBot) -> str:
-    command(bot, 'incident create --severity=sev1 --title="Payments failing"')
-    room = bot.deps.store.query_one("SELECT channel_id FROM incidents WHERE id = 'INC-1'")
-    assert room and room["channel_id"]
-    reply = command(bot, DEPLOY, channel_id=str(room["channel_id"]))
+    room = war_room(bot)
+    reply = command(bot, DEPLOY, channel_id=room)
     assert reply["text"] == "DEP-1 requested: waiting for 2 approval(s)."
     click(bot, "hotfix_deploy_approve", "DEP-1", "U0BOB")
     click(bot, "hotfix_deploy_approve", "DEP-1", "U0CAROL")
-    return str(room["channel_id"])
-
-
-def card_text(bot: RunningBot, deployment_id: str) -> str:
-    deployment = deployments.get(bot.deps.store, deployment_id)
-    message = bot.slack.message(deployment.channel_id or "", deployment.card_ts or "")
-    assert message is not None
-    parts = []
-    for block in message["blocks"]:
-        if isinstance(block.get("text"), dict):
-            parts.append(block["text"]["text"])
-        parts += [f["text"] for f in block.get("fields", [])]
-    return "\n".join(parts)
+    return room
 
 
 def states(bot: RunningBot) -> list[str]:
@@ -307,7 +270,7 @@ def test_a_cli_rollback_of_a_paused_deployment_tells_the_terminal_why(
     """No channel: the reason still reaches whoever typed the command."""
     import yaml
 
-    from tests.test_config import run_cli
+    from tests.harness.cli import run_cli
 
     k8s.add_deployment(NS, "payments", image=f"{REPO}:v2.1.0", paused=True)
     config = tmp_path / "hotfix.yml"

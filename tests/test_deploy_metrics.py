@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,30 +11,17 @@ from services.deploy import deployments
 from services.deploy.model import State
 from tests.harness.deploy_target import DeployTarget
 from tests.harness.metrics_app import MetricsApp
-from tests.harness.prometheus_server import PrometheusServer, prometheus_binary, running_prometheus
+from tests.harness.prometheus_server import PrometheusServer
 from tests.harness.running_bot import RunningBot, start_bot
 from tests.harness.slack_emulator import SlackEmulator
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 ERROR_RATE = (
     '(sum(rate(http_requests_total{service="{service}",version="{version}",status=~"5.."}[5s]))'
     " or vector(0))"
     ' / sum(rate(http_requests_total{service="{service}",version="{version}"}[5s]))'
 )
-
-
-@pytest.fixture(scope="module")
-def app() -> Iterator[MetricsApp]:
-    prometheus_binary()
-    with MetricsApp(tick=0.1) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def prometheus(
-    app: MetricsApp, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[PrometheusServer]:
-    with running_prometheus([app.target], tmp_path_factory.mktemp("prometheus")) as server:
-        yield server
 
 
 def metrics_bot(
@@ -79,14 +65,16 @@ def metrics_bot(
 def test_metric_rules_decide_after_a_deploy(
     slack: SlackEmulator,
     tmp_path: Path,
-    app: MetricsApp,
+    metrics_app: MetricsApp,
     prometheus: PrometheusServer,
     error_ratio: float,
     final: State,
 ) -> None:
     service = f"checkout{int(error_ratio * 100)}"
-    app.set_traffic(service, "v2.1.0", error_ratio=0.0)  # what runs before, and after a rollback
-    app.set_traffic(service, "v2.1.1", error_ratio=error_ratio)
+    metrics_app.set_traffic(
+        service, "v2.1.0", error_ratio=0.0
+    )  # what runs before, and after a rollback
+    metrics_app.set_traffic(service, "v2.1.1", error_ratio=error_ratio)
     for version in ("v2.1.0", "v2.1.1"):
         prometheus.wait_for_value(
             ERROR_RATE.replace("{service}", service).replace("{version}", version)

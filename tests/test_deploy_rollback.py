@@ -6,35 +6,24 @@ restores the version it is given), so the tests can see which version the bot as
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
-from services import timeline
 from services.clock import ManualClock
 from services.deploy import deployments
 from services.deploy.model import State
+from tests.harness.bot_actions import card_buttons, card_text, click, command, events, war_room
+from tests.harness.cli import run_cli
 from tests.harness.deploy_target import DeployTarget
 from tests.harness.running_bot import RunningBot, start_bot
 from tests.harness.slack_emulator import SlackEmulator
-from tests.test_config import run_cli
-from tests.test_deploy_command import buttons, card_text, click, command, war_room
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 PROD = "--target=production --service=payments"
-
-
-def environment(target: DeployTarget, **overrides: object) -> dict[str, object]:
-    python = sys.executable
-    command_section = {
-        "deploy": [python, str(target.root / "deploy.py"), "{version}"],
-        "rollback": [python, str(target.root / "rollback.py"), "{version}", "{environment}"],
-        "status": [python, str(target.root / "status.py")],
-        "timeout_seconds": 30,
-    }
-    return target.environment(command=command_section, verify_seconds=0, **overrides)
 
 
 def terminal_config(tmp_path: Path, staging: dict[str, object]) -> Path:
@@ -64,7 +53,9 @@ def start(
         clock=clock,
         extra_settings={
             "services": {
-                "payments": {"environments": {"production": environment(target, **production)}}
+                "payments": {
+                    "environments": {"production": target.rollback_environment(**production)}
+                }
             },
             "access": {"deployers": ["U0ALICE", "U0DAVE"]},
             "incidents": {"announcement_channel": "C0INCIDENTS"},
@@ -89,10 +80,6 @@ def deployed(bot: RunningBot, room: str, version: str) -> str:
     click(bot, "hotfix_deploy_approve", deployment_id, "U0CAROL")
     assert deployments.get(bot.deps.store, deployment_id).state is State.SUCCEEDED
     return deployment_id
-
-
-def events(bot: RunningBot, kind: str) -> list[timeline.Event]:
-    return [e for e in timeline.events(bot.deps.store, incident_id="INC-1") if e.kind == kind]
 
 
 def thread_texts(bot: RunningBot, deployment_id: str) -> list[str]:
@@ -218,7 +205,7 @@ def test_the_cli_rollback_tells_its_requester_the_outcome_and_why_it_failed(
     target: DeployTarget, tmp_path: Path
 ) -> None:
     """`hotfix-bot rollback …` in a terminal has no channel: the outcome comes to it anyway."""
-    config = terminal_config(tmp_path, environment(target, approvals=0))
+    config = terminal_config(tmp_path, target.rollback_environment(approvals=0))
     rollback = ("--config", str(config), "rollback", "--target=staging", "--service=payments")
     (target.root / "fail-rollback").touch()
     failed = run_cli(*rollback, "--version=v2.0.9", cwd=tmp_path)
@@ -247,7 +234,7 @@ def test_an_immediate_rollback_supersedes_a_pending_request(
     assert pending.state is State.CANCELLED
     text = card_text(rbot, "DEP-2")
     assert "Superseded by rollback DEP-3" in text
-    assert buttons(rbot, "DEP-2") == []  # nobody can approve it any more
+    assert card_buttons(rbot, "DEP-2") == []  # nobody can approve it any more
     (row,) = events(rbot, "deploy_cancelled")
     assert row.data["deployment_id"] == "DEP-2" and "superseded by rollback DEP-3" in row.text
 
@@ -304,7 +291,7 @@ def test_the_cancel_button_is_shown_to_the_requester_and_works(
         if e["action_id"] == "hotfix_deploy_cancel"
     ]
     assert cancel["value"] == "DEP-1"
-    assert "hotfix_deploy_cancel" not in buttons(rbot, "DEP-1")  # not on the shared card
+    assert "hotfix_deploy_cancel" not in card_buttons(rbot, "DEP-1")  # not on the shared card
     answer = click(rbot, "hotfix_deploy_cancel", "DEP-1", "U0ALICE")
     assert answer["text"] == "Cancelled DEP-1."
     assert deployments.get(rbot.deps.store, "DEP-1").state is State.CANCELLED
@@ -355,7 +342,7 @@ def test_rollback_approval_setting_sends_a_rollback_click_through_the_gate(
 def test_the_console_shows_the_cancel_button_and_understands_cancel(
     target: DeployTarget, tmp_path: Path
 ) -> None:
-    config = terminal_config(tmp_path, environment(target))
+    config = terminal_config(tmp_path, target.rollback_environment())
     deploy = "deploy --target=staging --service=payments --version=v2.1.1"
     session = run_cli(
         "--config",

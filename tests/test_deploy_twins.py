@@ -11,17 +11,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from services.deploy import deployments
 from services.deploy.model import State
 from tests import test_canary_e2e as canary_e2e
 from tests import test_deploy_command as base
+from tests.harness.cli import run
 from tests.harness.deploy_target import DeployTarget
 from tests.harness.k8s_emulator import K8sEmulator
 from tests.harness.running_bot import RunningBot
 from tests.test_canary_e2e import SILENT, canary, splits, wait_until
-from tests.test_cli_follow import run
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 # Fixtures: a canary on the Kubernetes emulator with a real Prometheus; a command target.
 app = canary_e2e.app

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from services.deploy import deployments
 from services.deploy.model import State
 from tests import test_deploy_command as base
+from tests.harness.bot_actions import click, command, war_room
 from tests.harness.deploy_target import DeployTarget
 from tests.harness.running_bot import RunningBot
-from tests.test_deploy_command import DEPLOY, click, command, war_room
+from tests.test_deploy_command import DEPLOY
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 # The deploy tests' fixtures: a bot with a command-backend target.
 dbot = base.dbot

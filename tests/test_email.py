@@ -9,6 +9,8 @@ from __future__ import annotations
 import io
 from datetime import timedelta
 
+import pytest
+
 from handlers.core.context import Deps
 from services import timeline
 from services.clock import ManualClock
@@ -24,6 +26,8 @@ from tests.harness.email_fixtures import (
     settle,
 )
 from tests.harness.smtp_server import Received, SmtpServer
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 TITLE = "Payments DB primary OOM-killed"
 CREATE = f'incident create --severity=sev1 --title="{TITLE}"'

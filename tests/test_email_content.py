@@ -20,6 +20,8 @@ from tests.harness.email_fixtures import (
 )
 from tests.harness.smtp_server import SmtpServer
 
+pytestmark = pytest.mark.e2e
+
 RLO = "\u202e"  # RIGHT-TO-LEFT OVERRIDE
 HOSTILE_TITLE = (
     f"Checkout down\r\nBcc: victim@evil.test\r\n\r\n<script>alert(1)</script> {RLO}gnp.exe "

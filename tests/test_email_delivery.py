@@ -37,6 +37,8 @@ from tests.harness.email_fixtures import (
 from tests.harness.email_sender import CRASHED
 from tests.harness.smtp_server import SmtpServer, self_signed_certificate
 
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
 SEV1 = 'incident create --severity=sev1 --title="Payments failing"'
 SEV2 = 'incident create --severity=sev2 --title="Search is slow"'  # support only
 

@@ -25,6 +25,8 @@ from slack_sdk.errors import SlackApiError
 
 from tests.harness.slack_emulator import APP_ID, BOT_USER_ID, SlackEmulator
 
+pytestmark = pytest.mark.unit
+
 BOT_TOKEN = "xoxb-test-token"
 APP_TOKEN = "xapp-1-test-app-token"
 HOME_BLOCKS = [{"type": "section", "text": {"type": "mrkdwn", "text": "*No open hotfixes*"}}]

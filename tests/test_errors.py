@@ -8,12 +8,16 @@ import inspect
 import pkgutil
 from datetime import timedelta
 
+import pytest
+
 import services
 from services.chat import ChatError
 from services.comms.errors import Refused, RetryLater
 from services.errors import ConflictError, TemporaryError, UserFacingError
 from services.git import CherryPickConflictError, GitCommandError, HotfixError, RepositoryBusyError
 from services.kube.lease import LeaseHeldError
+
+pytestmark = pytest.mark.unit
 
 # Errors of a client that are never shown as such: each caller turns them into a sentence.
 # A chat failure stays out of the tree on purpose: the handlers catch UserFacingError to

@@ -27,10 +27,13 @@ from services.deploy.model import State
 from services.incidents import playbook
 from services.incidents import records as incidents
 from services.incidents.model import Severity
+from tests.harness.bot_actions import kinds, war_room
 from tests.harness.deploy_target import DeployTarget
 from tests.harness.running_bot import RunningBot, start_bot
 from tests.harness.slack_driver import DriverResult, SlackRequest
 from tests.harness.slack_emulator import SlackEmulator
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 JSON = dict[str, Any]
 
@@ -124,23 +127,8 @@ def replies(bot: RunningBot, *requests: SlackRequest, each: int) -> list[str]:
 # -- reading what happened ------------------------------------------------------------
 
 
-def kinds(bot: RunningBot, incident_id: str | None = "INC-1") -> list[str]:
-    return [e.kind for e in timeline.events(bot.deps.store, incident_id=incident_id)]
-
-
 def audited(bot: RunningBot, action: str) -> list[JSON]:
     return [a for a in bot.audit() if a["action"] == action]
-
-
-def declare(bot: RunningBot) -> str:
-    """Declare INC-1 once, the ordinary way; returns its war room."""
-    result = bot.driver.slash(CREATE)
-    assert result.response_id is not None
-    bot.slack.wait_for_response(result.response_id, timeout=20)
-    bot.settle()
-    room = incidents.get(bot.deps.store, "INC-1").channel_id
-    assert room is not None
-    return room
 
 
 def request_deploy(bot: RunningBot, room: str) -> str:
@@ -232,7 +220,7 @@ def test_a_declare_form_submitted_four_times_at_once_declares_one_incident(
 
 
 def test_a_pin_event_redelivered_with_retry_headers_pins_once(ebot: RunningBot) -> None:
-    room = declare(ebot)
+    room = war_room(ebot)
     ts = ebot.slack.add_message(room, "Vendor confirms an expired TLS certificate", user="U0BOB")
     reaction = {
         "type": "reaction_added",
@@ -262,7 +250,7 @@ def test_a_pin_event_redelivered_with_retry_headers_pins_once(ebot: RunningBot) 
 
 
 def test_a_status_update_delivered_four_times_posts_one_update(ebot: RunningBot) -> None:
-    room = declare(ebot)
+    room = war_room(ebot)
     request = ebot.driver.slash_request(
         'incident update --status=identified --message="Bad config push, rolling back"',
         channel_id=room,
@@ -283,7 +271,7 @@ def test_a_status_update_delivered_four_times_posts_one_update(ebot: RunningBot)
 
 
 def test_a_note_delivered_four_times_is_noted_once(ebot: RunningBot) -> None:
-    room = declare(ebot)
+    room = war_room(ebot)
     request = ebot.driver.slash_request("note Error rate back under 1%", channel_id=room)
     results = together(*deliveries(ebot, request))
     assert [r.status for r in results] == [200] * 4
@@ -299,7 +287,7 @@ def test_a_note_delivered_four_times_is_noted_once(ebot: RunningBot) -> None:
 def test_a_deploy_request_delivered_four_times_creates_one_deployment(
     ebot: RunningBot, target: DeployTarget
 ) -> None:
-    room = declare(ebot)
+    room = war_room(ebot)
     request = ebot.driver.slash_request(DEPLOY, channel_id=room)
     results = together(*deliveries(ebot, request))
     assert [r.status for r in results] == [200] * 4
@@ -319,7 +307,7 @@ def test_a_deploy_request_delivered_four_times_creates_one_deployment(
 
 
 def test_a_retried_deploy_request_is_answered_as_already_made(ebot: RunningBot) -> None:
-    room = declare(ebot)
+    room = war_room(ebot)
     first = ebot.driver.slash(DEPLOY, channel_id=room)
     assert first.response_id is not None
     ebot.slack.wait_for_response(first.response_id, timeout=20)
@@ -335,7 +323,7 @@ def test_a_retried_deploy_request_is_answered_as_already_made(ebot: RunningBot) 
 def test_a_double_clicked_and_retried_approval_records_one_approval(
     ebot: RunningBot, target: DeployTarget
 ) -> None:
-    room = declare(ebot)
+    room = war_room(ebot)
     card_ts = request_deploy(ebot, room)
     click = approve_request(ebot, "U0BOB", room, card_ts)
     double = approve_request(ebot, "U0BOB", room, card_ts)  # a second click: new trigger id
@@ -360,7 +348,7 @@ def test_a_double_clicked_and_retried_approval_records_one_approval(
 def test_two_approvers_pressing_the_last_approve_at_once_deploy_once(
     ebot: RunningBot, target: DeployTarget
 ) -> None:
-    room = declare(ebot)
+    room = war_room(ebot)
     card_ts = request_deploy(ebot, room)
     first = approve_request(ebot, "U0BOB", room, card_ts)
     ebot.driver.send(first)
@@ -398,7 +386,7 @@ def test_two_approvers_pressing_the_last_approve_at_once_deploy_once(
 def test_a_double_clicked_and_retried_rollback_rolls_back_once(
     ebot: RunningBot, target: DeployTarget
 ) -> None:
-    room = declare(ebot)
+    room = war_room(ebot)
     card_ts = request_deploy(ebot, room)
     for approver in ("U0BOB", "U0CAROL"):
         click = approve_request(ebot, approver, room, card_ts)
@@ -481,7 +469,7 @@ def checkbox_request(
 def test_a_playbook_tick_delivered_four_times_and_double_clicked_is_recorded_once(
     ebot: RunningBot,
 ) -> None:
-    room = declare(ebot)
+    room = war_room(ebot)
     playbook_ts = incidents.get(ebot.deps.store, "INC-1").playbook_ts
     assert playbook_ts is not None
     item = playbook.items(ebot.deps.store, "INC-1")[0]

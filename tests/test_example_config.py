@@ -12,6 +12,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from pydantic import BaseModel
 
@@ -19,8 +20,9 @@ from bot.config import EXAMPLE_CONFIG
 from services.deploy import registry
 from services.deploy.settings import EnvironmentSettings
 from services.settings import Settings
+from tests.harness.cli import run_cli
 
-from .test_config import run_cli
+pytestmark = pytest.mark.e2e
 
 
 def models_and_fields(

@@ -16,6 +16,8 @@ from handlers.core.rendering import Renderer
 from handlers.core.router import Router
 from tests.harness.running_bot import RunningBot
 
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
 FUZZ = settings(
     max_examples=150,
     deadline=None,

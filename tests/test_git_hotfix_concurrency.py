@@ -21,7 +21,7 @@ from services.git import (
 from services.git.locking import LOCK_FILE_NAME
 from tests.harness.git_repos import GitWorld
 
-pytestmark = pytest.mark.usefixtures("isolated_git")
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("isolated_git")]
 
 
 def wait_for(path: Path, timeout: float = 10.0) -> None:

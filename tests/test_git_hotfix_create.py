@@ -23,7 +23,7 @@ from services.git import (
 )
 from tests.harness.git_repos import DEV_EMAIL, GitWorld, git
 
-pytestmark = pytest.mark.usefixtures("isolated_git")
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.usefixtures("isolated_git")]
 
 
 def test_create_gitflow_hotfix(world: GitWorld) -> None:

@@ -25,7 +25,7 @@ from tests.harness.git_repos import APP_PY, GitWorld, git
 BRANCH = "hotfix/PROD-2847-login-fails"
 
 
-pytestmark = pytest.mark.usefixtures("isolated_git")
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.usefixtures("isolated_git")]
 
 
 def start(world: GitWorld, *, fix: bool = True) -> str | None:

@@ -26,7 +26,7 @@ from tests.harness.git_repos import (
 BRANCH = "hotfix/PROD-2847-login-fails"
 
 
-pytestmark = pytest.mark.usefixtures("isolated_git")
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("isolated_git")]
 
 
 @pytest.fixture

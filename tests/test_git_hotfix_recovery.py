@@ -28,7 +28,7 @@ from services.git import (
 from tests.harness.git_repos import GitWorld, git
 
 BRANCH = "hotfix/PROD-2847"
-pytestmark = pytest.mark.usefixtures("isolated_git")
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.usefixtures("isolated_git")]
 
 FINISH_IN_CHILD = """
 import json, sys

@@ -39,6 +39,8 @@ from services.git.versions import (
 )
 from services.git.working_copy import PushOutcome
 
+pytestmark = pytest.mark.e2e
+
 PATTERN = r"[A-Z][A-Z0-9]+-\d+"
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from services import timeline
 from services.clock import ManualClock
-from services.incidents import records
+from tests.harness.bot_actions import command, war_room
 from tests.harness.git_repos import APP_PY, GitWorld, git
 from tests.harness.running_bot import RunningBot, start_bot
 from tests.harness.slack_emulator import SlackEmulator
@@ -17,7 +17,7 @@ from tests.harness.slack_emulator import SlackEmulator
 BRANCH = "hotfix/PROD-2847-payment-null-pointer"
 
 
-pytestmark = pytest.mark.usefixtures("isolated_git")
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.usefixtures("isolated_git")]
 
 
 @pytest.fixture
@@ -37,25 +37,11 @@ def git_bot(
     running.stop()
 
 
-def run(bot: RunningBot, text: str, **kwargs: str) -> dict:
-    result = bot.driver.slash(text, **kwargs)
-    (reply,) = bot.slack.wait_for_response(result.response_id, timeout=20)
-    bot.settle()
-    return reply
-
-
-def war_room(bot: RunningBot) -> str:
-    run(bot, 'incident create --severity=sev1 --title="Payments failing"')
-    incident = records.get(bot.deps.store, "INC-1")
-    assert incident.channel_id
-    return incident.channel_id
-
-
 def test_create_in_a_war_room_cuts_the_branch_and_reports_it(
     git_bot: RunningBot, world: GitWorld
 ) -> None:
     room = war_room(git_bot)
-    reply = run(
+    reply = command(
         git_bot,
         '/hotfix create --issue=PROD-2847 --severity=critical --desc="payment null pointer"',
         channel_id=room,
@@ -83,7 +69,7 @@ def test_only_deployers_may_create_and_refusals_are_audited(
     git_bot: RunningBot, world: GitWorld
 ) -> None:
     before = world.remote_refs()
-    reply = run(git_bot, "/hotfix create --issue=PROD-2847", user_id="U0BOB")
+    reply = command(git_bot, "/hotfix create --issue=PROD-2847", user_id="U0BOB")
     assert reply["text"] == "Only deployers may create hotfix branches."
     assert world.remote_refs() == before
     audit = git_bot.audit()[-1]
@@ -95,7 +81,7 @@ def test_only_deployers_may_create_and_refusals_are_audited(
 
 
 def test_create_outside_an_incident_offers_to_declare_one(git_bot: RunningBot) -> None:
-    reply = run(
+    reply = command(
         git_bot, "/hotfix create --issue=PROD-2847 --severity=critical", channel_id="C0GENERAL"
     )
     assert reply["text"].startswith("Hotfix branch hotfix/PROD-2847 created")
@@ -108,9 +94,11 @@ def test_finish_merges_tags_and_reports_in_the_war_room(
     git_bot: RunningBot, world: GitWorld
 ) -> None:
     room = war_room(git_bot)
-    run(git_bot, '/hotfix create --issue=PROD-2847 --desc="payment null pointer"', channel_id=room)
+    command(
+        git_bot, '/hotfix create --issue=PROD-2847 --desc="payment null pointer"', channel_id=room
+    )
     world.fix_on_hotfix(BRANCH)
-    reply = run(git_bot, "/hotfix finish --issue=PROD-2847", channel_id=room)
+    reply = command(git_bot, "/hotfix finish --issue=PROD-2847", channel_id=room)
     assert reply["text"] == "Hotfix PROD-2847 finished: v2.1.1"
     remote = world.remote_refs()
     assert f"refs/heads/{BRANCH}" not in remote
@@ -130,7 +118,9 @@ def test_a_conflict_leaves_the_remote_untouched_and_says_what_to_do(
     git_bot: RunningBot, world: GitWorld
 ) -> None:
     room = war_room(git_bot)
-    run(git_bot, '/hotfix create --issue=PROD-2847 --desc="payment null pointer"', channel_id=room)
+    command(
+        git_bot, '/hotfix create --issue=PROD-2847 --desc="payment null pointer"', channel_id=room
+    )
     world.commit(
         "production",
         {"app.py": APP_PY.replace('"Hello, " + name', '"Hi, " + name')},
@@ -138,7 +128,7 @@ def test_a_conflict_leaves_the_remote_untouched_and_says_what_to_do(
     )
     world.fix_on_hotfix(BRANCH)
     before = world.remote_refs()
-    reply = run(git_bot, "/hotfix finish", channel_id=room)
+    reply = command(git_bot, "/hotfix finish", channel_id=room)
     text = reply["blocks"][0]["text"]["text"]
     assert "app.py" in text and "production" in text and "nothing was pushed" in text
     assert world.remote_refs() == before
@@ -153,20 +143,20 @@ def test_a_conflict_leaves_the_remote_untouched_and_says_what_to_do(
 
 
 def test_status_lists_open_hotfix_branches(git_bot: RunningBot, world: GitWorld) -> None:
-    run(git_bot, '/hotfix create --issue=PROD-2847 --desc="payment null pointer"')
+    command(git_bot, '/hotfix create --issue=PROD-2847 --desc="payment null pointer"')
     world.fix_on_hotfix(BRANCH)
-    reply = run(git_bot, "/hotfix status")
+    reply = command(git_bot, "/hotfix status")
     text = reply["blocks"][1]["text"]["text"]
     assert f"`{BRANCH}`: 1 ahead / 0 behind production" in text and "open" in text
 
 
 def test_an_unknown_service_is_named(git_bot: RunningBot) -> None:
-    reply = run(git_bot, "/hotfix create --issue=PROD-1 --service=billing")
+    reply = command(git_bot, "/hotfix create --issue=PROD-1 --service=billing")
     assert reply["text"] == "There is no service 'billing' with a repository."
 
 
 def test_trunk_hotfix_from_the_console(trunk: GitWorld, tmp_path: Path) -> None:
-    from tests.test_config import run_cli
+    from tests.harness.cli import run_cli
 
     config = tmp_path / "hotfix.yml"
     config.write_text(
@@ -196,7 +186,7 @@ def test_trunk_hotfix_from_the_console(trunk: GitWorld, tmp_path: Path) -> None:
 def test_finishing_again_from_the_cli_says_already_finished_and_exits_0(
     world: GitWorld, tmp_path: Path
 ) -> None:
-    from tests.test_config import run_cli
+    from tests.harness.cli import run_cli
 
     config = tmp_path / "hotfix.yml"
     config.write_text(

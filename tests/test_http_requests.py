@@ -25,6 +25,8 @@ from tests.harness.running_bot import RunningBot, start_bot
 from tests.harness.slack_driver import SlackRequest
 from tests.harness.slack_emulator import SlackEmulator
 
+pytestmark = pytest.mark.e2e
+
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 

@@ -18,15 +18,16 @@ from urllib.parse import urlencode
 
 import pytest
 
-from services import timeline
 from services.clock import ManualClock
 from services.incidents import records
 from services.incidents.model import Incident
+from tests.harness.bot_actions import command, events, kinds, war_room
+from tests.harness.cli import run_cli
 from tests.harness.running_bot import RunningBot, start_bot
 from tests.harness.slack_driver import DriverResult, SlackRequest
 from tests.harness.slack_emulator import ApiCall, SlackEmulator
 
-from .test_config import run_cli
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 JSON = dict[str, Any]
 
@@ -134,14 +135,6 @@ def shown(message: JSON) -> str:
     return str(message.get("text", "")) + "\n" + block_text(message.get("blocks"))
 
 
-def events(bot: RunningBot, incident_id: str = "INC-1") -> list[timeline.TimelineEvent]:
-    return timeline.events(bot.deps.store, incident_id=incident_id)
-
-
-def kinds(bot: RunningBot, incident_id: str = "INC-1") -> list[str]:
-    return [e.kind for e in events(bot, incident_id)]
-
-
 def incident(bot: RunningBot, incident_id: str = "INC-1") -> Incident:
     return records.get(bot.deps.store, incident_id)
 
@@ -167,33 +160,6 @@ def find_message(slack: SlackEmulator, channel: str, text: str) -> JSON:
 
 
 # -- doing things -----------------------------------------------------------------
-
-
-def command(
-    bot: RunningBot, text: str, *, channel_id: str = "C0GENERAL", user_id: str = "U0ALICE"
-) -> JSON:
-    """Run a slash command and return its answer: the ack, or the response_url post
-    when the ack only says "Working on …". The bot's worker is drained afterwards."""
-    result = bot.driver.slash(text, channel_id=channel_id, user_id=user_id)
-    assert result.status == 200, result.body
-    ack = result.json or {}
-    if str(ack.get("text", "")).startswith("Working on"):
-        assert result.response_id is not None
-        (reply,) = bot.slack.wait_for_response(result.response_id)
-        bot.settle()
-        return dict(reply)
-    bot.settle()
-    return dict(ack)
-
-
-def declare(bot: RunningBot, text: str = CREATE_SEV1, *, user_id: str = "U0ALICE") -> str:
-    """Declare an incident from #general; returns the war room's channel id."""
-    reply = command(bot, text, user_id=user_id)
-    assert "declared" in reply["text"], reply
-    number = max(i.number for i in records.open_incidents(bot.deps.store))
-    room = incident(bot, f"INC-{number}").channel_id
-    assert room is not None
-    return room
 
 
 def checkbox_click(
@@ -381,7 +347,7 @@ def test_declaration_announces_and_escalates_a_sev1(ibot: RunningBot, declared: 
 
 
 def test_a_sev2_is_announced_but_not_escalated(ibot: RunningBot) -> None:
-    room = declare(ibot, 'incident create --severity=sev2 --title="Search is slow"')
+    room = war_room(ibot, 'incident create --severity=sev2 --title="Search is slow"')
     assert channel_info(ibot.slack, room)["name"] == "inc-1-search-is-slow"
     assert len(ibot.slack.messages(ANNOUNCE)) == 1
     assert ibot.slack.messages(ESCALATE) == []
@@ -392,7 +358,7 @@ def test_a_sev2_is_announced_but_not_escalated(ibot: RunningBot) -> None:
 
 def test_a_title_cannot_ping_anyone(ibot: RunningBot) -> None:
     # Slack escapes &, < and > that people type in a slash command.
-    room = declare(
+    room = war_room(
         ibot, 'incident create --severity=sev2 --title="Checkout &lt;!channel&gt; &amp; cart down"'
     )
     assert incident(ibot).title == "Checkout <!channel> & cart down"
@@ -405,7 +371,7 @@ def test_a_title_cannot_ping_anyone(ibot: RunningBot) -> None:
 
 def test_an_oversized_title_is_cut_visibly_and_the_war_room_still_opens(ibot: RunningBot) -> None:
     long_title = "Payments \u202edown " + "x" * 10_000
-    room = declare(ibot, f'incident create --severity=sev2 --title="{long_title}"')
+    room = war_room(ibot, f'incident create --severity=sev2 --title="{long_title}"')
     title = incident(ibot).title
     assert len(title) == 150 and title.endswith("…")
     assert title.startswith("Payments \u202edown xxx")
@@ -435,7 +401,7 @@ def test_private_war_room_when_configured(
         slack, tmp_path, clock, incidents=incident_settings(private_channels=True)
     )
     try:
-        room = declare(bot)
+        room = war_room(bot, CREATE_SEV1)
         (create,) = slack.calls_to("conversations.create")
         assert create.args["is_private"] in ("1", "true", True)
         assert channel_info(slack, room)["is_private"] is True
@@ -595,7 +561,7 @@ def test_a_sev1_is_escalated_even_without_an_announcement_channel(
         slack, tmp_path, clock, incidents=incident_settings(announcement_channel=None)
     )
     try:
-        declare(bot)
+        war_room(bot, CREATE_SEV1)
         assert slack.messages(ANNOUNCE) == []
         (escalation,) = slack.messages(ESCALATE)
         assert f"<!subteam^{EXEC_GROUP}>" in block_text(escalation["blocks"])
@@ -644,7 +610,7 @@ def test_declare_button_on_app_home_opens_the_form(ibot: RunningBot) -> None:
 def test_a_command_without_flags_opens_its_form(
     ibot: RunningBot, text: str, callback_id: str, in_war_room: bool
 ) -> None:
-    channel = declare(ibot) if in_war_room else "C0GENERAL"
+    channel = war_room(ibot, CREATE_SEV1) if in_war_room else "C0GENERAL"
     before = len(ibot.slack.calls_to("views.open"))
     result = ibot.driver.slash(text, channel_id=channel)
     assert result.status == 200
@@ -694,7 +660,7 @@ def test_a_declare_form_without_title_is_answered_with_field_errors(ibot: Runnin
 
 
 def test_submitting_the_update_form_from_the_header_posts_the_update(ibot: RunningBot) -> None:
-    room = declare(ibot)
+    room = war_room(ibot, CREATE_SEV1)
     header_ts = incident(ibot).header_ts
     assert header_ts is not None
     click = ibot.driver.block_action(
@@ -721,7 +687,7 @@ def test_submitting_the_update_form_from_the_header_posts_the_update(ibot: Runni
 
 
 def test_submitting_the_resolve_form_resolves_with_action_items(ibot: RunningBot) -> None:
-    room = declare(ibot)
+    room = war_room(ibot, CREATE_SEV1)
     header_ts = incident(ibot).header_ts
     assert header_ts is not None
     ibot.driver.block_action("hotfix_resolve", value="INC-1", channel_id=room, message_ts=header_ts)
@@ -758,7 +724,7 @@ def test_submitting_the_resolve_form_resolves_with_action_items(ibot: RunningBot
 
 
 def test_post_update_and_resolve_buttons_open_their_forms(ibot: RunningBot) -> None:
-    room = declare(ibot)
+    room = war_room(ibot, CREATE_SEV1)
     header_ts = incident(ibot).header_ts
     assert header_ts is not None
     for action_id, callback_id in (
@@ -783,7 +749,7 @@ def test_post_update_and_resolve_buttons_open_their_forms(ibot: RunningBot) -> N
 
 @pytest.fixture
 def one_incident(ibot: RunningBot) -> str:
-    return declare(ibot)
+    return war_room(ibot, CREATE_SEV1)
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ import pytest
 from bot.scheduler import ReminderScheduler
 from services.clock import ManualClock
 from services.incidents import records
+from tests.harness.bot_actions import command, events, kinds
 from tests.harness.running_bot import RunningBot
 from tests.harness.slack_emulator import SlackEmulator
 
@@ -26,16 +27,15 @@ from .test_incidents_e2e import (
     TITLE,
     block_text,
     checkbox_click,
-    command,
-    events,
     find_message,
     incident,
-    kinds,
     shown,
     start_incident_bot,
     topic_of,
     writes,
 )
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 DECLARED_KINDS = ["declared", "war_room_created", "announced", "escalated"]
 

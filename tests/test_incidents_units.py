@@ -15,6 +15,8 @@ from services.incidents.presenting import duration_text
 from services.incidents.responders import is_slack_user
 from services.incidents.war_room_channel import channel_name, slugify
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.mark.parametrize(
     ("number", "title", "expected"),

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from handlers.core.context import Deps
 from services import journal
 from services.clock import ManualClock
+
+pytestmark = pytest.mark.unit
 
 
 def test_a_request_is_journaled_once_and_stays_open_until_finished(

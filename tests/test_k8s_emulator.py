@@ -24,6 +24,8 @@ from tests.harness.k8s_openapi import (
     validate_requests,
 )
 
+pytestmark = pytest.mark.unit
+
 NS = "prod"
 REVISION = "deployment.kubernetes.io/revision"
 SPEC = load_spec()

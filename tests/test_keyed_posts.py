@@ -35,6 +35,8 @@ from tests.test_crash_recovery import (  # noqa: F401
     war_room_ready,
 )
 
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
 
 def killed_at_post(
     slack: SlackEmulator, config: Path, store: Store, log: Path, text: str, phase: str

@@ -35,6 +35,8 @@ from tests.harness.k8s_openapi import load_spec, validate_request
 from tests.harness.running_bot import SIGNING_SECRET
 from tests.harness.slack_emulator import SlackEmulator
 
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
 NS = "hotfix-bot"  # the bot's own namespace: deploy/lease-rbac.yaml's Role lives there
 NAME = "hotfix-bot"
 LEASE_PATH = f"/apis/coordination.k8s.io/v1/namespaces/{NS}/leases/{NAME}"

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from handlers.core.context import Deps
 from services.clock import ManualClock
 from services.incidents import records
 from services.incidents.listing import OpenIncidentsView
 from services.incidents.model import Severity
 from services.store import Store
+
+pytestmark = pytest.mark.unit
 
 
 def declare(deps: Deps, title: str) -> str:

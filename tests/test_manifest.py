@@ -16,6 +16,8 @@ from tests.harness.slack_scopes import METHOD_SCOPES
 
 from .conftest import REPO_ROOT
 
+pytestmark = [pytest.mark.unit, pytest.mark.slow]
+
 MANIFEST = yaml.safe_load((REPO_ROOT / "manifest.yml").read_text())
 SPECS = REPO_ROOT.parent / "shared" / "specs"
 BOT_SOURCES = [p for d in ("bot", "handlers") for p in (REPO_ROOT / d).rglob("*.py")]

@@ -5,7 +5,11 @@ from __future__ import annotations
 import re
 import urllib.request
 
+import pytest
+
 from tests.harness.running_bot import RunningBot
+
+pytestmark = pytest.mark.e2e
 
 
 def command_series(bot: RunningBot) -> list[str]:

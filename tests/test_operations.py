@@ -5,10 +5,14 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from tests.harness.bot_process import BotProcess
+from tests.harness.cli import run_cli
 from tests.harness.running_bot import RunningBot
 from tests.harness.slack_emulator import SlackEmulator
-from tests.test_config import run_cli
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def test_a_second_bot_on_the_same_database_exits_with_a_clear_message(

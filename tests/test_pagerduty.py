@@ -16,11 +16,14 @@ from services import timeline
 from services.clock import ManualClock
 from services.comms import deliveries
 from services.comms.deliveries import State
+from tests.harness.bot_actions import command
 from tests.harness.pagerduty_emulator import PagerDutyEmulator, Received
 from tests.harness.running_bot import RunningBot
 from tests.harness.slack_emulator import SlackEmulator
 
-from .test_incidents_e2e import TITLE, command, incident, start_incident_bot
+from .test_incidents_e2e import TITLE, incident, start_incident_bot
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 ENV = "PAGERDUTY_ROUTING_KEY"
 JSON = dict[str, Any]

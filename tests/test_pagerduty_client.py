@@ -26,6 +26,8 @@ from services.comms.pagerduty.client import (
 )
 from tests.harness.pagerduty_emulator import PagerDutyEmulator
 
+pytestmark = pytest.mark.unit
+
 TRIGGER = {
     "event_action": "trigger",
     "dedup_key": "INC-7",

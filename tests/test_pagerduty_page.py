@@ -18,10 +18,13 @@ from services.clock import ManualClock
 from services.comms import deliveries
 from services.incidents.model import Severity
 from services.settings import Settings
+from tests.harness.bot_actions import command
 from tests.harness.pagerduty_emulator import PagerDutyEmulator
 
-from .test_incidents_e2e import command, incident
+from .test_incidents_e2e import incident
 from .test_pagerduty import ENV, Paging, Starter, pd, start_paging  # noqa: F401
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 DAVE_ENV = "PAGERDUTY_KEY_DAVE"
 PAYMENTS_ENV = "PAGERDUTY_KEY_PAYMENTS"

@@ -17,10 +17,13 @@ from services.chat import ChatError
 from services.clock import ManualClock
 from services.errors import UserFacingError
 from services.incidents import records
+from tests.harness.bot_actions import command, war_room
 from tests.harness.running_bot import RunningBot
 from tests.harness.slack_emulator import SlackEmulator
 
-from .test_incidents_e2e import command, declare, incident, start_incident_bot, text_input
+from .test_incidents_e2e import CREATE_SEV1, incident, start_incident_bot, text_input
+
+pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
@@ -41,7 +44,7 @@ def owners(bot: RunningBot) -> list[tuple[str, str | None]]:
 def test_plain_at_names_in_action_items_become_owners_via_a_cached_users_list(
     ibot: RunningBot,
 ) -> None:
-    room = declare(ibot)
+    room = war_room(ibot, CREATE_SEV1)
     before = len(ibot.slack.calls_to("users.list"))
     reply = command(
         ibot,
@@ -63,7 +66,7 @@ def test_plain_at_names_in_action_items_become_owners_via_a_cached_users_list(
 
 
 def test_an_unknown_name_is_a_clear_answer_and_nothing_is_resolved(ibot: RunningBot) -> None:
-    room = declare(ibot)
+    room = war_room(ibot, CREATE_SEV1)
     reply = command(
         ibot,
         'incident resolve --root-cause="null pointer" --action-items="add validation @nobody"',
@@ -76,7 +79,7 @@ def test_an_unknown_name_is_a_clear_answer_and_nothing_is_resolved(ibot: Running
 def test_the_resolve_forms_owners_are_people_and_an_unknown_one_is_shown_on_the_field(
     ibot: RunningBot,
 ) -> None:
-    room = declare(ibot)
+    room = war_room(ibot, CREATE_SEV1)
     header_ts = incident(ibot).header_ts
     ibot.driver.block_action("hotfix_resolve", value="INC-1", channel_id=room, message_ts=header_ts)
     (opened,) = ibot.slack.calls_to("views.open")
@@ -98,7 +101,7 @@ def test_the_resolve_forms_owners_are_people_and_an_unknown_one_is_shown_on_the_
 
 
 def test_a_plain_at_name_is_accepted_where_a_person_is_expected(ibot: RunningBot) -> None:
-    room = declare(ibot)
+    room = war_room(ibot, CREATE_SEV1)
     reply = command(ibot, "incident commander @bob", channel_id=room)
     assert "U0BOB" in str(reply) or "bob" in reply["text"], reply
     assert incident(ibot).commander == "U0BOB"

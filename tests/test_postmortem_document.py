@@ -15,11 +15,12 @@ import pytest
 
 from services.clock import ManualClock
 from services.incidents import records as incidents
+from tests.harness.bot_actions import click, command
 from tests.harness.deploy_target import DeployTarget
 from tests.harness.running_bot import RunningBot, start_bot
 from tests.harness.slack_emulator import SlackEmulator
-from tests.test_deploy_command import click
-from tests.test_incidents_e2e import command
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 HOSTILE = "<!channel> ```x``` | \u202eevil\n" + "A" * 300
 

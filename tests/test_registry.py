@@ -13,6 +13,8 @@ from handlers.core.rendering import SHIPPED_TEMPLATES
 from handlers.core.replies import Reply
 from handlers.features import build_registry
 
+pytestmark = pytest.mark.unit
+
 TEMPLATE_IDS = re.compile(r"(action_id|callback_id): *\"?(hotfix_\w+)")
 
 

@@ -11,9 +11,12 @@ from bot.scheduler import ReminderScheduler
 from services import timeline
 from services.clock import ManualClock, isoformat
 from services.incidents import records
+from tests.harness.bot_actions import war_room
 from tests.harness.bot_process import BotProcess
 from tests.harness.running_bot import RunningBot, start_bot
 from tests.harness.slack_emulator import SlackEmulator
+
+pytestmark = pytest.mark.e2e
 
 INCIDENT_SETTINGS = {
     "incidents": {
@@ -22,6 +25,8 @@ INCIDENT_SETTINGS = {
         "escalation_usergroup": "S0ONCALL",
     }
 }
+
+DECLARE = 'incident create --severity=sev1 --title="Payment Gateway Down"'
 
 
 @pytest.fixture
@@ -35,15 +40,6 @@ def room_bot(slack: SlackEmulator, tmp_path: Path, clock: ManualClock) -> Runnin
     running.stop()
 
 
-def declare(bot: RunningBot, text: str = '--severity=sev1 --title="Payment Gateway Down"') -> str:
-    result = bot.driver.slash(f"incident create {text}")
-    bot.slack.wait_for_response(result.response_id)
-    bot.settle()
-    incident = records.open_incidents(bot.deps.store)[-1]
-    assert incident.channel_id
-    return incident.channel_id
-
-
 def reminders_in(slack: SlackEmulator, channel: str) -> list[dict]:
     return [
         m
@@ -55,7 +51,7 @@ def reminders_in(slack: SlackEmulator, channel: str) -> list[dict]:
 def test_reminder_is_sent_when_due_once_and_mentions_the_commander(
     room_bot: RunningBot, clock: ManualClock
 ) -> None:
-    channel = declare(room_bot)
+    channel = war_room(room_bot, DECLARE)
     scheduler = ReminderScheduler(room_bot.deps)
     clock.advance(timedelta(minutes=14))
     assert scheduler.run_tick().reminders == []
@@ -75,7 +71,7 @@ def test_reminder_is_sent_when_due_once_and_mentions_the_commander(
 
 
 def test_two_missed_reminders_escalate(room_bot: RunningBot, clock: ManualClock) -> None:
-    channel = declare(room_bot)
+    channel = war_room(room_bot, DECLARE)
     scheduler = ReminderScheduler(room_bot.deps)
     exec_before = len(room_bot.slack.messages("C0EXEC"))  # SEV1 declaration escalates once already
     clock.advance(timedelta(minutes=16))
@@ -94,7 +90,7 @@ def test_two_missed_reminders_escalate(room_bot: RunningBot, clock: ManualClock)
 
 
 def test_a_status_update_resets_the_clock(room_bot: RunningBot, clock: ManualClock) -> None:
-    channel = declare(room_bot)
+    channel = war_room(room_bot, DECLARE)
     scheduler = ReminderScheduler(room_bot.deps)
     clock.advance(timedelta(minutes=16))
     scheduler.run_tick()
@@ -110,7 +106,7 @@ def test_a_status_update_resets_the_clock(room_bot: RunningBot, clock: ManualClo
 def test_snooze_button_postpones_the_next_reminder(
     room_bot: RunningBot, clock: ManualClock
 ) -> None:
-    channel = declare(room_bot)
+    channel = war_room(room_bot, DECLARE)
     scheduler = ReminderScheduler(room_bot.deps)
     clock.advance(timedelta(minutes=16))
     scheduler.run_tick()
@@ -128,7 +124,7 @@ def test_snooze_button_postpones_the_next_reminder(
 def test_resolved_incidents_get_no_reminders_but_one_postmortem_reminder(
     room_bot: RunningBot, clock: ManualClock
 ) -> None:
-    channel = declare(room_bot)
+    channel = war_room(room_bot, DECLARE)
     scheduler = ReminderScheduler(room_bot.deps)
     room_bot.driver.slash('incident resolve --root-cause="bad config"', channel_id=channel)
     room_bot.settle()

@@ -12,6 +12,8 @@ from handlers.core.rendering import SHIPPED_TEMPLATES, Renderer, TemplateError
 from handlers.core.replies import Reply, error_reply
 from handlers.core.router import Router
 
+pytestmark = pytest.mark.unit
+
 SAMPLES = {
     "error": error_reply("The deploy lock is held by <@U1>.", hint="Wait, or ask them."),
     "usage_error": Reply(

@@ -14,18 +14,13 @@ import pytest
 
 from services.clock import ManualClock
 from services.incidents import records
+from tests.harness.bot_actions import command
 from tests.harness.running_bot import RunningBot
 from tests.harness.slack_emulator import SlackEmulator
 
-from .test_incidents_e2e import (
-    ANNOUNCE,
-    command,
-    incident,
-    select,
-    shown,
-    start_incident_bot,
-    text_input,
-)
+from .test_incidents_e2e import ANNOUNCE, incident, select, shown, start_incident_bot, text_input
+
+pytestmark = pytest.mark.e2e
 
 # As Slack sends it: what people type in a slash command arrives &-escaped.
 HOSTILE_TITLE = "Checkout &lt;!channel&gt; &lt;!here&gt; &lt;https://evil.example|click&gt; down"

@@ -34,6 +34,8 @@ from services.hotfix import AlreadyFinished
 from services.settings import PlaybookPhase
 from tests.harness.block_kit import block_errors
 
+pytestmark = [pytest.mark.unit, pytest.mark.slow]
+
 JSON = dict[str, Any]
 
 # What people can type: mentions, links, an entity, a bidi override, newlines, and a lot of it.

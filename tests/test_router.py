@@ -14,6 +14,8 @@ from handlers.core.tokenize import tokenize
 from services.audit import search
 from services.errors import PermissionDeniedError
 
+pytestmark = pytest.mark.unit
+
 # A tree shaped like the real one, so that the grammar is tested independently of
 # which commands exist today.
 TREE = ChatGroup("hotfix", help="Test tree.")

@@ -12,21 +12,18 @@ from pathlib import Path
 
 import pytest
 
-from services import timeline
 from services.clock import ManualClock
 from services.deploy import deployments
 from services.deploy.model import State
 from services.incidents import records as incidents
 from services.incidents.model import Severity
+from tests.harness.bot_actions import card_text, click, command, events, war_room
 from tests.harness.deploy_target import DeployTarget
 from tests.harness.git_repos import GitWorld, git
 from tests.harness.running_bot import RunningBot, start_bot
 from tests.harness.slack_emulator import SlackEmulator
-from tests.test_deploy_command import card_text, click
-from tests.test_deploy_rollback import environment
-from tests.test_incidents_e2e import command
 
-pytestmark = pytest.mark.usefixtures("isolated_git")
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.usefixtures("isolated_git")]
 
 ANNOUNCE = "C0INCIDENTS"
 DECLARE = 'incident create --severity=critical --title="Payment Gateway Down"'
@@ -46,11 +43,11 @@ def settings(
     services: dict[str, object] = {
         "payments": {
             "git": git or world.settings().model_dump(mode="json"),
-            "environments": {"production": environment(target)},
+            "environments": {"production": target.rollback_environment()},
         }
     }
     if other_service:  # a second deployable service, without a repository
-        services["orders"] = {"environments": {"production": environment(target)}}
+        services["orders"] = {"environments": {"production": target.rollback_environment()}}
     return {
         "services": services,
         "access": {"deployers": ["U0ALICE"]},
@@ -89,14 +86,6 @@ def rbot(make_bot: BotFactory) -> RunningBot:
     return make_bot()
 
 
-def war_room(bot: RunningBot, declare: str = DECLARE) -> str:
-    reply = command(bot, declare)
-    assert "INC-1 declared." in reply["text"], reply
-    room = incidents.get(bot.deps.store, "INC-1").channel_id
-    assert room
-    return room
-
-
 def finished_hotfix(bot: RunningBot, world: GitWorld, room: str) -> None:
     """The runbook's create and finish, with a fix pushed in between: tags v2.1.1."""
     created = command(bot, CREATE, channel_id=room)
@@ -104,10 +93,6 @@ def finished_hotfix(bot: RunningBot, world: GitWorld, room: str) -> None:
     world.fix_on_hotfix("hotfix/PROD-2847")
     finished = command(bot, "finish", channel_id=room)
     assert finished["text"] == "Hotfix PROD-2847 finished: v2.1.1", finished
-
-
-def events(bot: RunningBot, kind: str) -> list[timeline.TimelineEvent]:
-    return [e for e in timeline.events(bot.deps.store, incident_id="INC-1") if e.kind == kind]
 
 
 def shown(reply: dict) -> str:
@@ -151,7 +136,7 @@ def test_incidents_take_the_runbooks_severity_words(
 def test_severity_changes_and_hotfixes_take_the_same_words(
     rbot: RunningBot, world: GitWorld
 ) -> None:
-    room = war_room(rbot)
+    room = war_room(rbot, DECLARE)
     assert incidents.get(rbot.deps.store, "INC-1").severity is Severity.SEV1
     reply = command(rbot, "incident severity high", channel_id=room)
     assert reply["text"] == "INC-1 is now SEV2."
@@ -186,7 +171,7 @@ def test_deploy_in_the_war_room_infers_service_and_version_from_the_hotfix(
     make_bot: BotFactory, world: GitWorld, target: DeployTarget
 ) -> None:
     bot = make_bot(other_service=True)  # two services: the hotfix's one is chosen
-    room = war_room(bot)
+    room = war_room(bot, DECLARE)
     finished_hotfix(bot, world, room)
     reply = command(
         bot, "deploy --target=production --verify --notify-stakeholders", channel_id=room
@@ -245,7 +230,7 @@ def test_deploy_with_several_services_and_no_hotfix_lists_them(make_bot: BotFact
 def test_deploy_before_the_hotfix_is_finished_says_to_finish_it(
     rbot: RunningBot, world: GitWorld
 ) -> None:
-    room = war_room(rbot)
+    room = war_room(rbot, DECLARE)
     command(rbot, CREATE, channel_id=room)
     answer = shown(command(rbot, "deploy --target=production", channel_id=room))
     assert "Hotfix PROD-2847 is not finished yet: it has no version to deploy." in answer
@@ -266,7 +251,7 @@ def test_a_version_with_no_tag_is_refused_before_anyone_is_asked(
         else None
     )
     bot = make_bot(git=git_settings)
-    room = war_room(bot)
+    room = war_room(bot, DECLARE)
     posts_before = len(slack.calls_to("chat.postMessage"))
     reply = command(bot, "deploy --target=production --version=v9.9.9", channel_id=room)
     answer = shown(reply)
@@ -284,7 +269,7 @@ def test_a_version_with_no_tag_is_refused_before_anyone_is_asked(
 
 
 def test_a_rollback_to_a_version_with_no_tag_is_refused_too(rbot: RunningBot) -> None:
-    room = war_room(rbot)
+    room = war_room(rbot, DECLARE)
     answer = shown(
         command(
             rbot,
@@ -302,7 +287,7 @@ def test_a_rollback_to_a_version_with_no_tag_is_refused_too(rbot: RunningBot) ->
 def test_rollback_in_the_war_room_takes_the_incidents_last_deployment(
     rbot: RunningBot, world: GitWorld, target: DeployTarget
 ) -> None:
-    room = war_room(rbot)
+    room = war_room(rbot, DECLARE)
     finished_hotfix(rbot, world, room)
     command(rbot, "deploy --target=production", channel_id=room)
     click(rbot, "hotfix_deploy_approve", "DEP-1", "U0BOB")
@@ -331,7 +316,7 @@ def test_rollback_infers_from_what_ran_not_from_a_withdrawn_request(
     make_bot: BotFactory, world: GitWorld, target: DeployTarget
 ) -> None:
     bot = make_bot(other_service=True)
-    room = war_room(bot)
+    room = war_room(bot, DECLARE)
     finished_hotfix(bot, world, room)
     command(bot, "deploy --target=production", channel_id=room)  # DEP-1: payments v2.1.1
     click(bot, "hotfix_deploy_approve", "DEP-1", "U0BOB")
@@ -349,7 +334,7 @@ def test_rollback_with_nothing_to_infer_from_names_the_flags(rbot: RunningBot) -
     answer = shown(command(rbot, "rollback --version=previous --immediate"))
     assert "Outside an incident's war room there is no deployment to roll back" in answer
     assert "--target=<environment> --service=<name>" in answer
-    room = war_room(rbot)
+    room = war_room(rbot, DECLARE)
     answer = shown(command(rbot, "rollback --immediate --service=payments", channel_id=room))
     assert "INC-1 has no deployment to roll back on payments." in answer
     assert "/hotfix rollback --target=<environment>" in answer
@@ -411,7 +396,7 @@ def test_broadcast_with_an_announcement_goes_to_the_channel_and_says_nothing_mor
 def test_hostile_flags_get_an_answer_and_change_nothing(
     rbot: RunningBot, world: GitWorld, target: DeployTarget, text: str
 ) -> None:
-    room = war_room(rbot)
+    room = war_room(rbot, DECLARE)
     finished_hotfix(rbot, world, room)
     reply = command(rbot, text, channel_id=room)
     assert reply["response_type"] == "ephemeral"

@@ -24,16 +24,14 @@ from services.deploy.model import State
 from services.incidents import records as incidents
 from services.incidents.model import Severity, Status
 from services.store import Store
+from tests.harness.bot_actions import card_text, click, command
+from tests.harness.cli import run_cli
 from tests.harness.deploy_target import DeployTarget
 from tests.harness.git_repos import GitWorld, git
 from tests.harness.running_bot import RunningBot, start_bot
 from tests.harness.slack_emulator import SlackEmulator
-from tests.test_config import run_cli
-from tests.test_deploy_command import card_text, click
-from tests.test_deploy_rollback import environment
-from tests.test_incidents_e2e import command
 
-pytestmark = pytest.mark.usefixtures("isolated_git")
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.usefixtures("isolated_git")]
 
 ANNOUNCE = "C0INCIDENTS"
 TITLE = "Payment Gateway Down"
@@ -80,10 +78,10 @@ def services(world: GitWorld, target: DeployTarget) -> dict[str, object]:
     return {
         "payments": {
             "git": world.settings().model_dump(mode="json"),
-            "environments": {"production": environment(target)},
+            "environments": {"production": target.rollback_environment()},
         },
         # A second service: the hotfix says which one the deploy is for.
-        "orders": {"environments": {"production": environment(target)}},
+        "orders": {"environments": {"production": target.rollback_environment()}},
     }
 
 

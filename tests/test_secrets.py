@@ -7,10 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.harness.bot_process import REPO
 from tests.harness.running_bot import SIGNING_SECRET
 from tests.harness.slack_driver import SlackDriver
 from tests.harness.slack_emulator import SlackEmulator
+
+pytestmark = pytest.mark.e2e
 
 BOT_TOKEN = "xoxb-1234567890-secret-bot-token"
 APP_TOKEN = "xapp-1-secret-app-token"

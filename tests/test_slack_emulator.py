@@ -23,6 +23,8 @@ from tests.harness import slack_scopes
 from tests.harness.slack_driver import SlackDriver, slack_signature
 from tests.harness.slack_emulator import BOT_USER_ID, SlackEmulator
 
+pytestmark = pytest.mark.unit
+
 TOKEN = "xoxb-test-token"
 SECRET = "s3cr3t-signing"
 

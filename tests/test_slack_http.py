@@ -17,6 +17,8 @@ from services.errors import UserFacingError
 from tests.harness.running_bot import RunningBot, start_bot
 from tests.harness.slack_emulator import SlackEmulator
 
+pytestmark = pytest.mark.e2e
+
 
 def section_texts(blocks: list[dict]) -> str:
     return "\n".join(b["text"]["text"] for b in blocks if b.get("type") == "section")

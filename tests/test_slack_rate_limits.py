@@ -25,10 +25,15 @@ from services import timeline
 from services.clock import ManualClock
 from services.incidents import records
 from tests.harness import slack_rate_limits as limits
+from tests.harness.bot_actions import declare
 from tests.harness.running_bot import RunningBot, start_bot
 from tests.harness.slack_emulator import SlackEmulator
 
+pytestmark = pytest.mark.e2e
+
 TOKEN = "xoxb-test-token"
+
+DECLARE = 'incident create --severity=sev2 --title="Payments down"'
 
 
 class FakeTime:
@@ -189,12 +194,6 @@ def rbot(slack: SlackEmulator, tmp_path: Path, clock: ManualClock) -> Iterator[R
     running.stop()
 
 
-def declare(bot: RunningBot) -> None:
-    declared = bot.driver.slash('incident create --severity=sev2 --title="Payments down"')
-    bot.slack.wait_for_response(declared.response_id, timeout=30)
-    bot.settle(30)
-
-
 def failed_steps(bot: RunningBot) -> list[timeline.TimelineEvent]:
     return [
         e for e in timeline.events(bot.deps.store, incident_id="INC-1") if e.kind == "step_failed"
@@ -205,7 +204,7 @@ def test_a_rate_limited_step_waits_as_long_as_slack_says_and_the_war_room_comple
     rbot: RunningBot, slack: SlackEmulator
 ) -> None:
     slack.rate_limit("conversations.setTopic", times=2, retry_after=7)
-    declare(rbot)
+    declare(rbot, DECLARE)
     calls = slack.calls_to("conversations.setTopic")
     assert [c.status for c in calls] == [429, 429, 200]  # asked again only when told, not hammered
     assert calls[1].time - calls[0].time >= 7 and calls[2].time - calls[1].time >= 7
@@ -221,7 +220,7 @@ def test_a_limit_longer_than_the_bot_waits_is_left_to_the_tick_which_finishes_th
     rbot: RunningBot, slack: SlackEmulator, clock: ManualClock
 ) -> None:
     slack.rate_limit("conversations.setTopic", times=1, retry_after=900)  # past MAX_WAIT_SECONDS
-    declare(rbot)
+    declare(rbot, DECLARE)
     assert [c.status for c in slack.calls_to("conversations.setTopic")] == [429]
     (failed,) = failed_steps(rbot)
     assert failed.data == {
@@ -245,7 +244,7 @@ def test_everyone_is_invited_in_one_call_and_each_person_slack_refused_is_named(
     slack.add_user("U0CAROL", "carol")
     bot = start_war_room_bot(slack, tmp_path, clock, ["U0GONE", "U0BOB", "U0NOBODY", "U0CAROL"])
     try:
-        declare(bot)
+        declare(bot, DECLARE)
         (invite,) = slack.calls_to("conversations.invite")
         assert invite.args["users"] == "U0ALICE,U0GONE,U0BOB,U0NOBODY,U0CAROL"
         assert invite.args["force"] == "1"
@@ -268,7 +267,7 @@ def test_a_refused_invite_call_names_everyone_it_was_for(
     rbot: RunningBot, slack: SlackEmulator
 ) -> None:
     slack.fail("conversations.invite", "restricted_action")
-    declare(rbot)
+    declare(rbot, DECLARE)
     (failed,) = failed_steps(rbot)
     assert failed.data["problems"] == [
         "Could not invite <@U0ALICE>: `restricted_action`",

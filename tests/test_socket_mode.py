@@ -17,6 +17,8 @@ from tests.harness.bot_process import REPO
 from tests.harness.slack_emulator import SlackEmulator
 from tests.harness.waiting import wait_until
 
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
 # Slack pings each connection itself, far less often than the emulator's default of
 # 0.1 s: frequent pings would wake a reader blocked on a stale socket and hide stalls.
 SLACK_LIKE_PING_INTERVAL = 30.0

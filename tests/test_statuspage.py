@@ -22,6 +22,8 @@ from tests.harness.statuspage_emulator import Recorded, StatuspageEmulator
 
 from .test_incidents_e2e import start_incident_bot
 
+pytestmark = pytest.mark.e2e
+
 PAGE = "pg7x2k9q1m3n"
 KEY = "sp-key-4d1f9a7c0e"
 PAYMENTS, CHECKOUT, SEARCH = "cmpay0000001", "cmchk0000002", "cmsrc0000003"

@@ -22,9 +22,10 @@ from services.comms.statuspage.client import (
     StatuspageUnavailable,
 )
 from services.settings import Settings
+from tests.harness.cli import run_cli
 from tests.harness.statuspage_emulator import StatuspageEmulator
 
-from .test_config import run_cli
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 PAGE, KEY, COMPONENT = "pg7x2k9q1m3n", "sp-key-4d1f9a7c0e", "cmpay0000001"
 

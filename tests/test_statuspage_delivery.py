@@ -41,6 +41,8 @@ from .test_statuspage import (
     update,
 )
 
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
 __all__ = ["spbot"]  # the fixture, with this module's `page` (its rate-limit clock)
 
 

@@ -11,13 +11,16 @@ import pytest
 from services import timeline
 from services.clock import ManualClock
 from services.incidents import records
+from tests.harness.bot_actions import war_room
 from tests.harness.running_bot import RunningBot
 from tests.harness.slack_emulator import SlackEmulator
 from tests.harness.statuspage_emulator import StatuspageEmulator
 
-from .test_incidents_e2e import declare, ibot, incident, select, text_input
+from .test_incidents_e2e import CREATE_SEV1, ibot, incident, select, text_input
 from .test_statuspage import INTERNAL, PAGE, PAYMENTS, comms_events, page, resolve, spbot, update
 from .test_statuspage import declare_incident as declare_with_services
+
+pytestmark = pytest.mark.e2e
 
 __all__ = ["ibot", "page", "spbot"]  # fixtures shared with those modules
 
@@ -53,7 +56,7 @@ def form_field(view: JSON, block_id: str) -> JSON:
 
 
 def test_the_header_has_no_publish_button_without_a_status_page(ibot: RunningBot) -> None:
-    declare(ibot)
+    war_room(ibot, CREATE_SEV1)
     assert "hotfix_publish" not in header_buttons(ibot)
 
 

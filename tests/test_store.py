@@ -14,6 +14,8 @@ from services.clock import ManualClock
 from services.store import Store, StoreError
 from services.store.migrations import MIGRATIONS, Migration, current_version, migrate
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.fixture
 def store(tmp_path: Path) -> Store:

@@ -12,9 +12,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from services import timeline
 from services.incidents import records
 from tests.harness.storm import ANNOUNCE, ESCALATE, storm
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 INCIDENTS = 50
 SCALE = 30.0  # one emulated minute is two wall-clock seconds

@@ -16,10 +16,13 @@ from handlers.core.router import Router
 from services import timeline
 from services.clock import ManualClock
 from services.incidents import records
+from tests.harness.bot_actions import command, war_room
+from tests.harness.cli import run_cli
 from tests.harness.slack_emulator import SlackEmulator
 
-from .test_config import run_cli
-from .test_incidents_e2e import command, declare, shown, start_incident_bot
+from .test_incidents_e2e import CREATE_SEV1, shown, start_incident_bot
+
+pytestmark = pytest.mark.e2e
 
 TITLE = "Checkout Down"
 
@@ -88,7 +91,7 @@ def test_slack_takes_the_flag_outside_the_war_room(
 ) -> None:
     bot = start_incident_bot(slack, tmp_path, clock)
     try:
-        declare(bot)
+        war_room(bot, CREATE_SEV1)
         assert records.get(bot.deps.store, "INC-1").channel_id
         reply = command(bot, "timeline --incident INC-1")  # from #general
         assert "Timeline INC-1" in shown(reply), reply

@@ -11,10 +11,15 @@ import pytest
 from bot.scheduler import ReminderScheduler
 from services.clock import ManualClock
 from services.incidents import records
+from tests.harness.bot_actions import declare
 from tests.harness.running_bot import RunningBot, start_bot
 from tests.harness.slack_emulator import SlackEmulator
 
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
 WRITES = ("conversations.create", "conversations.invite", "conversations.setTopic", "bookmarks.add")
+
+DECLARE = 'incident create --severity=sev2 --title="Payments down"'
 
 
 @pytest.fixture
@@ -44,12 +49,6 @@ def counts(slack: SlackEmulator) -> dict[str, int]:
     return {m: len([c for c in slack.calls_to(m) if c.ok]) for m in WRITES}
 
 
-def declare(rbot: RunningBot) -> None:
-    declared = rbot.driver.slash('incident create --severity=sev2 --title="Payments down"')
-    rbot.slack.wait_for_response(declared.response_id, timeout=60)
-    rbot.settle(60)
-
-
 def done_at(rbot: RunningBot) -> str | None:
     row = rbot.deps.store.query_one("SELECT war_room_done_at FROM incidents WHERE id = 'INC-1'")
     return row["war_room_done_at"] if row else None
@@ -73,7 +72,7 @@ def test_a_war_room_whose_channel_could_not_be_created_is_finished_by_the_tick(
     rbot: RunningBot, slack: SlackEmulator, clock: ManualClock
 ) -> None:
     slack.outage(503)
-    declare(rbot)
+    declare(rbot, DECLARE)
     assert records.get(rbot.deps.store, "INC-1").channel_id is None
     scheduler = ReminderScheduler(rbot.deps)
 
@@ -102,7 +101,7 @@ def test_steps_that_failed_during_an_outage_are_retried_by_the_tick(
     slack.call_hook = lambda method, when: (
         slack.outage(503) if (method, when) == ("conversations.create", "after") else None
     )
-    declare(rbot)
+    declare(rbot, DECLARE)
     slack.call_hook = None
     room = records.get(rbot.deps.store, "INC-1").channel_id
     assert room is not None and slack.members(room) == ["UBOT"]
@@ -125,7 +124,7 @@ def test_a_channel_slack_refuses_for_good_is_not_retried_by_every_tick(
     rbot: RunningBot, slack: SlackEmulator, clock: ManualClock
 ) -> None:
     slack.fail("conversations.create", "restricted_action", times=1)
-    declare(rbot)
+    declare(rbot, DECLARE)
     assert records.get(rbot.deps.store, "INC-1").channel_id is None
     scheduler = ReminderScheduler(rbot.deps)
     slack.fail("conversations.create", "restricted_action", times=1)

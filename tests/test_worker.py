@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from services.worker import Worker
+
+pytestmark = pytest.mark.unit
 
 
 def test_jobs_with_one_key_run_one_at_a_time_in_order_and_other_keys_do_not_wait() -> None:

@@ -134,6 +134,18 @@ class DeployTarget:
         config.update(overrides)
         return config
 
+    def rollback_environment(self, **overrides: object) -> dict[str, object]:
+        """The environment block for rollbacks: its rollback script is told the version and
+        the environment, and verification is off."""
+        python = sys.executable
+        scripts = {
+            "deploy": [python, str(self.root / "deploy.py"), "{version}"],
+            "rollback": [python, str(self.root / "rollback.py"), "{version}", "{environment}"],
+            "status": [python, str(self.root / "status.py")],
+            "timeout_seconds": 30,
+        }
+        return self.environment(**{"command": scripts, "verify_seconds": 0, **overrides})
+
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()

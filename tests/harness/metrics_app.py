@@ -31,6 +31,19 @@ from types import TracebackType
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
 from prometheus_client.exposition import generate_latest
 
+# Canary analysis queries on these series: {service} and {canary} filled in per test (the
+# analysis fills them in the same way from the deployment).
+ERROR_RATE = (
+    '(sum(rate(http_requests_total{service="{service}",version="{canary}",status=~"5.."}[5s]))'
+    " or vector(0))"
+    ' / sum(rate(http_requests_total{service="{service}",version="{canary}"}[5s]))'
+)
+P95 = (
+    "histogram_quantile(0.95, sum(rate("
+    'http_request_duration_seconds_bucket{service="{service}",version="{canary}"}[5s])) by (le))'
+)
+REQUESTS = 'sum(increase(http_requests_total{service="{service}",version="{canary}"}[5s]))'
+
 BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0)
 
 

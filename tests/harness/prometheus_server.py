@@ -34,6 +34,8 @@ from typing import Any
 
 import pytest
 
+from tests.harness.metrics_app import MetricsApp
+
 DEFAULT_BINARY = "/usr/bin/prometheus"
 
 
@@ -189,3 +191,20 @@ def running_prometheus(
         yield server
     finally:
         _stop(process)
+
+
+@pytest.fixture(scope="module")
+def metrics_app() -> Iterator[MetricsApp]:
+    """The instrumented app, shared by the module's tests (each uses its own services)."""
+    prometheus_binary()  # skip (or fail on CI) before starting anything
+    with MetricsApp(tick=0.1) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def prometheus(
+    metrics_app: MetricsApp, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PrometheusServer]:
+    """A real Prometheus scraping ``metrics_app``, shared by the module's tests."""
+    with running_prometheus([metrics_app.target], tmp_path_factory.mktemp("prometheus")) as server:
+        yield server
