@@ -213,7 +213,10 @@ def test_from_slack_a_blue_green_rollout_waits_on_the_card_and_promote_switches_
     try:
         request_and_approve(bot)
         wait_until("the switch waiting", lambda: "Waiting for a decision" in card_text(bot))
-        assert "BlueGreenPause" in card_text(bot)
+        text = card_text(bot)
+        assert "BlueGreenPause" in text
+        assert "*Blue-green* preview v2.1.1 · the active side stays on stable v2.1.0" in text
+        assert "*Canary*" not in text
         deployment = deployments.get(bot.deps.store, "DEP-1")
         card = bot.slack.message(deployment.channel_id or "", deployment.card_ts or "")
         assert card is not None
@@ -233,6 +236,9 @@ def test_from_slack_a_blue_green_rollout_waits_on_the_card_and_promote_switches_
         assert status["phase"] == "Healthy"
         assert status["blueGreen"]["activeSelector"] == status["currentPodHash"]
         assert rollout_image(k8s) == f"{REPO}:v2.1.1"
+        assert "*Blue-green* :white_check_mark: promoted by a person: the active side runs" in (
+            card_text(bot)
+        )
     finally:
         bot.settle(timeout=30)
         bot.stop()

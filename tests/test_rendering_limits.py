@@ -325,6 +325,12 @@ SAMPLES: dict[str, list[JSON]] = {
         card("deploying", strategy="canary", detail={"canary": canary(paused=True)}),
         card("deploying", strategy="canary", detail={"canary": canary("starting")}),
         card("failed", strategy="canary", detail={"canary": canary("aborted")}),
+        # An Argo blue-green Rollout reports the same live state: waiting before the switch,
+        # switching, promoted, aborted.
+        card("deploying", strategy="blue-green", detail={"canary": canary(waiting=True)}),
+        card("deploying", strategy="blue-green", detail={"canary": canary(weight=100)}),
+        card("succeeded", strategy="blue-green", detail={"canary": canary("done")}),
+        card("failed", strategy="blue-green", detail={"canary": canary("aborted")}),
     ],
     "deploy_escalation": [
         {

@@ -163,6 +163,8 @@ class Card:
             "canary": self.canary.state.as_data() if self.canary else None,
             "canary_notice": self.canary.notice if self.canary else None,
             "canary_held": self.canary.held if self.canary else False,
+            # A blue-green Rollout reports the same live state; the card says it in its words.
+            "canary_style": "blue-green" if d.strategy == "blue-green" else "canary",
             # Withdrawn by its requester, or superseded by an emergency rollback.
             "cancelled": cancelled
             if d.state is State.CANCELLED and isinstance(cancelled, Mapping)
