@@ -18,6 +18,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from services.deploy import registry
+from services.deploy.settings import EnvironmentSettings
 from services.preflight import preflight
 from services.settings import Settings
 
@@ -216,18 +218,27 @@ def _suggestion(loc: tuple[Any, ...]) -> str:
     model = _model_at(Settings, loc[:-1])
     if model is None:
         return ""
-    close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1)
-    return (
-        f" (did you mean {close[0]!r}?)"
-        if close
-        else f" (valid keys: {', '.join(model.model_fields)})"
-    )
+    keys = _keys_of(model)
+    close = difflib.get_close_matches(str(loc[-1]), keys, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else f" (valid keys: {', '.join(keys)})"
+
+
+def _keys_of(model: type[BaseModel]) -> list[str]:
+    """The keys a mapping of `model` may have in the file: an environment's include one
+    section per backend the registry knows, never the model's internal fields."""
+    keys = [name for name, field in model.model_fields.items() if not field.exclude]
+    if model is EnvironmentSettings:
+        keys += list(registry.BACKENDS)
+    return keys
 
 
 def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
     """The settings model that validates the mapping found at `loc`."""
     current: Any = model
     for part in loc:
+        if current is EnvironmentSettings and str(part) in registry.BACKENDS:
+            current = registry.BACKENDS[str(part)].settings_model  # a backend's own section
+            continue
         if isinstance(current, type) and issubclass(current, BaseModel):
             field = current.model_fields.get(str(part))
             if field is None:

@@ -127,7 +127,8 @@ def _run_git(
             data={
                 "error": type(exc).__name__,
                 "message": exc.message,
-                "hint": exc.hint,
+                # The key the timeline has always used for it (readers of old rows too).
+                "what_to_do": exc.hint or "",
             },
         )
         raise  # a HotfixError is a UserFacingError: the handler shows its message and hint

@@ -215,3 +215,28 @@ def test_a_kubernetes_targets_kubeconfig_reaches_its_checks(
     received = json.loads(printed.output)
     assert received["KUBECONFIG"] == "/etc/hotfix/prod-kubeconfig"
     assert set(received) <= ALLOWED
+
+
+def test_a_kubernetes_section_beside_a_command_backend_points_its_scripts_at_that_cluster(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`backend: command` running helm, with the cluster named in a `kubernetes:` section:
+    the scripts get that kubeconfig, not the bot's own."""
+    monkeypatch.setenv("KUBECONFIG", "/home/bot/.kube/config")
+    environment = EnvironmentSettings.model_validate(
+        {
+            "backend": "command",
+            "command": {"deploy": ["helm", "upgrade", "payments", "--set", "tag={version}"]},
+            "kubernetes": {
+                "kubeconfig": "/etc/hotfix/prod-kubeconfig",
+                "namespace": "payments",
+                "deployment": "payments",
+                "image": "registry.example.com/payments",
+            },
+        }
+    )
+    assert environment_for(environment)["KUBECONFIG"] == "/etc/hotfix/prod-kubeconfig"
+    pinned = environment.model_copy(
+        update={"env": environment.env.model_copy(update={"set": {"KUBECONFIG": "/pinned"}})}
+    )
+    assert environment_for(pinned)["KUBECONFIG"] == "/pinned"  # env.set wins

@@ -56,6 +56,50 @@ def test_wrong_type_and_wrong_choice_are_each_reported(tmp_path: Path) -> None:
     assert "unknown time zone" in problems["timezone"].message
 
 
+def test_each_problem_of_a_deploy_environment_is_named_at_its_own_line(tmp_path: Path) -> None:
+    """The backend sections are each backend's own models, found through the registry: a
+    typo in a backend's name, a section's name or a key inside it is named where it is,
+    with what was meant, and one section's problems do not hide the environment's others."""
+    path = write(
+        tmp_path,
+        """services:
+  payments:
+    environments:
+      prod:
+        backend: comand
+        command:
+          deploy: ["./deploy.sh", "{version}"]
+      staging:
+        backend: kubernetes
+        kubernets:
+          namespace: payments
+      qa:
+        backend: kubernetes
+        approvals: lots
+        kubernetes:
+          namespce: payments
+          deployment: payments
+          image: registry.example.com/payments
+""",
+    )
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    problems = {(p.line, p.field): p.message for p in raised.value.problems}
+    env = "services.payments.environments"
+    assert problems[(5, f"{env}.prod.backend")].startswith(
+        "unknown backend 'comand' (did you mean 'command'?): the backends are command,"
+    )
+    assert problems[(10, f"{env}.staging.kubernets")] == (
+        "unknown key (did you mean 'kubernetes'?)"
+    )
+    assert "valid integer" in problems[(14, f"{env}.qa.approvals")]
+    assert problems[(16, f"{env}.qa.kubernetes.namespce")] == (
+        "unknown key (did you mean 'namespace'?)"
+    )
+    assert len(problems) == 5  # and the namespace it then lacks
+    assert not any("backend_sections" in message for message in problems.values())
+
+
 def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
     path = write(tmp_path, "store:\n  path: [unclosed\nworkers: 2\n")
     with pytest.raises(ConfigError) as raised:

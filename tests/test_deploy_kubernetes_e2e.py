@@ -302,3 +302,21 @@ def test_a_cli_rollback_of_a_paused_deployment_tells_the_terminal_why(
     assert "You cannot roll back a paused Deployment (Deployment prod/payments)." in out, out
     assert "Resume it first: kubectl -n prod rollout resume deployment/payments" in out, out
     assert k8s.requests_matching("PATCH") == []
+
+
+def test_a_strategy_the_target_is_not_set_up_for_is_refused_with_what_to_configure(
+    start: Callable[..., RunningBot], k8s: K8sEmulator
+) -> None:
+    """`--strategy=blue-green` where the environment has no blue-green setup, and
+    `--strategy=canary` where it may not switch: refused before anything is recorded."""
+    bot = start()
+    room = war_room(bot)
+    reply = command(bot, f"{DEPLOY} --strategy=blue-green", channel_id=room)
+    assert reply["text"] == "payments/production has no blue-green setup."
+    hint = str(reply.get("blocks"))
+    assert "Strategy blue-green needs kubernetes.blue_green: configure it, or use" in hint
+    assert "--strategy=rolling (nothing was requested)" in hint
+    reply = command(bot, f"{DEPLOY} --strategy=canary", channel_id=room)
+    assert reply["text"] == "payments/production cannot deploy with strategy canary."
+    assert deployments.in_states(bot.deps.store, set(State)) == []
+    assert k8s.requests_matching("PATCH") == []

@@ -125,16 +125,26 @@ class Renderer:
         search_path = [str(p) for p in (override_dir, SHIPPED_TEMPLATES) if p is not None]
         # Slack messages get escaped data; plain-text documents (the postmortem) do not.
         self.env = self._environment(EscapingEnvironment, search_path)
+        # For messages queued by an earlier version (the outbox): what its data lacks renders
+        # empty instead of failing, so the message still goes out, with a gap.
+        self.lenient_env = self._environment(
+            EscapingEnvironment, search_path, undefined=jinja2.ChainableUndefined
+        )
         self.text_env = self._environment(jinja2.Environment, search_path)
         # Email's HTML part: every value HTML-escaped, whatever the template forgets.
         self.html_env = self._environment(jinja2.Environment, search_path, autoescape=True)
 
     def _environment(
-        self, kind: type[jinja2.Environment], search_path: list[str], *, autoescape: bool = False
+        self,
+        kind: type[jinja2.Environment],
+        search_path: list[str],
+        *,
+        autoescape: bool = False,
+        undefined: type[jinja2.Undefined] = jinja2.StrictUndefined,
     ) -> jinja2.Environment:
         env = kind(
             loader=jinja2.FileSystemLoader(search_path),
-            undefined=jinja2.StrictUndefined,
+            undefined=undefined,
             autoescape=autoescape,  # YAML and Markdown are not HTML; email's HTML part is
             trim_blocks=True,
             lstrip_blocks=True,
@@ -157,14 +167,18 @@ class Renderer:
         moment = datetime.fromisoformat(raw_text(value)) if isinstance(value, str) else value
         return str(moment.astimezone(self.zone).strftime(fmt))
 
-    def render_data(self, name: str, data: dict[str, Any]) -> dict[str, Any]:
+    def render_data(
+        self, name: str, data: dict[str, Any], *, lenient: bool = False
+    ) -> dict[str, Any]:
         """Render a template to its YAML document (a message, a modal, a home tab).
 
         The data is escaped on its way in; on the way out, what Slack takes literally is
-        unescaped again and everything is cut to Slack's limits.
+        unescaped again and everything is cut to Slack's limits. `lenient`: missing data
+        renders empty (only for what an earlier version queued).
         """
+        env = self.lenient_env if lenient else self.env
         try:
-            template = self.env.get_template(name + SUFFIX)
+            template = env.get_template(name + SUFFIX)
             source = template.render(**user_value(data))
         except jinja2.TemplateError as exc:
             raise TemplateError(f"template {name}: {exc}") from exc
@@ -221,8 +235,12 @@ class Renderer:
                 self._cache.move_to_end(key)
             return cached
 
-    def _render(self, reply: Reply) -> RenderedMessage:
-        document = self.render_data(reply.template, dict(reply.data))
+    def render_lenient(self, reply: Reply) -> RenderedMessage:
+        """Render what an earlier version queued, its missing data left empty (never cached)."""
+        return self._render(reply, lenient=True)
+
+    def _render(self, reply: Reply, *, lenient: bool = False) -> RenderedMessage:
+        document = self.render_data(reply.template, dict(reply.data), lenient=lenient)
         text = str(document.get("text") or "")
         blocks = document.get("blocks") or []
         if not text:

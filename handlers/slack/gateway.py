@@ -96,10 +96,11 @@ class SlackChat:
             SLACK_API_ERRORS.labels(method, "slack_unreachable").inc()
             raise ChatError(method, "slack_unreachable", retryable=True) from exc
 
-    def _render(self, message: Message) -> dict[str, Any]:
+    def _render(self, message: Message, *, lenient: bool = False) -> dict[str, Any]:
         from handlers.core.replies import Reply
 
-        rendered = self.renderer.render(Reply(message.template, message.data))
+        reply = Reply(message.template, message.data)
+        rendered = self.renderer.render_lenient(reply) if lenient else self.renderer.render(reply)
         return {"text": rendered.text, "blocks": rendered.blocks}
 
     def create_channel(self, name: str, *, private: bool) -> str:
@@ -180,9 +181,15 @@ class SlackChat:
             raise
 
     def _post_now(
-        self, channel_id: str, message: Message, *, thread_ts: str | None, broadcast: bool
+        self,
+        channel_id: str,
+        message: Message,
+        *,
+        thread_ts: str | None,
+        broadcast: bool,
+        lenient: bool = False,
     ) -> Posted:
-        body = self._render(message)
+        body = self._render(message, lenient=lenient)
         extra: dict[str, Any] = {}
         if thread_ts:
             extra["thread_ts"] = thread_ts
@@ -288,8 +295,10 @@ class SlackChat:
                 return
             raise
 
-    def _update_now(self, channel_id: str, ts: str, message: Message) -> None:
-        body = self._render(message)
+    def _update_now(
+        self, channel_id: str, ts: str, message: Message, *, lenient: bool = False
+    ) -> None:
+        body = self._render(message, lenient=lenient)
         self._call(
             "chat.update", lambda: self.client.chat_update(channel=channel_id, ts=ts, **body)
         )
@@ -318,30 +327,43 @@ class SlackChat:
         for item in queued:
             current = self._refreshed(item)
             try:
-                if current.is_post:
-                    posted = self._post_now(
-                        current.channel_id,
-                        current.message,
-                        thread_ts=current.thread_ts,
-                        broadcast=current.broadcast,
-                    )
-                    outbox.mark_sent(self.store, clock=self.clock, item=current, real_ts=posted.ts)
-                else:
-                    assert current.ts is not None
-                    self._update_now(current.channel_id, current.ts, current.message)
-                    outbox.mark_sent(self.store, clock=self.clock, item=current, real_ts=current.ts)
+                try:
+                    real_ts = self._send_queued(current, lenient=False)
+                except TemplateError as exc:
+                    # Queued by an earlier version whose data this version's templates no
+                    # longer take (an upgrade while Slack was away): sent with its gaps left
+                    # empty; if even that fails it is dropped, since keeping it would hold
+                    # every later message of the channel behind it.
+                    log.warning("outbox item %s sent with gaps: %s", current.id, exc)
+                    try:
+                        real_ts = self._send_queued(current, lenient=True)
+                    except TemplateError as again:
+                        log.error(
+                            "outbox item %s dropped: it cannot be rendered (%s)", current.id, again
+                        )
+                        real_ts = None
             except ChatError as exc:
                 if exc.retryable:
                     return False
                 log.warning("outbox item %s dropped: Slack refused it (%s)", current.id, exc.error)
-                outbox.mark_sent(self.store, clock=self.clock, item=current, real_ts=None)
-            except TemplateError as exc:
-                # Queued by an earlier version whose data this version's templates no longer
-                # take (an upgrade while Slack was away): it can never be sent, and keeping
-                # it would hold every later message of the channel behind it.
-                log.error("outbox item %s dropped: it cannot be rendered (%s)", current.id, exc)
-                outbox.mark_sent(self.store, clock=self.clock, item=current, real_ts=None)
+                real_ts = None
+            outbox.mark_sent(self.store, clock=self.clock, item=current, real_ts=real_ts)
         return True
+
+    def _send_queued(self, item: outbox.Queued, *, lenient: bool) -> str:
+        """Send one queued post or edit; the message's real ts."""
+        if item.is_post:
+            posted = self._post_now(
+                item.channel_id,
+                item.message,
+                thread_ts=item.thread_ts,
+                broadcast=item.broadcast,
+                lenient=lenient,
+            )
+            return posted.ts
+        assert item.ts is not None
+        self._update_now(item.channel_id, item.ts, item.message, lenient=lenient)
+        return item.ts
 
     def _refreshed(self, item: outbox.Queued) -> outbox.Queued:
         """The item as stored now: an earlier post may have replaced its placeholders."""

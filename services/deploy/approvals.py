@@ -192,10 +192,11 @@ def _strategy(req: DeployRequest, env: EnvironmentSettings) -> str:
         )
     problems = backend_type.problems(env.target, strategy)
     if problems:
+        needs = "; ".join(problems)
         raise UserFacingError(
-            f"{req.service}/{req.environment} cannot deploy with strategy {strategy}:"
-            f" {'; '.join(problems)}.",
-            hint=f"Configure it, or use --strategy={env.strategy} (nothing was requested).",
+            f"{req.service}/{req.environment} has no {strategy} setup.",
+            hint=f"{needs[:1].upper()}{needs[1:]}: configure it, or use"
+            f" --strategy={env.strategy} (nothing was requested).",
         )
     return strategy
 

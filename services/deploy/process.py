@@ -61,16 +61,19 @@ def start_problem(
 def environment_for(settings: EnvironmentSettings) -> dict[str, str]:
     """The environment of this deployment environment's commands (deploy, status, checks...).
 
-    The backend adds what its target needs (KUBECONFIG for a cluster, as kubectl/helm
-    expect, else the bot's own KUBECONFIG is inherited); the environment's `env.set` wins.
+    Each backend section the environment has adds what its target needs (KUBECONFIG for a
+    cluster, as kubectl/helm expect; else the bot's own KUBECONFIG is inherited): a
+    `kubernetes:` section beside `backend: command` points the team's helm at that cluster.
+    The chosen backend's section comes last, and the environment's `env.set` wins over all.
     """
     # The registry is imported here: the backends it lists build on this module.
     from services.deploy.registry import backend_type
 
-    fixed = {
-        **backend_type(settings.backend).child_environment(settings.target),
-        **settings.env.set,
-    }
+    chosen = settings.backend
+    fixed: dict[str, str] = {}
+    for name in sorted(settings.backend_sections, key=lambda name: name == chosen):
+        fixed.update(backend_type(name).child_environment(settings.section(name)))
+    fixed.update(settings.env.set)
     return child_environment(inherit=("KUBECONFIG", *settings.env.inherit), fixed=fixed)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -9,9 +10,11 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ModelWrapValidatorHandler,
     SerializationInfo,
     SerializerFunctionWrapHandler,
     ValidationError,
+    field_validator,
     model_serializer,
     model_validator,
 )
@@ -133,51 +136,62 @@ class EnvironmentSettings(Section):
         " ResponseTimeRegression); a failed analysis rolls back.",
     )
 
-    @model_validator(mode="before")
+    @field_validator("backend")
     @classmethod
-    def _validate_backend_sections(cls, data: Any) -> Any:
+    def _known_backend(cls, value: str) -> str:
+        from services.deploy import registry
+
+        if value not in registry.BACKENDS:
+            close = difflib.get_close_matches(value, list(registry.BACKENDS), n=1)
+            known = ", ".join(registry.BACKENDS)
+            also = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(f"unknown backend {value!r}{also}: the backends are {known}")
+        return value
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _validate_backend_sections(
+        cls, data: Any, handler: ModelWrapValidatorHandler[EnvironmentSettings]
+    ) -> EnvironmentSettings:
         # Each backend's section (`kubernetes:`, `command:`...) is validated by the model its
         # package declares: this class names no backend. The registry is imported here, not
-        # at the top, because the backends' settings build on this module.
+        # at the top, because the backends' settings build on this module. A section's
+        # problems are reported together with the rest of the environment's, at their path.
         from services.deploy import registry
 
         if not isinstance(data, dict):
-            return data
+            return handler(data)
         if SECTIONS in data:
             raise ValueError(f"{SECTIONS} is not a configuration key")
-        data = dict(data)
+        rest = dict(data)
         sections: dict[str, Any] = {}
         errors: list[InitErrorDetails] = []
         for name, backend_type in registry.BACKENDS.items():
-            if name not in data:
+            if name not in rest:
                 continue
-            raw = data.pop(name)
+            raw = rest.pop(name)
             try:
                 sections[name] = backend_type.settings_model.model_validate(raw)
             except ValidationError as exc:
-                errors += [
-                    InitErrorDetails(
-                        type=e["type"],
-                        loc=(name, *e["loc"]),
-                        input=e["input"],
-                        ctx=e.get("ctx", {}),
-                    )
-                    for e in exc.errors()
-                ]
+                sections[name] = None  # present but invalid: said below, at its own path
+                errors += _located(exc, under=(name,))
+        rest[SECTIONS] = sections
+        try:
+            validated = handler(rest)
+        except ValidationError as exc:
+            errors += _located(exc, under=())
         if errors:
             raise ValidationError.from_exception_data(cls.__name__, errors)
-        data[SECTIONS] = sections
-        return data
+        return validated
 
     @model_validator(mode="after")
     def _backend_configured(self) -> EnvironmentSettings:
         from services.deploy import registry
 
-        backend_type = registry.BACKENDS.get(self.backend)
-        if backend_type is None:
-            known = ", ".join(registry.BACKENDS)
-            raise ValueError(f"unknown backend {self.backend!r}: one of {known}")
+        backend_type = registry.backend_type(self.backend)
         if self.target is None:
+            if self.backend in self.backend_sections:
+                return self  # its section is invalid: its own errors say why
             raise ValueError(f"backend {self.backend} needs a `{self.backend}:` section")
         problems = backend_type.problems(self.target, self.strategy)
         if problems:
@@ -213,3 +227,16 @@ class EnvironmentSettings(Section):
         if self.approvals is not None:
             return self.approvals
         return 2 if environment in ("production", "prod") else 1
+
+
+def _located(exc: ValidationError, *, under: tuple[str, ...]) -> list[InitErrorDetails]:
+    """A nested model's errors, placed under `under` in the environment's own errors."""
+    return [
+        InitErrorDetails(
+            type=error["type"],
+            loc=(*under, *error["loc"]),
+            input=error["input"],
+            ctx=error.get("ctx", {}),
+        )
+        for error in exc.errors()
+    ]
