@@ -138,9 +138,7 @@ def test_messages_queued_by_an_earlier_version_go_out_with_gaps_or_not_at_all(
             Message("flow_problems", {"incident_id": "INC-9"}),  # no `problems` back then
             Message("retired_template", {"incident_id": "INC-8"}),
         ):
-            outbox.enqueue(
-                store, clock=clock, channel_id="C0INCIDENTS", op="post", message=message
-            )
+            outbox.enqueue(store, clock=clock, channel_id="C0INCIDENTS", op="post", message=message)
     obot.slack.outage(503)
     later = obot.deps.chat.post(
         "C0INCIDENTS", Message("flow_problems", {"incident_id": "INC-7", "problems": []})
