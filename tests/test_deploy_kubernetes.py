@@ -22,7 +22,6 @@ from services.deploy import deployments
 from services.deploy.backend import AbortedError, AlreadyThereError, Backend
 from services.deploy.backends.kubernetes.backend import kubernetes_backend
 from services.deploy.backends.kubernetes.bluegreen_cleanup import scale_down_idle
-from services.deploy.backends.kubernetes.images import split_image
 from services.deploy.backends.kubernetes.rollout import rollout_status
 from services.deploy.backends.kubernetes.settings import KubernetesTarget
 from services.deploy.deployments import NewDeployment
@@ -38,6 +37,7 @@ from services.kube.client import (
     KubeNotFoundError,
     KubeUnavailableError,
 )
+from services.kube.images import split_image
 from services.settings import Settings
 from services.store import Store
 from services.store.migrations import migrate

@@ -20,13 +20,13 @@ from pydantic import ValidationError
 from handlers.core.params import SLACK_CHANNEL, SLACK_USER
 from handlers.core.rendering import mention
 from services.deploy.analysis.run import AnalysisConfigError, QueryContext, render_query
-from services.deploy.backends.kubernetes.images import image_problems
 from services.errors import UserFacingError
 from services.git.errors import InvalidInputError
 from services.git.settings import RepositorySettings
 from services.git.validation import validate_issue_key
 from services.incidents.model import parse_incident_id
 from services.incidents.responders import is_slack_user
+from services.kube.images import image_problems
 from services.settings import Settings
 from tests.harness.deploy_target import DeployTarget
 from tests.harness.running_bot import RunningBot, start_bot
@@ -107,8 +107,8 @@ def test_incident_ids_are_exact(value: str) -> None:
 
 @pytest.mark.parametrize("tag", ["v1.0.9\n", "v1\nlatest", "v1.0.9 "])
 def test_image_tags_are_exact(tag: str) -> None:
-    assert image_problems("registry.example.com/team/payments", tag)
-    assert image_problems("registry.example.com/payments\n", "v1")
+    assert image_problems("registry.example.com/team/payments", tag, setting="kubernetes.image")
+    assert image_problems("registry.example.com/payments\n", "v1", setting="kubernetes.image")
 
 
 def test_analysis_placeholders_take_exact_values() -> None:

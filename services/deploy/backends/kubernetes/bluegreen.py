@@ -13,7 +13,6 @@ from typing import Any
 
 from services.clock import Clock
 from services.deploy.backend import AbortedError, AlreadyThereError, Progress, Running, ShouldAbort
-from services.deploy.backends.kubernetes.images import image_of, image_problems, split_image
 from services.deploy.backends.kubernetes.rolling import Connect
 from services.deploy.backends.kubernetes.rollout import (
     deployment_problems,
@@ -25,6 +24,7 @@ from services.deploy.backends.kubernetes.rollout import (
 from services.deploy.backends.kubernetes.settings import BlueGreenSettings, KubernetesTarget
 from services.errors import DeployError
 from services.kube.client import KubeClient, KubeError, KubeNotFoundError, Obj
+from services.kube.images import image_of, image_problems, split_image
 
 
 def colour_deployment(target: KubernetesTarget, colour: str) -> str:
@@ -121,7 +121,7 @@ class BlueGreenBackend:
         return running(deployment, self.target, color=colour, deployment=name)
 
     def validate(self, version: str) -> list[str]:
-        problems = image_problems(self.target.image, version)
+        problems = image_problems(self.target.image, version, setting="kubernetes.image")
         try:
             with self.connect(self.target) as kube:
                 try:

@@ -21,12 +21,6 @@ from typing import Any
 
 from services.clock import Clock
 from services.deploy.backend import AbortedError, AlreadyThereError, Progress, Running, ShouldAbort
-from services.deploy.backends.kubernetes.images import (
-    image_of,
-    image_problems,
-    same_template,
-    split_image,
-)
 from services.deploy.backends.kubernetes.rollout import (
     deployment_problems,
     refuse_paused,
@@ -43,6 +37,12 @@ from services.kube.client import (
     KubeNotFoundError,
     Obj,
     revision_of,
+)
+from services.kube.images import (
+    image_of,
+    image_problems,
+    same_template,
+    split_image,
 )
 
 Connect = Callable[[KubernetesTarget], AbstractContextManager[KubeClient]]
@@ -94,7 +94,7 @@ class RollingBackend:
             return running(kube.get_deployment(self.target.deployment), self.target)
 
     def validate(self, version: str) -> list[str]:
-        problems = image_problems(self.target.image, version)
+        problems = image_problems(self.target.image, version, setting="kubernetes.image")
         try:
             with self.connect(self.target) as kube:
                 deployment = kube.get_deployment(self.target.deployment)

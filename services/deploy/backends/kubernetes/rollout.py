@@ -18,10 +18,10 @@ from typing import Any
 
 from services.clock import Clock
 from services.deploy.backend import AbortedError, Progress, Running, ShouldAbort
-from services.deploy.backends.kubernetes.images import containers, image_of, split_image
 from services.deploy.backends.kubernetes.settings import KubernetesTarget
 from services.errors import DeployError
 from services.kube.client import KubeClient, KubeError, Obj, revision_of
+from services.kube.images import containers, image_of, split_image
 
 
 def where(kube_namespace: str, name: str) -> str:

@@ -27,12 +27,12 @@ from services.deploy.backends.kubernetes.canary.cluster import (
 from services.deploy.backends.kubernetes.canary.metrics import new_analysis
 from services.deploy.backends.kubernetes.canary.route import readiness_problems
 from services.deploy.backends.kubernetes.canary.walk import CanaryWalk
-from services.deploy.backends.kubernetes.images import image_of, image_problems, split_image
 from services.deploy.backends.kubernetes.rolling import Connect, RollingBackend
 from services.deploy.backends.kubernetes.rollout import deployment_problems, running
 from services.deploy.backends.kubernetes.settings import CanarySettings, KubernetesTarget
 from services.errors import DeployError
 from services.kube.client import KubeClient, KubeError, KubeNotFoundError
+from services.kube.images import image_of, image_problems, split_image
 
 
 class CanaryBackend:
@@ -99,7 +99,7 @@ class CanaryBackend:
         )
 
     def validate(self, version: str) -> list[str]:
-        problems = image_problems(self.target.image, version)
+        problems = image_problems(self.target.image, version, setting="kubernetes.image")
         stable_version = None
         try:
             with self.connect(self.target) as kube:

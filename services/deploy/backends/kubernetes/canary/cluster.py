@@ -13,10 +13,10 @@ from services.deploy.backends.kubernetes.canary.route import (
     plan_weights,
     weight_patch,
 )
-from services.deploy.backends.kubernetes.images import image_of
 from services.deploy.backends.kubernetes.rollout import wait_for_rollout
 from services.deploy.backends.kubernetes.settings import CanarySettings, KubernetesTarget
 from services.kube.client import KubeClient, KubeError, Obj
+from services.kube.images import image_of
 
 WRITE_ATTEMPTS = 3  # a weight patch whose `test` failed is re-read and re-planned this often
 

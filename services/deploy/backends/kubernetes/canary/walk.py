@@ -52,11 +52,11 @@ from services.deploy.backends.kubernetes.canary.records import (
     TimelineRecord,
     WeightSet,
 )
-from services.deploy.backends.kubernetes.images import image_of, split_image
 from services.deploy.backends.kubernetes.rollout import refuse_paused
 from services.deploy.live import CanaryState, Phase
 from services.errors import DeployError
 from services.kube.client import revision_of
+from services.kube.images import image_of, split_image
 
 QueryContextFor = Callable[[str, str | None], QueryContext]  # (version, stable version)
 

@@ -11,9 +11,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from services.deploy.model import VERSION
 from services.kube.objects import POD_TEMPLATE_HASH, Obj
 
+# An image tag as the OCI distribution spec allows it (what a version becomes on the image).
+TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 # An image repository without tag or digest: [registry[:port]/]path/components.
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 REPOSITORY = re.compile(rf"(?:[A-Za-z0-9.-]+(?::[0-9]+)?/)?{_COMPONENT}(?:/{_COMPONENT})*")
@@ -28,15 +29,16 @@ def split_image(image: str) -> tuple[str, str | None]:
     return name, None
 
 
-def image_problems(repository: str, version: str) -> list[str]:
+def image_problems(repository: str, version: str, *, setting: str) -> list[str]:
+    """Why `repository:version` is no image reference; `setting` names the configured key."""
     problems = []
-    if not VERSION.fullmatch(version):
+    if not TAG.fullmatch(version):
         problems.append(
-            f"{version!r} is not an image tag (letters, digits, '.', '_', '-'; at most 128)."
+            f"{version[:60]!r} is not an image tag (letters, digits, '.', '_', '-'; at most 128)."
         )
     if not REPOSITORY.fullmatch(repository):
         problems.append(
-            f"kubernetes.image {repository!r} is not an image repository without tag or digest"
+            f"{setting} {repository!r} is not an image repository without tag or digest"
             " (e.g. registry.example.com/team/payments)."
         )
     return problems
