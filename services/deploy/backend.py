@@ -253,3 +253,34 @@ class BackendType:
         directory) with `child_env` (services.deploy.process.environment_for).
         """
         return []
+
+
+class ClusterBackendType(BackendType):
+    """A backend whose target is a namespace of a Kubernetes cluster.
+
+    Its settings are a services.kube.settings.NamespacedConnection (read here by their
+    attributes: the deploy core imports nothing of services.kube): the target's kubeconfig
+    reaches the environment's scripts, its namespace the analysis queries, and check-config
+    looks for the kubeconfig file.
+    """
+
+    def child_environment(self, settings: Any) -> dict[str, str]:
+        # kubectl and helm in the team's checks find the same cluster as the bot.
+        kubeconfig = settings.kubeconfig
+        return {"KUBECONFIG": str(kubeconfig)} if kubeconfig else {}
+
+    def query_values(self, settings: Any) -> dict[str, str]:
+        return {"namespace": str(settings.namespace)}
+
+    def findings(
+        self,
+        settings: Any,
+        *,
+        values: dict[str, str],
+        cwd: Path,
+        child_env: Mapping[str, str],
+    ) -> list[ConfigFinding]:
+        missing: list[str] = settings.missing_kubeconfig_files(cwd)
+        return [
+            ConfigFinding(("kubeconfig",), f"{path} is not an existing file") for path in missing
+        ]

@@ -8,12 +8,10 @@ stays light: the client library is imported when a backend is built.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from services.clock import Clock
-from services.deploy.backend import Backend, BackendType, BuildOrder, ConfigFinding, Tidied
+from services.deploy.backend import Backend, BuildOrder, ClusterBackendType, Tidied
 from services.deploy.backends.kubernetes.settings import KubernetesTarget
 
 if TYPE_CHECKING:
@@ -21,7 +19,7 @@ if TYPE_CHECKING:
     from services.store import Store
 
 
-class KubernetesBackendType(BackendType):
+class KubernetesBackendType(ClusterBackendType):
     name = "kubernetes"
     settings_model = KubernetesTarget
     strategies = ("rolling", "blue-green", "canary")
@@ -47,30 +45,9 @@ class KubernetesBackendType(BackendType):
             context=order.context,
         )
 
-    def child_environment(self, settings: Any) -> dict[str, str]:
-        # kubectl and helm in the team's checks find the same cluster as the bot.
-        target = _target(settings)
-        return {"KUBECONFIG": target.kubeconfig} if target.kubeconfig else {}
-
-    def query_values(self, settings: Any) -> dict[str, str]:
-        return {"namespace": _target(settings).namespace}
-
     def card_update_seconds(self, settings: Any) -> float:
         canary = _target(settings).canary
         return canary.card_update_seconds if canary else super().card_update_seconds(settings)
-
-    def findings(
-        self,
-        settings: Any,
-        *,
-        values: dict[str, str],
-        cwd: Path,
-        child_env: Mapping[str, str],
-    ) -> list[ConfigFinding]:
-        missing = _target(settings).missing_kubeconfig_files(cwd)
-        return [
-            ConfigFinding(("kubeconfig",), f"{path} is not an existing file") for path in missing
-        ]
 
     def tidy(self, *, store: Store, clock: Clock, settings: Settings) -> Tidied:
         from services.deploy.backends.kubernetes.bluegreen_cleanup import scale_down_idle
