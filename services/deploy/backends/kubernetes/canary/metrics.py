@@ -6,8 +6,6 @@ The analysis itself (queries, rules, verdicts) is services.deploy.analysis; this
 
 from __future__ import annotations
 
-import math
-
 from services.deploy.analysis.run import (
     Analysis,
     AnalysisSummary,
@@ -15,6 +13,7 @@ from services.deploy.analysis.run import (
     QueryContext,
     build_querier,
 )
+from services.deploy.analysis.settings import number_text
 from services.deploy.backends.kubernetes.canary.records import (
     AnalysisFailed,
     FailedMetric,
@@ -22,16 +21,6 @@ from services.deploy.backends.kubernetes.canary.records import (
 )
 from services.deploy.backends.kubernetes.settings import CanarySettings
 from services.deploy.live import MetricRow
-
-
-def fmt(value: float | None) -> str:
-    if value is None:
-        return "—"
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    return f"{value:.4g}"
 
 
 def new_analysis(
@@ -63,7 +52,7 @@ def metric_rows(summary: AnalysisSummary) -> tuple[MetricRow, ...]:
     rows = [
         MetricRow(
             name=m.name,
-            value=fmt(m.value),
+            value=number_text(m.value),
             condition=m.condition,
             outcome="pending" if m.pending else (m.outcome or "waiting"),
             reason=m.reason or "",
@@ -76,8 +65,8 @@ def metric_rows(summary: AnalysisSummary) -> tuple[MetricRow, ...]:
             0,
             MetricRow(
                 name="requests",
-                value=fmt(summary.requests),
-                condition=f"< {fmt(summary.min_requests)} is too little traffic",
+                value=number_text(summary.requests),
+                condition=f"< {number_text(summary.min_requests)} is too little traffic",
                 outcome="waiting"
                 if summary.samples == 0
                 else ("pass" if enough else "inconclusive"),
@@ -104,7 +93,7 @@ def failed(
         failing=tuple(
             FailedMetric(
                 name=m.name,
-                value=fmt(m.value),
+                value=number_text(m.value),
                 condition=m.condition,
                 failures=m.failures,
                 query=analysis.rendered[m.name],
