@@ -44,6 +44,7 @@ from services.kube.images import (
     same_template,
     split_image,
 )
+from services.kube.revisions import that_ran
 
 Connect = Callable[[KubernetesTarget], AbstractContextManager[KubeClient]]
 
@@ -237,26 +238,8 @@ class RollingBackend:
         progress: Progress,
     ) -> Obj:
         container = self.target.container
-
-        def available() -> str:
-            return ", ".join(
-                f"{split_image(image_of(rs, container) or '?')[1] or '?'} (revision {revision_of(rs)}"
-                + (", current)" if revision_of(rs) == current else ")")
-                for rs in reversed(sets)
-            )
-
         if to_version is not None:
-            matches = [
-                rs for rs in sets if split_image(image_of(rs, container) or "")[1] == to_version
-            ]
-            if not matches:
-                raise DeployError(
-                    f"No revision of {self.label} ran version {to_version}."
-                    f" Available: {available() or 'none'}.",
-                    hint=f"Deploy {to_version} with /hotfix deploy, or roll back to one of those.",
-                    changed=False,
-                )
-            return matches[-1]
+            return that_ran(sets, container, to_version, label=self.label, current=current)
         before_image = before.get("image") if self.kind == "deploy" else None
         older = [rs for rs in sets if revision_of(rs) < current]
         if not older:
