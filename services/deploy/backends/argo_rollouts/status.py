@@ -22,9 +22,11 @@ from services.kube.rollouts import revision_of
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 REPOSITORY = re.compile(rf"(?:[A-Za-z0-9.-]+(?::[0-9]+)?/)?{_COMPONENT}(?:/{_COMPONENT})*")
 
-# Pause conditions that wait for a person (promote), as opposed to a timed pause step.
+# Pause conditions that wait for a person (promote), as opposed to a timed pause step
+# (pkg/apis/rollouts/v1alpha1/types.go PauseReason).
 CANARY_PAUSE = "CanaryPauseStep"
 BLUE_GREEN_PAUSE = "BlueGreenPause"
+INCONCLUSIVE = ("InconclusiveAnalysisRun", "InconclusiveExperiment")
 
 
 def split_image(image: str) -> tuple[str, str | None]:
@@ -120,6 +122,8 @@ class RolloutView:
     step_index: int | None
     step_count: int
     untimed_pause: bool  # the current step is a pause without duration
+    # status.canary.currentStepAnalysisRunStatus says Inconclusive (the plugin's isInconclusive)
+    step_analysis_inconclusive: bool
     weight: int
     image: str | None
     revision: int
@@ -134,12 +138,24 @@ class RolloutView:
 
     @property
     def degraded(self) -> bool:
-        return self.observed and self.phase == "Degraded"
+        # An abort already retried (status.abort back to false) that the controller has not
+        # reconciled yet still reads Degraded: RolloutAborted.
+        retried = not self.aborted and self.message.startswith("RolloutAborted")
+        return self.observed and self.phase == "Degraded" and not retried
+
+    @property
+    def inconclusive_step_analysis(self) -> bool:
+        """Where the plugin's promote marks the step done rather than clearing the pause."""
+        return (
+            self.step_analysis_inconclusive and bool(self.pause_reasons) and self.controller_pause
+        )
 
     @property
     def waiting_for_person(self) -> bool:
         """Paused by the controller until someone promotes (not a timed pause)."""
         if BLUE_GREEN_PAUSE in self.pause_reasons:
+            return True
+        if any(reason in INCONCLUSIVE for reason in self.pause_reasons):
             return True
         return CANARY_PAUSE in self.pause_reasons and self.untimed_pause
 
@@ -179,6 +195,9 @@ def read(obj: Mapping[str, Any], container: str) -> RolloutView:
         step_index=index if isinstance(index, int) else None,
         step_count=len(steps),
         untimed_pause="pause" in step and "duration" not in (step.get("pause") or {}),
+        step_analysis_inconclusive=strategy_of(obj) == "canary"
+        and ((status.get("canary") or {}).get("currentStepAnalysisRunStatus") or {}).get("status")
+        == "Inconclusive",
         weight=weight,
         image=image_of(obj, container),
         revision=revision_of(dict(obj)),
