@@ -184,6 +184,12 @@ class ConfigFinding:
     problem: str
 
 
+def kubeconfig_findings(missing: list[str]) -> list[ConfigFinding]:
+    """check-config's words for kubeconfig files that are not there (a section's
+    ``missing_kubeconfig_files``), the same for every backend that reaches a cluster."""
+    return [ConfigFinding(("kubeconfig",), f"{path} is not an existing file") for path in missing]
+
+
 @dataclass
 class Tidied:
     """What one round of a backend's housekeeping did, for the bot's log."""

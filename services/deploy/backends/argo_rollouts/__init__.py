@@ -8,9 +8,17 @@ to the API. This module stays light: the client library is imported when a backe
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
-from services.deploy.backend import Backend, BackendType, BuildOrder
+from services.deploy.backend import (
+    Backend,
+    BackendType,
+    BuildOrder,
+    ConfigFinding,
+    kubeconfig_findings,
+)
 from services.deploy.backends.argo_rollouts.settings import ArgoRolloutsTarget
 
 
@@ -50,6 +58,16 @@ class ArgoRolloutsBackendType(BackendType):
 
     def card_update_seconds(self, settings: Any) -> float:
         return _target(settings).card_update_seconds
+
+    def findings(
+        self,
+        settings: Any,
+        *,
+        values: dict[str, str],
+        cwd: Path,
+        child_env: Mapping[str, str],
+    ) -> list[ConfigFinding]:
+        return kubeconfig_findings(_target(settings).missing_kubeconfig_files(cwd))
 
 
 def _target(settings: Any) -> ArgoRolloutsTarget:

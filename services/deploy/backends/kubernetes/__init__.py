@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from services.clock import Clock
-from services.deploy.backend import Backend, BackendType, BuildOrder, ConfigFinding, Tidied
+from services.deploy.backend import (
+    Backend,
+    BackendType,
+    BuildOrder,
+    ConfigFinding,
+    Tidied,
+    kubeconfig_findings,
+)
 from services.deploy.backends.kubernetes.settings import KubernetesTarget
 
 if TYPE_CHECKING:
@@ -67,10 +74,7 @@ class KubernetesBackendType(BackendType):
         cwd: Path,
         child_env: Mapping[str, str],
     ) -> list[ConfigFinding]:
-        missing = _target(settings).missing_kubeconfig_files(cwd)
-        return [
-            ConfigFinding(("kubeconfig",), f"{path} is not an existing file") for path in missing
-        ]
+        return kubeconfig_findings(_target(settings).missing_kubeconfig_files(cwd))
 
     def tidy(self, *, store: Store, clock: Clock, settings: Settings) -> Tidied:
         from services.deploy.backends.kubernetes.bluegreen_cleanup import scale_down_idle
