@@ -477,3 +477,199 @@ def test_the_emulator_prunes_fields_the_crd_does_not_declare_and_says_so(
     assert "colour" not in rollout(k8s)["spec"]
     assert k8s.pruned == [f"Rollout {NS}/{NAME}: spec.colour"]
     k8s.pruned.clear()
+
+
+# --------------------------------------------------------------------------- in flight, restarts
+
+
+class Crash(BaseException):
+    """The bot process dying: nothing in the backend catches it."""
+
+
+def restarted(context: DeployContext, controls: Controls) -> DeployContext:
+    """The context a restarted bot gives the same deployment: its recorded state, the
+    controls as the store kept them."""
+    again = DeployContext(service=NAME, recorded=context.recorded())
+    again.flags = controls
+    return again
+
+
+def test_while_an_update_is_in_flight_current_reports_the_stable_side(
+    k8s: K8sEmulator, cluster: Cluster, make: Callable[..., Any]
+) -> None:
+    add_rollout(k8s)
+    new = {
+        "spec": {"template": {"spec": {"containers": [{"name": "app", "image": f"{REPO}:v2.1.1"}]}}}
+    }
+    k8s.edit("Rollout", NS, NAME, new)
+    for _ in range(3):
+        cluster(1)
+    assert rollout_status(k8s)["pauseConditions"][0]["reason"] == "CanaryPauseStep"
+
+    running = make().current()
+    assert (running.version, running.image, running.revision) == ("v2.1.0", f"{REPO}:v2.1.0", "1")
+    assert running.summary == (
+        f"{REPO}:v2.1.0 (stable, revision 1); an update to {REPO}:v2.1.1 is in flight"
+        " (revision 2, Paused, step 1)"
+    )
+
+    k8s.edit(
+        "Rollout", NS, NAME, {"spec": {"strategy": {"canary": {"steps": [{"setWeight": 20}]}}}}
+    )
+    for _ in range(3):
+        cluster(1)
+    assert make().current().version == "v2.1.1"
+
+
+def test_a_restart_while_paused_from_the_card_lets_resume_unpause_the_rollout(
+    k8s: K8sEmulator, cluster: Cluster, context: DeployContext, make: Callable[..., Any]
+) -> None:
+    add_rollout(k8s, strategy={"canary": {"steps": [{"setWeight": 30}, {"setWeight": 60}]}})
+
+    def pause_then_die(tick: int) -> None:
+        if tick == 1:
+            context.flags = Controls(paused=PAUSED_BY_PERSON, reason="paused by carol")
+        elif tick == 4:
+            raise Crash
+
+    cluster.hooks.append(pause_then_die)
+    with pytest.raises(Crash):
+        make().deploy("v2.1.1", progress=lambda _: None, should_abort=never)
+    cluster.hooks.clear()
+    assert rollout(k8s)["spec"]["paused"] is True
+    recorded = context.recorded()
+    assert recorded is not None and recorded.extra["paused_by_bot"] is True
+
+    # The restarted bot: someone pressed Resume meanwhile. The step timeout (30 s) did not
+    # run out while the card held the Rollout paused (40 ticks of 1 s) before.
+    again = restarted(context, Controls())
+    backend = ArgoRolloutsBackend(
+        make().target, strategy="canary", clock=make().clock, context=again
+    )
+    backend.deploy("v2.1.1", progress=lambda _: None, should_abort=never)
+    assert rollout(k8s)["spec"]["paused"] is False
+    assert rollout_status(k8s)["phase"] == "Healthy"
+    assert [body for _, _, body in bot_writes(k8s)[1:]] == [
+        {"spec": {"paused": True}},
+        {"spec": {"paused": False}},
+    ]
+
+
+def test_a_card_pause_holds_the_step_timeout_for_as_long_as_the_person_wants(
+    k8s: K8sEmulator, cluster: Cluster, context: DeployContext, make: Callable[..., Any]
+) -> None:
+    add_rollout(k8s, strategy={"canary": {"steps": [{"setWeight": 30}, {"setWeight": 60}]}})
+
+    def buttons(tick: int) -> None:
+        if tick == 1:
+            context.flags = Controls(paused=PAUSED_BY_PERSON, reason="paused by carol")
+        elif tick == 100:  # the step timeout is 30 s, one tick a second
+            context.flags = Controls()
+
+    cluster.hooks.append(buttons)
+    make().deploy("v2.1.1", progress=lambda _: None, should_abort=never)
+    assert rollout_status(k8s)["phase"] == "Healthy" and cluster.ticks > 100
+
+
+def test_a_restart_while_waiting_for_a_person_keeps_the_hold_and_resume_promotes(
+    k8s: K8sEmulator, cluster: Cluster, context: DeployContext, make: Callable[..., Any]
+) -> None:
+    add_rollout(k8s)
+
+    def die_when_waiting(_: int) -> None:
+        if context.flags.paused == WAITING_FOR_DECISION:
+            raise Crash
+
+    cluster.hooks.append(die_when_waiting)
+    with pytest.raises(Crash):
+        make().deploy("v2.1.1", progress=lambda _: None, should_abort=never)
+    cluster.hooks.clear()
+    held = context.flags
+
+    again = restarted(context, held)
+    cluster.hooks.append(lambda tick: setattr(again, "flags", Controls()) if tick > 45 else None)
+    backend = ArgoRolloutsBackend(
+        make().target, strategy="canary", clock=make().clock, context=again
+    )
+    backend.deploy("v2.1.1", progress=lambda _: None, should_abort=never)
+    assert rollout_status(k8s)["phase"] == "Healthy"
+    assert again.announcements == []  # the hold was known: not asked again
+    assert ("PATCH", "/status", {"status": {"pauseConditions": None}}) in bot_writes(k8s)
+
+
+# --------------------------------------------------------------------------- review findings
+
+
+def test_an_inconclusive_step_analysis_waits_for_a_person_and_resume_promotes_past_it(
+    k8s: K8sEmulator, cluster: Cluster, context: DeployContext, make: Callable[..., Any]
+) -> None:
+    steps = [{"setWeight": 20}, {"analysis": {}}, {"setWeight": 50}]
+    add_rollout(k8s, strategy={"canary": {"steps": steps}})
+    k8s.script_rollout(NS, NAME, "inconclusive", at_step=1)
+    seen: list[dict[str, Any]] = []
+
+    def resume_after_a_while(tick: int) -> None:
+        if context.flags.paused == WAITING_FOR_DECISION:
+            seen.append(rollout_status(k8s))
+            if len(seen) == 40:  # beyond the 30 s step timeout: a person's pace
+                context.flags = Controls()
+
+    cluster.hooks.append(resume_after_a_while)
+    make().deploy("v2.1.1", progress=lambda _: None, should_abort=never)
+
+    assert seen[0]["pauseConditions"][0]["reason"] == "InconclusiveAnalysisRun"
+    assert context.announcements == [
+        f"Rollout {NS}/{NAME} waits for a person at step 2/3 (InconclusiveAnalysisRun): Resume"
+        f" on the card, or kubectl argo rollouts promote {NAME} -n {NS}."
+    ]
+    # What `kubectl argo rollouts promote` sends after an inconclusive step analysis.
+    promote = {"status": {"pauseConditions": None, "controllerPause": False, "currentStepIndex": 2}}
+    assert bot_writes(k8s)[1:] == [("PATCH", "/status", promote)]
+    assert rollout_status(k8s)["phase"] == "Healthy"
+
+
+def test_an_inconclusive_experiment_waits_for_a_person_and_resume_clears_the_pause(
+    k8s: K8sEmulator, cluster: Cluster, context: DeployContext, make: Callable[..., Any]
+) -> None:
+    steps = [{"setWeight": 20}, {"experiment": {"templates": []}}, {"setWeight": 50}]
+    add_rollout(k8s, strategy={"canary": {"steps": steps}})
+    k8s.script_rollout(NS, NAME, "inconclusive", at_step=1)
+    cluster.hooks.append(resume_when_waiting(context))
+    make().deploy("v2.1.1", progress=lambda _: None, should_abort=never)
+    assert "(InconclusiveExperiment)" in context.announcements[0]
+    assert bot_writes(k8s)[1:] == [("PATCH", "/status", {"status": {"pauseConditions": None}})]
+    assert rollout_status(k8s)["phase"] == "Healthy"
+
+
+def test_a_refused_write_after_the_image_was_set_leaves_the_deployment_changed(
+    k8s: K8sEmulator, cluster: Cluster, context: DeployContext, make: Callable[..., Any]
+) -> None:
+    add_rollout(k8s)
+    cluster.hooks.append(lambda tick: setattr(context, "flags", Controls(promote=True)))
+    k8s.fail_next("PATCH", f"{PATH}/status$", 403, message="rollouts.argoproj.io is forbidden")
+    with pytest.raises(KubeForbiddenError) as refused:
+        make().deploy("v2.1.1", progress=lambda _: None, should_abort=never)
+    assert refused.value.changed is True  # the image is set: the engine offers a rollback
+    assert rollout_image(k8s) == f"{REPO}:v2.1.1"
+
+
+def test_deploying_the_version_of_an_aborted_update_again_retries_it(
+    k8s: K8sEmulator, cluster: Cluster, context: DeployContext, make: Callable[..., Any]
+) -> None:
+    add_rollout(k8s, strategy={"canary": {"steps": [{"setWeight": 20}, {"analysis": {}}]}})
+    k8s.script_rollout(NS, NAME, "aborts", at_step=1)
+    with pytest.raises(DeployError, match="RolloutAborted"):
+        make().deploy("v2.1.1", progress=lambda _: None, should_abort=never)
+    assert rollout_status(k8s)["abort"] is True
+
+    k8s.script_rollout(NS, NAME, "healthy")
+    fresh = ArgoRolloutsBackend(
+        make().target, strategy="canary", clock=make().clock, context=DeployContext(service=NAME)
+    )
+    said, progress = lines()
+    result = fresh.deploy("v2.1.1", progress=progress, should_abort=never)
+    assert said[0] == f"Rollout {NS}/{NAME} aborted its update to {REPO}:v2.1.1: retrying it"
+    assert result["previous_image"] == f"{REPO}:v2.1.0"
+    assert bot_writes(k8s)[-1] == ("PATCH", "/status", {"status": {"abort": False}})
+    status = rollout_status(k8s)
+    assert status["phase"] == "Healthy" and status["stableRS"] == status["currentPodHash"]

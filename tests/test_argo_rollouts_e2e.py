@@ -3,7 +3,9 @@ emulator, the Kubernetes emulator serving the Rollout CRD (every write validated
 schema), and the card's buttons pressed as Slack sends them.
 
 The bot's clock is manual; each of its sleeps ticks the emulator's Rollout controller once
-(and yields the CPU a moment, so a bot waiting for a click does not spin).
+(and yields the CPU a moment, so a bot waiting for a click does not spin). A test that must
+click within a timed step stops the ticks there, so a busy machine cannot let the Rollout
+finish first.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from tests.harness.slack_emulator import SlackEmulator
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 DEPLOY = "deploy --target=production --service=payments --version=v2.1.1"
+POLL = 2  # argo_rollouts.poll_interval_seconds: the deployment's sleeps
 
 
 @pytest.fixture(autouse=True)
@@ -54,14 +57,45 @@ def crd(k8s: K8sEmulator) -> Iterator[None]:
     assert k8s.pruned == [], "fields the Rollout CRD does not declare were written"
 
 
+class Ticks:
+    """The bot's sleeps: each ticks the Rollout controller once, unless stopped.
+
+    Stopped, the deployment's polls (sleeps of POLL seconds) wait for go(), and other sleeps
+    (a Retry-After from Slack while the card is edited) return without a tick: the Rollout
+    stands still while the test clicks, and the card still reaches Slack.
+    """
+
+    def __init__(self, k8s: K8sEmulator) -> None:
+        self.k8s = k8s
+        self.pace = threading.Event()  # never set: lets the test thread and Slack's threads run
+        self.moving = threading.Event()
+        self.moving.set()
+        self.stop_at: Callable[[], bool] | None = None
+
+    def stop_when(self, condition: Callable[[], bool]) -> None:
+        """From the first sleep that finds `condition` true until go()."""
+        self.stop_at = condition
+
+    def go(self) -> None:
+        self.moving.set()
+
+    def __call__(self, seconds: float) -> None:
+        if self.stop_at is not None and self.stop_at():
+            self.stop_at = None
+            self.moving.clear()
+        if not self.moving.is_set():
+            if seconds != POLL:
+                return
+            assert self.moving.wait(60), "the ticks were stopped and never started again"
+        self.k8s.tick()
+        self.pace.wait(0.005)
+
+    def clock(self) -> ManualClock:
+        return ManualClock(datetime(2026, 3, 14, 9, 0, tzinfo=UTC), on_sleep=self)
+
+
 def ticking(k8s: K8sEmulator) -> ManualClock:
-    pace = threading.Event()
-
-    def tick(_: float) -> None:
-        k8s.tick()
-        pace.wait(0.005)  # never set: lets the test thread and Slack's threads run
-
-    return ManualClock(datetime(2026, 3, 14, 9, 0, tzinfo=UTC), on_sleep=tick)
+    return Ticks(k8s).clock()
 
 
 def argo_environment(k8s: K8sEmulator, **overrides: Any) -> dict[str, Any]:
@@ -76,7 +110,7 @@ def argo_environment(k8s: K8sEmulator, **overrides: Any) -> dict[str, Any]:
             "namespace": NS,
             "rollout": NAME,
             "image": REPO,
-            "poll_interval_seconds": 2,
+            "poll_interval_seconds": POLL,
             "step_timeout_seconds": 120,
             "card_update_seconds": 0,
             **overrides,
@@ -85,13 +119,20 @@ def argo_environment(k8s: K8sEmulator, **overrides: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def bot(slack: SlackEmulator, k8s: K8sEmulator, tmp_path: Path) -> Iterator[RunningBot]:
+def ticks(k8s: K8sEmulator) -> Ticks:
+    return Ticks(k8s)
+
+
+@pytest.fixture
+def bot(
+    slack: SlackEmulator, k8s: K8sEmulator, ticks: Ticks, tmp_path: Path
+) -> Iterator[RunningBot]:
     slack.add_user("U0CAROL", "carol")
     slack.add_channel("incidents", channel_id="C0INCIDENTS", members=("UBOT",))
     running = start_bot(
         slack=slack,
         store_path=tmp_path / "bot.db",
-        clock=ticking(k8s),
+        clock=ticks.clock(),
         extra_settings={
             "services": {"payments": {"environments": {"production": argo_environment(k8s)}}},
             "access": {"deployers": ["U0ALICE"]},
@@ -99,6 +140,7 @@ def bot(slack: SlackEmulator, k8s: K8sEmulator, tmp_path: Path) -> Iterator[Runn
         },
     )
     yield running
+    ticks.go()
     for deployment in deployments.in_states(running.deps.store, set(IN_FLIGHT)):
         deployments.request_abort(running.deps.store, deployment.id)  # a failed test's rollout
     running.settle(timeout=30)
@@ -245,14 +287,17 @@ def test_from_slack_a_blue_green_rollout_waits_on_the_card_and_promote_switches_
 
 
 def test_from_slack_pause_holds_the_rollout_and_abort_aborts_it_then_it_rolls_back(
-    bot: RunningBot, k8s: K8sEmulator
+    bot: RunningBot, k8s: K8sEmulator, ticks: Ticks
 ) -> None:
     add_rollout(
         k8s, strategy={"canary": {"steps": [{"setWeight": 25}, {"pause": {"duration": 600}}]}}
     )
+    # The click lands within the timed pause however slowly the test's threads run.
+    ticks.stop_when(lambda: bool(rollout_status(k8s).get("pauseConditions")))
     request_and_approve(bot)
     wait_until("stage 1", lambda: "stage 1/2" in card_text(bot))
     assert click(bot, "hotfix_canary_pause", "U0CAROL").startswith("Paused DEP-1")
+    ticks.go()
     wait_until("spec.paused", lambda: rollout(k8s)["spec"].get("paused") is True)
     wait_until("the phase", lambda: rollout_status(k8s)["phase"] == "Paused")
 

@@ -267,6 +267,22 @@ def test_a_kubeconfig_that_is_not_there_is_named(world: Path) -> None:
     assert problem.message == f"{world / 'gone'} is not an existing file"
 
 
+def test_an_argo_rollouts_kubeconfig_that_is_not_there_is_named_the_same_way(world: Path) -> None:
+    path = world / "hotfix.yml"
+    path.write_text(
+        "store:\n  path: bot.db\nservices:\n  payments:\n    environments:\n      prod:\n"
+        "        backend: argo_rollouts\n        strategy: canary\n        argo_rollouts:\n"
+        f"          kubeconfig: {world / 'gone'}\n"
+        "          namespace: payments\n          rollout: payments\n          image: r/p\n"
+    )
+    (problem,) = check_config_file(path)[1]
+    assert (problem.line, problem.field) == (
+        10,
+        "services.payments.environments.prod.argo_rollouts.kubeconfig",
+    )
+    assert problem.message == f"{world / 'gone'} is not an existing file"
+
+
 def test_check_config_names_what_paging_and_email_would_lack_with_their_lines(
     tmp_path: Path,
 ) -> None:

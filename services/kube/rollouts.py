@@ -119,6 +119,12 @@ class Rollouts:
         """`kubectl argo rollouts promote` at a pause step: the next step goes."""
         return self._patch_status("promote", name, {"pauseConditions": None})
 
+    def promote_past_step(self, name: str, next_index: int) -> Obj:
+        """`kubectl argo rollouts promote` after an inconclusive step analysis: the step is
+        done, the controller's pause is lifted."""
+        status = {"pauseConditions": None, "controllerPause": False, "currentStepIndex": next_index}
+        return self._patch_status("promote", name, status)
+
     def promote_full(self, name: str) -> Obj:
         """`kubectl argo rollouts promote --full`: skip the remaining steps and analysis."""
         return self._patch_status("fully promote", name, {"promoteFull": True})

@@ -391,7 +391,8 @@ class K8sEmulator(
     ) -> None:
         """How this Rollout's next updates behave: ``healthy``; ``degraded`` (new pods never get
         ready; ProgressDeadlineExceeded after ``deadline_ticks``); ``aborts`` (the analysis
-        at step ``at_step`` fails and the controller aborts)."""
+        at step ``at_step`` fails and the controller aborts); ``inconclusive`` (the analysis
+        or experiment step ``at_step`` ends Inconclusive once and waits for a promote)."""
         if mode not in ROLLOUT_MODES:
             raise ValueError(f"mode must be one of {ROLLOUT_MODES}")
         with self._lock:

@@ -25,7 +25,11 @@ rollout/bluegreen.go, utils/rollout/rolloututil.go's phase calculation):
 
 ``K8sEmulator.script_rollout`` makes a rollout fail: ``degraded`` (new pods never get ready:
 ProgressDeadlineExceeded after ``deadline_ticks``), ``aborts`` (an analysis fails at step
-``at_step`` and the controller aborts). Not modelled: AnalysisRuns and Experiments as objects,
+``at_step`` and the controller aborts), ``inconclusive`` (the analysis or experiment step at
+``at_step`` ends Inconclusive once: the controller pauses with an ``InconclusiveAnalysisRun``
+or ``InconclusiveExperiment`` pause condition and ``controllerPause``, recording the run in
+``status.canary.currentStepAnalysisRunStatus``; the plugin's promote moves past the step, a
+bare clearing of the pause conditions runs the step again, and that run succeeds). Not modelled: AnalysisRuns and Experiments as objects,
 traffic routers, scale-down delays, anti-affinity, workloadRef.
 """
 
@@ -46,7 +50,7 @@ from tests.harness.k8s.util import fnv32a, safe_encode, timestamp
 
 HASH_LABEL = "rollouts-pod-template-hash"
 REVISION = "rollout.argoproj.io/revision"
-ROLLOUT_MODES = ("healthy", "degraded", "aborts")
+ROLLOUT_MODES = ("healthy", "degraded", "aborts", "inconclusive")
 SECONDS_PER_TICK = 10
 
 
@@ -59,6 +63,7 @@ class RolloutScript:
     elapsed: int = 0  # ticks since that revision started
     paused_ticks: int = 0  # ticks spent in the current timed pause
     analysis_failed: bool = False  # "aborts": the abort was the controller's, not a person's
+    inconclusive_done: bool = False  # "inconclusive": the one inconclusive run happened
 
 
 def duration_seconds(value: Any) -> int:
@@ -123,7 +128,8 @@ class RolloutControllerMixin(EmulatorState):
             if steps:
                 status["currentStepIndex"] = len(steps) if status["stableRS"] == pod_hash else 0
             script.revision_hash, script.elapsed, script.paused_ticks = pod_hash, 0, 0
-            script.analysis_failed = False
+            script.analysis_failed = script.inconclusive_done = False
+            (status.get("canary") or {}).pop("currentStepAnalysisRunStatus", None)
             advance = False
         if advance:
             script.elapsed += 1
@@ -182,8 +188,12 @@ class RolloutControllerMixin(EmulatorState):
             step = steps[index]
             if "pause" in step:
                 index = self._pause_step(status, script, step["pause"], index, advance, unpausing)
+            elif status.get("pauseConditions"):
+                pass  # an inconclusive run waits for a person
             elif advance:
-                if script.mode == "aborts" and index >= script.at_step:
+                if script.mode == "inconclusive" and index == script.at_step:
+                    index = self._inconclusive_step(ro, status, script, step, index)
+                elif script.mode == "aborts" and index >= script.at_step:
                     status["abort"] = script.analysis_failed = True
                 else:
                     index += 1
@@ -191,10 +201,37 @@ class RolloutControllerMixin(EmulatorState):
                         index = self._pause_step(
                             status, script, steps[index]["pause"], index, False, False
                         )
+            if index != status.get("currentStepIndex"):
+                (status.get("canary") or {}).pop("currentStepAnalysisRunStatus", None)
             status["currentStepIndex"] = index
         if index >= len(steps) and not status.get("abort") and script.mode != "degraded":
             status["stableRS"] = status["currentPodHash"]
             status.pop("promoteFull", None)
+
+    @staticmethod
+    def _inconclusive_step(
+        ro: Mapping[str, Any],
+        status: dict[str, Any],
+        script: RolloutScript,
+        step: Mapping[str, Any],
+        index: int,
+    ) -> int:
+        """The step's run ends Inconclusive the first time (rollout/analysis.go and
+        experiment.go add the pause condition); the next run of it succeeds."""
+        if script.inconclusive_done:
+            return index + 1
+        script.inconclusive_done = True
+        reason = "InconclusiveAnalysisRun" if "analysis" in step else "InconclusiveExperiment"
+        status["pauseConditions"] = [{"reason": reason, "startTime": timestamp()}]
+        status["controllerPause"] = True
+        if "analysis" in step:
+            name = f"{ro['metadata']['name']}-{status['currentPodHash']}-{index}"
+            status.setdefault("canary", {})["currentStepAnalysisRunStatus"] = {
+                "name": name,
+                "status": "Inconclusive",
+                "message": 'Metric "error-rate" assessed Inconclusive',
+            }
+        return index
 
     @staticmethod
     def _pause_step(

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.deploy.backend import Backend, BackendType, BuildOrder
+from services.deploy.backend import Backend, BuildOrder, ClusterBackendType
 from services.deploy.backends.argo_rollouts.settings import ArgoRolloutsTarget
 
 
-class ArgoRolloutsBackendType(BackendType):
+class ArgoRolloutsBackendType(ClusterBackendType):
     name = "argo_rollouts"
     settings_model = ArgoRolloutsTarget
     # The Rollout's own spec.strategy says which; the environment's must name the same one
@@ -40,13 +40,6 @@ class ArgoRolloutsBackendType(BackendType):
             kind=order.kind,
             context=order.context,
         )
-
-    def child_environment(self, settings: Any) -> dict[str, str]:
-        target = _target(settings)
-        return {"KUBECONFIG": target.kubeconfig} if target.kubeconfig else {}
-
-    def query_values(self, settings: Any) -> dict[str, str]:
-        return {"namespace": _target(settings).namespace}
 
     def card_update_seconds(self, settings: Any) -> float:
         return _target(settings).card_update_seconds

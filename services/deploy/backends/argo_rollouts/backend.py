@@ -28,17 +28,16 @@ from services.deploy.backend import (
 )
 from services.deploy.backends.argo_rollouts.settings import ArgoRolloutsTarget
 from services.deploy.backends.argo_rollouts.status import (
+    RolloutView,
     container_index,
-    containers,
-    image_of,
-    image_problems,
     read,
-    split_image,
     strategy_of,
 )
 from services.deploy.backends.argo_rollouts.watch import RolloutWatch
 from services.errors import DeployError
 from services.kube.client import KubeClient, KubeError, KubeNotFoundError, Obj
+from services.kube.images import containers, image_of, image_problems, split_image
+from services.kube.revisions import revisions_text, that_ran
 from services.kube.rollouts import POD_TEMPLATE_HASH, Rollouts, revision_of
 
 Connect = Callable[[ArgoRolloutsTarget], AbstractContextManager[KubeClient]]
@@ -107,18 +106,50 @@ class ArgoRolloutsBackend:
             raise DeployError(self._not_found(), hint=exc.hint, changed=False) from None
 
     def current(self) -> Running:
+        """What serves: the spec's image once the update is done; while one is in flight (or
+        aborted), the stable ReplicaSet's - as the Kubernetes canary reports its stable side,
+        so a resumed deployment does not take a Rollout paused at 20% for finished."""
         with self.connect(self.target) as kube:
-            obj = self._get(Rollouts(kube))
-        view = read(obj, self.target.container)
-        if view.image is None:
-            raise DeployError(self._no_container(obj), changed=False)
+            api = Rollouts(kube)
+            obj = self._get(api)
+            view = read(obj, self.target.container)
+            if view.image is None:
+                raise DeployError(self._no_container(obj), changed=False)
+            stable = None if view.done else self._stable_set(api, obj, view)
         state = f"{view.phase}, step {view.step_index}" if view.updating else view.phase
+        extra = {"rollout": self.target.rollout, "rollout_phase": view.phase}
+        stable_image = image_of(stable, self.target.container) if stable is not None else None
+        if stable is None or stable_image is None or stable_image == view.image:
+            return Running(
+                summary=f"{view.image} (revision {view.revision}, {state or 'no status'})",
+                version=split_image(view.image)[1],
+                image=view.image,
+                revision=str(view.revision) if view.revision else None,
+                extra=extra,
+            )
+        revision = revision_of(stable)
         return Running(
-            summary=f"{view.image} (revision {view.revision}, {state or 'no status'})",
-            version=split_image(view.image)[1],
-            image=view.image,
-            revision=str(view.revision) if view.revision else None,
-            extra={"rollout": self.target.rollout, "rollout_phase": view.phase},
+            summary=f"{stable_image} (stable, revision {revision}); an update to {view.image}"
+            f" is in flight (revision {view.revision}, {state or 'no status'})",
+            version=split_image(stable_image)[1],
+            image=stable_image,
+            revision=str(revision) if revision else None,
+            extra={**extra, "updating_to": view.image},
+        )
+
+    @staticmethod
+    def _stable_set(api: Rollouts, obj: Obj, view: RolloutView) -> Obj | None:
+        """The ReplicaSet of ``status.stableRS`` (None before the controller named one)."""
+        if not view.stable_hash:
+            return None
+        return next(
+            (
+                rs
+                for rs in api.replica_sets(obj)
+                if ((rs.get("metadata") or {}).get("labels") or {}).get(POD_TEMPLATE_HASH)
+                == view.stable_hash
+            ),
+            None,
         )
 
     def _no_container(self, obj: Obj) -> str:
@@ -129,7 +160,7 @@ class ArgoRolloutsBackend:
         )
 
     def validate(self, version: str) -> list[str]:
-        problems = image_problems(self.target.image, version)
+        problems = image_problems(self.target.image, version, setting="argo_rollouts.image")
         try:
             with self.connect(self.target) as kube:
                 obj = Rollouts(kube).get(self.target.rollout)
@@ -172,7 +203,7 @@ class ArgoRolloutsBackend:
     def deploy(
         self, version: str, *, progress: Progress, should_abort: ShouldAbort
     ) -> dict[str, Any]:
-        problems = image_problems(self.target.image, version)
+        problems = image_problems(self.target.image, version, setting="argo_rollouts.image")
         if problems:  # nothing is written with a version that is not a tag
             raise DeployError(" ".join(problems), changed=False)
         image = f"{self.target.image}:{version}"
@@ -185,9 +216,16 @@ class ArgoRolloutsBackend:
                 raise DeployError(self._no_container(before), changed=False)
             old_image = image_of(before, self.target.container)
             recorded = self.context.recorded()
+            seen = read(before, self.target.container)
+            # The spec names this image already after an abort of it: the plugin's `retry`
+            # starts that update again - unless a restarted bot finds its own write.
+            retry = old_image == image and seen.aborted and recorded is None
             stable_image = (
                 recorded.stable_image if recorded is not None and old_image == image else old_image
             )
+            if retry:
+                stable = self._stable_set(api, before, seen)
+                stable_image = image_of(stable, self.target.container) if stable else None
             if should_abort():
                 raise AbortedError("Rollback requested before anything was changed.", changed=False)
             watch = RolloutWatch(
@@ -200,10 +238,14 @@ class ArgoRolloutsBackend:
                 version=version,
                 stable_image=stable_image,
             )
-            if old_image != image:
+            if old_image != image or retry:
                 problems = self._rollout_problems(before)
                 if problems:
                     raise DeployError(" ".join(problems), changed=False)
+            if retry:
+                progress(f"{self.label} aborted its update to {image}: retrying it")
+                api.retry(name)
+            elif old_image != image:
                 progress(f"setting {self.target.container} of {self.label} to {image}")
                 api.set_image(name, index, self.target.container, image)
             else:  # a restarted bot finds its own write: follow, never write twice
@@ -309,22 +351,8 @@ class ArgoRolloutsBackend:
         self, sets: list[Obj], obj: Obj, to_version: str | None, before: Mapping[str, Any]
     ) -> Obj:
         container = self.target.container
-        available = ", ".join(
-            f"{split_image(image_of(rs, container) or '?')[1]} (revision {revision_of(rs)})"
-            for rs in reversed(sets)
-        )
         if to_version is not None:
-            matches = [
-                rs for rs in sets if split_image(image_of(rs, container) or "")[1] == to_version
-            ]
-            if not matches:
-                raise DeployError(
-                    f"No revision of {self.label} ran version {to_version}."
-                    f" Available: {available or 'none'}.",
-                    hint=f"Deploy {to_version} with /hotfix deploy, or roll back to one of those.",
-                    changed=False,
-                )
-            return matches[-1]
+            return that_ran(sets, container, to_version, label=self.label, revision=revision_of)
         wanted = before.get("image") if self.kind == "deploy" else None
         if wanted and wanted != image_of(obj, container):
             matches = [rs for rs in sets if image_of(rs, container) == wanted]
@@ -333,6 +361,7 @@ class ArgoRolloutsBackend:
         latest = revision_of(sets[-1]) if sets else 0
         older = [rs for rs in sets if revision_of(rs) < latest]
         if not older:  # the plugin: no revision found for rollout
+            available = revisions_text(sets, container, revision=revision_of)
             raise DeployError(
                 f"{self.label} has no earlier revision to roll back to. Available:"
                 f" {available or 'none'}.",

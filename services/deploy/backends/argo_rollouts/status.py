@@ -10,63 +10,22 @@ an update is done when ``status.stableRS`` is the ``currentPodHash`` and the pha
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from services.deploy.model import VERSION
+from services.kube.images import containers, image_of
 from services.kube.rollouts import revision_of
 
-# An image repository without tag or digest: [registry[:port]/]path/components.
-_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-REPOSITORY = re.compile(rf"(?:[A-Za-z0-9.-]+(?::[0-9]+)?/)?{_COMPONENT}(?:/{_COMPONENT})*")
-
-# Pause conditions that wait for a person (promote), as opposed to a timed pause step.
+# Pause conditions that wait for a person (promote), as opposed to a timed pause step
+# (pkg/apis/rollouts/v1alpha1/types.go PauseReason).
 CANARY_PAUSE = "CanaryPauseStep"
 BLUE_GREEN_PAUSE = "BlueGreenPause"
-
-
-def split_image(image: str) -> tuple[str, str | None]:
-    """``registry:5000/team/app:v1@sha256:…`` → (``registry:5000/team/app``, ``v1``)."""
-    name = image.split("@", 1)[0]
-    colon = name.rfind(":")
-    if colon > name.rfind("/"):
-        return name[:colon], name[colon + 1 :]
-    return name, None
-
-
-def image_problems(repository: str, version: str) -> list[str]:
-    problems = []
-    if not VERSION.fullmatch(version):
-        problems.append(
-            f"{version[:60]!r} is not an image tag (letters, digits, '.', '_', '-'; at most 128)."
-        )
-    if not REPOSITORY.fullmatch(repository):
-        problems.append(
-            f"argo_rollouts.image {repository!r} is not an image repository without tag or"
-            " digest (e.g. registry.example.com/team/payments)."
-        )
-    return problems
-
-
-def containers(obj: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The containers of a Rollout's or ReplicaSet's pod template."""
-    template = (obj.get("spec") or {}).get("template") or {}
-    found: list[dict[str, Any]] = (template.get("spec") or {}).get("containers") or []
-    return found
+INCONCLUSIVE = ("InconclusiveAnalysisRun", "InconclusiveExperiment")
 
 
 def container_index(obj: Mapping[str, Any], container: str) -> int | None:
     return next((i for i, c in enumerate(containers(obj)) if c.get("name") == container), None)
-
-
-def image_of(obj: Mapping[str, Any], container: str) -> str | None:
-    index = container_index(obj, container)
-    if index is None:
-        return None
-    image = containers(obj)[index].get("image")
-    return str(image) if image else None
 
 
 def strategy_of(obj: Mapping[str, Any]) -> str | None:
@@ -120,6 +79,8 @@ class RolloutView:
     step_index: int | None
     step_count: int
     untimed_pause: bool  # the current step is a pause without duration
+    # status.canary.currentStepAnalysisRunStatus says Inconclusive (the plugin's isInconclusive)
+    step_analysis_inconclusive: bool
     weight: int
     image: str | None
     revision: int
@@ -134,12 +95,24 @@ class RolloutView:
 
     @property
     def degraded(self) -> bool:
-        return self.observed and self.phase == "Degraded"
+        # An abort already retried (status.abort back to false) that the controller has not
+        # reconciled yet still reads Degraded: RolloutAborted.
+        retried = not self.aborted and self.message.startswith("RolloutAborted")
+        return self.observed and self.phase == "Degraded" and not retried
+
+    @property
+    def inconclusive_step_analysis(self) -> bool:
+        """Where the plugin's promote marks the step done rather than clearing the pause."""
+        return (
+            self.step_analysis_inconclusive and bool(self.pause_reasons) and self.controller_pause
+        )
 
     @property
     def waiting_for_person(self) -> bool:
         """Paused by the controller until someone promotes (not a timed pause)."""
         if BLUE_GREEN_PAUSE in self.pause_reasons:
+            return True
+        if any(reason in INCONCLUSIVE for reason in self.pause_reasons):
             return True
         return CANARY_PAUSE in self.pause_reasons and self.untimed_pause
 
@@ -179,6 +152,9 @@ def read(obj: Mapping[str, Any], container: str) -> RolloutView:
         step_index=index if isinstance(index, int) else None,
         step_count=len(steps),
         untimed_pause="pause" in step and "duration" not in (step.get("pause") or {}),
+        step_analysis_inconclusive=strategy_of(obj) == "canary"
+        and ((status.get("canary") or {}).get("currentStepAnalysisRunStatus") or {}).get("status")
+        == "Inconclusive",
         weight=weight,
         image=image_of(obj, container),
         revision=revision_of(dict(obj)),

@@ -7,12 +7,19 @@ Rollout waits at an untimed pause step (or a blue-green pause), is ``promote`` (
 pause conditions: the next step goes); then the Rollout's status is reported to the card as a
 `CanaryState`. A Degraded Rollout (aborted, progress deadline exceeded) fails the deployment.
 Waiting uses the injected clock; a step that does not move within ``step_timeout_seconds``
-fails it, except while it waits for a person.
+fails it, except while the card holds it (Pause, or a Rollout waiting for a person), as the
+Kubernetes canary's stage clock stands still while held: the card says so, and Resume or
+Rollback ends it.
+
+What the loop did itself - that it paused the Rollout, the step it asked a person about - is
+kept in the reported state (``extra``), so a restarted bot resuming the same deployment can
+undo its own pause and knows which hold is its own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -20,6 +27,7 @@ from services.clock import Clock, isoformat
 from services.deploy.backend import (
     PAUSED_BY_PERSON,
     RUNNING,
+    WAITING_FOR_DECISION,
     AbortedError,
     DeployContext,
     Progress,
@@ -29,13 +37,17 @@ from services.deploy.backends.argo_rollouts.settings import ArgoRolloutsTarget
 from services.deploy.backends.argo_rollouts.status import (
     RolloutView,
     read,
-    split_image,
     stages_of,
 )
 from services.deploy.live import CanaryState, Phase
 from services.errors import DeployError
 from services.kube.client import KubeError
+from services.kube.images import split_image
 from services.kube.rollouts import Rollouts
+
+# Keys of the reported state's `extra`: what this loop did to the Rollout, for a restart.
+PAUSED_BY_BOT = "paused_by_bot"
+HELD_AT_STEP = "held_at_step"
 
 
 class RolloutWatch:
@@ -74,6 +86,15 @@ class RolloutWatch:
         recorded = context.recorded()
         self.state = recorded if recorded is not None and recorded.phase.resumable else None
         self.said = ""
+        if self.state is not None and self.state.canary_version == version:
+            self._restore(self.state)
+
+    def _restore(self, state: CanaryState) -> None:
+        """An earlier run of this deployment (before a restart): its pause and its hold."""
+        self.paused_by_us = bool(state.extra.get(PAUSED_BY_BOT))
+        held_at = state.extra.get(HELD_AT_STEP)
+        if isinstance(held_at, int) and self.context.controls().paused == WAITING_FOR_DECISION:
+            self.held_at = held_at
 
     # ----------------------------------------------------------------- the loop
 
@@ -84,11 +105,14 @@ class RolloutWatch:
             obj = self._read()
             view = read(obj, self.target.container) if obj is not None else None
             if self.should_abort():
-                self._abort(view, "abort requested")
+                with self._writing():
+                    self._abort(view, "abort requested")
                 where = f" at step {self._step(view)}" if view is not None else ""
                 raise AbortedError(f"Abort requested{where}: {self.label} aborted.")
+            held = False
             if view is not None:
-                self._steer(view)
+                with self._writing():
+                    held = self._steer(view)
                 self._report(obj or {}, view)
                 if view.done and view.image == self.image:
                     return view
@@ -101,7 +125,7 @@ class RolloutWatch:
                         f" -n {self.target.namespace}; retry with a new version, or roll back.",
                     )
                 position = (view.step_index, view.weight, view.phase, view.current_hash)
-                if position != moved or view.paused or view.waiting_for_person:
+                if position != moved or held:
                     moved = position
                     deadline = self.clock.now() + timedelta(
                         seconds=self.target.step_timeout_seconds
@@ -115,6 +139,16 @@ class RolloutWatch:
                 )
             self.clock.sleep(self.target.poll_interval_seconds)
 
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """The loop's own writes come after the image was set: an error in them (403, 422)
+        leaves a changed Rollout, which the engine must offer to roll back."""
+        try:
+            yield
+        except KubeError as exc:
+            exc.changed = True
+            raise
+
     def _read(self) -> dict[str, Any] | None:
         try:
             return self.api.get(self.target.rollout)
@@ -127,12 +161,13 @@ class RolloutWatch:
 
     # ----------------------------------------------------------------- the buttons
 
-    def _steer(self, view: RolloutView) -> None:
+    def _steer(self, view: RolloutView) -> bool:
+        """Apply the card's controls; whether the card holds the Rollout (no step timeout)."""
         name = self.target.rollout
         controls = self.context.controls()
         if (controls.promote or self.promote_full) and not self.promoted:
             if not view.observed:
-                return  # a template change not seen yet would reset promoteFull
+                return False  # a template change not seen yet would reset promoteFull
             self.promoted = True
             self.progress(f"promoting {self.label} at step {self._step(view)}: promote --full")
             if view.paused:
@@ -140,11 +175,14 @@ class RolloutWatch:
             if view.updating:
                 self.api.promote_full(name)
             self._released()
-            return
+            return False
         if controls.paused == PAUSED_BY_PERSON and not view.paused:
             self.progress(f"pausing {self.label} ({controls.reason or 'by a person'})")
             self.api.pause(name)
             self.paused_by_us = True
+        elif controls.paused == WAITING_FOR_DECISION and self.held_at is None:
+            if view.waiting_for_person:  # a hold of ours from before a restart
+                self.held_at = view.step_index
         elif controls.paused == RUNNING:
             if view.paused and self.paused_by_us:
                 self.progress(f"resuming {self.label}")
@@ -153,23 +191,40 @@ class RolloutWatch:
             if self.held_at is not None:
                 if view.waiting_for_person and view.step_index == self.held_at:
                     self.progress(f"resumed at step {self._step(view)}: promote")
-                    self.api.clear_pause_conditions(name)
+                    self._promote(view)
                 self.held_at = None
             elif view.waiting_for_person:
-                self.held_at = view.step_index
-                reason = ", ".join(view.pause_reasons)
-                self.context.hold(
-                    f"the Rollout waits at step {self._step(view)} ({reason}): Resume goes on,"
-                    " Promote goes to 100%"
-                )
-                # Where the card has no canary controls (blue-green), this says what to do.
-                self.context.announce(
-                    f"{self.label} waits for a person at step {self._step(view)} ({reason}):"
-                    f" Resume on the card, or kubectl argo rollouts promote {name}"
-                    f" -n {self.target.namespace}."
-                )
+                self._hold(view)
         if self.held_at is not None and not view.waiting_for_person:
             self._released()  # someone promoted it with the plugin meanwhile
+        return controls.holding or self.held_at is not None
+
+    def _hold(self, view: RolloutView) -> None:
+        name = self.target.rollout
+        self.held_at = view.step_index
+        reason = ", ".join(view.pause_reasons)
+        self.context.hold(
+            f"the Rollout waits at step {self._step(view)} ({reason}): Resume goes on,"
+            " Promote goes to 100%"
+        )
+        # Where the card has no canary controls (blue-green), this says what to do.
+        self.context.announce(
+            f"{self.label} waits for a person at step {self._step(view)} ({reason}):"
+            f" Resume on the card, or kubectl argo rollouts promote {name}"
+            f" -n {self.target.namespace}."
+        )
+
+    def _promote(self, view: RolloutView) -> None:
+        """`kubectl argo rollouts promote` (no --full) on a Rollout waiting for a person: after
+        an inconclusive step analysis the step is done (the next one goes), else the pause
+        conditions are cleared."""
+        if view.inconclusive_step_analysis:
+            index = view.step_index or 0
+            self.api.promote_past_step(
+                self.target.rollout, index + 1 if index < view.step_count else index
+            )
+        else:
+            self.api.clear_pause_conditions(self.target.rollout)
 
     def _released(self) -> None:
         if self.held_at is not None:
@@ -227,6 +282,8 @@ class RolloutWatch:
                 "rollout_message": view.message,
                 "rollout_step": self._step(view),
                 "rollout_revision": view.revision,
+                PAUSED_BY_BOT: self.paused_by_us,
+                HELD_AT_STEP: self.held_at,
             },
         )
         said = f"{view.phase or 'Unknown'}: step {self._step(view)}, weight {view.weight}%" + (
