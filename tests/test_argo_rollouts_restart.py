@@ -21,13 +21,13 @@ from bot.wiring import build_deps, close_deps
 from handlers.console.chat import ConsoleChat
 from services.clock import ManualClock
 from services.deploy import approvals, controls, deployments, engine
-from services.deploy.approvals import DeployRequest
 from services.deploy.engine import DeployDeps
-from services.deploy.model import Kind, State
+from services.deploy.model import State
 from services.deploy.registry import make_backend
 from services.errors import ConflictError
 from services.settings import Settings
 from tests.harness.argo_rollouts import NAME, NS, REPO, add_rollout, require_crd, rollout_status
+from tests.harness.deploy_requests import console_deploy
 from tests.harness.k8s_emulator import K8sEmulator
 
 pytestmark = pytest.mark.unit
@@ -91,20 +91,7 @@ def test_a_restart_while_the_rollout_waits_resumes_the_update_instead_of_calling
         )
         deployment, created, _ = approvals.request(
             deploy_deps,
-            DeployRequest(
-                kind=Kind.DEPLOY,
-                service="payments",
-                environment="production",
-                version="v2.1.1",
-                strategy="canary",
-                verify=True,
-                notify_stakeholders=False,
-                immediate=False,
-                requested_by="console:alice",
-                channel_id="C0WAR",
-                incident=None,
-                request_key=None,
-            ),
+            console_deploy(),
         )
         assert created
         approvals.approve_without_gate(deploy_deps, deployment, actor="console:alice")

@@ -26,7 +26,6 @@ from services import timeline
 from services.clock import ManualClock
 from services.deploy import approvals, deployments, engine, live
 from services.deploy.analysis.prometheus import QueryResult, Series
-from services.deploy.approvals import DeployRequest
 from services.deploy.backend import (
     PAUSED_BY_PERSON,
     WAITING_FOR_DECISION,
@@ -46,11 +45,12 @@ from services.deploy.backends.kubernetes.canary.route import (
 from services.deploy.backends.kubernetes.settings import KubernetesTarget
 from services.deploy.engine import DeployDeps
 from services.deploy.live import CanaryState, MetricRow, Phase
-from services.deploy.model import Deployment, Kind, State
+from services.deploy.model import Deployment, State
 from services.deploy.registry import make_backend
 from services.errors import DeployError
 from services.kube.client import JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH, KubeClient
 from services.settings import Settings
+from tests.harness.deploy_requests import console_deploy
 from tests.harness.k8s_emulator import K8sEmulator, RecordedRequest
 from tests.harness.k8s_reads import image, replicas
 
@@ -693,20 +693,7 @@ def interrupted_at_half(
     """A canary deployment of v2.1.1 whose bot died at 50 %, found interrupted on restart."""
     deployment, created, _ = approvals.request(
         deploy_deps,
-        DeployRequest(
-            kind=Kind.DEPLOY,
-            service="payments",
-            environment="production",
-            version="v2.1.1",
-            strategy="canary",
-            verify=True,
-            notify_stakeholders=False,
-            immediate=False,
-            requested_by="console:alice",
-            channel_id="C0WAR",
-            incident=None,
-            request_key=None,
-        ),
+        console_deploy(),
     )
     assert created and deployment.before["version"] == "v2.1.0"
     approvals.approve_without_gate(deploy_deps, deployment, actor="console:alice")
