@@ -28,6 +28,10 @@ class TimelineEvent:
     data: dict[str, Any] = field(default_factory=dict)
 
 
+# The actor of what the bot does on its own (its steps, reminders, decisions).
+BOT_ACTOR = "hotfix-bot"
+
+
 def append(
     store: Store,
     *,

@@ -249,7 +249,7 @@ class Dispatcher:
                     self.store,
                     clock=self.clock,
                     incident_id=delivery.incident_id,
-                    actor="hotfix-bot",
+                    actor=timeline.BOT_ACTOR,
                     kind=kind,
                     text=text,
                     data=data,

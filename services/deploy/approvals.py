@@ -363,7 +363,7 @@ def expire_due(store: Store, *, clock: Clock, chat: Chat) -> list[str]:
                     clock=clock,
                     deployment=deployment,
                     to=State.EXPIRED,
-                    actor="hotfix-bot",
+                    actor=timeline.BOT_ACTOR,
                     text="approval expired",
                 )
             except ConflictError:

@@ -30,7 +30,7 @@ from services.deploy.model import Deployment
 from services.store import Store
 
 log = logging.getLogger(__name__)
-BOT = "hotfix-bot"
+BOT = timeline.BOT_ACTOR
 # The smallest gap between two card edits for material changes (Slack's chat.update limits).
 MIN_CARD_GAP_SECONDS = 1.0
 

@@ -314,7 +314,7 @@ def step_finished(
             store,
             clock=clock,
             incident_id=deployment.incident_id,
-            actor="hotfix-bot",
+            actor=timeline.BOT_ACTOR,
             kind="deploy_step",
             text=f"{deployment.id} {step} {state}: {summary}",
             data={"deployment_id": deployment.id, "step": step, "result": state, "output": output},

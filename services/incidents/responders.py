@@ -83,7 +83,7 @@ def invite_responders(
             deps.store,
             clock=deps.clock,
             incident_id=incident.id,
-            actor="hotfix-bot",
+            actor=timeline.BOT_ACTOR,
             kind="step_failed",
             text="Some people could not be invited to the war room",
             data={"step": "invite", "problems": failures},

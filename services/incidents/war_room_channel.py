@@ -82,7 +82,7 @@ def ensure_channel(incident: Incident, *, deps: WarRoomDeps, actor: str) -> Inci
                 deps.store,
                 clock=deps.clock,
                 incident_id=incident.id,
-                actor="hotfix-bot",
+                actor=timeline.BOT_ACTOR,
                 kind="step_failed",
                 text=f"Could not create the war room channel: {exc.error}",
                 data={"step": "channel", "error": exc.error, "method": exc.method},

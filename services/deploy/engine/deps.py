@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from services import timeline
 from services.chat import Chat, ChatError, Message
 from services.clock import Clock
 from services.deploy.backend import Backend, DeployContext
@@ -16,7 +17,7 @@ from services.settings import Settings
 from services.store import Store
 
 log = logging.getLogger(__name__)
-BOT = "hotfix-bot"
+BOT = timeline.BOT_ACTOR
 
 BackendFactory = Callable[[Deployment, EnvironmentSettings, DeployContext], Backend]
 

@@ -27,7 +27,7 @@ from services.settings import Settings
 from services.store import Store
 
 log = logging.getLogger(__name__)
-BOT = "hotfix-bot"
+BOT = timeline.BOT_ACTOR
 
 
 @dataclass
