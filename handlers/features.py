@@ -7,12 +7,12 @@ The composition root (bot.wiring) calls `build_registry()`; importing registers 
 
 from __future__ import annotations
 
-from handlers import audit, deploy, hotfix, incident
+from handlers import audit, deploy, hotfix, incident, pipeline
 from handlers import help as help_feature
 from handlers.core.commands import ChatGroup
 from handlers.core.registry import Registry
 
-FEATURES = (incident, deploy, hotfix, audit, help_feature)
+FEATURES = (incident, deploy, hotfix, pipeline, audit, help_feature)
 
 
 def build_registry() -> Registry:

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from services.comms.email.settings import EmailSettings
 from services.comms.pagerduty.settings import PagingSettings
 from services.comms.statuspage.settings import StatuspageSettings, unknown_components
-from services.deploy.settings import EnvironmentSettings
+from services.deploy.settings import EnvironmentSettings, MigrationSettings
 from services.git.settings import RepositorySettings
 from services.kube.settings import ApiServerConnection
 from services.patterns import HttpUrlText, LinkTemplate
@@ -121,11 +121,78 @@ def _default_severities() -> dict[SeverityName, SeverityPolicy]:
     }
 
 
+class CiWebhooks(Section):
+    """CI status webhooks (README "CI status"): the secrets are named, never written here."""
+
+    github_secret_env: str | None = Field(
+        default="GITHUB_WEBHOOK_SECRET",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="The variable holding the GitHub webhook's secret (X-Hub-Signature-256).",
+    )
+    gitlab_token_env: str | None = Field(
+        default="GITLAB_WEBHOOK_TOKEN",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="The variable holding the GitLab webhook's secret token (X-Gitlab-Token).",
+    )
+
+
+class ServiceCi(Section):
+    """Which CI project builds this service: its webhooks are matched to it by this name."""
+
+    github_repository: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$",
+        description="owner/name, as GitHub's payloads spell repository.full_name.",
+    )
+    gitlab_project: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+$",
+        description="group/project, as GitLab's payloads spell project.path_with_namespace.",
+    )
+
+
 class ServiceSettings(Section):
     git: RepositorySettings | None = None
     environments: dict[
         Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")], EnvironmentSettings
     ] = Field(default_factory=dict)
+    migrations: MigrationSettings | None = Field(
+        default=None, description="Database migrations run by validate, deploy and rollback."
+    )
+    ci: ServiceCi | None = Field(default=None, description="The CI project that builds it.")
+
+    @model_validator(mode="after")
+    def _required_environments_exist(self) -> ServiceSettings:
+        for name, env in self.environments.items():
+            for required in env.requires:
+                if required == name:
+                    raise ValueError(f"environments.{name}.requires names {name} itself")
+                if required not in self.environments:
+                    known = ", ".join(sorted(self.environments))
+                    raise ValueError(
+                        f"environments.{name}.requires names {required!r},"
+                        f" which is not an environment of this service ({known})"
+                    )
+        cycle = _requirement_cycle(self.environments)
+        if cycle:
+            raise ValueError("environments require each other in a circle: " + " → ".join(cycle))
+        return self
+
+
+def _requirement_cycle(environments: dict[str, EnvironmentSettings]) -> list[str]:
+    """A circle of `requires:` (staging → production → staging), or []."""
+    for start in environments:
+        path, seen = [start], {start}
+        frontier = [(start, [start])]
+        while frontier:
+            name, path = frontier.pop()
+            for required in environments[name].requires:
+                if required == start:
+                    return [*path, start]
+                if required not in seen:
+                    seen.add(required)
+                    frontier.append((required, [*path, required]))
+    return []
 
 
 class Bookmark(Section):
@@ -269,6 +336,10 @@ class Settings(Section):
         default_factory=PagingSettings, description="Paging (PagerDuty Events API v2)."
     )
     email: EmailSettings | None = Field(default=None, description="Email over SMTP; none: off.")
+    ci: CiWebhooks = Field(
+        default_factory=CiWebhooks,
+        description="CI status webhooks; an endpoint whose variable is unset answers 401.",
+    )
     timezone: str = Field(default="UTC", description="The team's time zone for timelines.")
     templates_dir: Path | None = Field(
         default=None, description="A directory whose templates override the shipped ones."

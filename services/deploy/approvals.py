@@ -15,7 +15,7 @@ from services import timeline
 from services.access import is_terminal_actor, members_of
 from services.chat import Chat
 from services.clock import Clock
-from services.deploy import card, deployments, registry, versions, withdraw
+from services.deploy import card, deployments, gates, registry, versions, withdraw
 from services.deploy.deployments import NewDeployment
 from services.deploy.engine import DeployDeps, environment_of
 from services.deploy.model import IN_FLIGHT, Deployment, Kind, State
@@ -127,6 +127,14 @@ def request(
     emergency = req.kind is Kind.ROLLBACK and req.immediate
     _refuse_if_busy(deps, req, pending_ok=emergency)
     resolved = versions.resolve(deps, req, env, strategy)
+    if req.kind is Kind.DEPLOY:
+        gates.enforce(
+            deps,
+            env,
+            service=req.service,
+            environment=req.environment,
+            version=resolved.version,
+        )
     deployment, created = deployments.create(
         deps.store,
         clock=deps.clock,

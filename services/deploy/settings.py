@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import difflib
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ModelWrapValidatorHandler,
@@ -80,6 +82,55 @@ class HealthCheck(Section):
     max_latency_ms: float | None = Field(default=None, gt=0)
 
 
+# A name people type (`--test-suite=critical-path`, `--endpoints=critical`) and read on cards.
+GroupName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")]
+
+
+def _commands(value: Any) -> Any:
+    """`[./purge-cdn.sh, "{version}"]` (one argv), `[[a], [b]]` (several) or checks by name.
+
+    Each becomes a named Check: the name is what the card and the timeline show, by default
+    the program's file name.
+    """
+    if not isinstance(value, list) or not value:
+        return value
+    if all(isinstance(arg, str) for arg in value):
+        value = [value]
+    named = []
+    for item in value:
+        if isinstance(item, list) and item and isinstance(item[0], str):
+            item = {"name": Path(item[0]).name or item[0], "argv": item}
+        named.append(item)
+    return named
+
+
+# A list of commands run one after the other (smoke tests, hooks, a suite's checks).
+Commands = Annotated[list[Check], BeforeValidator(_commands)]
+
+
+class MigrationSettings(Section):
+    """A service's database migrations: argv lists run with the environment's command env.
+
+    {version}, {service}, {environment} and {deployment_id} are filled in (services.deploy.process).
+    """
+
+    check: Argv | None = Field(
+        default=None, description="Dry-run of the pending migrations (run by /hotfix validate)."
+    )
+    up: Argv | None = Field(
+        default=None, description="Apply: after the backup, before the rollout."
+    )
+    down: Argv | None = Field(
+        default=None, description="Revert, on rollback (not with --preserve-data)."
+    )
+    verify: Argv | None = Field(default=None, description="After down: is the schema as expected?")
+    snapshot: Argv | None = Field(
+        default=None,
+        description="The emergency dump when down or verify fails; prints where it went.",
+    )
+    timeout_seconds: float = Field(default=1800, gt=0)
+
+
 class BreakGlass(Section):
     severities: tuple[Literal["sev0", "sev1"], ...] = ("sev0",)
     approvals: int = Field(default=1, ge=0, le=5)
@@ -134,6 +185,38 @@ class EnvironmentSettings(Section):
         default=None,
         description="Metric analysis during verification (default rules: HighErrorRateAfterDeploy,"
         " ResponseTimeRegression); a failed analysis rolls back.",
+    )
+    # -- the pipeline (README "Pipeline") -----------------------------------------------
+    suites: dict[GroupName, Commands] = Field(
+        default_factory=dict,
+        description="Named test suites for /hotfix validate --test-suite=NAME, e.g."
+        " {critical-path: [[./tests/critical.sh, '{version}']]}.",
+    )
+    endpoints: dict[GroupName, list[HealthCheck]] = Field(
+        default_factory=dict,
+        description="Named endpoint groups for /hotfix verify --endpoints=NAME.",
+    )
+    requires: list[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")]] = Field(
+        default_factory=list,
+        description="Environments a version must have passed first (validated, deployed and"
+        " verified there) before it may be deployed here.",
+    )
+    requires_ci: bool = Field(
+        default=False, description="A deploy needs a green CI run for the version's commit."
+    )
+    ci_wait_minutes: float = Field(
+        default=30, gt=0, description="How long an approved deploy waits for a running CI run."
+    )
+    smoke: Commands = Field(
+        default_factory=list,
+        description="Smoke tests after the rollout, before the verification window.",
+    )
+    after_deploy: Commands = Field(
+        default_factory=list,
+        description="Hooks after a successful deploy (cache invalidation, CDN purge...).",
+    )
+    after_rollback: Commands = Field(
+        default_factory=list, description="Hooks after a rollback (cache invalidation...)."
     )
 
     @field_validator("backend")

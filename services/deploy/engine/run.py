@@ -13,6 +13,7 @@ from functools import partial
 from typing import Any
 
 from services.chat import Message
+from services.ci import gate as ci_gate
 from services.deploy import card, deployments, registry
 from services.deploy.backend import AlreadyThereError
 from services.deploy.context import StoreContext
@@ -118,6 +119,13 @@ class Run:
 
     # -- the steps -----------------------------------------------------------
 
+    def wait_for_ci(self) -> Done:
+        return Done(
+            ci_gate.wait_for_green(
+                self.deps, self.env, self.refresh(), should_abort=self.should_abort
+            )
+        )
+
     def validate(self) -> Done:
         return steps.validate(self.backend, self.env, self.deployment)
 
@@ -155,6 +163,8 @@ class Run:
             self.move(State.VALIDATING, "validating")
         if self.deployment.state is State.VALIDATING:
             try:
+                if self.env.requires_ci:
+                    self.step("ci", self.wait_for_ci)
                 self.step("validate", self.validate)
                 if self.env.backup:
                     self.step("backup", self.backup)

@@ -1,0 +1,7 @@
+"""/hotfix validate (see services.pipeline.validate)."""
+
+from __future__ import annotations
+
+from handlers.core.commands import CommandList
+
+COMMANDS = CommandList()
