@@ -319,6 +319,35 @@ MIGRATIONS: tuple[Migration, ...] = (
         # the war room's opening flow (it failed before the room existed).
         "ALTER TABLE deliveries ADD COLUMN told_at TEXT;",
     ),
+    Migration(
+        13,
+        "validate and verify runs",
+        # One row per /hotfix validate (VAL-n) or /hotfix verify (VER-n): what was checked,
+        # its outcome, and the live card. The promotion gate reads the passed ones.
+        """
+        CREATE TABLE pipeline_runs (
+            number INTEGER NOT NULL,
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            service TEXT NOT NULL,
+            environment TEXT NOT NULL,
+            version TEXT,
+            name TEXT NOT NULL,
+            state TEXT NOT NULL,
+            requested_by TEXT NOT NULL,
+            incident_id TEXT,
+            channel_id TEXT,
+            card_ts TEXT,
+            request_key TEXT UNIQUE,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            detail TEXT NOT NULL DEFAULT '{}',
+            UNIQUE (kind, number)
+        );
+        CREATE INDEX pipeline_runs_passed
+            ON pipeline_runs (kind, service, environment, version, state);
+        """,
+    ),
 )
 
 
