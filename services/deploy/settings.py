@@ -27,6 +27,8 @@ from services.patterns import HttpUrlText
 
 SlackTarget = Annotated[str, Field(pattern=r"^([UWS][A-Z0-9]{2,})$")]
 Argv = list[Annotated[str, Field(min_length=1)]]
+# A command to run: at least its program.
+Program = Annotated[Argv, Field(min_length=1)]
 
 
 class Section(BaseModel):
@@ -114,17 +116,19 @@ class MigrationSettings(Section):
     {version}, {service}, {environment} and {deployment_id} are filled in (services.deploy.process).
     """
 
-    check: Argv | None = Field(
+    check: Program | None = Field(
         default=None, description="Dry-run of the pending migrations (run by /hotfix validate)."
     )
-    up: Argv | None = Field(
+    up: Program | None = Field(
         default=None, description="Apply: after the backup, before the rollout."
     )
-    down: Argv | None = Field(
+    down: Program | None = Field(
         default=None, description="Revert, on rollback (not with --preserve-data)."
     )
-    verify: Argv | None = Field(default=None, description="After down: is the schema as expected?")
-    snapshot: Argv | None = Field(
+    verify: Program | None = Field(
+        default=None, description="After down: is the schema as expected?"
+    )
+    snapshot: Program | None = Field(
         default=None,
         description="The emergency dump when down or verify fails; prints where it went.",
     )
