@@ -1,4 +1,5 @@
-"""The run's steps that act on the target: validate, backup, deploy, roll back.
+"""The run's steps that act on the target: validate, backup, deploy, roll back, and the
+configured commands around them (smoke tests, after_deploy / after_rollback hooks).
 
 Each returns what its record keeps (`Done`) or raises; recording the step before and after
 it, and deciding what follows, is the run's (services.deploy.engine.run).
@@ -15,7 +16,7 @@ from services.deploy.checks import run_checks
 from services.deploy.engine.deps import BOT, DeployDeps
 from services.deploy.model import Deployment
 from services.deploy.process import OUTPUT_KEPT, environment_for, fill, run
-from services.deploy.settings import EnvironmentSettings
+from services.deploy.settings import Check, EnvironmentSettings
 from services.deploy.versions import rollback_aim
 from services.errors import DeployError
 
@@ -117,3 +118,17 @@ def roll_back(
     to = detail.get("version") or to_version
     deployments.merge_detail(deps.store, deployment.id, rolled_back=detail, rolled_back_to=to)
     return Done(str(detail.get("summary") or (f"back on {to}" if to else "rolled back")))
+
+
+def commands(
+    env: EnvironmentSettings, deployment: Deployment, checks: list[Check], *, what: str
+) -> Done:
+    """A list of configured commands (smoke tests, hooks) run in order; DeployError when one
+    fails, its message naming each failed one and their last lines."""
+    outcome = run_checks(checks, values=values(deployment), env=environment_for(env))
+    if outcome.failures:
+        raise DeployError(
+            f"{what} failed: " + "; ".join(outcome.failures) + f"\n{outcome.output}",
+            output=outcome.full_output,
+        )
+    return Done(outcome.summary)
