@@ -13,7 +13,7 @@ stops for people: nothing more is tried on a database in an unknown state.
 from __future__ import annotations
 
 from services.deploy.engine.deps import DeployDeps
-from services.deploy.engine.steps import Done, values
+from services.deploy.engine.steps import Done, short_lines, values
 from services.deploy.model import Deployment
 from services.deploy.process import OUTPUT_KEPT, environment_for, fill, run
 from services.deploy.settings import EnvironmentSettings, MigrationSettings
@@ -54,11 +54,13 @@ def migrate(
     output = result.output[-OUTPUT_KEPT:]
     if not result.ok:
         raise DeployError(
-            f"Migration {which} {result.describe()}:\n{result.tail(8)}",
+            f"Migration {which} {result.describe()}:\n{short_lines(result.tail(8))}",
             changed=True,
             output=output,
         )
-    return Done(f"{which} {result.describe()}\n{result.tail(3)}".rstrip(), output=output)
+    return Done(
+        f"{which} {result.describe()}\n{short_lines(result.tail(3))}".rstrip(), output=output
+    )
 
 
 def interrupted(step: str) -> DeployError:

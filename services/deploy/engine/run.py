@@ -179,8 +179,10 @@ class Run:
             self.deps, self.backend, self.deployment, progress=self.progress("rollback")
         )
 
-    def commands(self, checks: list[Check], what: str) -> Callable[[], Done]:
-        return lambda: steps.commands(self.env, self.deployment, checks, what=what)
+    def commands(
+        self, checks: list[Check], what: str, *, version: str | None = None
+    ) -> Callable[[], Done]:
+        return lambda: steps.commands(self.env, self.deployment, checks, what=what, version=version)
 
     def migration(self, name: str, *, version: str) -> Done:
         """A migration step, once: resumed after a restart, one recorded as done is skipped
@@ -205,12 +207,14 @@ class Run:
             name, lambda: database.migrate(self.env, migrations, d, step=name, version=version)
         )
 
-    def hooks(self, name: str, checks: list[Check]) -> None:
-        """after_deploy / after_rollback: a failing hook is reported, and changes nothing else."""
+    def hooks(self, name: str, checks: list[Check], *, version: str | None = None) -> None:
+        """after_deploy / after_rollback: a failing hook is reported, and changes nothing else.
+
+        {version} is what runs now: the new version, or after a rollback the one restored."""
         if not checks:
             return
         try:
-            self.step(name, self.commands(checks, f"The {name} hook"))
+            self.step(name, self.commands(checks, f"The {name} hook", version=version))
         except UserFacingError as exc:
             self.say("deploy_hook_failed", hook=name, error=exc.message)
 
@@ -310,7 +314,11 @@ class Run:
         except UserFacingError as exc:
             self.escalate_failed_rollback(exc, reason)
             return
-        self.hooks("after-rollback", self.env.after_rollback)
+        self.hooks(
+            "after-rollback",
+            self.env.after_rollback,
+            version=verification.expected_version(self.refresh()),
+        )
         to = self.refresh().detail.get("rolled_back_to")
         self.move(
             State.ROLLED_BACK,

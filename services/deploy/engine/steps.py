@@ -30,6 +30,17 @@ class Done:
     output: str | None = None
 
 
+# A step's record keeps its first 4000 characters: one 10 KB line must not push the
+# error (the last lines) out of it. The whole output goes to the timeline row.
+LINE_KEPT = 300
+
+
+def short_lines(text: str) -> str:
+    return "\n".join(
+        line if len(line) <= LINE_KEPT else line[:LINE_KEPT] + "…" for line in text.splitlines()
+    )
+
+
 def values(deployment: Deployment) -> dict[str, str]:
     """What a configured command's {placeholders} stand for."""
     return {
@@ -121,14 +132,21 @@ def roll_back(
 
 
 def commands(
-    env: EnvironmentSettings, deployment: Deployment, checks: list[Check], *, what: str
+    env: EnvironmentSettings,
+    deployment: Deployment,
+    checks: list[Check],
+    *,
+    what: str,
+    version: str | None = None,
 ) -> Done:
     """A list of configured commands (smoke tests, hooks) run in order; DeployError when one
-    fails, its message naming each failed one and their last lines."""
-    outcome = run_checks(checks, values=values(deployment), env=environment_for(env))
+    fails, its message naming each failed one and their last lines. `version`: what
+    {version} stands for when it is not the deployment's (after a rollback)."""
+    filled = {**values(deployment), **({"version": version} if version else {})}
+    outcome = run_checks(checks, values=filled, env=environment_for(env))
     if outcome.failures:
         raise DeployError(
-            f"{what} failed: " + "; ".join(outcome.failures) + f"\n{outcome.output}",
+            f"{what} failed: " + "; ".join(outcome.failures) + f"\n{short_lines(outcome.output)}",
             output=outcome.full_output,
         )
     return Done(outcome.summary)
