@@ -286,6 +286,22 @@ def test_preserve_data_rolls_back_the_code_only(pbot: RunningBot, target: Deploy
     assert "code only (--preserve-data)" in card
 
 
+def test_a_requested_rollback_migrates_down_to_the_version_it_goes_back_to(
+    pbot: RunningBot, target: DeployTarget
+) -> None:
+    room = war_room(pbot)
+    deploy(pbot, room, STAGING, "v2.4.1")
+    reply = command(pbot, f"rollback {STAGING} --version=v2.1.0 --immediate", channel_id=room)
+    rollback = reply["text"].split()[0]
+    assert deployments.get(pbot.deps.store, rollback).state is State.ROLLED_BACK
+    assert target.calls()[4:] == [
+        ["rollback", "v2.1.0", "staging"],
+        ["down", "v2.1.0", "staging"],
+        ["verify", "v2.1.0", "staging"],
+        ["flush-cache", "v2.1.0"],
+    ]
+
+
 def test_a_failed_down_takes_the_snapshot_stops_and_calls_people(
     pbot: RunningBot, target: DeployTarget, scripts: PipelineScripts
 ) -> None:

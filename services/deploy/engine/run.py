@@ -357,10 +357,14 @@ class Run:
     def roll_back_data(self, reason: str) -> bool:
         """`down` then `verify`, after the code; False when people must take over."""
         m = self.migrations
-        if m is None or not m.down:
+        if m is None:
             return True
         if self.deployment.kind is Kind.DEPLOY and self.recorded(database.UP) is None:
             return True  # this deployment never migrated: nothing to revert
+        if not m.down:
+            # Said, not silent: the schema stays as `up` left it.
+            self.skip_step(database.DOWN, "no migrations.down configured: the database is kept")
+            return True
         if self.deployment.detail.get("preserve_data"):
             self.skip_step(database.DOWN, "--preserve-data: code only, data and schema kept")
             return True
