@@ -9,18 +9,23 @@ migrations in the order they ran.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bot.console import Console
+from bot.wiring import build_deps, build_router, close_deps
+from handlers.console.chat import ConsoleChat
 from services import audit
 from services.clock import ManualClock
 from services.deploy import deployments
 from services.deploy.model import State
 from services.pipeline import records
 from services.pipeline.records import NewRun, RunKind
+from services.settings import Settings
 from tests.harness.bot_actions import card_text, click, command, events, war_room
 from tests.harness.deploy_target import DeployTarget
 from tests.harness.pipeline_scripts import PipelineScripts
@@ -355,3 +360,47 @@ def test_a_failing_after_deploy_hook_is_reported_and_the_deploy_stays_succeeded(
     assert "The after-deploy hook failed: check purge-cdn exited with 4" in card
     said = thread(pbot, dep)
     assert "The *after-deploy* hook" in said and "deployment itself is unaffected" in said
+
+
+# ----------------------------------------------------------------- 5. the console
+
+
+def test_the_console_prints_the_refusal_and_the_break_glass_line(
+    target: DeployTarget, scripts: PipelineScripts, tmp_path: Path, clock: ManualClock
+) -> None:
+    printed = io.StringIO()
+    production = target.rollback_environment(
+        approvals=0, requires=["staging"], break_glass={"severities": ["sev0"], "approvals": 0}
+    )
+    settings = Settings.model_validate(
+        {
+            "store": {"path": str(tmp_path / "console.db")},
+            "services": {
+                "payments": {
+                    "environments": {
+                        "staging": target.rollback_environment(),
+                        "production": production,
+                    }
+                }
+            },
+        }
+    )
+    deps = build_deps(
+        settings,
+        clock=clock,
+        chat=lambda renderer, _store, _clock: ConsoleChat(renderer, out=printed),
+    )
+    try:
+        alice = Console(deps, build_router(settings), actor="console:alice")
+        alice.handle('incident create --severity=sev1 --title="Payments failing"')
+        refused = alice.handle(f"deploy {PROD} --version=v2.4.1")
+        assert "v2.4.1 has not passed validate on staging" in refused
+        assert "/hotfix deploy --target=staging --service=payments --version=v2.4.1" in refused
+        assert deployments.listing(deps.store) == []
+        alice.handle('incident create --severity=sev0 --title="Payments down"')
+        alice.handle(f"deploy {PROD} --version=v2.4.1")
+        assert "BREAK-GLASS: skipped staging gate: v2.4.1 has not passed validate" in (
+            printed.getvalue()
+        )
+    finally:
+        close_deps(deps)
