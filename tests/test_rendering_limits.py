@@ -318,6 +318,14 @@ SAMPLES: dict[str, list[JSON]] = {
         card("succeeded"),
         card("rollback_skipped"),
         card("failed"),
+        # Break-glass skips and a failed database rollback: loud lines, hostile text.
+        card(
+            "failed",
+            detail={
+                "gates_skipped": [{"gate": "requires", "reason": BIG, "command": BIG}] * 5,
+                "manual_intervention": {"error": BIG, "snapshot": BIG},
+            },
+        ),
         immediate_rollback(),
         card("cancelled", detail={"cancelled": {"by": BIG, "superseded_by": None}}),
         card("cancelled", detail={"cancelled": {"by": BIG, "superseded_by": BIG}}),
@@ -342,6 +350,16 @@ SAMPLES: dict[str, list[JSON]] = {
     ],
     "deploy_failed": [
         {"deployment": deployment("failed"), "error": BIG, "hint": BIG, "rolling_back": True}
+    ],
+    "deploy_hook_failed": [{"deployment": deployment("succeeded"), "hook": BIG, "error": BIG}],
+    "deploy_manual_intervention": [
+        {
+            "deployment": deployment("failed"),
+            "people": [BIG, "U0ALICE", "S0ONCALL"],
+            "error": BIG,
+            "reason": BIG,
+            "snapshot": BIG,
+        }
     ],
     "deploy_outcome": [{"deployment": deployment("rolled_back")}],
     "error": [{"message": BIG, "hint": BIG, "error_id": BIG}],

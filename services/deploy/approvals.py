@@ -44,7 +44,7 @@ class DeployRequest:
     replayed: bool = False
     # What the bot inferred for flags left out, for the card and the timeline.
     inferred: tuple[str, ...] = ()
-    # A rollback of code only: no down-migration (none runs today; recorded for the hooks).
+    # A rollback of code only: no down-migration runs (services.deploy.engine.database).
     preserve_data: bool = False
     # A version a person typed is checked against the repository's tags; one the bot read
     # from the target (a Rollback button's "what ran before") ran already.
@@ -127,13 +127,16 @@ def request(
     emergency = req.kind is Kind.ROLLBACK and req.immediate
     _refuse_if_busy(deps, req, pending_ok=emergency)
     resolved = versions.resolve(deps, req, env, strategy)
+    skipped: list[gates.Refusal] = []
     if req.kind is Kind.DEPLOY:
-        gates.enforce(
+        # Refused: nothing is recorded. Break-glass: what was skipped goes on the record.
+        skipped = gates.enforce(
             deps,
             env,
             service=req.service,
             environment=req.environment,
             version=resolved.version,
+            incident=req.incident,
         )
     deployment, created = deployments.create(
         deps.store,
@@ -159,11 +162,12 @@ def request(
             notify_stakeholders=req.notify_stakeholders,
             before=resolved.running,
             request_key=req.request_key,
-            detail=_request_detail(req, resolved.note),
+            detail=_request_detail(req, resolved.note, skipped),
         ),
     )
     if not created:
         return _card_repaired(deps, req, deployment), False, None
+    gates.record_skipped(deps, deployment, skipped)
     if emergency:
         withdraw.supersede_pending(
             deps.store,
@@ -209,8 +213,12 @@ def _strategy(req: DeployRequest, env: EnvironmentSettings) -> str:
     return strategy
 
 
-def _request_detail(req: DeployRequest, checked: str | None) -> dict[str, object]:
+def _request_detail(
+    req: DeployRequest, checked: str | None, skipped: list[gates.Refusal]
+) -> dict[str, object]:
     detail: dict[str, object] = {}
+    if skipped:
+        detail["gates_skipped"] = [r.as_data() for r in skipped]
     if req.inferred:
         detail["inferred"] = list(req.inferred)
     if checked:

@@ -17,6 +17,7 @@ from typing import Any
 from services.chat import Chat, ChatError, Message
 from services.clock import Clock, isoformat, parse_iso
 from services.deploy import deployments, live
+from services.deploy.gates import Refusal
 from services.deploy.live import CanaryState
 from services.deploy.model import FINAL, Deployment, Kind, State
 from services.incidents.presenting import duration_text
@@ -150,6 +151,8 @@ class Card:
                 "detail": d.detail,
                 "final": d.state in FINAL,
                 "request_notes": request_notes(d),
+                # Loud: what break-glass skipped, and a rollback that needs people now.
+                "warnings": warnings(d),
             },
             "steps": [s.as_data() for s in self.steps],
             "progress": {
@@ -182,7 +185,9 @@ def present(
     """The card of `deployment`, from its recorded steps and decisions, as of `now`."""
     recorded = {s["step"]: s for s in steps}
     order = ROLLBACK_STEPS if deployment.kind is Kind.ROLLBACK else STEPS
-    names = list(order) + [name for name in recorded if name not in order]
+    # The steps that ran, in the order they ran (smoke, migrations and hooks among them),
+    # then those still to come.
+    names = list(recorded) + [name for name in order if name not in recorded]
     rows = [step_row(name, recorded.get(name), now) for name in names]
     if deployment.state in FINAL:
         # Steps that never ran (validation failed, request rejected) are not "pending".
@@ -253,10 +258,26 @@ def request_notes(deployment: Deployment) -> list[str]:
     detail = deployment.detail
     notes = [str(line) for line in detail.get("inferred") or []]
     if detail.get("preserve_data"):
-        notes.append("code only (--preserve-data): no down-migration runs")
+        notes.append("code only (--preserve-data): no down-migration runs, data and schema kept")
     if detail.get("version_check"):
         notes.append(str(detail["version_check"]))
     return notes
+
+
+def warnings(deployment: Deployment) -> list[str]:
+    """Lines the card shows in red: gates break-glass skipped, manual intervention needed."""
+    lines = []
+    for skipped in deployment.detail.get("gates_skipped") or []:
+        if isinstance(skipped, Mapping):
+            lines.append(Refusal(str(skipped.get("gate")), str(skipped.get("reason"))).skipped_line)
+    manual = deployment.detail.get("manual_intervention")
+    if isinstance(manual, Mapping):
+        lines.append(
+            "MANUAL INTERVENTION REQUIRED: the database rollback failed"
+            f" ({str(manual.get('error') or '').partition(chr(10))[0]}); snapshot:"
+            f" {manual.get('snapshot')}"
+        )
+    return lines
 
 
 def state_label(deployment: Deployment) -> str:

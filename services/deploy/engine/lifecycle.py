@@ -21,8 +21,11 @@ from services.errors import ConflictError
 log = logging.getLogger(__name__)
 
 
-def start(deps: DeployDeps, deployment_id: str) -> None:
-    """Run an approved deployment to its end. Meant for the worker."""
+def start(deps: DeployDeps, deployment_id: str, *, resumed: bool = False) -> None:
+    """Run an approved deployment to its end. Meant for the worker.
+
+    `resumed`: after a restart; the steps recorded as done that must not run twice (the
+    database migrations) are skipped."""
     deployment = deployments.get(deps.store, deployment_id)
     held = deployments.acquire_lock(
         deps.store, clock=deps.clock, deployment=deployment, holder=deployment.requested_by
@@ -51,7 +54,7 @@ def start(deps: DeployDeps, deployment_id: str) -> None:
                 ),
             )
         return
-    engine_run = Run(deps, deployment)
+    engine_run = Run(deps, deployment, resumed=resumed)
     try:
         if deployment.state is State.ROLLING_BACK:
             engine_run.rollback_and_verify(reason="resumed")
@@ -129,7 +132,7 @@ def resume(deps: DeployDeps, deployment: Deployment, *, actor: str) -> None:
         text=f"resumed ({target_state.label.lower()})",
         expect=State.INTERRUPTED,
     )
-    start(deps, deployment.id)
+    start(deps, deployment.id, resumed=True)
 
 
 def rollback_now(
@@ -168,4 +171,8 @@ def rollback_now(
         raise ConflictError(
             f"{deployment.target} is locked by {held['deployment_id']} ({held['held_by']})."
         )
-    Run(deps, deployments.get(deps.store, deployment.id)).rollback_and_verify(reason=reason)
+    # Rolling back an interrupted deployment continues its record: a migration done
+    # before the restart is not run twice.
+    Run(
+        deps, deployments.get(deps.store, deployment.id), resumed=seen is State.INTERRUPTED
+    ).rollback_and_verify(reason=reason)

@@ -2,7 +2,13 @@
 
 approved → validating → deploying → verifying → succeeded, or
 failed → rolling_back → rolled_back. Each step is recorded before and after it runs
-(`Run.step`); the steps themselves are in `steps` and `verification`.
+(`Run.step`); the steps themselves are in `steps`, `verification` and `database`.
+
+validating: ci, validate, backup, migrate-up · deploying: deploy · verifying: smoke,
+verify, after-deploy hooks · rolling back: rollback (code), migrate-down, migrate-verify
+(migrate-snapshot if either fails), rollback-verify, after-rollback hooks.
+A resumed run (after a restart) skips the migrations recorded as done and never runs one
+found interrupted again.
 """
 
 from __future__ import annotations
@@ -17,10 +23,11 @@ from services.ci import gate as ci_gate
 from services.deploy import card, deployments, registry
 from services.deploy.backend import AlreadyThereError
 from services.deploy.context import StoreContext
-from services.deploy.engine import stakeholders, steps, verification
+from services.deploy.engine import database, stakeholders, steps, verification
 from services.deploy.engine.deps import BOT, DeployDeps, environment_of, tell
 from services.deploy.engine.steps import Done
-from services.deploy.model import Deployment, State
+from services.deploy.model import Deployment, Kind, State
+from services.deploy.settings import Check
 from services.errors import DeployError, UserFacingError
 
 log = logging.getLogger(__name__)
@@ -29,10 +36,13 @@ log = logging.getLogger(__name__)
 class Run:
     """One pass of the engine over one deployment."""
 
-    def __init__(self, deps: DeployDeps, deployment: Deployment) -> None:
+    def __init__(self, deps: DeployDeps, deployment: Deployment, *, resumed: bool = False) -> None:
         self.deps = deps
         self.deployment = deployment
         self.env = environment_of(deps.settings, deployment)
+        # Resumed after a restart: a migration recorded as done is not run again.
+        self.resumed = resumed
+        self.migrations = database.settings_of(deps, deployment)
         # A backend reads the people's controls, reports its live state and tells the war
         # room through the deployment's row.
         backend_type = registry.backend_type(self.env.backend)
@@ -85,7 +95,7 @@ class Run:
         deployment = self.refresh()
         return deployment.abort_requested and deployment.state is not State.ROLLING_BACK
 
-    def step(self, name: str, action: Callable[[], Done], *, announce: bool = True) -> None:
+    def step(self, name: str, action: Callable[[], Done], *, announce: bool = True) -> Done:
         """Record the step before and after; its exceptions propagate after being recorded.
 
         `announce=False` skips the card edit before the step: a rollback's first cluster
@@ -110,6 +120,29 @@ class Run:
             finished(ok=skipped, skipped=skipped, detail=message, output=output)
             raise
         finished(ok=True, detail=done.detail, output=done.output)
+        self.update_card()
+        return done
+
+    def recorded(self, name: str) -> str | None:
+        """The recorded state of a step of this deployment (ok, failed, running...), or None."""
+        found = [
+            s for s in deployments.steps(self.deps.store, self.deployment.id) if s["step"] == name
+        ]
+        return str(found[0]["state"]) if found else None
+
+    def skip_step(self, name: str, why: str) -> None:
+        """A step not run, on the card and the timeline with the reason."""
+        store, clock = self.deps.store, self.deps.clock
+        deployments.step_started(store, clock=clock, deployment_id=self.deployment.id, step=name)
+        deployments.step_finished(
+            store,
+            clock=clock,
+            deployment=self.deployment,
+            step=name,
+            ok=True,
+            skipped=True,
+            detail=why,
+        )
         self.update_card()
 
     def say(self, template: str, **data: Any) -> None:
@@ -146,6 +179,45 @@ class Run:
             self.deps, self.backend, self.deployment, progress=self.progress("rollback")
         )
 
+    def commands(
+        self, checks: list[Check], what: str, *, version: str | None = None
+    ) -> Callable[[], Done]:
+        return lambda: steps.commands(self.env, self.deployment, checks, what=what, version=version)
+
+    def migration(self, name: str, *, version: str) -> Done:
+        """A migration step, once: resumed after a restart, one recorded as done is skipped
+        and one found interrupted is not run again (DeployError: the outcome is unknown)."""
+        assert self.migrations is not None
+        state = self.recorded(name) if self.resumed else None
+        if state == "ok":
+            return Done("done before the restart")
+        if state == "running":
+            error = database.interrupted(name)
+            deployments.step_finished(
+                self.deps.store,
+                clock=self.deps.clock,
+                deployment=self.deployment,
+                step=name,
+                ok=False,
+                detail=error.message,
+            )
+            raise error
+        migrations, d = self.migrations, self.deployment
+        return self.step(
+            name, lambda: database.migrate(self.env, migrations, d, step=name, version=version)
+        )
+
+    def hooks(self, name: str, checks: list[Check], *, version: str | None = None) -> None:
+        """after_deploy / after_rollback: a failing hook is reported, and changes nothing else.
+
+        {version} is what runs now: the new version, or after a rollback the one restored."""
+        if not checks:
+            return
+        try:
+            self.step(name, self.commands(checks, f"The {name} hook", version=version))
+        except UserFacingError as exc:
+            self.say("deploy_hook_failed", hook=name, error=exc.message)
+
     def verify(self) -> Done:
         return verification.verify(
             self.deps,
@@ -163,7 +235,9 @@ class Run:
             self.move(State.VALIDATING, "validating")
         if self.deployment.state is State.VALIDATING:
             try:
-                if self.env.requires_ci:
+                if self.env.requires_ci and self.gate_skipped("ci"):
+                    self.skip_step("ci", "BREAK-GLASS: the CI gate was skipped at request time")
+                elif self.env.requires_ci:
                     self.step("ci", self.wait_for_ci)
                 self.step("validate", self.validate)
                 if self.env.backup:
@@ -171,6 +245,14 @@ class Run:
             except UserFacingError as exc:
                 self.fail(exc, changed=False)
                 return
+            if self.migrations is not None and self.migrations.up:
+                try:
+                    self.migration(database.UP, version=d.version)
+                except UserFacingError as exc:
+                    # Nothing rolled out, but a failed (or interrupted) `up` may have
+                    # changed the database: the rollback runs `down` (code stays as is).
+                    self.fail(exc, changed=True)
+                    return
             self.move(State.DEPLOYING, f"deploying {d.version} ({d.strategy})")
         if self.deployment.state is State.DEPLOYING:
             try:
@@ -181,10 +263,13 @@ class Run:
             self.move(State.VERIFYING, "verifying")
         if self.deployment.state is State.VERIFYING:
             try:
+                if self.env.smoke:
+                    self.step("smoke", self.commands(self.env.smoke, "Smoke tests"))
                 self.step("verify", self.verify)
             except UserFacingError as exc:
                 self.fail(exc, changed=True)
                 return
+            self.hooks("after-deploy", self.env.after_deploy)
             self.move(State.SUCCEEDED, f"{d.service} {d.version} is live in {d.environment}")
             self.finish()
 
@@ -206,12 +291,49 @@ class Run:
         else:
             self.finish()
 
+    def gate_skipped(self, gate: str) -> bool:
+        skipped = self.deployment.detail.get("gates_skipped") or []
+        return any(isinstance(r, dict) and r.get("gate") == gate for r in skipped)
+
+    def rolled_out(self) -> bool:
+        """Did this run touch the code? A deploy that failed before its rollout (a failed
+        migration `up`) has only its data to roll back."""
+        return self.deployment.kind is Kind.ROLLBACK or self.recorded("deploy") is not None
+
     def rollback_and_verify(self, *, reason: str, after_failure: bool = False) -> None:
+        if not self.rolled_out():
+            self.skip_step("rollback", "nothing was rolled out: the code is unchanged")
+        elif self.resumed and self.recorded("rollback") == "ok":
+            pass  # the code went back before the restart: on to the data
+        elif not self.roll_back_code(reason, after_failure=after_failure):
+            return
+        if not self.roll_back_data(reason):
+            return
+        try:
+            self.step("rollback-verify", self.verify)
+        except UserFacingError as exc:
+            self.escalate_failed_rollback(exc, reason)
+            return
+        self.hooks(
+            "after-rollback",
+            self.env.after_rollback,
+            version=verification.expected_version(self.refresh()),
+        )
+        to = self.refresh().detail.get("rolled_back_to")
+        self.move(
+            State.ROLLED_BACK,
+            f"rolled back to {to} ({reason})" if to else f"rolled back ({reason})",
+            rolled_back_to=to,
+        )
+        self.finish()
+
+    def roll_back_code(self, reason: str, *, after_failure: bool) -> bool:
+        """The code rollback; False when the run ended here (skipped, impossible, failed)."""
         try:
             self.step("rollback", self.roll_back, announce=False)
         except AlreadyThereError as exc:
             self.skip_rollback(exc, after_failure=after_failure)
-            return
+            return False
         except DeployError as exc:
             if not exc.changed:
                 # Nothing to roll back (already at that revision, unknown version): the
@@ -224,22 +346,69 @@ class Run:
                 )
                 self.say("deploy_failed", error=exc.message, hint=exc.hint, rolling_back=False)
                 self.finish()
-                return
+                return False
             self.escalate_failed_rollback(exc, reason)
-            return
+            return False
         except UserFacingError as exc:
             self.escalate_failed_rollback(exc, reason)
-            return
+            return False
+        return True
+
+    def roll_back_data(self, reason: str) -> bool:
+        """`down` then `verify`, after the code; False when people must take over."""
+        m = self.migrations
+        if m is None:
+            return True
+        if self.deployment.kind is Kind.DEPLOY and self.recorded(database.UP) is None:
+            return True  # this deployment never migrated: nothing to revert
+        if not m.down:
+            # Said, not silent: the schema stays as `up` left it.
+            self.skip_step(database.DOWN, "no migrations.down configured: the database is kept")
+            return True
+        if self.deployment.detail.get("preserve_data"):
+            self.skip_step(database.DOWN, "--preserve-data: code only, data and schema kept")
+            return True
+        version = verification.expected_version(self.refresh())
         try:
-            self.step("rollback-verify", self.verify)
+            self.migration(database.DOWN, version=version)
+            if m.verify:
+                self.migration(database.VERIFY, version=version)
         except UserFacingError as exc:
-            self.escalate_failed_rollback(exc, reason)
-            return
-        to = self.refresh().detail.get("rolled_back_to")
-        self.move(
-            State.ROLLED_BACK,
-            f"rolled back to {to} ({reason})" if to else f"rolled back ({reason})",
-            rolled_back_to=to,
+            self.manual_intervention(exc, reason, version=version)
+            return False
+        return True
+
+    def manual_intervention(self, exc: UserFacingError, reason: str, *, version: str) -> None:
+        """A failed `down` or `verify`: the emergency dump, then stop and call people."""
+        snapshot = "no snapshot command is configured (migrations.snapshot)"
+        if self.migrations is not None and self.migrations.snapshot:
+            try:
+                done = self.migration(database.SNAPSHOT, version=version)
+                snapshot = done.detail
+            except UserFacingError as failed:
+                snapshot = f"the snapshot failed too: {failed.message}"
+        deployments.merge_detail(
+            self.deps.store,
+            self.deployment.id,
+            manual_intervention={"error": exc.message, "snapshot": snapshot},
+        )
+        self.deployment = deployments.transition(
+            self.deps.store,
+            clock=self.deps.clock,
+            deployment=self.refresh(),
+            to=State.FAILED,
+            actor=BOT,
+            text=f"manual intervention required: {exc.message.partition(chr(10))[0]}",
+            data={"error": exc.message, "snapshot": snapshot},
+            expect=State.ROLLING_BACK,
+        )
+        self.update_card()
+        self.say(
+            "deploy_manual_intervention",
+            error=exc.message,
+            reason=reason,
+            snapshot=snapshot,
+            people=stakeholders.people_to_call(self.deps, self.deployment),
         )
         self.finish()
 

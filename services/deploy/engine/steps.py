@@ -1,4 +1,5 @@
-"""The run's steps that act on the target: validate, backup, deploy, roll back.
+"""The run's steps that act on the target: validate, backup, deploy, roll back, and the
+configured commands around them (smoke tests, after_deploy / after_rollback hooks).
 
 Each returns what its record keeps (`Done`) or raises; recording the step before and after
 it, and deciding what follows, is the run's (services.deploy.engine.run).
@@ -15,7 +16,7 @@ from services.deploy.checks import run_checks
 from services.deploy.engine.deps import BOT, DeployDeps
 from services.deploy.model import Deployment
 from services.deploy.process import OUTPUT_KEPT, environment_for, fill, run
-from services.deploy.settings import EnvironmentSettings
+from services.deploy.settings import Check, EnvironmentSettings
 from services.deploy.versions import rollback_aim
 from services.errors import DeployError
 
@@ -27,6 +28,17 @@ class Done:
 
     detail: str
     output: str | None = None
+
+
+# A step's record keeps its first 4000 characters: one 10 KB line must not push the
+# error (the last lines) out of it. The whole output goes to the timeline row.
+LINE_KEPT = 300
+
+
+def short_lines(text: str) -> str:
+    return "\n".join(
+        line if len(line) <= LINE_KEPT else line[:LINE_KEPT] + "…" for line in text.splitlines()
+    )
 
 
 def values(deployment: Deployment) -> dict[str, str]:
@@ -117,3 +129,24 @@ def roll_back(
     to = detail.get("version") or to_version
     deployments.merge_detail(deps.store, deployment.id, rolled_back=detail, rolled_back_to=to)
     return Done(str(detail.get("summary") or (f"back on {to}" if to else "rolled back")))
+
+
+def commands(
+    env: EnvironmentSettings,
+    deployment: Deployment,
+    checks: list[Check],
+    *,
+    what: str,
+    version: str | None = None,
+) -> Done:
+    """A list of configured commands (smoke tests, hooks) run in order; DeployError when one
+    fails, its message naming each failed one and their last lines. `version`: what
+    {version} stands for when it is not the deployment's (after a rollback)."""
+    filled = {**values(deployment), **({"version": version} if version else {})}
+    outcome = run_checks(checks, values=filled, env=environment_for(env))
+    if outcome.failures:
+        raise DeployError(
+            f"{what} failed: " + "; ".join(outcome.failures) + f"\n{short_lines(outcome.output)}",
+            output=outcome.full_output,
+        )
+    return Done(outcome.summary)
