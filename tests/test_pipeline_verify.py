@@ -8,12 +8,16 @@ sleeps move (five minutes take no time).
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bot.console import Console
+from bot.wiring import build_router
+from handlers.core.context import Deps
 from services.clock import ManualClock
 from services.deploy import deployments
 from services.deploy.model import State
@@ -349,3 +353,36 @@ def test_a_retried_request_runs_nothing_twice(vbot: RunningBot, target: DeployTa
     assert "VER-1 was already started by this request." in text_of(answers[1])
     assert [r["id"] for r in vbot.deps.store.query("SELECT id FROM pipeline_runs")] == ["VER-1"]
     assert len(events(vbot, "verify_started", incident_id=None)) == 1
+
+
+# ----------------------------------------------------------------- the console
+
+
+@pytest.fixture
+def production(target: DeployTarget) -> dict[str, object]:
+    """payments/production for the console's fixtures (tests/harness/console_fixtures.py)."""
+    return {
+        "approvals": 0,
+        "verify_seconds": 0,
+        "health_checks": [],
+        "endpoints": {"critical": [{"url": target.health_url, "body_contains": '"ok"'}]},
+    }
+
+
+def test_the_console_runs_the_runbook_command_and_prints_the_card(
+    cdeps: Deps, printed: io.StringIO, target: DeployTarget
+) -> None:
+    shell = Console(cdeps, build_router(cdeps.settings), actor="console:alice")
+    shell.handle('incident create --severity=sev1 --title="Payments failing"')
+    shell.handle("deploy --service=payments --target=production --version=v2.1.1")
+    assert cdeps.worker.drain(timeout=60)
+    target.bad_versions.add("v2.1.1")
+    answer = shell.handle(RUNBOOK)
+    assert "VER-1 started: 31 samples over 5 min." in answer
+    assert cdeps.worker.drain(timeout=60)
+    assert records.get(cdeps.store, "VER-1").state is RunState.FAILED
+    assert target.live == "v2.1.0"  # DEP-1 rolled back by its Rollback's path
+    shown = printed.getvalue()
+    assert "VER-1: verify critical on payments/production (v2.1.1)" in shown
+    assert "failed after 1/31 samples" in shown
+    assert "Auto-rollback: Rolling back DEP-1." in shown
