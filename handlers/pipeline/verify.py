@@ -104,7 +104,7 @@ def verify(
         raise click.UsageError(f"{exc.message} {exc.hint or ''}".strip()) from exc
     channel = incident.channel_id if incident and incident.channel_id else None
     deps = env.deps.deploy
-    run, created = verification.start(
+    run, created, problem = verification.start(
         deps,
         verification.Request(
             service=service,
@@ -123,7 +123,10 @@ def verify(
         return _reply(env, run, f"{run.id} was already started by this request.")
     env.deps.worker.submit(lambda: _run(env, run), describe=f"verify {run.id}", long=True)
     samples, lasting = run.detail["expected"], seconds_text(duration)
-    return _reply(env, run, f"{run.id} started: {samples} samples over {lasting}.")
+    notice = f"{run.id} started: {samples} samples over {lasting}."
+    if problem:  # the verification runs anyway: its outcome is on the record and the timeline
+        notice += f" {problem}: invite the bot here, or follow it on the timeline."
+    return _reply(env, run, notice)
 
 
 def _reply(env: CommandEnv, run: PipelineRun, notice: str) -> Reply:

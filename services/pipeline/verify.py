@@ -112,9 +112,10 @@ class Request:
     inferred: tuple[str, ...] = ()
 
 
-def start(deps: DeployDeps, req: Request) -> tuple[PipelineRun, bool]:
+def start(deps: DeployDeps, req: Request) -> tuple[PipelineRun, bool, str | None]:
     """Check who asks and what, read the version running now, record the run and post its
-    card; (run, created). A request key seen before returns that run: nothing runs twice."""
+    card; (run, created, a problem posting the card). A request key seen before returns that
+    run: nothing runs twice."""
     env = approvals.target_settings(deps.settings, req.service, req.environment)
     approvals.require_requester(
         deps, actor=req.requested_by, environment=req.environment, env=env, what="verify"
@@ -153,10 +154,8 @@ def start(deps: DeployDeps, req: Request) -> tuple[PipelineRun, bool]:
             },
         ),
     )
-    if created:
-        show(deps, run)
-        run = records.get(deps.store, run.id)
-    return run, created
+    problem = show(deps, run) if created else None
+    return records.get(deps.store, run.id), created, problem
 
 
 def run(deps: DeployDeps, run_id: str) -> PipelineRun:
