@@ -505,6 +505,48 @@ SAMPLES: dict[str, list[JSON]] = {
         }
     ],
     "usage_error": [{"message": BIG, "usage": BIG, "example": BIG, "help_path": BIG, "prog": BIG}],
+    "verify_card": [
+        {
+            "notice": BIG,
+            "verify": {
+                "id": "VER-1",
+                "service": BIG,
+                "environment": BIG,
+                "group": BIG,
+                "version": BIG,
+                "state": state,
+                "outcome": outcome,
+                "final": state != "running",
+                "requested_by": BIG,
+                "incident_id": BIG,
+                "duration": "5 min",
+                "samples": 3,
+                "expected": 31,
+                "time_left": "4 min 30 s",
+                "auto_rollback": True,
+                "summary": BIG,
+                "inferred": [BIG] * 3,
+                "endpoints": [
+                    {"url": BIG, "state": "failed", "status": 503, "latency_ms": 12, "problem": BIG}
+                ]
+                * 15,
+                "endpoints_more": 40,
+                "metrics": [
+                    {"name": BIG, "condition": BIG, "value": BIG, "state": "fail", "reason": BIG}
+                ]
+                * 15,
+                "metrics_more": 3,
+                "rollback": rollback,
+                "advice": BIG,
+            },
+        }
+        for state, outcome, rollback in (
+            ("running", None, None),
+            ("failed", "failed", {"deployment_id": "DEP-2", "channel_id": "C0ROOM", "text": BIG}),
+            ("failed", "failed", {"deployment_id": None, "text": BIG}),
+            ("interrupted", None, None),
+        )
+    ],
 }
 
 CASES = [(name, n) for name, variants in sorted(SAMPLES.items()) for n in range(len(variants))]

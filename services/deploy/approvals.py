@@ -119,7 +119,7 @@ def request(
         return _card_repaired(deps, req, replayed), False, None
     env = target_settings(deps.settings, req.service, req.environment)
     versions.check_text(req.version)
-    _require_requester(deps, req, env)
+    require_requester(deps, actor=req.requested_by, environment=req.environment, env=env)
     strategy = _strategy(req, env)
     needed, break_glass = _approvals_needed(env, req)
     # The emergency path: an allowed --immediate rollback replaces a request still waiting
@@ -183,12 +183,21 @@ def request(
     return deployments.get(deps.store, deployment.id), True, problem
 
 
-def _require_requester(deps: DeployDeps, req: DeployRequest, env: EnvironmentSettings) -> None:
+def require_requester(
+    deps: DeployDeps,
+    *,
+    actor: str,
+    environment: str,
+    env: EnvironmentSettings,
+    what: str = "deploy to",
+) -> None:
+    """The environment's requesters (default access.deployers) may ask for work on it: a
+    deploy or rollback request, or a verification (`what` names it in the refusal)."""
     allowed = env.requesters if env.requesters is not None else deps.settings.access.deployers
-    trusted = deps.settings.access.console_is_trusted and is_terminal_actor(req.requested_by)
-    if not trusted and req.requested_by not in members_of(list(allowed), chat=deps.chat):
+    trusted = deps.settings.access.console_is_trusted and is_terminal_actor(actor)
+    if not trusted and actor not in members_of(list(allowed), chat=deps.chat):
         raise PermissionDeniedError(
-            f"Only configured requesters may deploy to {req.environment}.",
+            f"Only configured requesters may {what} {environment}.",
             hint="Ask someone listed under the environment's requesters (or access.deployers).",
         )
 

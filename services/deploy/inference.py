@@ -188,3 +188,53 @@ def last_deployment(
         (incident_id, *never_ran, service, service, environment, environment),
     )
     return Deployment.from_row(row) if row else None
+
+
+def for_verify(
+    settings: Settings,
+    store: Store,
+    *,
+    incident: Incident | None,
+    environment: str | None,
+    service: str | None,
+) -> tuple[str, str, tuple[str, ...]]:
+    """(service, environment, what was inferred) of `verify`: the service like a deploy's
+    (the incident's hotfix's, else the only one, else its last deployment's); the target
+    the incident's last deployment's, else the service's only environment."""
+    inferred: list[str] = []
+    last = (
+        last_deployment(store, incident.id, service=service, environment=environment)
+        if incident is not None
+        else None
+    )
+    if service is None:
+        try:
+            hotfix = incident_hotfix(store, incident, None) if incident is not None else None
+            service = _infer_service(settings, incident, hotfix, inferred)
+        except MissingChoiceError:
+            if last is None or incident is None:
+                raise
+            service = last.service
+            inferred.append(f"service {service} — from {last.id}, {incident.id}'s last deployment")
+    if environment is None:
+        if incident is not None:
+            last = last_deployment(store, incident.id, service=service, environment=None)
+        if last is not None and incident is not None:
+            environment = last.environment
+            inferred.append(
+                f"target {environment} — from {last.id}, {incident.id}'s last deployment"
+            )
+        else:
+            svc = settings.services.get(service)
+            known = sorted(svc.environments) if svc else []
+            if len(known) != 1:
+                target_settings(settings, service, known[0] if known else "")
+                raise MissingChoiceError(
+                    f"Which target? {service} has several environments: {', '.join(known)}.",
+                    hint="Add --target=<environment>"
+                    + ("" if incident else " (in an incident's war room, its last deployment's)")
+                    + ".",
+                )
+            environment = known[0]
+            inferred.append(f"target {environment} — {service}'s only environment")
+    return service, environment, tuple(inferred)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from services.clock import Clock, SystemClock
+from services.deploy.analysis.run import QueryContext
 from services.deploy.backend import Backend, BackendType, BuildOrder, DeployContext, Tidied
 from services.deploy.backends import argo_rollouts, command, kubernetes
 from services.deploy.model import Deployment
@@ -53,6 +54,15 @@ def make_backend(
         child_env=environment_for(env),
     )
     return backend_type(env.backend).build(env.target, order)
+
+
+def query_context(env: EnvironmentSettings, *, service: str, version: str | None) -> QueryContext:
+    """What an analysis's placeholders stand for on this target: the service, the version
+    that should be live ({version} and {canary}) and the backend's values ({namespace})."""
+    values = backend_type(env.backend).query_values(env.target)
+    return QueryContext(
+        service=service, namespace=values.get("namespace"), version=version, canary=version
+    )
 
 
 def tidy(*, store: Store, clock: Clock, settings: Settings) -> Tidied:

@@ -20,8 +20,22 @@ class VerifyResult:
     aborted: bool = False
 
 
+@dataclass(frozen=True)
+class Probed:
+    """One request's outcome: `problem` is None when healthy."""
+
+    problem: str | None
+    latency_ms: float | None  # None when nothing answered
+    status: int | None
+
+
 def probe(check: HealthCheck, *, timeout: float = 5.0) -> str | None:
     """One request; None when healthy, else why not."""
+    return measure(check, timeout=timeout).problem
+
+
+def measure(check: HealthCheck, *, timeout: float = 5.0) -> Probed:
+    """One request, with its status and latency (what a verify card shows)."""
     started = time.perf_counter()
     try:
         with urllib.request.urlopen(check.url, timeout=timeout) as response:  # noqa: S310 - http(s) only, validated
@@ -29,15 +43,19 @@ def probe(check: HealthCheck, *, timeout: float = 5.0) -> str | None:
     except urllib.error.HTTPError as exc:
         status, body = exc.code, exc.read(65536).decode(errors="replace")
     except (urllib.error.URLError, OSError) as exc:
-        return f"{check.url}: unreachable ({getattr(exc, 'reason', exc)})"
+        return Probed(f"{check.url}: unreachable ({getattr(exc, 'reason', exc)})", None, None)
     latency_ms = (time.perf_counter() - started) * 1000
+
+    def failed(why: str) -> Probed:
+        return Probed(f"{check.url}: {why}", latency_ms, status)
+
     if status != check.expect_status:
-        return f"{check.url}: HTTP {status}, expected {check.expect_status}"
+        return failed(f"HTTP {status}, expected {check.expect_status}")
     if check.body_contains and check.body_contains not in body:
-        return f"{check.url}: body does not contain {check.body_contains!r}"
+        return failed(f"body does not contain {check.body_contains!r}")
     if check.max_latency_ms is not None and latency_ms > check.max_latency_ms:
-        return f"{check.url}: {latency_ms:.0f} ms, over {check.max_latency_ms:.0f} ms"
-    return None
+        return failed(f"{latency_ms:.0f} ms, over {check.max_latency_ms:.0f} ms")
+    return Probed(None, latency_ms, status)
 
 
 def verify(

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from services import timeline
 from services.deploy import history, registry
 from services.deploy.backend import DeployContext
 from services.deploy.model import VERSION, Deployment, Kind, State
@@ -54,7 +55,14 @@ def resolve(
 ) -> Resolved:
     """The version a request goes to, with what the target runs now; raises when refused."""
     note = _tag_note(deps, req) if req.typed_version and req.version != PREVIOUS else None
-    running = _running_now(deps, req, env, strategy)
+    running = running_now(
+        deps,
+        kind=req.kind,
+        service=req.service,
+        environment=req.environment,
+        env=env,
+        strategy=strategy,
+    )
     version = req.version
     backend_type = registry.backend_type(env.backend)
     if req.kind is Kind.ROLLBACK and version == PREVIOUS and not backend_type.keeps_history:
@@ -108,22 +116,29 @@ def _tag_note(deps: DeployDeps, req: DeployRequest) -> str | None:
     )
 
 
-def _running_now(
-    deps: DeployDeps, req: DeployRequest, env: EnvironmentSettings, strategy: str
+def running_now(
+    deps: DeployDeps,
+    *,
+    service: str,
+    environment: str,
+    env: EnvironmentSettings,
+    strategy: str,
+    kind: Kind = Kind.DEPLOY,
 ) -> dict[str, Any]:
-    """What the target runs now, read by a backend built for this request."""
+    """What the target runs now (Backend.current()), read by a backend built for a request
+    (or a verification) of it; raises a UserFacingError saying nothing was requested."""
     probe = Deployment(
         number=0,
         id="DEP-0",
-        kind=req.kind,
+        kind=kind,
         incident_id=None,
-        service=req.service,
-        environment=req.environment,
-        version=req.version,
+        service=service,
+        environment=environment,
+        version="current",
         strategy=strategy,
         backend=env.backend,
         state=State.REQUESTED,
-        requested_by=req.requested_by,
+        requested_by=timeline.BOT_ACTOR,
         requested_at=deps.clock.now(),
         channel_id=None,
         card_ts=None,
@@ -141,6 +156,6 @@ def _running_now(
         return deps.backend_for(probe, env, DeployContext()).current().as_data()
     except UserFacingError as exc:
         raise UserFacingError(
-            f"Cannot read what {req.service}/{req.environment} runs now: {exc.message}",
+            f"Cannot read what {service}/{environment} runs now: {exc.message}",
             hint=exc.hint or "Check the target is reachable; nothing was requested.",
         ) from exc

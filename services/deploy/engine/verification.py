@@ -7,7 +7,7 @@ means differs (`expected_version`), the checks do not.
 from __future__ import annotations
 
 from services.deploy import deployments, registry
-from services.deploy.analysis.run import Analysis, QueryContext, run_analysis
+from services.deploy.analysis.run import Analysis, run_analysis
 from services.deploy.analysis.settings import AnalysisSettings
 from services.deploy.backend import AbortedError, Progress, ShouldAbort
 from services.deploy.engine.deps import DeployDeps
@@ -66,11 +66,7 @@ def metrics(
 ) -> str:
     """Post-deployment monitoring: the metric rules over the verification window."""
     d = deployments.get(deps.store, deployment_id)
-    values = registry.backend_type(env.backend).query_values(env.target)
-    version = expected_version(d)
-    context = QueryContext(
-        service=d.service, namespace=values.get("namespace"), version=version, canary=version
-    )
+    context = registry.query_context(env, service=d.service, version=expected_version(d))
     count = max(1, round(env.verify_seconds / settings.interval_seconds))
     analysis = Analysis.from_settings(settings, context=context, count=count)
     verdict = run_analysis(analysis, clock=deps.clock, should_abort=should_abort)
