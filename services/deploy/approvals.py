@@ -180,11 +180,27 @@ def request(
 
 
 def _require_requester(deps: DeployDeps, req: DeployRequest, env: EnvironmentSettings) -> None:
-    allowed = env.requesters if env.requesters is not None else deps.settings.access.deployers
-    trusted = deps.settings.access.console_is_trusted and is_terminal_actor(req.requested_by)
-    if not trusted and req.requested_by not in members_of(list(allowed), chat=deps.chat):
+    require_requester(
+        deps.settings, deps.chat, actor=req.requested_by, environment=req.environment, env=env
+    )
+
+
+def require_requester(
+    settings: Settings,
+    chat: Chat,
+    *,
+    actor: str,
+    environment: str,
+    env: EnvironmentSettings,
+    doing: str = "deploy to",
+) -> None:
+    """Who may ask for work on an environment (a deployment, a validation): its requesters,
+    else access.deployers; a trusted console is let through."""
+    allowed = env.requesters if env.requesters is not None else settings.access.deployers
+    trusted = settings.access.console_is_trusted and is_terminal_actor(actor)
+    if not trusted and actor not in members_of(list(allowed), chat=chat):
         raise PermissionDeniedError(
-            f"Only configured requesters may deploy to {req.environment}.",
+            f"Only configured requesters may {doing} {environment}.",
             hint="Ask someone listed under the environment's requesters (or access.deployers).",
         )
 
