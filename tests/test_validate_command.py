@@ -4,6 +4,7 @@ the promotion gate reads, replays and hostile input."""
 
 from __future__ import annotations
 
+import json
 import sys
 import textwrap
 from collections.abc import Iterator
@@ -11,12 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from services import timeline
 from services.clock import ManualClock
 from services.pipeline import records
 from services.pipeline.records import RunKind, RunState
+from services.store import Store
 from tests.harness.bot_actions import command, war_room
+from tests.harness.cli import run_cli
 from tests.harness.deploy_target import DeployTarget
 from tests.harness.git_repos import GitWorld
 from tests.harness.running_bot import RunningBot, start_bot
@@ -66,8 +70,6 @@ class Scripts:
         log = self.root / "calls.log"
         if not log.exists():
             return []
-        import json
-
         return [json.loads(line) for line in log.read_text().splitlines()]
 
     def fail(self, name: str) -> None:
@@ -306,10 +308,7 @@ def test_unknown_suite_environment_and_service_say_what_exists(vbot: RunningBot)
     nothing = command(vbot, "validate --environment=staging --test-suite=critical-path")
     assert "Which version?" in str(nothing)
     assert "/hotfix validate --environment=staging --service=payments --version=v…" in str(nothing)
-    assert (
-        records.latest_passed is not None
-        and vbot.deps.store.query("SELECT * FROM pipeline_runs") == []
-    )
+    assert vbot.deps.store.query("SELECT * FROM pipeline_runs") == []
 
 
 @pytest.mark.parametrize(
@@ -363,3 +362,45 @@ def test_only_the_environments_requesters_may_validate(vbot: RunningBot, scripts
     assert scripts.calls() == []
     refused = [a for a in vbot.audit() if a["outcome"] == "refused"]
     assert [a["actor"] for a in refused] == ["U0DAVE"]
+
+
+# ------------------------------------------------------------------------------ console
+
+
+def test_the_console_runs_it_and_prints_the_card(
+    target: DeployTarget, scripts: Scripts, tmp_path: Path
+) -> None:
+    config = tmp_path / "hotfix.yml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "store": {"path": str(tmp_path / "console.db")},
+                "access": {"console_is_trusted": True},
+                "services": {"payments": service_settings(target, scripts)},
+            }
+        )
+    )
+    done = run_cli(
+        "--config",
+        str(config),
+        "console",
+        "--user",
+        "alice",
+        cwd=tmp_path,
+        stdin=f"{TYPED}\n{TYPED.replace('critical-path', 'broken')}\nquit\n",
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    out = done.stdout
+    assert "VAL-1 started: 4 check(s) of critical-path on payments/staging (v2.1.1)." in out, out
+    assert "VAL-1: critical-path · payments v2.1.1 → staging" in out, out
+    assert "Passed" in out and "Failed" in out, out
+    assert "AssertionError: checkout returned 500" in out, out
+    store = Store(tmp_path / "console.db")
+    try:
+        states = [
+            r["state"] for r in store.query("SELECT state FROM pipeline_runs ORDER BY number")
+        ]
+        assert states == ["passed", "failed"]
+    finally:
+        store.close()
