@@ -490,7 +490,6 @@ SAMPLES: dict[str, list[JSON]] = {
 }
 
 
-
 def validation(state: str = "failed", checks: int = 60) -> JSON:
     """A validate run's card data (services.pipeline.validate_card), every text hostile."""
     row = {"name": BIG, "builtin": True, "state": "failed", "seconds": 1.5, "summary": BIG}
