@@ -16,8 +16,8 @@ import yaml
 
 from services import timeline
 from services.clock import ManualClock
-from services.pipeline import records
-from services.pipeline.records import RunKind, RunState
+from services.pipeline import records, validate, validate_card
+from services.pipeline.records import NewRun, RunKind, RunState
 from services.store import Store
 from tests.harness.bot_actions import command, war_room
 from tests.harness.cli import run_cli
@@ -404,3 +404,45 @@ def test_the_console_runs_it_and_prints_the_card(
         assert states == ["passed", "failed"]
     finally:
         store.close()
+
+
+def test_a_run_found_running_at_start_up_is_marked_interrupted(vbot: RunningBot) -> None:
+    deps = vbot.deps
+    # What a bot that died mid-run left: the run recorded running, its card posted.
+    run, _ = records.create(
+        deps.store,
+        clock=deps.clock,
+        new=NewRun(
+            kind=RunKind.VALIDATE,
+            service="payments",
+            environment="staging",
+            version="v2.1.1",
+            name="critical-path",
+            requested_by="U0ALICE",
+            incident_id=None,
+            channel_id="C0GENERAL",
+            request_key=None,
+            detail={"checks": [{"name": "smoke", "state": "running"}]},
+        ),
+    )
+    validate_card.post_or_update(deps.store, run, chat=deps.chat)
+    assert validate.recover_after_restart(deps.store, clock=deps.clock, chat=deps.chat) == ["VAL-1"]
+    assert records.get(deps.store, "VAL-1").state is RunState.INTERRUPTED
+    assert "Interrupted by a restart of the bot: run it again" in card_of(vbot)
+    kinds = [e.kind for e in timeline.events(deps.store, incident_id=None)]
+    assert "validate_interrupted" in kinds
+    # Nothing is left running: a second start finds nothing to interrupt.
+    assert validate.recover_after_restart(deps.store, clock=deps.clock, chat=deps.chat) == []
+
+
+def test_a_script_target_whose_status_command_fails_is_inconsistent(
+    vbot: RunningBot, target: DeployTarget
+) -> None:
+    (target.root / "status.py").write_text(
+        "import sys\nprint('kubectl: connection refused')\nsys.exit(1)\n"
+    )
+    command(vbot, TYPED)
+    assert records.get(vbot.deps.store, "VAL-1").state is RunState.FAILED
+    assert "payments/staging: status command exited with 1: kubectl: connection refused" in card_of(
+        vbot
+    )

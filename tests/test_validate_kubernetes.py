@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,10 +30,10 @@ VALIDATE = (
 @pytest.fixture
 def start(
     slack: SlackEmulator, k8s: K8sEmulator, tmp_path: Path, clock: ManualClock
-) -> Iterator[Callable[[], RunningBot]]:
+) -> Iterator[Callable[..., RunningBot]]:
     started: list[RunningBot] = []
 
-    def run() -> RunningBot:
+    def run(**overrides: Any) -> RunningBot:
         environment = {
             "backend": "kubernetes",
             "kubernetes": {
@@ -42,7 +43,9 @@ def start(
                 "image": REPO,
             },
             "suites": {"critical-path": [[sys.executable, "-c", "print('ok')"]]},
+            **overrides,
         }
+        environment = {k: v for k, v in environment.items() if v is not None}
         bot = start_bot(
             slack=slack,
             store_path=tmp_path / "bot.db",
@@ -74,7 +77,7 @@ def card(bot: RunningBot) -> str:
     return str(message["blocks"])
 
 
-def test_a_target_as_configured_passes(start: Callable[[], RunningBot], k8s: K8sEmulator) -> None:
+def test_a_target_as_configured_passes(start: Callable[..., RunningBot], k8s: K8sEmulator) -> None:
     k8s.add_deployment(NS, "payments", image=f"{REPO}:v2.1.0")
     bot = start()
     command(bot, VALIDATE)
@@ -85,7 +88,7 @@ def test_a_target_as_configured_passes(start: Callable[[], RunningBot], k8s: K8s
 
 
 def test_an_image_from_another_repository_is_caught(
-    start: Callable[[], RunningBot], k8s: K8sEmulator
+    start: Callable[..., RunningBot], k8s: K8sEmulator
 ) -> None:
     k8s.add_deployment(NS, "payments", image="docker.io/someone/payments:v2.1.0")
     bot = start()
@@ -101,7 +104,7 @@ def test_an_image_from_another_repository_is_caught(
 
 
 def test_missing_deployment_container_and_unready_replicas_are_caught(
-    start: Callable[[], RunningBot], k8s: K8sEmulator
+    start: Callable[..., RunningBot], k8s: K8sEmulator
 ) -> None:
     bot = start()
     command(bot, VALIDATE)
@@ -114,3 +117,43 @@ def test_missing_deployment_container_and_unready_replicas_are_caught(
     (row,) = [c for c in run.detail["checks"] if c["name"] == "configuration"]
     assert "has no container 'app' (it has: web)" in row["output"]
     assert "has 3 of 5 desired replicas ready" in row["output"]
+
+
+def test_blue_green_checks_the_colour_that_serves(
+    start: Callable[..., RunningBot], k8s: K8sEmulator
+) -> None:
+    k8s.add_deployment(NS, "payments-blue", image=f"{REPO}:v2.1.0")
+    k8s.add_deployment(NS, "payments-green", image="docker.io/someone/payments:v2.0.0")
+    k8s.add_service(NS, "payments", {"app": "payments", "color": "green"})
+    bot = start(
+        strategy="blue-green",
+        kubernetes={
+            "host": k8s.url,
+            "namespace": NS,
+            "deployment": "payments",
+            "image": REPO,
+            "blue_green": {"service": "payments"},
+        },
+    )
+    command(bot, VALIDATE)
+    output = str(configuration(bot)["output"])
+    assert "Deployment staging/payments-green runs docker.io/someone/payments:v2.0.0" in output
+    assert "payments-blue" not in output
+
+
+def test_an_argo_rollout_is_checked_like_a_deployment(
+    start: Callable[..., RunningBot], k8s: K8sEmulator
+) -> None:
+    k8s.add_rollout(NS, "payments", image="docker.io/someone/payments:v2.1.0")
+    bot = start(
+        backend="argo_rollouts",
+        strategy="canary",
+        kubernetes=None,
+        argo_rollouts={"host": k8s.url, "namespace": NS, "rollout": "payments", "image": REPO},
+    )
+    command(bot, VALIDATE)
+    output = str(configuration(bot)["output"])
+    assert (
+        f"Rollout staging/payments runs docker.io/someone/payments:v2.1.0, which is not from the"
+        f" configured repository {REPO}"
+    ) in output
