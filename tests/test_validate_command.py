@@ -321,6 +321,7 @@ def test_unknown_suite_environment_and_service_say_what_exists(vbot: RunningBot)
         "--test-suite=" + "<@U0BOB>" * 1000,
         '--test-suite="crit\u202eical\npath"',
         "--environment=" + "<!here>" * 2000,
+        "--service=" + "<!subteam^S1>" * 500,
     ],
 )
 def test_hostile_input_gets_a_short_clear_answer(vbot: RunningBot, flag: str) -> None:
@@ -333,9 +334,10 @@ def test_hostile_input_gets_a_short_clear_answer(vbot: RunningBot, flag: str) ->
     base[flag.split("=")[0]] = flag
     reply = command(vbot, "validate " + " ".join(base.values()))
     text = str(reply)
-    assert "is not a valid version" in text or " has no " in text, text[:300]
+    said = ("is not a valid version", " has no ", "There is no deployable service")
+    assert any(words in text for words in said), text[:300]
     assert len(text) < 2_000, text[:300]
-    for raw in ("<!channel>", "<!here>", "<@U0BOB>", "A" * 100):
+    for raw in ("<!channel>", "<!here>", "<@U0BOB>", "<!subteam", "A" * 100):
         assert raw not in text
     assert vbot.deps.store.query("SELECT * FROM pipeline_runs") == []
 

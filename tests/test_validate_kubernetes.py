@@ -80,7 +80,9 @@ def card(bot: RunningBot) -> str:
 def test_a_target_as_configured_passes(start: Callable[..., RunningBot], k8s: K8sEmulator) -> None:
     k8s.add_deployment(NS, "payments", image=f"{REPO}:v2.1.0")
     bot = start()
-    command(bot, VALIDATE)
+    # --test-suite left out: the environment's only suite.
+    reply = command(bot, VALIDATE.replace(" --test-suite=critical-path", ""))
+    assert "of critical-path on payments/staging" in reply["text"], reply
     assert records.get(bot.deps.store, "VAL-1").state is RunState.PASSED
     assert configuration(bot)["state"] == "passed"
     # Reads only: validation changes nothing in the cluster.
