@@ -28,7 +28,7 @@ from services.deploy import versions
 from services.deploy.approvals import require_requester, target_settings
 from services.deploy.checks import CHECK_TAIL_LINES
 from services.deploy.inference import MissingChoiceError
-from services.deploy.process import environment_for, fill, run
+from services.deploy.process import OUTPUT_KEPT, environment_for, fill, run
 from services.deploy.settings import EnvironmentSettings
 from services.errors import ConflictError, UserFacingError
 from services.incidents.model import Incident
@@ -189,15 +189,16 @@ def execute(
         return _execute(deps, found, on_change)
     except ConflictError:  # finished meanwhile (another process): its outcome stands
         return records.get(deps.store, run_id)
+    except UserFacingError as exc:  # the target left the configuration meanwhile, say
+        why = f"the run stopped: {exc.message}"
     except Exception as exc:  # never leave a run `running`: it would block nothing, say nothing
         log.exception("%s stopped unexpectedly", run_id)
-        return records.finish(
-            deps.store,
-            clock=deps.clock,
-            run_id=run_id,
-            passed=False,
-            summary=f"the run stopped unexpectedly ({type(exc).__name__}); see the bot's log",
-        )
+        why = f"the run stopped unexpectedly ({type(exc).__name__}); see the bot's log"
+    finished = records.finish(
+        deps.store, clock=deps.clock, run_id=run_id, passed=False, summary=why
+    )
+    on_change(finished)
+    return finished
 
 
 def _execute(
@@ -242,7 +243,7 @@ def _execute(
         run_id=found.id,
         passed=not failed,
         summary=summary,
-        output="\n".join(f"[{r['name']}]\n{r['output']}" for r in failed)[-20_000:],
+        output="\n".join(f"[{r['name']}]\n{r['output']}" for r in failed)[-OUTPUT_KEPT:],
     )
     on_change(finished)
     return finished
