@@ -76,12 +76,13 @@ def serve_bot(
     interrupted = recover_after_restart(deps.deploy)
     if interrupted:
         log.warning("deployments found in flight after a restart, now interrupted: %s", interrupted)
-    from services.pipeline import records as pipeline_runs
+    from services.pipeline import validate
 
-    # Validations and verifications died with the old process: they never passed.
-    stopped = pipeline_runs.interrupt_running(deps.store, clock=deps.clock)
+    stopped = validate.recover_after_restart(deps.store, clock=deps.clock, chat=deps.chat)
     if stopped:
-        log.warning("pipeline runs found running after a restart: %s", [r.id for r in stopped])
+        log.warning(
+            "validate/verify runs found running after a restart, now interrupted: %s", stopped
+        )
     recovered = recover_after_crash(deps, router, client)
     scheduler = ReminderScheduler(deps)
     # Ticks wait for the recovery: a reminder a crash swallowed must be found (and posted)

@@ -549,6 +549,37 @@ SAMPLES: dict[str, list[JSON]] = {
     ],
 }
 
+
+def validation(state: str = "failed", checks: int = 60) -> JSON:
+    """A validate run's card data (services.pipeline.validate_card), every text hostile."""
+    row = {"name": BIG, "builtin": True, "state": "failed", "seconds": 1.5, "summary": BIG}
+    return {
+        "run": {
+            "id": "VAL-3",
+            "title": BIG,
+            "service": BIG,
+            "environment": BIG,
+            "version": BIG,
+            "suite": BIG,
+            "state": state,
+            "state_label": BIG,
+            "final": state != "running",
+            "requested_by": BIG,
+            "incident_id": BIG,
+            "summary": BIG,
+            "inferred": [BIG] * 3,
+        },
+        "checks": [{**row, "tail": BIG}] * checks,
+        "progress": {"done": 3, "total": checks},
+    }
+
+
+SAMPLES["validate_card"] = [validation(), validation("running", 0), validation("passed", 1)]
+SAMPLES["validate_ack"] = [
+    {**validation(), "text": BIG, "problems": [BIG] * 3, "card_home": "C0ROOM"},
+    {**validation("running", 2), "text": BIG, "problems": [], "card_home": None},
+]
+
 CASES = [(name, n) for name, variants in sorted(SAMPLES.items()) for n in range(len(variants))]
 VIEWS = {"home", "modal_declare", "modal_publish", "modal_resolve", "modal_update"}
 

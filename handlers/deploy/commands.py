@@ -43,7 +43,7 @@ TARGET = click.option(
 SERVICE = click.option("--service", required=True, help="Service, e.g. payments.")
 
 
-def _inferred(call: Callable[[], T]) -> T:
+def inferred_or_usage(call: Callable[[], T]) -> T:
     """A flag nothing could infer is a usage error: the answer names the flag to add."""
     try:
         return call()
@@ -103,7 +103,7 @@ def deploy(
     In an incident's war room, --service and --version default to its hotfix's service and
     the tag its finish made; the card says what was inferred."""
     incident = incident_here(env)
-    choice = _inferred(
+    choice = inferred_or_usage(
         lambda: inference.for_deploy(
             env.deps.settings,
             env.deps.store,
@@ -182,7 +182,7 @@ def rollback(
     While a deployment (or a canary) is running on the target, this is its Rollback button:
     it stops there and rolls back at once (for a canary: all traffic to stable, no analysis)."""
     incident = incident_here(env)
-    service, environment, inferred = _inferred(
+    service, environment, inferred = inferred_or_usage(
         lambda: inference.for_rollback(
             env.deps.store, incident=incident, environment=environment, service=service
         )

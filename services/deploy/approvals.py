@@ -119,7 +119,9 @@ def request(
         return _card_repaired(deps, req, replayed), False, None
     env = target_settings(deps.settings, req.service, req.environment)
     versions.check_text(req.version)
-    require_requester(deps, actor=req.requested_by, environment=req.environment, env=env)
+    require_requester(
+        deps.settings, deps.chat, actor=req.requested_by, environment=req.environment, env=env
+    )
     strategy = _strategy(req, env)
     needed, break_glass = _approvals_needed(env, req)
     # The emergency path: an allowed --immediate rollback replaces a request still waiting
@@ -184,20 +186,21 @@ def request(
 
 
 def require_requester(
-    deps: DeployDeps,
+    settings: Settings,
+    chat: Chat,
     *,
     actor: str,
     environment: str,
     env: EnvironmentSettings,
-    what: str = "deploy to",
+    doing: str = "deploy to",
 ) -> None:
-    """The environment's requesters (default access.deployers) may ask for work on it: a
-    deploy or rollback request, or a verification (`what` names it in the refusal)."""
-    allowed = env.requesters if env.requesters is not None else deps.settings.access.deployers
-    trusted = deps.settings.access.console_is_trusted and is_terminal_actor(actor)
-    if not trusted and actor not in members_of(list(allowed), chat=deps.chat):
+    """Who may ask for work on an environment (a deployment, a validation): its requesters,
+    else access.deployers; a trusted console is let through."""
+    allowed = env.requesters if env.requesters is not None else settings.access.deployers
+    trusted = settings.access.console_is_trusted and is_terminal_actor(actor)
+    if not trusted and actor not in members_of(list(allowed), chat=chat):
         raise PermissionDeniedError(
-            f"Only configured requesters may {what} {environment}.",
+            f"Only configured requesters may {doing} {environment}.",
             hint="Ask someone listed under the environment's requesters (or access.deployers).",
         )
 

@@ -79,6 +79,12 @@ class Backend(Protocol):
         """Built-in pre-deployment checks; problems, or [] when the target is ready."""
         ...
 
+    def consistency(self) -> list[str]:
+        """What the target runs against what the config says it should (/hotfix validate):
+        the object exists, its image comes from the configured repository, every desired
+        replica is ready; problems, or [] when they agree. Reads only, changes nothing."""
+        ...
+
     def deploy(
         self, version: str, *, progress: Progress, should_abort: ShouldAbort
     ) -> dict[str, Any]:

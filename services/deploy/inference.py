@@ -73,8 +73,12 @@ def for_deploy(
     environment: str,
     service: str | None,
     version: str | None,
+    again: str = "/hotfix deploy --target={environment} --service={service} --version=v…",
 ) -> Choice:
-    """The service and version of `deploy`, the ones typed or the ones the incident implies."""
+    """The service and version of `deploy`, the ones typed or the ones the incident implies.
+
+    `again`: the command that names the version, as the answer suggests it (`validate` has
+    its own)."""
     inferred: list[str] = []
     hotfix = incident_hotfix(store, incident, service) if incident is not None else None
     if service is None:
@@ -82,7 +86,8 @@ def for_deploy(
     if version is None:
         # A target that does not exist is answered as such, before asking for a version.
         target_settings(settings, service, environment)
-        version, why = _infer_version(incident, hotfix, service, environment)
+        again = again.format(environment=environment, service=service)
+        version, why = _infer_version(incident, hotfix, service, again)
         inferred.append(f"version {version} — {why}")
     return Choice(service, environment, version, tuple(inferred))
 
@@ -113,9 +118,8 @@ def _infer_service(
 
 
 def _infer_version(
-    incident: Incident | None, hotfix: Hotfix | None, service: str, environment: str
+    incident: Incident | None, hotfix: Hotfix | None, service: str, again: str
 ) -> tuple[str, str]:
-    again = f"/hotfix deploy --target={environment} --service={service} --version=v…"
     if incident is None:
         raise MissingChoiceError(
             "Which version? Outside an incident's war room there is no hotfix to take it from.",

@@ -44,13 +44,35 @@ def make_backend(
     *,
     clock: Clock | None = None,
 ) -> Backend:
-    order = BuildOrder(
+    return target_backend(
+        env,
         service=deployment.service,
         environment=deployment.environment,
         strategy=deployment.strategy,
         kind=deployment.kind.value,
+        clock=clock,
+        context=context,
+    )
+
+
+def target_backend(
+    env: EnvironmentSettings,
+    *,
+    service: str,
+    environment: str,
+    strategy: str | None = None,
+    kind: str = "deploy",
+    clock: Clock | None = None,
+    context: DeployContext | None = None,
+) -> Backend:
+    """The backend of a target, for one deployment or to read it (/hotfix validate)."""
+    order = BuildOrder(
+        service=service,
+        environment=environment,
+        strategy=strategy or env.strategy,
+        kind=kind,
         clock=clock or SystemClock(),
-        context=context or DeployContext(service=deployment.service),
+        context=context or DeployContext(service=service),
         child_env=environment_for(env),
     )
     return backend_type(env.backend).build(env.target, order)

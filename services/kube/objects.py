@@ -42,3 +42,10 @@ def revision_of(obj: Mapping[str, Any]) -> int:
         return int(annotations.get(REVISION, "0"))
     except ValueError:
         return 0
+
+
+def unready(obj: Mapping[str, Any], label: str) -> list[str]:
+    """A workload (Deployment, Rollout) whose ready replicas are not the desired ones."""
+    desired = int((obj.get("spec") or {}).get("replicas", 1) or 0)
+    ready = int((obj.get("status") or {}).get("readyReplicas") or 0)
+    return [] if ready == desired else [f"{label} has {ready} of {desired} desired replicas ready."]

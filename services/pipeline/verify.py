@@ -118,7 +118,12 @@ def start(deps: DeployDeps, req: Request) -> tuple[PipelineRun, bool, str | None
     run: nothing runs twice."""
     env = approvals.target_settings(deps.settings, req.service, req.environment)
     approvals.require_requester(
-        deps, actor=req.requested_by, environment=req.environment, env=env, what="verify"
+        deps.settings,
+        deps.chat,
+        actor=req.requested_by,
+        environment=req.environment,
+        env=env,
+        doing="verify",
     )
     group = endpoint_group(req.service, req.environment, env, req.group)
     running = versions.running_now(

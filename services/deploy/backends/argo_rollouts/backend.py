@@ -37,6 +37,7 @@ from services.deploy.backends.argo_rollouts.watch import RolloutWatch
 from services.errors import DeployError
 from services.kube.client import KubeClient, KubeError, KubeNotFoundError, Obj
 from services.kube.images import containers, image_of, image_problems, split_image
+from services.kube.objects import unready
 from services.kube.revisions import revisions_text, that_ran
 from services.kube.rollouts import POD_TEMPLATE_HASH, Rollouts, revision_of
 
@@ -159,6 +160,19 @@ class ArgoRolloutsBackend:
             " check argo_rollouts.container."
         )
 
+    def consistency(self) -> list[str]:
+        """The Rollout against the config: it exists, runs the configured container from the
+        configured repository, and every desired replica is ready."""
+        try:
+            with self.connect(self.target) as kube:
+                obj = Rollouts(kube).get(self.target.rollout)
+        except KubeNotFoundError:
+            return [self._not_found()]
+        except KubeError as exc:
+            return [exc.message]
+        problems = self._image_problems(obj, read(obj, self.target.container))
+        return problems + unready(obj, self.label)
+
     def validate(self, version: str) -> list[str]:
         problems = image_problems(self.target.image, version, setting="argo_rollouts.image")
         try:
@@ -170,6 +184,16 @@ class ArgoRolloutsBackend:
             return [*problems, exc.message]
         return problems + self._rollout_problems(obj)
 
+    def _image_problems(self, obj: Obj, view: RolloutView) -> list[str]:
+        if view.image is None:
+            return [self._no_container(obj)]
+        if split_image(view.image)[0] != self.target.image:
+            return [
+                f"{self.label} runs {view.image}, which is not from the configured repository"
+                f" {self.target.image}: check argo_rollouts.image."
+            ]
+        return []
+
     def _rollout_problems(self, obj: Obj) -> list[str]:
         view = read(obj, self.target.container)
         problems = []
@@ -179,13 +203,7 @@ class ArgoRolloutsBackend:
                 f"{self.label} uses strategy {found or 'none'}, but this environment says"
                 f" {self.strategy}: make the environment's strategy match the Rollout's."
             )
-        if view.image is None:
-            problems.append(self._no_container(obj))
-        elif split_image(view.image)[0] != self.target.image:
-            problems.append(
-                f"{self.label} runs {view.image}, which is not from the configured repository"
-                f" {self.target.image}: check argo_rollouts.image."
-            )
+        problems += self._image_problems(obj, view)
         if view.paused:
             problems.append(
                 f"{self.label} is paused: promote or resume it first (kubectl argo rollouts"

@@ -72,6 +72,15 @@ class CommandBackend:
     def validate(self, version: str) -> list[str]:
         return []
 
+    def consistency(self) -> list[str]:
+        """A script target says what it runs only through its status command."""
+        if self.target.status is None:
+            return []
+        running = self.current()
+        if running.version is None:
+            return [f"{self.label}: {running.summary}"]
+        return []
+
     def deploy(
         self, version: str, *, progress: Progress, should_abort: ShouldAbort
     ) -> dict[str, Any]:

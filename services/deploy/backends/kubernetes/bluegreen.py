@@ -15,6 +15,7 @@ from services.clock import Clock
 from services.deploy.backend import AbortedError, AlreadyThereError, Progress, Running, ShouldAbort
 from services.deploy.backends.kubernetes.rolling import Connect
 from services.deploy.backends.kubernetes.rollout import (
+    consistency,
     deployment_problems,
     refuse_paused,
     rollout_status,
@@ -119,6 +120,21 @@ class BlueGreenBackend:
             name = colour_deployment(self.target, colour)
             deployment = kube.get_deployment(name)
         return running(deployment, self.target, color=colour, deployment=name)
+
+    def consistency(self) -> list[str]:
+        """The active colour's Deployment (the one serving) against the config."""
+        try:
+            with self.connect(self.target) as kube:
+                try:
+                    service = kube.get_service(self.settings.service)
+                except KubeNotFoundError:
+                    return [
+                        f"{self.service_label} does not exist: check kubernetes.blue_green.service."
+                    ]
+                colour = active_colour(service, self.settings)
+                return consistency(kube, self.target, colour_deployment(self.target, colour))
+        except (KubeError, DeployError) as exc:
+            return [exc.message]
 
     def validate(self, version: str) -> list[str]:
         problems = image_problems(self.target.image, version, setting="kubernetes.image")

@@ -22,6 +22,7 @@ from typing import Any
 from services.clock import Clock
 from services.deploy.backend import AbortedError, AlreadyThereError, Progress, Running, ShouldAbort
 from services.deploy.backends.kubernetes.rollout import (
+    consistency,
     deployment_problems,
     refuse_paused,
     running,
@@ -93,6 +94,13 @@ class RollingBackend:
     def current(self) -> Running:
         with self.connect(self.target) as kube:
             return running(kube.get_deployment(self.target.deployment), self.target)
+
+    def consistency(self) -> list[str]:
+        try:
+            with self.connect(self.target) as kube:
+                return consistency(kube, self.target, self.target.deployment)
+        except KubeError as exc:
+            return [exc.message]
 
     def validate(self, version: str) -> list[str]:
         problems = image_problems(self.target.image, version, setting="kubernetes.image")

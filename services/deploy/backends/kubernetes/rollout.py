@@ -20,8 +20,9 @@ from services.clock import Clock
 from services.deploy.backend import AbortedError, Progress, Running, ShouldAbort
 from services.deploy.backends.kubernetes.settings import KubernetesTarget
 from services.errors import DeployError
-from services.kube.client import KubeClient, KubeError, Obj, revision_of
+from services.kube.client import KubeClient, KubeError, KubeNotFoundError, Obj, revision_of
 from services.kube.images import containers, image_of, split_image
+from services.kube.objects import unready
 
 
 def where(kube_namespace: str, name: str) -> str:
@@ -68,18 +69,34 @@ def deployment_problems(deployment: Obj, target: KubernetesTarget) -> list[str]:
         status = rollout_status(deployment)
         if not status.done and not status.failed:
             problems.append(f"a rollout of {label} is in progress: {status.message}")
+    return problems + image_problems_of(deployment, target, label)
+
+
+def image_problems_of(deployment: Obj, target: KubernetesTarget, label: str) -> list[str]:
+    """The configured container missing, or running an image from another repository."""
     image = image_of(deployment, target.container)
     if image is None:
         names = ", ".join(c.get("name", "?") for c in containers(deployment)) or "none"
-        problems.append(
+        return [
             f"{label} has no container {target.container!r} (it has: {names}); check kubernetes.container."
-        )
-    elif split_image(image)[0] != target.image:
-        problems.append(
+        ]
+    if split_image(image)[0] != target.image:
+        return [
             f"{label} runs {image}, which is not from the configured repository {target.image}:"
             " check kubernetes.image in the config."
-        )
-    return problems
+        ]
+    return []
+
+
+def consistency(kube: KubeClient, target: KubernetesTarget, name: str) -> list[str]:
+    """/hotfix validate's configuration check of one Deployment: it exists, runs the
+    configured container from the configured repository, and every desired replica is ready."""
+    label = where(target.namespace, name)
+    try:
+        deployment = kube.get_deployment(name)
+    except KubeNotFoundError:
+        return [f"{label} does not exist: check kubernetes.namespace and kubernetes.deployment."]
+    return image_problems_of(deployment, target, label) + unready(deployment, label)
 
 
 @dataclass(frozen=True)

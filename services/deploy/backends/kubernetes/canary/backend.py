@@ -28,7 +28,7 @@ from services.deploy.backends.kubernetes.canary.metrics import new_analysis
 from services.deploy.backends.kubernetes.canary.route import readiness_problems
 from services.deploy.backends.kubernetes.canary.walk import CanaryWalk
 from services.deploy.backends.kubernetes.rolling import Connect, RollingBackend
-from services.deploy.backends.kubernetes.rollout import deployment_problems, running
+from services.deploy.backends.kubernetes.rollout import consistency, deployment_problems, running
 from services.deploy.backends.kubernetes.settings import CanarySettings, KubernetesTarget
 from services.errors import DeployError
 from services.kube.client import KubeClient, KubeError, KubeNotFoundError
@@ -97,6 +97,14 @@ class CanaryBackend:
                 "canary_replicas": ((canary or {}).get("spec") or {}).get("replicas"),
             },
         )
+
+    def consistency(self) -> list[str]:
+        """The stable Deployment (what serves between deployments) against the config."""
+        try:
+            with self.connect(self.target) as kube:
+                return consistency(kube, self.target, self.target.deployment)
+        except KubeError as exc:
+            return [exc.message]
 
     def validate(self, version: str) -> list[str]:
         problems = image_problems(self.target.image, version, setting="kubernetes.image")

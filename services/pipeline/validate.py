@@ -1,0 +1,287 @@
+"""/hotfix validate: a named suite of checks run against one environment, before a promotion.
+
+The runbook's `/hotfix validate --environment=staging --test-suite=critical-path`: the
+environment's suite (`suites: {critical-path: [...]}`, argv commands with a timeout and
+{version} {service} {environment} filled in) runs after two built-in checks - the target's
+configuration (what it should run against what it runs, services.pipeline.consistency) and
+the service's migration dry-run (`migrations.check`, when configured). Each check runs in
+the environment's child environment (services.deploy.process.environment_for), never with
+the bot's secrets.
+
+A run is recorded (services.pipeline.records, kind VALIDATE, name = the suite) before
+anything runs: a replayed request finds it and runs nothing again; its outcome lands on the
+timeline once, and the promotion gate reads `records.latest_passed`. Its card
+(services.pipeline.validate_card) is edited in place as each check starts and ends.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from services.chat import Chat
+from services.clock import Clock, isoformat
+from services.deploy import versions
+from services.deploy.approvals import require_requester, target_settings
+from services.deploy.checks import CHECK_TAIL_LINES
+from services.deploy.inference import MissingChoiceError
+from services.deploy.process import OUTPUT_KEPT, environment_for, fill, run
+from services.deploy.settings import EnvironmentSettings
+from services.errors import ConflictError, UserFacingError
+from services.incidents.model import Incident
+from services.pipeline import records, validate_card
+from services.pipeline.consistency import configuration_problems
+from services.pipeline.records import NewRun, PipelineRun, RunKind
+from services.settings import Settings
+from services.store import Store
+
+log = logging.getLogger(__name__)
+
+CONFIGURATION = "configuration"
+MIGRATIONS = "migrations"
+# What a typed suite name may show of itself in an answer.
+ECHOED = 40
+
+
+class CheckState(StrEnum):
+    WAITING = "waiting"
+    RUNNING = "running"
+    PASSED = "passed"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+
+
+@dataclass(frozen=True)
+class ValidateDeps:
+    settings: Settings
+    store: Store
+    clock: Clock
+    chat: Chat
+
+
+@dataclass(frozen=True)
+class ValidateRequest:
+    service: str
+    environment: str
+    version: str
+    suite: str | None  # None: the environment's only suite
+    requested_by: str
+    incident: Incident | None
+    channel_id: str | None  # where the card goes (the war room comes first)
+    request_key: str | None  # Slack's trigger id: a retry finds the run, runs nothing
+    inferred: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One check of a run: a built-in one (argv None for the configuration check) or the
+    suite's."""
+
+    name: str
+    builtin: bool
+    argv: list[str] | None
+    timeout_seconds: float
+
+
+@dataclass(frozen=True)
+class Outcome:
+    state: CheckState
+    summary: str  # one line: "exited with 1", "2 problems"
+    output: str  # the last lines printed (a failure's), or the problems found
+
+
+def choose_suite(env: EnvironmentSettings, target: str, suite: str | None) -> str:
+    """The suite asked for, or the environment's only one; a clear answer otherwise."""
+    names = sorted(env.suites)
+    if not names:
+        raise UserFacingError(
+            f"{target} has no test suites.",
+            hint="Add suites: {critical-path: [[./tests/critical.sh, '{version}']]} to the"
+            " environment in the bot's configuration.",
+        )
+    if suite is None:
+        if len(names) == 1:
+            return names[0]
+        raise MissingChoiceError(
+            f"Which suite? {target} has several: {', '.join(names)}.",
+            hint="Add --test-suite=<name>.",
+        )
+    if suite not in env.suites:
+        raise UserFacingError(
+            f"{target} has no test suite {suite[:ECHOED]!r}.",
+            hint=f"Its suites: {', '.join(names)}.",
+        )
+    return suite
+
+
+def plan(settings: Settings, env: EnvironmentSettings, service: str, suite: str) -> list[Planned]:
+    """The checks of a run, in order: configuration, the migration dry-run, the suite."""
+    planned = [Planned(CONFIGURATION, True, None, 0)]
+    migrations = settings.services[service].migrations
+    if migrations is not None and migrations.check:
+        planned.append(
+            Planned(MIGRATIONS, True, list(migrations.check), migrations.timeout_seconds)
+        )
+    planned += [Planned(c.name, False, list(c.argv), c.timeout_seconds) for c in env.suites[suite]]
+    return planned
+
+
+def request(deps: ValidateDeps, req: ValidateRequest) -> tuple[PipelineRun, bool]:
+    """Record a validation (checked: target, version, suite, who asks); (run, created).
+
+    A request key already recorded returns its run: a Slack retry or a double submission
+    starts nothing."""
+    env = target_settings(deps.settings, req.service, req.environment)
+    versions.check_text(req.version)
+    target = f"{req.service}/{req.environment}"
+    require_requester(
+        deps.settings,
+        deps.chat,
+        actor=req.requested_by,
+        environment=req.environment,
+        env=env,
+        doing="validate on",
+    )
+    suite = choose_suite(env, target, req.suite)
+    checks = plan(deps.settings, env, req.service, suite)
+    incident = req.incident
+    return records.create(
+        deps.store,
+        clock=deps.clock,
+        new=NewRun(
+            kind=RunKind.VALIDATE,
+            service=req.service,
+            environment=req.environment,
+            version=req.version,
+            name=suite,
+            requested_by=req.requested_by,
+            incident_id=incident.id if incident else None,
+            channel_id=(
+                incident.channel_id if incident and incident.channel_id else req.channel_id
+            ),
+            request_key=req.request_key,
+            detail={
+                "inferred": list(req.inferred),
+                "checks": [_row(c, CheckState.WAITING) for c in checks],
+            },
+        ),
+    )
+
+
+def _row(check: Planned, state: CheckState, **more: Any) -> dict[str, Any]:
+    return {"name": check.name, "builtin": check.builtin, "state": state.value, **more}
+
+
+def execute(
+    deps: ValidateDeps, run_id: str, *, on_change: Callable[[PipelineRun], object]
+) -> PipelineRun:
+    """Run every check of a recorded run, one after the other, and finish it once.
+
+    `on_change` is called with the run as each check starts and ends (the card's edits).
+    A run already finished (a replay) is returned untouched."""
+    found = records.get(deps.store, run_id)
+    if found.state is not records.RunState.RUNNING:
+        return found
+    try:
+        return _execute(deps, found, on_change)
+    except ConflictError:  # finished meanwhile (another process): its outcome stands
+        return records.get(deps.store, run_id)
+    except UserFacingError as exc:  # the target left the configuration meanwhile, say
+        why = f"the run stopped: {exc.message}"
+    except Exception as exc:  # never leave a run `running`: it would block nothing, say nothing
+        log.exception("%s stopped unexpectedly", run_id)
+        why = f"the run stopped unexpectedly ({type(exc).__name__}); see the bot's log"
+    finished = records.finish(
+        deps.store, clock=deps.clock, run_id=run_id, passed=False, summary=why
+    )
+    on_change(finished)
+    return finished
+
+
+def _execute(
+    deps: ValidateDeps, found: PipelineRun, on_change: Callable[[PipelineRun], object]
+) -> PipelineRun:
+    env = target_settings(deps.settings, found.service, found.environment)
+    checks = plan(deps.settings, env, found.service, found.name)
+    child_env = environment_for(env)
+    values = {
+        "version": found.version or "",
+        "service": found.service,
+        "environment": found.environment,
+    }
+    rows: list[dict[str, Any]] = [_row(c, CheckState.WAITING) for c in checks]
+    for index, check in enumerate(checks):
+        started = deps.clock.now()
+        rows[index] = _row(check, CheckState.RUNNING, started_at=isoformat(started))
+        on_change(records.merge_detail(deps.store, found.id, checks=rows))
+        if check.argv is None:
+            outcome = _configuration(deps, found, env)
+        else:
+            outcome = _command(check, values=values, env=child_env)
+        seconds = round((deps.clock.now() - started).total_seconds(), 1)
+        rows[index] = _row(
+            check,
+            outcome.state,
+            started_at=isoformat(started),
+            seconds=seconds,
+            summary=outcome.summary,
+            output=outcome.output,
+        )
+        on_change(records.merge_detail(deps.store, found.id, checks=rows))
+    failed = [r for r in rows if r["state"] != CheckState.PASSED.value]
+    summary = (
+        f"all {len(rows)} checks passed"
+        if not failed
+        else ", ".join(f"{r['name']} {r['summary']}" for r in failed)
+    )
+    finished = records.finish(
+        deps.store,
+        clock=deps.clock,
+        run_id=found.id,
+        passed=not failed,
+        summary=summary,
+        output="\n".join(f"[{r['name']}]\n{r['output']}" for r in failed)[-OUTPUT_KEPT:],
+    )
+    on_change(finished)
+    return finished
+
+
+def _command(check: Planned, *, values: dict[str, str], env: dict[str, str]) -> Outcome:
+    assert check.argv is not None
+    result = run(fill(check.argv, values), timeout=check.timeout_seconds, env=env)
+    if result.ok:
+        return Outcome(CheckState.PASSED, result.describe(), "")
+    state = CheckState.TIMED_OUT if result.returncode is None else CheckState.FAILED
+    summary = (
+        f"timed out after {check.timeout_seconds:g} s"
+        if state is CheckState.TIMED_OUT
+        else result.describe()
+    )
+    return Outcome(state, summary, result.tail(CHECK_TAIL_LINES))
+
+
+def _configuration(deps: ValidateDeps, found: PipelineRun, env: EnvironmentSettings) -> Outcome:
+    problems = configuration_problems(
+        deps.store,
+        env,
+        service=found.service,
+        environment=found.environment,
+        clock=deps.clock,
+    )
+    if not problems:
+        return Outcome(CheckState.PASSED, "the target runs what the config and records say", "")
+    count = f"{len(problems)} problem" + ("s" if len(problems) > 1 else "")
+    return Outcome(CheckState.FAILED, count, "\n".join(problems))
+
+
+def recover_after_restart(store: Store, *, clock: Clock, chat: Chat) -> list[str]:
+    """At start-up: runs found running died with the old process (records marks them
+    interrupted, on the timeline); each validation's card says so."""
+    stopped = records.interrupt_running(store, clock=clock)
+    for found in stopped:
+        if found.kind is RunKind.VALIDATE:
+            validate_card.post_or_update(store, found, chat=chat)
+    return [found.id for found in stopped]
