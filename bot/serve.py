@@ -95,8 +95,14 @@ def serve_bot(
         server.serve_forever()
     else:
         if settings.slack.health_port:
+            from bot.webhooks import webhooks_app
+
+            # Socket Mode has no other server: GitHub and GitLab post CI runs here.
+            served = operations_app(
+                Readiness(deps, client, lambda: scheduler.running), webhooks=webhooks_app(deps)
+            )
             health = HttpServer(
-                operations, host=listen_host, port=settings.slack.health_port, threads=2
+                served, host=listen_host, port=settings.slack.health_port, threads=2
             )
             health.start()
             log.info("health endpoints on http://%s:%s/healthz", listen_host, health.port)
