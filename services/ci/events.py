@@ -124,7 +124,11 @@ def gitlab_run(event: str | None, payload: Mapping[str, Any]) -> CiRun | None:
 def _label(text: str) -> str:
     """A name shown on one line: no newlines, no invisible or direction-changing characters
     (a right-to-left override would make "deliaf" read as "failed")."""
-    kept = "".join(c for c in text if unicodedata.category(c) not in ("Cc", "Cf", "Zl", "Zp"))
+    kept = "".join(
+        " " if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c
+        for c in text
+        if unicodedata.category(c) != "Cf"
+    )
     return " ".join(kept.split())
 
 
