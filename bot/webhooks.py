@@ -78,7 +78,7 @@ def _handle(deps: Deps, variables: Mapping[str, str], wsgi: WSGIEnvironment) -> 
     if not verified:
         _audit_forged(deps, provider, sender)
         raise _Answer("401 Unauthorized", {"error": "signature or token did not verify"})
-    payload = _json_object(body)
+    payload = _json_object(_json_text(body, str(wsgi.get("CONTENT_TYPE", ""))))
     run = _parse(provider, wsgi, payload)
     if run is None:
         return _Answer("200 OK", {"ok": True, "ignored": True})
@@ -107,7 +107,9 @@ def _parse(provider: Provider, wsgi: WSGIEnvironment, payload: Mapping[str, Any]
             return events.github_run(event, payload)
         return events.gitlab_run(wsgi.get("HTTP_X_GITLAB_EVENT"), payload)
     except events.MalformedPayloadError as exc:
-        raise _Answer("400 Bad Request", {"error": f"malformed payload: {exc}"[:300]}) from None
+        raise _Answer(
+            "400 Bad Request", {"error": f"malformed payload: {exc.message}"[:300]}
+        ) from None
 
 
 def _read_body(wsgi: WSGIEnvironment) -> bytes:
@@ -122,6 +124,17 @@ def _read_body(wsgi: WSGIEnvironment) -> bytes:
         return b""
     data: bytes = wsgi["wsgi.input"].read(length)
     return data
+
+
+def _json_text(body: bytes, content_type: str) -> bytes:
+    """GitHub's default content type is a form with the JSON in its `payload` field (the
+    signature covers the form as sent); GitLab always sends JSON."""
+    if not content_type.startswith("application/x-www-form-urlencoded"):
+        return body
+    from urllib.parse import parse_qs
+
+    fields = parse_qs(body.decode("utf-8", "replace"), max_num_fields=10)
+    return (fields.get("payload") or [""])[0].encode()
 
 
 def _json_object(body: bytes) -> Mapping[str, Any]:

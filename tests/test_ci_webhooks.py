@@ -255,3 +255,18 @@ def test_get_is_not_a_delivery(ci_bot: RunningBot) -> None:
     connection.request("GET", "/webhooks/gitlab")
     assert connection.getresponse().status == 405
     connection.close()
+
+
+def test_githubs_form_content_type_is_read_too(ci_bot: RunningBot, ci: CiSender) -> None:
+    from urllib.parse import urlencode
+
+    from tests.harness.ci_payloads import github_headers
+
+    payload = workflow_run("in_progress", head_sha=SHA, head_branch=BRANCH)
+    body = urlencode({"payload": json.dumps(payload)}).encode()
+    headers = {
+        **github_headers(SECRET, body, "workflow_run"),
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+    assert post(f"{ci.base_url}/webhooks/github", body, headers).status == 202
+    assert [r["outcome"] for r in stored(ci_bot)] == ["in_progress"]

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from services.ci.model import CiRun, Provider
+from services.errors import UserFacingError
 
 GITHUB_EVENTS = frozenset({"workflow_run", "check_suite"})
 GITLAB_PIPELINE = "Pipeline Hook"
@@ -25,8 +26,11 @@ _SHA = re.compile(r"[0-9a-f]{7,64}")
 _GITLAB_TIME = "%Y-%m-%d %H:%M:%S %Z"
 
 
-class MalformedPayloadError(ValueError):
+class MalformedPayloadError(UserFacingError):
     """The payload is not what this event's documentation describes (answered 400)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, hint="Send the event as the CI documents it, as JSON.")
 
 
 def github_run(event: str, payload: Mapping[str, Any]) -> CiRun | None:
