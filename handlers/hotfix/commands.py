@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from handlers.console.chat import CHANNEL_PREFIX as CONSOLE_CHANNEL
 from handlers.core.commands import CommandList, chat_command
 from handlers.core.context import CommandEnv
 from handlers.core.params import SEVERITY
@@ -41,7 +42,10 @@ def _announce(
     deps = env.deps
     service = deps.settings.services.get(str(data["service"]))
     try:
-        if ci is not None and service is not None and service.ci is not None:
+        # A terminal's own channels exist only in that terminal: the serving bot that gets
+        # the webhooks could not edit them (a relayed Slack channel is watched as usual).
+        watched = not channel.startswith(CONSOLE_CHANNEL)
+        if ci is not None and watched and service is not None and service.ci is not None:
             post_watched(
                 deps.store,
                 clock=deps.clock,
