@@ -162,3 +162,29 @@ def test_the_finished_message_shows_the_release_tags_ci(
     assert "<https://gitlab.example.com/acme/payments/-/pipelines/31|pipeline> in progress" in line
     updates = ci_bot.slack.calls_to("chat.update")
     assert {(u.args["channel"], u.args["ts"]) for u in updates} == {(room, finished["ts"])}
+
+
+def test_a_message_posted_while_slack_was_away_is_still_kept_up_to_date(
+    ci_bot: RunningBot, ci: CiSender, world: GitWorld
+) -> None:
+    from bot.scheduler import ReminderScheduler
+    from services import outbox
+
+    room = war_room(ci_bot)
+    ci_bot.slack.outage(503)  # the hotfix message is queued with a placeholder ts
+    ci_bot.driver.slash(CREATE, channel_id=room)
+    ci_bot.settle()
+    (watch,) = ci_bot.deps.store.query("SELECT ts FROM ci_watches")
+    assert outbox.is_pending(watch["ts"])
+    sha = world.remote_refs()[f"refs/heads/{BRANCH}"]
+    passed = workflow_run("completed", head_sha=sha, head_branch=BRANCH, conclusion="success")
+    assert ci.github("workflow_run", passed).status == 202
+    ci_bot.settle()
+
+    ci_bot.slack.end_outage()
+    ReminderScheduler(ci_bot.deps).run_tick()  # the outbox is delivered, in order
+    assert outbox.depth(ci_bot.deps.store) == 0
+    posted = hotfix_message(ci_bot, room, "Hotfix branch")
+    (watch,) = ci_bot.deps.store.query("SELECT ts FROM ci_watches")
+    assert watch["ts"] == posted["ts"]
+    assert ":large_green_circle: success" in ci_line(posted)

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from pathlib import Path
 
 import jsonschema
 import pytest
 
+from bot.wiring import build_deps, close_deps
 from handlers.core.context import Deps
 from services.ci import events, runs, signatures
 from services.ci.model import Outcome, outcome_of
 from services.ci.watches import Subject, status
+from services.clock import ManualClock
+from services.settings import Settings
 from tests.harness.ci_payloads import (
     check_suite,
     gitlab_pipeline,
@@ -139,3 +143,37 @@ def test_the_verdict_is_each_workflows_latest_run(deps: Deps) -> None:
 
 def _subject(subject: Subject) -> dict[str, str | None]:
     return {"branch": subject.branch, "tag": subject.tag, "sha": subject.sha}
+
+
+def test_requires_ci_without_a_ci_project_says_what_to_add(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    from services.ci import gate
+
+    settings = Settings.model_validate(
+        {
+            "store": {"path": str(tmp_path / "bot.db")},
+            "services": {
+                "payments": {
+                    "environments": {
+                        "production": {
+                            "backend": "command",
+                            "command": {"deploy": ["./deploy.sh", "{version}"]},
+                            "requires_ci": True,
+                        }
+                    }
+                }
+            },
+        }
+    )
+    built = build_deps(settings, clock=clock)
+    try:
+        env = settings.services["payments"].environments["production"]
+        (refusal,) = gate.refusals(built.deploy, env, service="payments", version="v2.1.1")
+    finally:
+        close_deps(built)
+    assert refusal.gate == "ci"
+    assert refusal.reason == (
+        "payments has requires_ci but names no CI project, so no run can ever be found."
+        " Add services.payments.ci (github_repository or gitlab_project)."
+    )

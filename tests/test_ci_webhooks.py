@@ -21,7 +21,7 @@ from tests.harness.ci_payloads import (
 from tests.harness.running_bot import RunningBot, start_bot
 from tests.harness.slack_emulator import SlackEmulator
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 SECRET = "gh-webhook-secret-5c1e"
 TOKEN = "gl-webhook-token-77aa"

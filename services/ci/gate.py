@@ -31,6 +31,11 @@ def commit_of(deps: DeployDeps, *, service: str, version: str) -> str:
     """The commit the version's tag points at; UserFacingError when it cannot be known."""
     settings = deps.settings.services.get(service)
     repository = settings.git if settings else None
+    if settings is not None and settings.ci is None:
+        raise UserFacingError(
+            f"{service} has requires_ci but names no CI project, so no run can ever be found.",
+            hint=f"Add services.{service}.ci (github_repository or gitlab_project).",
+        )
     if repository is None:
         raise UserFacingError(
             f"{service} has requires_ci but no git repository: its versions' commits are unknown.",
