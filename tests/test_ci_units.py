@@ -136,13 +136,9 @@ def test_the_verdict_is_each_workflows_latest_run(deps: Deps) -> None:
     assert runs.verdict(runs.for_commit(deps.store, service="payments", sha=SHA)) is (
         Outcome.SUCCESS
     )
-    shown = status(deps.store, service="payments", **_subject(Subject(branch="main")))
+    shown = status(deps.store, service="payments", subject=Subject(branch="main"))
     assert shown["outcome"] == "success"
     assert [r["name"] for r in shown["runs"]] == ["test", "lint"]
-
-
-def _subject(subject: Subject) -> dict[str, str | None]:
-    return {"branch": subject.branch, "tag": subject.tag, "sha": subject.sha}
 
 
 def test_requires_ci_without_a_ci_project_says_what_to_add(

@@ -27,6 +27,15 @@ MAX_SHOWN = 5  # runs listed on a message; more are counted, not listed
 
 
 @dataclass(frozen=True)
+class Subject:
+    """What a message shows the CI of: a branch, or a release tag and its commit."""
+
+    branch: str | None = None
+    tag: str | None = None
+    sha: str | None = None
+
+
+@dataclass(frozen=True)
 class Watch:
     id: int
     service: str
@@ -34,9 +43,7 @@ class Watch:
     ts: str
     template: str
     data: dict[str, Any]
-    branch: str | None
-    tag: str | None
-    sha: str | None
+    subject: Subject
 
 
 def jsonable(value: Any) -> Any:
@@ -52,19 +59,9 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
-@dataclass(frozen=True)
-class Subject:
-    """What a message shows the CI of: a branch, or a release tag and its commit."""
-
-    branch: str | None = None
-    tag: str | None = None
-    sha: str | None = None
-
-
-def status(
-    store: Store, *, service: str, branch: str | None, tag: str | None, sha: str | None
-) -> dict[str, Any]:
+def status(store: Store, *, service: str, subject: Subject) -> dict[str, Any]:
     """What the message shows: the verdict and the latest run of each workflow."""
+    tag, branch, sha = subject.tag, subject.branch, subject.sha
     if tag is not None:
         found = runs.for_tag(store, service=service, tag=tag, sha=sha)
     elif branch is not None:
@@ -95,7 +92,7 @@ def post_watched(
     A run kept between the post and the record would be missed until the next one: the
     status is read again once recorded and the message edited if it changed meanwhile.
     """
-    shown = status(store, service=service, **_fields(subject))
+    shown = status(store, service=service, subject=subject)
     posted = chat.post(channel_id, Message(message.template, {**message.data, "ci": shown}))
     add(
         store,
@@ -106,16 +103,12 @@ def post_watched(
         message=message,
         subject=subject,
     )
-    now = status(store, service=service, **_fields(subject))
+    now = status(store, service=service, subject=subject)
     if now != shown:
         chat.update(
             posted.channel_id, posted.ts, Message(message.template, {**message.data, "ci": now})
         )
     return posted
-
-
-def _fields(subject: Subject) -> dict[str, str | None]:
-    return {"branch": subject.branch, "tag": subject.tag, "sha": subject.sha}
 
 
 def add(
@@ -162,9 +155,7 @@ def watching(store: Store, *, service: str, run: CiRun) -> list[Watch]:
             ts=r["ts"],
             template=r["template"],
             data=json.loads(r["data"]),
-            branch=r["branch"],
-            tag=r["tag"],
-            sha=r["sha"],
+            subject=Subject(branch=r["branch"], tag=r["tag"], sha=r["sha"]),
         )
         for r in rows
     ]
@@ -174,7 +165,7 @@ def refresh(store: Store, *, chat: Chat, service: str, run: CiRun) -> list[str]:
     """Edit every message that shows this run's branch, tag or commit; the problems met."""
     problems: list[str] = []
     for watch in watching(store, service=service, run=run):
-        ci = status(store, service=service, branch=watch.branch, tag=watch.tag, sha=watch.sha)
+        ci = status(store, service=service, subject=watch.subject)
         try:
             chat.update(
                 watch.channel_id, watch.ts, Message(watch.template, {**watch.data, "ci": ci})
