@@ -58,6 +58,8 @@ def webhooks_app(deps: Deps, *, environ: Mapping[str, str] | None = None) -> Wsg
 
 def _handle(deps: Deps, variables: Mapping[str, str], wsgi: WSGIEnvironment) -> _Answer:
     path = wsgi.get("PATH_INFO", "")
+    if path not in WEBHOOK_PATHS:
+        raise _Answer("404 Not Found", {"error": "not found"})
     if wsgi.get("REQUEST_METHOD") != "POST":
         raise _Answer("405 Method Not Allowed", {"error": "POST only"})
     body = _read_body(wsgi)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness.ci_payloads import CiSender, workflow_run
+from tests.harness.ci_payloads import CiSender, post, workflow_run
 from tests.harness.slack_emulator import SlackEmulator
 from tests.test_socket_mode import SocketBot
 
@@ -29,6 +29,8 @@ def test_webhooks_are_served_on_the_health_port(slack: SlackEmulator, tmp_path: 
         assert (signed.status, signed.json["ignored"]) == (202, True)
         assert ci.github("workflow_run", payload, secret=None).status == 401
         assert ci.gitlab({"object_kind": "pipeline"}, token="guess").status == 401
+        elsewhere = post(f"{ci.base_url}/webhooks/bitbucket", b"{}", {})
+        assert elsewhere.status == 404
     finally:
         bot.stop()
     with sqlite3.connect(tmp_path / "bot.db") as db:
