@@ -2,7 +2,7 @@
 
 Bolt's WSGI adapter runs under waitress (a production WSGI server with a
 thread pool); waitress answers 413 to a body over MAX_BODY_BYTES before it is
-read. A thin WSGI layer in front adds /healthz, answers 401 to a timestamp that
+read. A thin WSGI layer in front adds /healthz, the CI webhooks (bot/webhooks.py), answers 401 to a timestamp that
 is not a number (Bolt would crash on it), and audits requests whose signature
 did not verify.
 """
@@ -23,6 +23,7 @@ from waitress import wasyncore
 from waitress.server import create_server
 
 from bot.operations import OPERATION_PATHS
+from bot.webhooks import WEBHOOK_PATHS, webhooks_app
 from handlers.core.context import Deps
 from services.audit import AuditEntry, Outcome, record
 from services.metrics import ACK_SECONDS
@@ -46,11 +47,14 @@ WsgiApp = Callable[["WSGIEnvironment", "StartResponse"], Iterable[bytes]]
 
 def build_wsgi_app(app: App, deps: Deps, *, operations: WsgiApp | None = None) -> WsgiApp:
     slack = SlackRequestHandler(app, path=EVENTS_PATH)
+    webhooks = webhooks_app(deps)
 
     def wsgi(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if path in OPERATION_PATHS and operations is not None:
             return operations(environ, start_response)
+        if path in WEBHOOK_PATHS:  # CI status (README "CI status"): verified there
+            return webhooks(environ, start_response)
         started = time.perf_counter()
         try:
             return _slack(environ, start_response, path)

@@ -2,7 +2,7 @@
 
 In HTTP mode they share the server with /slack/events; in Socket Mode a small
 server of their own listens on `slack.health_port`, so Kubernetes probes work
-in both modes.
+in both modes (and, in Socket Mode, the CI webhooks are served there too).
 """
 
 from __future__ import annotations
@@ -68,9 +68,15 @@ class Readiness:
 
 def operations_app(
     readiness: Readiness,
+    *,
+    webhooks: Callable[[WSGIEnvironment, StartResponse], Iterable[bytes]] | None = None,
 ) -> Callable[[WSGIEnvironment, StartResponse], Iterable[bytes]]:
+    """`webhooks`: Socket Mode's CI webhooks (bot/webhooks.py), which have no other server."""
+
     def handle(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
+        if webhooks is not None and path.startswith("/webhooks/"):
+            return webhooks(environ, start_response)
         if path == "/healthz":
             return _json(start_response, "200 OK", {"status": "ok"})
         if path == "/readyz":

@@ -88,8 +88,15 @@ def serve_bot(
     # Ticks wait for the recovery: a reminder a crash swallowed must be found (and posted)
     # before a tick could post the same reminder, and /readyz says so meanwhile.
     recovered.add_done_callback(lambda _: scheduler.start())
-    operations = operations_app(Readiness(deps, client, lambda: scheduler.running))
     from bot.http_server import EVENTS_PATH, HttpServer, build_wsgi_app
+    from bot.webhooks import webhooks_app
+
+    # The CI webhooks: HTTP mode serves them beside /slack/events (build_wsgi_app); Socket
+    # Mode has no other server, so GitHub and GitLab post to the operations server.
+    operations = operations_app(
+        Readiness(deps, client, lambda: scheduler.running),
+        webhooks=webhooks_app(deps) if mode != "http" else None,
+    )
 
     listen_host = host or settings.slack.http_host
     if mode == "http":
@@ -107,6 +114,11 @@ def serve_bot(
             )
             health.start()
             log.info("health endpoints on http://%s:%s/healthz", listen_host, health.port)
+        elif any(s.ci is not None for s in settings.services.values()):
+            log.warning(
+                "services have ci: but slack.health_port is not set: Socket Mode then has no"
+                ' HTTP server for /webhooks/github and /webhooks/gitlab (README "CI status")'
+            )
         _serve_socket_mode(app, secrets, client)
 
 

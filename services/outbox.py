@@ -29,6 +29,7 @@ TS_COLUMNS = (
     ("incidents", "announcement_ts"),
     ("incidents", "playbook_ts"),
     ("deployments", "card_ts"),
+    ("ci_watches", "ts"),
 )
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from handlers.console.chat import CHANNEL_PREFIX as CONSOLE_CHANNEL
 from handlers.core.commands import CommandList, chat_command
 from handlers.core.context import CommandEnv
 from handlers.core.params import SEVERITY
@@ -13,6 +14,7 @@ from handlers.core.replies import Reply
 from handlers.incident.lookup import incident_here
 from services import hotfix
 from services.chat import ChatError, Message
+from services.ci.watches import Subject, post_watched
 from services.incidents.model import Incident, Severity
 from services.incidents.presenting import incident_data
 
@@ -25,14 +27,36 @@ SERVICE_OPTION = click.option(
 
 
 def _announce(
-    env: CommandEnv, incident: Incident | None, template: str, data: dict[str, Any]
+    env: CommandEnv,
+    incident: Incident | None,
+    template: str,
+    data: dict[str, Any],
+    *,
+    ci: Subject | None = None,
 ) -> list[str]:
-    """Post the result in the war room, or the channel where the command was typed."""
+    """Post the result in the war room, or the channel where the command was typed; with
+    `ci` (a service whose `ci:` is configured), the message shows that CI status, live."""
     channel = incident.channel_id if incident else env.invocation.channel_id
     if channel is None:
         return []
+    deps = env.deps
+    service = deps.settings.services.get(str(data["service"]))
     try:
-        env.deps.chat.post(channel, Message(template, data))
+        # A terminal's own channels exist only in that terminal: the serving bot that gets
+        # the webhooks could not edit them (a relayed Slack channel is watched as usual).
+        watched = not channel.startswith(CONSOLE_CHANNEL)
+        if ci is not None and watched and service is not None and service.ci is not None:
+            post_watched(
+                deps.store,
+                clock=deps.clock,
+                chat=deps.chat,
+                service=str(data["service"]),
+                channel_id=channel,
+                message=Message(template, data),
+                subject=ci,
+            )
+        else:
+            deps.chat.post(channel, Message(template, data))
     except ChatError as exc:
         return [f"Could not post in the channel: `{exc.error}`"]
     return []
@@ -82,7 +106,7 @@ def create(
         "offer_declare": severity is not None and incident is None,
         "declare_title": f"{created.issue_key}: {description or 'hotfix'}",
     }
-    problems = _announce(env, incident, "hotfix_created", data)
+    problems = _announce(env, incident, "hotfix_created", data, ci=Subject(branch=created.branch))
     return Reply("hotfix_created", {**data, "problems": problems})
 
 
@@ -118,7 +142,13 @@ def finish(
         "actor": env.invocation.actor,
         "incident": incident_data(incident, now=env.deps.clock.now()) if incident else None,
     }
-    problems = _announce(env, incident, "hotfix_finished", data)
+    problems = _announce(
+        env,
+        incident,
+        "hotfix_finished",
+        data,
+        ci=Subject(tag=finished.tag, sha=finished.tagged_sha),
+    )
     return Reply("hotfix_finished", {**data, "problems": problems})
 
 

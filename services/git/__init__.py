@@ -43,7 +43,7 @@ from .results import (
     RefUpdate,
 )
 from .settings import RepositorySettings
-from .tags import RemoteTags, remote_tags
+from .tags import RemoteTags, remote_tags, tag_commit
 from .validation import slugify
 
 __all__ = [
@@ -85,4 +85,5 @@ __all__ = [
     "remote_tags",
     "scrub",
     "slugify",
+    "tag_commit",
 ]

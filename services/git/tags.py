@@ -37,3 +37,15 @@ def remote_tags(settings: RepositorySettings) -> RemoteTags:
     return RemoteTags(
         names=frozenset(names), newest=tuple(newest_first(names, settings.tag_prefix))
     )
+
+
+def tag_commit(settings: RepositorySettings, tag: str) -> str | None:
+    """The commit `tag` points at on the service's remote (None: no such tag); read like
+    `remote_tags`, without the clone's lock. GitCommandError when it cannot be read."""
+    candidate = Path(settings.repository).expanduser()
+    top = GitRepository.toplevel(candidate) if candidate.is_dir() else None
+    if top is not None:
+        return GitRepository.remote_tag_commit(settings.remote, tag, cwd=top)
+    return GitRepository.remote_tag_commit(
+        settings.repository, tag, cwd=Path(tempfile.gettempdir())
+    )

@@ -151,15 +151,20 @@ class GitRepository:
         """The tag names on a remote (URL, path, or a remote's name when ``cwd`` is a clone),
         read with ``ls-remote``: nothing fetched, no clone touched."""
         cmd = ["git", "ls-remote", "--quiet", "--tags", "--refs", "--", source]
-        try:  # bounded: a deploy request waits for it
-            done = run_child(cmd, env=git_env({}), cwd=cwd, timeout=LS_REMOTE_SECONDS)
-        except OSError as exc:
-            raise GitCommandError(cmd, None, str(exc)) from None
-        if done.returncode != 0:
-            timed_out = f"no answer within {LS_REMOTE_SECONDS} s"
-            raise GitCommandError(cmd, done.returncode, done.stderr or timed_out)
-        refs = (line.partition("\t")[2] for line in done.stdout.splitlines())
+        refs = (line.partition("\t")[2] for line in _ls_remote(cmd, cwd).splitlines())
         return [ref.removeprefix("refs/tags/") for ref in refs if ref.startswith("refs/tags/")]
+
+    @staticmethod
+    def remote_tag_commit(source: str, tag: str, *, cwd: Path) -> str | None:
+        """The commit a tag on a remote points at (peeled through an annotated tag), read
+        with ``ls-remote`` like `remote_tags`; None when the remote has no such tag."""
+        ref = f"refs/tags/{tag}"
+        cmd = ["git", "ls-remote", "--quiet", "--tags", "--", source, ref, ref + "^{}"]
+        found: dict[str, str] = {}
+        for line in _ls_remote(cmd, cwd).splitlines():
+            sha, _, name = line.partition("\t")
+            found[name] = sha
+        return found.get(ref + "^{}") or found.get(ref)
 
     def close(self) -> None:
         self._repo.close()
@@ -445,3 +450,15 @@ class GitRepository:
     def tag_annotated(self, name: str, target: str, *, message: str) -> str:
         self.run("tag", "--annotate", "--no-sign", "--message", message, name, target)
         return self.run("rev-parse", "--verify", f"refs/tags/{name}").stdout.strip()
+
+
+def _ls_remote(cmd: list[str], cwd: Path) -> str:
+    """What ``git ls-remote`` printed; bounded, since a deploy request waits for it."""
+    try:
+        done = run_child(cmd, env=git_env({}), cwd=cwd, timeout=LS_REMOTE_SECONDS)
+    except OSError as exc:
+        raise GitCommandError(cmd, None, str(exc)) from None
+    if done.returncode != 0:
+        timed_out = f"no answer within {LS_REMOTE_SECONDS} s"
+        raise GitCommandError(cmd, done.returncode, done.stderr or timed_out)
+    return str(done.stdout)

@@ -348,6 +348,50 @@ MIGRATIONS: tuple[Migration, ...] = (
             ON pipeline_runs (kind, service, environment, version, state);
         """,
     ),
+    Migration(
+        14,
+        "CI runs and the messages that show them",
+        # ci_runs: the newest state of each CI run a webhook reported (services/ci/runs.py);
+        # rank orders two states of one moment (queued < running < finished).
+        # ci_watches: a war-room message that shows the CI of a branch or a release tag, with
+        # what it was posted with, so it can be edited again as runs arrive.
+        """
+        CREATE TABLE ci_runs (
+            provider TEXT NOT NULL,
+            repository TEXT NOT NULL,
+            run_id TEXT NOT NULL,
+            service TEXT NOT NULL,
+            attempt INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            head_sha TEXT NOT NULL,
+            head_branch TEXT,
+            tag TEXT,
+            status TEXT NOT NULL,
+            conclusion TEXT,
+            outcome TEXT NOT NULL,
+            url TEXT,
+            updated_at TEXT NOT NULL,
+            rank INTEGER NOT NULL,
+            received_at TEXT NOT NULL,
+            PRIMARY KEY (provider, repository, run_id)
+        );
+        CREATE INDEX ci_runs_by_sha ON ci_runs (service, head_sha);
+        CREATE INDEX ci_runs_by_branch ON ci_runs (service, head_branch);
+        CREATE TABLE ci_watches (
+            id INTEGER PRIMARY KEY,
+            service TEXT NOT NULL,
+            channel_id TEXT NOT NULL,
+            ts TEXT NOT NULL,
+            template TEXT NOT NULL,
+            data TEXT NOT NULL,
+            branch TEXT,
+            tag TEXT,
+            sha TEXT,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX ci_watches_by_service ON ci_watches (service);
+        """,
+    ),
 )
 
 

@@ -1,0 +1,177 @@
+"""`requires_ci: true`: a deploy is refused without a green run for its version's commit, and
+an approved one waits for a running CI, proceeding on green and failing on red or in time.
+
+Real git (the version's tag read from the bare origin), real deploy scripts, signed webhooks
+over real HTTP; the engine's waiting runs on the fake clock, whose sleeps let CI report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from services.clock import ManualClock
+from services.deploy import deployments
+from services.deploy.model import State
+from tests.harness.bot_actions import click, command, war_room
+from tests.harness.ci_payloads import CiSender, workflow_run
+from tests.harness.deploy_target import DeployTarget
+from tests.harness.git_repos import GitWorld
+from tests.harness.running_bot import RunningBot, start_bot
+from tests.harness.slack_emulator import SlackEmulator
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.usefixtures("isolated_git")]
+
+SECRET = "gh-webhook-secret-5c1e"
+DEPLOY = "deploy --target=production --service=payments --version=v2.1.0"
+
+
+@pytest.fixture
+def gate_bot(
+    slack: SlackEmulator,
+    world: GitWorld,
+    target: DeployTarget,
+    tmp_path: Path,
+    clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[RunningBot]:
+    monkeypatch.setenv("GITHUB_WEBHOOK_SECRET", SECRET)
+    (target.root / "live").write_text("v2.0.0")
+    slack.add_user("U0CAROL", "carol")
+    slack.add_channel("incidents", channel_id="C0INCIDENTS", members=("UBOT",))
+    production = target.environment(approvals=1, requires_ci=True, ci_wait_minutes=1)
+    settings = {
+        "services": {
+            "payments": {
+                "git": world.settings().model_dump(mode="json"),
+                "ci": {"github_repository": "acme/payments"},
+                "environments": {"production": production},
+            }
+        },
+        "access": {"deployers": ["U0ALICE"]},
+        "incidents": {"announcement_channel": "C0INCIDENTS"},
+    }
+    running = start_bot(
+        slack=slack, store_path=tmp_path / "bot.db", clock=clock, extra_settings=settings
+    )
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def ci(gate_bot: RunningBot) -> CiSender:
+    return CiSender(
+        f"http://127.0.0.1:{gate_bot.server.port}", github_secret=SECRET, gitlab_token="-"
+    )
+
+
+@pytest.fixture
+def tagged(world: GitWorld) -> str:
+    return world.rev(world.origin, "v2.1.0^{commit}")
+
+
+def report(
+    ci: CiSender, sha: str, action: str, conclusion: str | None = None, at: str = ""
+) -> None:
+    payload = workflow_run(
+        action,
+        head_sha=sha,
+        head_branch="v2.1.0",
+        conclusion=conclusion,
+        updated_at=at or "2026-03-14T09:00:00Z",
+    )
+    assert ci.github("workflow_run", payload).status == 202
+
+
+def once(action: Callable[[], None]) -> Callable[[float], None]:
+    """A clock hook that lets CI report once, the first time the engine waits."""
+    done: list[bool] = []
+
+    def hook(_seconds: float) -> None:
+        if not done:
+            done.append(True)
+            action()
+
+    return hook
+
+
+def ci_step(bot: RunningBot) -> dict:
+    (step,) = [s for s in deployments.steps(bot.deps.store, "DEP-1") if s["step"] == "ci"]
+    return dict(step)
+
+
+def test_refused_without_any_run(gate_bot: RunningBot, tagged: str, target: DeployTarget) -> None:
+    room = war_room(gate_bot)
+    reply = command(gate_bot, DEPLOY, channel_id=room)
+    assert reply["text"].startswith("payments v2.1.0 may not be deployed to production yet:")
+    assert f"no CI run has reported for v2.1.0 (commit {tagged[:10]})" in reply["text"]
+    assert gate_bot.deps.store.query("SELECT id FROM deployments") == []
+    assert target.calls() == []
+
+
+def test_refused_when_the_latest_run_failed(
+    gate_bot: RunningBot, ci: CiSender, tagged: str
+) -> None:
+    report(ci, tagged, "completed", "failure")
+    room = war_room(gate_bot)
+    reply = command(gate_bot, DEPLOY, channel_id=room)
+    assert f"CI failed for v2.1.0 (commit {tagged[:10]}): CI failure" in reply["text"]
+    assert gate_bot.deps.store.query("SELECT id FROM deployments") == []
+
+
+def test_waits_for_a_running_ci_and_proceeds_on_green(
+    gate_bot: RunningBot, ci: CiSender, tagged: str, clock: ManualClock, target: DeployTarget
+) -> None:
+    report(ci, tagged, "in_progress")
+    room = war_room(gate_bot)
+    reply = command(gate_bot, DEPLOY, channel_id=room)
+    assert reply["text"] == "DEP-1 requested: waiting for 1 approval(s)."
+    started = clock.now()
+    clock.on_sleep = once(
+        lambda: report(ci, tagged, "completed", "success", at="2026-03-14T09:06:00Z")
+    )
+    click(gate_bot, "hotfix_deploy_approve", "DEP-1", "U0BOB")
+    deployment = deployments.get(gate_bot.deps.store, "DEP-1")
+    assert deployment.state is State.SUCCEEDED
+    step = ci_step(gate_bot)
+    assert step["state"] == "ok"
+    assert step["detail"].startswith(f"CI green for v2.1.0 (commit {tagged[:10]}): CI success")
+    assert clock.now() > started  # it waited (on the fake clock) before deploying
+    assert target.live == "v2.1.0"
+
+
+def test_fails_without_deploying_when_ci_turns_red(
+    gate_bot: RunningBot, ci: CiSender, tagged: str, clock: ManualClock, target: DeployTarget
+) -> None:
+    report(ci, tagged, "in_progress")
+    room = war_room(gate_bot)
+    command(gate_bot, DEPLOY, channel_id=room)
+    clock.on_sleep = once(
+        lambda: report(ci, tagged, "completed", "failure", at="2026-03-14T09:06:00Z")
+    )
+    click(gate_bot, "hotfix_deploy_approve", "DEP-1", "U0BOB")
+    deployment = deployments.get(gate_bot.deps.store, "DEP-1")
+    assert deployment.state is State.FAILED
+    assert deployment.detail.get("changed") is False
+    assert ci_step(gate_bot)["state"] == "failed"
+    assert f"CI failed for v2.1.0 (commit {tagged[:10]})" in ci_step(gate_bot)["detail"]
+    assert target.calls() == [] and target.live == "v2.0.0"
+
+
+def test_gives_up_after_ci_wait_minutes(
+    gate_bot: RunningBot, ci: CiSender, tagged: str, clock: ManualClock, target: DeployTarget
+) -> None:
+    report(ci, tagged, "in_progress")
+    room = war_room(gate_bot)
+    command(gate_bot, DEPLOY, channel_id=room)
+    started = clock.now()
+    click(gate_bot, "hotfix_deploy_approve", "DEP-1", "U0BOB")
+    deployment = deployments.get(gate_bot.deps.store, "DEP-1")
+    assert deployment.state is State.FAILED
+    detail = ci_step(gate_bot)["detail"]
+    assert "CI did not turn green for v2.1.0" in detail and "within 1 minutes" in detail
+    assert "(CI still in_progress)" in detail
+    assert (clock.now() - started).total_seconds() >= 60
+    assert target.calls() == []
