@@ -19,7 +19,7 @@ from urllib.parse import unquote, urlsplit
 from services.comms.checks import comms_findings
 from services.deploy import registry
 from services.deploy.process import environment_for, start_problem
-from services.deploy.settings import EnvironmentSettings
+from services.deploy.settings import EnvironmentSettings, MigrationSettings
 from services.git.working_copy import GitRepository
 from services.settings import Settings
 
@@ -53,6 +53,12 @@ def preflight(settings: Settings, *, cwd: Path | None = None) -> list[Finding]:
                 Finding(at + f.loc, f.message)
                 for f in environment_findings(env, values=values, cwd=base)
             ]
+            if service.migrations is not None:
+                # Run with each environment's command environment: checked in each, said once.
+                for found in migration_findings(service.migrations, env, values, cwd=base):
+                    located = Finding(("services", name, *found.loc), found.message)
+                    if located not in findings:
+                        findings.append(located)
     findings += [Finding(loc, message) for loc, message in comms_findings(settings, os.environ)]
     return findings
 
@@ -76,10 +82,38 @@ def environment_findings(
     ]
     if env.backup:
         programs.append((("backup",), env.backup))
+    # The pipeline's commands: smoke tests, hooks and every suite's checks.
+    for key, commands in (
+        ("smoke", env.smoke),
+        ("after_deploy", env.after_deploy),
+        ("after_rollback", env.after_rollback),
+    ):
+        programs += [((key, i, "argv"), check.argv) for i, check in enumerate(commands)]
+    for suite, checks in env.suites.items():
+        programs += [(("suites", suite, i, "argv"), check.argv) for i, check in enumerate(checks)]
     for loc, argv in programs:
         problem = start_problem(argv, values=values, env=child_env, cwd=cwd)
         if problem:
             findings.append(Finding(loc, problem))
+    return findings
+
+
+def migration_findings(
+    migrations: MigrationSettings,
+    env: EnvironmentSettings,
+    values: dict[str, str],
+    *,
+    cwd: Path,
+) -> list[Finding]:
+    """The service's migration commands, started the way an environment's deploy starts them."""
+    child_env = environment_for(env)
+    findings = []
+    for hook in ("check", "up", "down", "verify", "snapshot"):
+        argv = getattr(migrations, hook)
+        if argv:
+            problem = start_problem(argv, values=values, env=child_env, cwd=cwd)
+            if problem:
+                findings.append(Finding(("migrations", hook), problem))
     return findings
 
 

@@ -325,3 +325,54 @@ def test_a_login_without_starttls_is_refused_as_a_password_in_clear(tmp_path: Pa
     assert f"hotfix.yml:{line_of(text, 'starttls: false')}" in out
     assert "in clear" in out
     assert "s3cret-pw-123" not in out
+
+
+PIPELINE_CONFIG = """\
+store:
+  path: bot.db
+services:
+  payments:
+    migrations:
+      check: ["./db/migrate.sh", "check"]
+      down: ["no-such-migrator", "down"]
+    environments:
+      staging:
+        backend: command
+        command:
+          deploy: ["{deploy_dir}/deploy.sh", "{{version}}"]
+        suites:
+          critical-path: [["smoke-test", "{{version}}"], ["./missing-suite.sh"]]
+        smoke: ["./missing-smoke.sh"]
+        after_deploy:
+          - {{name: purge, argv: ["{deploy_dir}/not-a-program"]}}
+        after_rollback: [["smoke-test"]]
+      production:
+        backend: command
+        command:
+          deploy: ["{deploy_dir}/deploy.sh", "{{version}}"]
+        requires: [staging]
+"""
+
+
+def test_the_pipeline_commands_are_checked_where_they_are_written(world: Path) -> None:
+    """Suites, smoke tests, hooks and migrations are started the same way: each one that
+    could not start is named at its line, a migration once for all its environments."""
+    text = PIPELINE_CONFIG.format(deploy_dir=world / "deploy")
+    path = world / "hotfix.yml"
+    path.write_text(text)
+    result = run_in(world, "--config", str(path), "check-config")
+    assert result.returncode == 2, result.stdout + result.stderr
+    out = result.stderr
+    staging = "services.payments.environments.staging"
+    expected = {
+        "./db/migrate.sh": "services.payments.migrations.check",
+        "no-such-migrator": "services.payments.migrations.down",
+        "./missing-suite.sh": f"{staging}.suites.critical-path.1",
+        "./missing-smoke.sh": f"{staging}.smoke",
+        "not-a-program": f"{staging}.after_deploy.0.argv",
+    }
+    for needle, field in expected.items():
+        prefix = f"{path}:{line_of(text, needle)}: {field}"
+        assert prefix in out, f"{prefix!r} not in:\n{out}"
+    assert out.count("no-such-migrator") == 1
+    assert f"{path}: 5 problems in the configuration" in out
