@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from handlers.console.text import to_console
+from handlers.console.text import plain, to_console
 from handlers.core.context import CommandEnv
 from handlers.core.rendering import SHIPPED_TEMPLATES, Renderer, TemplateError
 from handlers.core.replies import Reply, error_reply
@@ -109,3 +109,19 @@ def test_console_shows_buttons_as_numbered_choices() -> None:
     assert "[1] Help for /hotfix x" in console.text
     assert console.choices[0].action_id == "hotfix_help"
     assert console.choices[0].value == "x"
+
+
+def test_every_emoji_a_shipped_template_uses_reaches_the_terminal_as_a_character() -> None:
+    """A shortcode the console does not know would print as `:stethoscope:` in the terminal."""
+    import re
+
+    from handlers.console.text import EMOJI
+
+    used = {
+        code
+        for path in SHIPPED_TEMPLATES.glob("*.j2")
+        for code in re.findall(r":([a-z_]+):", path.read_text())
+    }
+    assert used, "no shortcode found: the pattern is wrong"
+    assert sorted(used - set(EMOJI)) == []
+    assert plain(":stethoscope: VER-1") == "🩺 VER-1"

@@ -51,6 +51,12 @@ EMOJI = {
     "grey_question": "❔",
     "boom": "💥",
     "alarm_clock": "⏰",
+    "heavy_multiplication_x": "✖️",
+    "pager": "📟",
+    "point_right": "👉",
+    "raised_hand": "✋",
+    "sos": "🆘",
+    "stethoscope": "🩺",
 }
 
 
