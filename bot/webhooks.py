@@ -156,7 +156,7 @@ def _audit_forged(deps: Deps, provider: Provider, sender: str) -> None:
         clock=deps.clock,
         entry=AuditEntry(
             actor=sender,
-            source="http",
+            source=inbox.SOURCE,
             action=f"webhook:{provider.value}",
             outcome=Outcome.FORGED,
             detail=f"the {what} was missing, wrong, or no secret is set; rejected with 401",

@@ -149,6 +149,14 @@ class ServiceCi(Section):
         pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+$",
         description="group/project, as GitLab's payloads spell project.path_with_namespace.",
     )
+    required: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        default_factory=list,
+        max_length=50,
+        description="Workflows (GitHub: the workflow's or check suite's name; GitLab: the"
+        " pipeline's name, or `pipeline`) that must each have reported success for the"
+        " version's commit before a requires_ci deploy goes ahead; one skipped is not green."
+        " Without it, the runs that reported decide, however few.",
+    )
 
 
 class ServiceSettings(Section):

@@ -16,7 +16,7 @@ from services.clock import ManualClock
 from services.deploy import deployments
 from services.deploy.model import State
 from tests.harness.bot_actions import click, command, war_room
-from tests.harness.ci_payloads import CiSender, workflow_run
+from tests.harness.ci_payloads import CiSender, gitlab_pipeline, workflow_run
 from tests.harness.deploy_target import DeployTarget
 from tests.harness.git_repos import GitWorld
 from tests.harness.running_bot import RunningBot, start_bot
@@ -25,6 +25,7 @@ from tests.harness.slack_emulator import SlackEmulator
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.usefixtures("isolated_git")]
 
 SECRET = "gh-webhook-secret-5c1e"
+TOKEN = "gl-webhook-token-77aa"
 DEPLOY = "deploy --target=production --service=payments --version=v2.1.0"
 
 
@@ -38,6 +39,7 @@ def gate_bot(
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[RunningBot]:
     monkeypatch.setenv("GITHUB_WEBHOOK_SECRET", SECRET)
+    monkeypatch.setenv("GITLAB_WEBHOOK_TOKEN", TOKEN)
     (target.root / "live").write_text("v2.0.0")
     slack.add_user("U0CAROL", "carol")
     slack.add_channel("incidents", channel_id="C0INCIDENTS", members=("UBOT",))
@@ -46,7 +48,12 @@ def gate_bot(
         "services": {
             "payments": {
                 "git": world.settings().model_dump(mode="json"),
-                "ci": {"github_repository": "acme/payments"},
+                # "CI" is the workflow_run builder's name: the one that must pass.
+                "ci": {
+                    "github_repository": "acme/payments",
+                    "gitlab_project": "acme/payments",
+                    "required": ["CI"],
+                },
                 "environments": {"production": production},
             }
         },
@@ -63,7 +70,7 @@ def gate_bot(
 @pytest.fixture
 def ci(gate_bot: RunningBot) -> CiSender:
     return CiSender(
-        f"http://127.0.0.1:{gate_bot.server.port}", github_secret=SECRET, gitlab_token="-"
+        f"http://127.0.0.1:{gate_bot.server.port}", github_secret=SECRET, gitlab_token=TOKEN
     )
 
 
@@ -73,10 +80,19 @@ def tagged(world: GitWorld) -> str:
 
 
 def report(
-    ci: CiSender, sha: str, action: str, conclusion: str | None = None, at: str = ""
+    ci: CiSender,
+    sha: str,
+    action: str,
+    conclusion: str | None = None,
+    at: str = "",
+    *,
+    name: str = "CI",
+    run_id: int = 8812345678,
 ) -> None:
     payload = workflow_run(
         action,
+        name=name,
+        run_id=run_id,
         head_sha=sha,
         head_branch="v2.1.0",
         conclusion=conclusion,
@@ -174,4 +190,77 @@ def test_gives_up_after_ci_wait_minutes(
     assert "CI did not turn green for v2.1.0" in detail and "within 1 minutes" in detail
     assert "(CI still in_progress)" in detail
     assert (clock.now() - started).total_seconds() >= 60
+    assert target.calls() == []
+
+
+def test_a_quick_green_workflow_waits_for_the_required_one(
+    gate_bot: RunningBot, ci: CiSender, tagged: str, clock: ManualClock, target: DeployTarget
+) -> None:
+    report(ci, tagged, "completed", "success", name="lint", run_id=1)
+    room = war_room(gate_bot)
+    reply = command(gate_bot, DEPLOY, channel_id=room)
+    assert reply["text"] == "DEP-1 requested: waiting for 1 approval(s)."  # lint reported
+    started = clock.now()
+    clock.on_sleep = once(
+        lambda: report(ci, tagged, "completed", "success", at="2026-03-14T09:06:00Z")
+    )
+    click(gate_bot, "hotfix_deploy_approve", "DEP-1", "U0BOB")
+    assert deployments.get(gate_bot.deps.store, "DEP-1").state is State.SUCCEEDED
+    assert clock.now() > started  # lint alone was not green: it waited for "CI"
+    assert "CI success" in ci_step(gate_bot)["detail"]
+    assert target.live == "v2.1.0"
+
+
+def test_a_required_workflow_that_never_reports_fails_the_deploy(
+    gate_bot: RunningBot, ci: CiSender, tagged: str, target: DeployTarget
+) -> None:
+    report(ci, tagged, "completed", "success", name="lint", run_id=1)
+    room = war_room(gate_bot)
+    command(gate_bot, DEPLOY, channel_id=room)
+    click(gate_bot, "hotfix_deploy_approve", "DEP-1", "U0BOB")
+    assert deployments.get(gate_bot.deps.store, "DEP-1").state is State.FAILED
+    assert "(required workflow(s) 'CI' not reported yet)" in ci_step(gate_bot)["detail"]
+    assert target.calls() == []
+
+
+def test_a_skipped_required_workflow_is_refused(
+    gate_bot: RunningBot, ci: CiSender, tagged: str
+) -> None:
+    report(ci, tagged, "completed", "skipped")
+    reply = command(gate_bot, DEPLOY, channel_id=war_room(gate_bot))
+    assert f"a required CI workflow was skipped for v2.1.0 (commit {tagged[:10]})" in reply["text"]
+    assert gate_bot.deps.store.query("SELECT id FROM deployments") == []
+
+
+def manual(ci: CiSender, sha: str, status: str) -> None:
+    payload = gitlab_pipeline(ref="v2.1.0", tag=True, sha=sha, status=status)
+    assert ci.gitlab(payload).status == 202
+
+
+def test_a_pipeline_waiting_on_a_manual_job_is_refused_with_that_reason(
+    gate_bot: RunningBot, ci: CiSender, tagged: str
+) -> None:
+    report(ci, tagged, "completed", "success")
+    manual(ci, tagged, "manual")
+    reply = command(gate_bot, DEPLOY, channel_id=war_room(gate_bot))
+    assert (
+        f"CI for v2.1.0 (commit {tagged[:10]}) is blocked: a manual job is pending"
+        in (reply["text"])
+    )
+    assert gate_bot.deps.store.query("SELECT id FROM deployments") == []
+
+
+def test_a_pipeline_that_stops_at_a_manual_job_fails_the_deploy_at_once(
+    gate_bot: RunningBot, ci: CiSender, tagged: str, clock: ManualClock, target: DeployTarget
+) -> None:
+    report(ci, tagged, "completed", "success")
+    manual(ci, tagged, "running")
+    command(gate_bot, DEPLOY, channel_id=war_room(gate_bot))
+    started = clock.now()
+    clock.on_sleep = once(lambda: manual(ci, tagged, "manual"))
+    click(gate_bot, "hotfix_deploy_approve", "DEP-1", "U0BOB")
+    assert deployments.get(gate_bot.deps.store, "DEP-1").state is State.FAILED
+    assert "is blocked: a manual job is pending in pipeline manual" in ci_step(gate_bot)["detail"]
+    # Not held for ci_wait_minutes (1 minute here) before saying so.
+    assert (clock.now() - started).total_seconds() < 60
     assert target.calls() == []

@@ -61,7 +61,8 @@ def test_the_builders_payloads_are_what_githubs_schema_allows() -> None:
         ("waiting", None, Outcome.QUEUED),
         ("in_progress", None, Outcome.RUNNING),
         ("completed", "success", Outcome.SUCCESS),
-        ("completed", "skipped", Outcome.SUCCESS),
+        ("completed", "skipped", Outcome.SKIPPED),
+        ("completed", "neutral", Outcome.SKIPPED),
         ("completed", "cancelled", Outcome.FAILURE),
         ("completed", "timed_out", Outcome.FAILURE),
         ("pending", None, Outcome.QUEUED),  # GitLab's words from here on
@@ -69,6 +70,8 @@ def test_the_builders_payloads_are_what_githubs_schema_allows() -> None:
         ("success", None, Outcome.SUCCESS),
         ("failed", None, Outcome.FAILURE),
         ("canceled", None, Outcome.FAILURE),
+        ("skipped", None, Outcome.SKIPPED),
+        ("manual", None, Outcome.BLOCKED),
     ],
 )
 def test_provider_words_map_to_four_outcomes(

@@ -95,7 +95,12 @@ def test_forged_or_unsigned_github_deliveries_are_refused_and_audited(
     assert answer.status == 401
     assert stored(ci_bot) == []
     (row,) = ci_bot.audit()
-    assert (row["action"], row["outcome"], row["source"]) == ("webhook:github", "forged", "http")
+    # One source for every webhook row: forged, unknown repository, a fork's run.
+    assert (row["action"], row["outcome"], row["source"]) == (
+        "webhook:github",
+        "forged",
+        "webhook",
+    )
     assert row["actor"] == "127.0.0.1"
 
 
@@ -217,8 +222,34 @@ def test_unknown_repositories_are_acknowledged_ignored_and_audited(
     assert answer.status == 202 and answer.json["ignored"] is True
     assert stored(ci_bot) == []
     (row,) = ci_bot.audit()
-    assert (row["action"], row["outcome"]) == ("webhook:github", "refused")
+    assert (row["action"], row["outcome"], row["source"]) == (
+        "webhook:github",
+        "refused",
+        "webhook",
+    )
     assert "'someone/else'" in row["detail"]
+
+
+def test_a_forks_pull_request_run_is_acknowledged_and_ignored(
+    ci_bot: RunningBot, ci: CiSender
+) -> None:
+    payload = workflow_run(
+        "completed",
+        head_repo="mallory/payments",
+        head_sha=SHA,
+        head_branch=BRANCH,
+        conclusion="failure",
+    )
+    answer = ci.github("workflow_run", payload)
+    assert answer.status == 202 and answer.json["ignored"] is True
+    assert stored(ci_bot) == []
+    fork_mr = gitlab_pipeline(ref=BRANCH, sha=SHA, status="running", merge_request_from=4242)
+    assert ci.gitlab(fork_mr).json["ignored"] is True
+    assert stored(ci_bot) == []
+    assert [(r["source"], r["outcome"]) for r in ci_bot.audit()] == [
+        ("webhook", "refused"),
+        ("webhook", "refused"),
+    ]
 
 
 def test_malformed_bodies_get_400(ci_bot: RunningBot, ci: CiSender) -> None:

@@ -59,7 +59,22 @@ def _workflow_run(payload: Mapping[str, Any]) -> CiRun:
         conclusion=_optional_text(run, "conclusion", 40),
         url=_url(run, "html_url"),
         updated_at=_iso(run, "updated_at"),
+        foreign=_foreign_head(run, repository),
     )
+
+
+def _foreign_head(run: Mapping[str, Any], repository: str) -> str | None:
+    """Why a workflow run is a fork's (its head repository is not the repository), or None.
+
+    A fork's pull request runs in the repository's Actions with the fork's branch name and
+    commit: trusted, it would show on the real branch's message and fail the gate."""
+    head = run.get("head_repository")
+    name = head.get("full_name") if isinstance(head, Mapping) else None
+    if not isinstance(name, str):
+        return "it names no head repository"
+    if name.lower() != repository.lower():
+        return f"its head repository is {_label(name[:MAX_REF])!r}, a fork"
+    return None
 
 
 def _workflow_name(payload: Mapping[str, Any]) -> str:
@@ -90,6 +105,11 @@ def _check_suite(payload: Mapping[str, Any]) -> CiRun:
         # A check suite has no page of its own: the commit's checks are where people look.
         url=f"{html}/commit/{sha}/checks" if html else None,
         updated_at=_iso(suite, "updated_at"),
+        # A check suite names no head repository: GitHub sends a fork's with no head_branch
+        # and no pull request ("pushes to a branch in a forked repository are not detected").
+        foreign=None
+        if isinstance(suite.get("head_branch"), str)
+        else "it names no branch of the repository (a fork's commit)",
     )
 
 
@@ -119,7 +139,21 @@ def gitlab_run(event: str | None, payload: Mapping[str, Any]) -> CiRun | None:
         conclusion=None,
         url=_url(attrs, "url"),
         updated_at=moment,
+        foreign=_foreign_source(payload, project),
     )
+
+
+def _foreign_source(payload: Mapping[str, Any], project: Mapping[str, Any]) -> str | None:
+    """Why a pipeline runs a fork's code, or None: a merge request pipeline run in this
+    project ("run pipelines in the parent project") for a merge request from a fork."""
+    request = payload.get("merge_request")
+    if not isinstance(request, Mapping):
+        return None
+    source = request.get("source_project_id")
+    if source is None or source == project.get("id"):
+        return None
+    shown = source if isinstance(source, int) else "?"
+    return f"its merge request comes from another project (id {shown}), a fork"
 
 
 # -- checked reads -----------------------------------------------------------

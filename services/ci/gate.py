@@ -1,13 +1,15 @@
 """The `requires_ci` gate: a deploy needs a green CI run for its version's commit.
 
 The version is a release tag of the service's repository (`/hotfix finish` tags it); its
-commit is read from the remote. The runs kept for that commit (services/ci/runs.py) decide:
-none at all or a failed one refuses the request; one still running lets it through, and the
-engine's "ci" step waits for it to turn green (`wait_for_green`).
+commit is read from the remote. The runs kept for that commit (services/ci/runs.py) and the
+service's `ci.required` decide (`standing`): none at all, a failed one, a manual job left
+pending or a required workflow skipped refuses the request; one still running lets it
+through, and the engine's "ci" step waits for it to turn green (`wait_for_green`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -62,12 +64,79 @@ def _runs_line(found: list[runs.StoredRun]) -> str:
     )
 
 
+@dataclass(frozen=True)
+class Standing:
+    """Where a commit's CI stands for the gate: green, stopped for good, or still awaited."""
+
+    green: bool = False
+    stop: str | None = None  # why no waiting will make it green
+    advice: str = ""  # what to do about `stop`
+    waiting: str | None = None  # what is still awaited
+
+
+def standing(found: list[runs.StoredRun], *, required: list[str], what: str) -> Standing:
+    """Green only when every workflow that reported for the commit finished green (skipped
+    ones fail nothing unless required, but all skipped is no green) and each `required`
+    workflow reported success; a failed run, a manual job left pending or a required
+    workflow skipped stops at once: waiting would not change it."""
+    verdict = runs.verdict(found)
+    if verdict is Outcome.FAILURE:
+        return Standing(
+            stop=f"CI failed for {what}: {_runs_line(_with(found, Outcome.FAILURE))}",
+            advice="fix it and release a new version, or re-run CI if the failure was spurious",
+        )
+    if verdict is Outcome.BLOCKED:
+        return Standing(
+            stop=f"CI for {what} is blocked: a manual job is pending in"
+            f" {_runs_line(_with(found, Outcome.BLOCKED))}",
+            advice="run the manual job (or make it optional, allow_failure: true), then ask"
+            " again once CI is green",
+        )
+    by_name: dict[str, runs.StoredRun] = {}
+    for run in found:  # newest first
+        by_name.setdefault(run.name, run)
+    skipped = [
+        by_name[n] for n in required if n in by_name and by_name[n].outcome is Outcome.SKIPPED
+    ]
+    if skipped:
+        return Standing(
+            stop=f"a required CI workflow was skipped for {what}: {_runs_line(skipped)}",
+            advice="run it on this commit (a skipped workflow tested nothing), or change the"
+            " service's ci.required",
+        )
+    missing = [n for n in required if n not in by_name]
+    if verdict is Outcome.SKIPPED and not missing:
+        return Standing(
+            stop=f"CI tested nothing for {what}: every run was skipped ({_runs_line(found)})",
+            advice="run CI on this commit, or name the workflows that count in the service's"
+            " ci.required",
+        )
+    if verdict in (Outcome.RUNNING, Outcome.QUEUED):
+        return Standing(waiting=f"CI still {verdict.value}")
+    if missing:
+        names = ", ".join(repr(n[:60]) for n in missing[:5])
+        return Standing(waiting=f"required workflow(s) {names} not reported yet")
+    if verdict is None:
+        return Standing(waiting="no run reported")
+    return Standing(green=True)
+
+
+def _with(found: list[runs.StoredRun], outcome: Outcome) -> list[runs.StoredRun]:
+    return [r for r in found if r.outcome is outcome]
+
+
+def _required(deps: DeployDeps, service: str) -> list[str]:
+    settings = deps.settings.services.get(service)
+    return list(settings.ci.required) if settings is not None and settings.ci else []
+
+
 def refusals(
     deps: DeployDeps, env: EnvironmentSettings, *, service: str, version: str
 ) -> list[Refusal]:
     """At request time: why this version may not be deployed yet ([] when CI allows it).
 
-    A run still in progress is no refusal: the approved deploy waits for it (`wait_for_green`).
+    A run still in progress, or a required workflow not reported yet while others did, is
+    no refusal: the approved deploy waits for it (`wait_for_green`).
     """
     from services.deploy.gates import Refusal
 
@@ -76,8 +145,7 @@ def refusals(
     except UserFacingError as exc:
         return [Refusal(GATE, f"{exc.message} {exc.hint or ''}".strip())]
     found = runs.for_commit(deps.store, service=service, sha=sha)
-    verdict = runs.verdict(found)
-    if verdict is None:
+    if not found:
         return [
             Refusal(
                 GATE,
@@ -85,24 +153,20 @@ def refusals(
                 ' check the repository\'s webhook points at the bot (README "CI status")',
             )
         ]
-    if verdict is Outcome.FAILURE:
-        failed = [r for r in found if r.outcome is Outcome.FAILURE]
-        return [
-            Refusal(
-                GATE,
-                f"CI failed for {version} (commit {sha[:10]}): {_runs_line(failed)}; fix it"
-                " and release a new version, or re-run CI if the failure was spurious",
-            )
-        ]
+    what = f"{version} (commit {sha[:10]})"
+    now = standing(found, required=_required(deps, service), what=what)
+    if now.stop is not None:
+        return [Refusal(GATE, f"{now.stop}; {now.advice}")]
     return []
 
 
 def wait_for_green(
     deps: DeployDeps, env: EnvironmentSettings, deployment: Deployment, *, should_abort: ShouldAbort
 ) -> str:
-    """In the engine, before validating: wait for a green run; the step's line for the card.
+    """In the engine, before validating: wait until CI is green; the step's line for the card.
 
-    Raises DeployError(changed=False) when the run fails or none turns green in time.
+    Raises DeployError(changed=False) when CI fails, stops (a manual job, a required workflow
+    skipped) or is not green in time.
     """
     try:
         sha = commit_of(deps, service=deployment.service, version=deployment.version)
@@ -110,17 +174,16 @@ def wait_for_green(
         raise DeployError(exc.message, hint=exc.hint, changed=False) from exc
     deadline = deps.clock.now() + timedelta(minutes=env.ci_wait_minutes)
     what = f"{deployment.version} (commit {sha[:10]})"
+    required = _required(deps, deployment.service)
     while True:
         found = runs.for_commit(deps.store, service=deployment.service, sha=sha)
-        verdict = runs.verdict(found)
-        if verdict is Outcome.SUCCESS:
+        now = standing(found, required=required, what=what)
+        if now.green:
             return f"CI green for {what}: {_runs_line(found)}"
-        if verdict is Outcome.FAILURE:
-            failed = [r for r in found if r.outcome is Outcome.FAILURE]
+        if now.stop is not None:
             raise DeployError(
-                f"CI failed for {what}: {_runs_line(failed)}",
-                hint="Nothing was deployed. Fix it and release a new version, or re-run CI"
-                " and request the deploy again.",
+                now.stop,
+                hint=f"Nothing was deployed: {now.advice}, and request the deploy again.",
                 changed=False,
             )
         if should_abort():
@@ -130,10 +193,9 @@ def wait_for_green(
                 changed=False,
             )
         if deps.clock.now() >= deadline:
-            state = "no run reported" if verdict is None else f"CI still {verdict.value}"
             raise DeployError(
                 f"CI did not turn green for {what} within {env.ci_wait_minutes:g} minutes"
-                f" ({state}).",
+                f" ({now.waiting}).",
                 hint="Nothing was deployed. Request the deploy again once CI is green, or raise"
                 " ci_wait_minutes for this environment.",
                 changed=False,

@@ -17,31 +17,31 @@ from services.settings import Settings
 from services.store import Store
 
 log = logging.getLogger(__name__)
+# The audit's source of every webhook row (forged, unknown repository, a fork's run), so that
+# one word finds them all whatever went wrong.
+SOURCE = "webhook"
 
 
 @dataclass(frozen=True)
 class Received:
-    service: str | None  # None: no service's `ci:` names this repository; nothing kept
+    # None: nothing kept (no service's `ci:` names this repository, or it is a fork's run)
+    service: str | None
     changed: bool  # False: a state as new or newer was already kept (a retry, a late one)
 
 
 def receive(store: Store, *, clock: Clock, settings: Settings, run: CiRun, sender: str) -> Received:
     service = runs.service_for(settings, run.provider, run.repository)
+    # Both acknowledged (the CI would retry a refusal for nothing) and audited: a webhook
+    # pointed at the bot for a repository nobody configured is worth finding out about, and
+    # a fork's run is anyone's code, which must neither show as the branch's CI nor pass or
+    # block the requires_ci gate.
     if service is None:
-        # Acknowledged (the CI would retry a refusal for nothing) and audited: a webhook
-        # pointed at the bot for a repository nobody configured is worth finding out about.
         log.info("CI run for %r ignored: no service has it in ci:", run.repository[:100])
-        record(
-            store,
-            clock=clock,
-            entry=AuditEntry(
-                actor=sender,
-                source="webhook",
-                action=f"webhook:{run.provider.value}",
-                outcome=Outcome.REFUSED,
-                detail=f"{run.repository[:100]!r} is no service's ci repository; ignored",
-            ),
-        )
+        _ignored(store, clock, run, sender, "is no service's ci repository")
+        return Received(service=None, changed=False)
+    if run.foreign is not None:
+        log.info("CI %s %s of %s ignored: %s", run.provider.value, run.run_id, service, run.foreign)
+        _ignored(store, clock, run, sender, f"{run.run_id}: {run.foreign}")
         return Received(service=None, changed=False)
     changed = runs.store_run(store, clock=clock, service=service, run=run)
     log.info(
@@ -54,3 +54,17 @@ def receive(store: Store, *, clock: Clock, settings: Settings, run: CiRun, sende
         "kept" if changed else "older than what is kept",
     )
     return Received(service=service, changed=changed)
+
+
+def _ignored(store: Store, clock: Clock, run: CiRun, sender: str, why: str) -> None:
+    record(
+        store,
+        clock=clock,
+        entry=AuditEntry(
+            actor=sender,
+            source=SOURCE,
+            action=f"webhook:{run.provider.value}",
+            outcome=Outcome.REFUSED,
+            detail=f"{run.repository[:100]!r} {why}; ignored",
+        ),
+    )

@@ -13,23 +13,30 @@ class Provider(StrEnum):
 
 
 class Outcome(StrEnum):
-    """What a person needs to know of a run: the four states the hotfix message shows."""
+    """What a person needs to know of a run: the states the hotfix message shows."""
 
     QUEUED = "queued"
     RUNNING = "in_progress"
+    # GitLab's "manual": the pipeline stopped at a manual job nobody ran; it stays so until
+    # someone does, so a deploy waiting for it would only wait out ci_wait_minutes.
+    BLOCKED = "manual"
     SUCCESS = "success"
+    # GitHub's "skipped" and "neutral", GitLab's "skipped": nothing failed, nothing was tested.
+    SKIPPED = "skipped"
     FAILURE = "failure"
 
     @property
     def finished(self) -> bool:
-        return self in (Outcome.SUCCESS, Outcome.FAILURE)
+        return self in (Outcome.SUCCESS, Outcome.SKIPPED, Outcome.FAILURE)
 
 
 # Provider words → outcome. GitHub: status queued/requested/waiting/pending/in_progress/
-# completed with a conclusion; GitLab: the pipeline's status. "neutral" and "skipped" are
-# GitHub's "nothing failed"; cancelled or timed out is no green light.
-GREEN = frozenset({"success", "neutral", "skipped"})
+# completed with a conclusion; GitLab: the pipeline's status. Cancelled or timed out is no
+# green light.
+GREEN = frozenset({"success"})
+SKIPPED = frozenset({"neutral", "skipped"})
 RUNNING = frozenset({"in_progress", "running"})
+MANUAL = "manual"
 WAITING = frozenset(
     {
         "queued",
@@ -40,25 +47,41 @@ WAITING = frozenset(
         "waiting_for_resource",
         "preparing",
         "scheduled",
-        "manual",
     }
 )
 
 
 def outcome_of(status: str, conclusion: str | None) -> Outcome:
     if conclusion is not None:
-        return Outcome.SUCCESS if conclusion in GREEN else Outcome.FAILURE
+        return _finished(conclusion)
     if status in RUNNING:
         return Outcome.RUNNING
     if status in WAITING:
         return Outcome.QUEUED
+    if status == MANUAL:
+        return Outcome.BLOCKED
     # GitLab says success / failed / canceled / skipped in `status` itself.
-    return Outcome.SUCCESS if status in GREEN else Outcome.FAILURE
+    return _finished(status)
+
+
+def _finished(word: str) -> Outcome:
+    if word in GREEN:
+        return Outcome.SUCCESS
+    return Outcome.SKIPPED if word in SKIPPED else Outcome.FAILURE
 
 
 # A later state of the same run attempt ranks higher: a delivery arriving late with an
 # equal timestamp never takes a finished run back to running.
-RANK = {Outcome.QUEUED: 0, Outcome.RUNNING: 1, Outcome.SUCCESS: 2, Outcome.FAILURE: 2}
+# GitLab sends a stopped pipeline with its creation time, as it did while it ran: "manual"
+# ranks after running (it comes after the jobs before it ran).
+RANK = {
+    Outcome.QUEUED: 0,
+    Outcome.RUNNING: 1,
+    Outcome.BLOCKED: 2,
+    Outcome.SUCCESS: 2,
+    Outcome.SKIPPED: 2,
+    Outcome.FAILURE: 2,
+}
 
 
 @dataclass(frozen=True)
@@ -75,6 +98,9 @@ class CiRun:
     conclusion: str | None
     url: str | None
     updated_at: datetime
+    # Why the run is not of the repository's own code (a fork's pull or merge request), or
+    # None: such a run is acknowledged and ignored, never shown nor read by the gate.
+    foreign: str | None = None
 
     @property
     def outcome(self) -> Outcome:

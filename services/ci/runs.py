@@ -147,12 +147,16 @@ def for_tag(store: Store, *, service: str, tag: str, sha: str | None) -> list[St
 
 
 def verdict(runs: Iterable[StoredRun]) -> Outcome | None:
-    """A commit's CI: failed if any latest run failed, green if all passed, None if none."""
-    outcomes = [r.outcome for r in runs]
+    """A commit's CI from each workflow's latest run; None when none reported.
+
+    Failed if any failed; blocked if one waits on a manual job; running or queued while any
+    is; green when all finished and at least one succeeded (skipped and neutral runs fail
+    nothing); skipped when every one was skipped: nothing was tested, which is no green.
+    """
+    outcomes = {r.outcome for r in runs}
     if not outcomes:
         return None
-    if Outcome.FAILURE in outcomes:
-        return Outcome.FAILURE
-    if all(o is Outcome.SUCCESS for o in outcomes):
-        return Outcome.SUCCESS
-    return Outcome.RUNNING if Outcome.RUNNING in outcomes else Outcome.QUEUED
+    for worst in (Outcome.FAILURE, Outcome.BLOCKED, Outcome.RUNNING, Outcome.QUEUED):
+        if worst in outcomes:
+            return worst
+    return Outcome.SUCCESS if Outcome.SUCCESS in outcomes else Outcome.SKIPPED

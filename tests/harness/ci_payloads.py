@@ -187,6 +187,7 @@ def workflow_run(
     action: str,
     *,
     repo: str = "acme/payments",
+    head_repo: str | None = None,
     run_id: int = 8812345678,
     attempt: int = 1,
     name: str = "CI",
@@ -195,7 +196,9 @@ def workflow_run(
     conclusion: str | None = None,
     updated_at: str = STAMP,
 ) -> dict[str, Any]:
-    """A `workflow_run` delivery; `action` is requested, in_progress or completed."""
+    """A `workflow_run` delivery; `action` is requested, in_progress or completed.
+
+    `head_repo`: the repository the commit comes from, a fork's for a fork's pull request."""
     status = {"requested": "queued", "in_progress": "in_progress", "completed": "completed"}
     api = f"{API}/repos/{repo}/actions/runs/{run_id}"
     run = {
@@ -233,7 +236,7 @@ def workflow_run(
         "workflow_url": f"{API}/repos/{repo}/actions/workflows/2823525",
         "head_commit": head_commit(head_sha),
         "repository": repository_lite(repo),
-        "head_repository": repository_lite(repo),
+        "head_repository": repository_lite(head_repo or repo),
     }
     if head_branch is None:
         del run["head_branch"]  # (the schema wants a string; a test may drop it)
@@ -340,8 +343,12 @@ def gitlab_pipeline(
     name: str | None = None,
     created_at: str = "2026-03-14 08:59:10 UTC",
     finished_at: str | None = None,
+    merge_request_from: int | None = None,
 ) -> dict[str, Any]:
-    """A "Pipeline Hook" as GitLab's webhook events documentation shows it."""
+    """A "Pipeline Hook" as GitLab's webhook events documentation shows it.
+
+    `merge_request_from`: a merge request pipeline, of a merge request from that project id
+    (the project's own id is 1; another is a fork's)."""
     group, _, path = project.rpartition("/")
     web = f"https://gitlab.example.com/{project}"
     author = {"name": "Alice Oncall", "email": "alice@example.com"}
@@ -355,7 +362,7 @@ def gitlab_pipeline(
             "tag": tag,
             "sha": sha,
             "before_sha": "0000000000000000000000000000000000000000",
-            "source": "push",
+            "source": "push" if merge_request_from is None else "merge_request_event",
             "status": status,
             "detailed_status": {"success": "passed", "failed": "failed"}.get(status, status),
             "stages": ["build", "test", "deploy"],
@@ -366,7 +373,21 @@ def gitlab_pipeline(
             "variables": [],
             "url": f"{web}/-/pipelines/{pipeline_id}",
         },
-        "merge_request": None,
+        "merge_request": None
+        if merge_request_from is None
+        else {
+            "id": 99,
+            "iid": 7,
+            "title": "Fix the payment null pointer",
+            "source_branch": ref,
+            "source_project_id": merge_request_from,
+            "target_branch": "main",
+            "target_project_id": 1,
+            "state": "opened",
+            "merge_status": "can_be_merged",
+            "detailed_merge_status": "mergeable",
+            "url": f"{web}/-/merge_requests/7",
+        },
         "user": {
             "id": 1,
             "name": "Alice Oncall",
