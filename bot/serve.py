@@ -76,9 +76,9 @@ def serve_bot(
     interrupted = recover_after_restart(deps.deploy)
     if interrupted:
         log.warning("deployments found in flight after a restart, now interrupted: %s", interrupted)
-    from services.pipeline import validate
+    from services.pipeline import recovery
 
-    stopped = validate.recover_after_restart(deps.store, clock=deps.clock, chat=deps.chat)
+    stopped = recovery.recover_after_restart(deps.store, clock=deps.clock, chat=deps.chat)
     if stopped:
         log.warning(
             "validate/verify runs found running after a restart, now interrupted: %s", stopped

@@ -30,6 +30,7 @@ TS_COLUMNS = (
     ("incidents", "playbook_ts"),
     ("deployments", "card_ts"),
     ("ci_watches", "ts"),
+    ("pipeline_runs", "card_ts"),  # validate and verify cards
 )
 
 

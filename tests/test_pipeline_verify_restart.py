@@ -1,5 +1,6 @@
 """A verification the bot died under is never left `running`: the restarted bot marks it
-interrupted (it never passed), with a timeline row saying to run it again."""
+interrupted (it never passed), with a timeline row saying to run it again, and edits its
+card to say that the armed --auto-rollback did not run."""
 
 from __future__ import annotations
 
@@ -43,6 +44,7 @@ def test_a_verification_running_when_the_bot_died_is_interrupted_at_start(
     try:
         sent = first.driver.slash(
             "verify --endpoints=critical --duration=10m --target=production --service=payments"
+            " --auto-rollback"
         )
         assert sent.status == 200
 
@@ -60,6 +62,14 @@ def test_a_verification_running_when_the_bot_died_is_interrupted_at_start(
             assert run.state is RunState.INTERRUPTED and run.finished_at is not None
             (row,) = store.query("SELECT * FROM timeline WHERE kind = 'verify_interrupted'")
             assert "VER-1: interrupted by a restart of the bot; run it again" in row["text"]
+            # Its card no longer says "running": it says no rollback will come, and how to.
+            assert run.channel_id and run.card_ts
+            card = slack.message(run.channel_id, run.card_ts)
+            assert card is not None
+            said = str(card["blocks"])
+            assert "interrupted by a restart of the bot" in said
+            assert "NO rollback ran" in said
+            assert "/hotfix rollback --target=production --service=payments" in said
             assert (
                 records.latest_passed(
                     store,

@@ -538,6 +538,7 @@ SAMPLES: dict[str, list[JSON]] = {
                 "metrics_more": 3,
                 "rollback": rollback,
                 "advice": BIG,
+                "interrupted_rollback": BIG if state == "interrupted" else None,
             },
         }
         for state, outcome, rollback in (
@@ -568,6 +569,8 @@ def validation(state: str = "failed", checks: int = 60) -> JSON:
             "incident_id": BIG,
             "summary": BIG,
             "inferred": [BIG] * 3,
+            "running_version": BIG,
+            "version_warning": BIG,
         },
         "checks": [{**row, "tail": BIG}] * checks,
         "progress": {"done": 3, "total": checks},

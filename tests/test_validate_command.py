@@ -16,7 +16,7 @@ import yaml
 
 from services import timeline
 from services.clock import ManualClock
-from services.pipeline import records, validate, validate_card
+from services.pipeline import records, recovery, validate_card
 from services.pipeline.records import NewRun, RunKind, RunState
 from services.store import Store
 from tests.harness.bot_actions import command, war_room
@@ -90,7 +90,7 @@ def staging(target: DeployTarget, scripts: Scripts) -> dict[str, Any]:
                 scripts.check("checkout", "{service}"),
             ],
             "broken": [scripts.check("smoke", "{version}"), scripts.check("failing")],
-            "slow": [scripts.check("slow", timeout_seconds=0.5)],
+            "slow": [scripts.check("slow", "{version}", timeout_seconds=0.5)],
         },
     )
 
@@ -428,13 +428,13 @@ def test_a_run_found_running_at_start_up_is_marked_interrupted(vbot: RunningBot)
         ),
     )
     validate_card.post_or_update(deps.store, run, chat=deps.chat)
-    assert validate.recover_after_restart(deps.store, clock=deps.clock, chat=deps.chat) == ["VAL-1"]
+    assert recovery.recover_after_restart(deps.store, clock=deps.clock, chat=deps.chat) == ["VAL-1"]
     assert records.get(deps.store, "VAL-1").state is RunState.INTERRUPTED
     assert "Interrupted by a restart of the bot: run it again" in card_of(vbot)
     kinds = [e.kind for e in timeline.events(deps.store, incident_id=None)]
     assert "validate_interrupted" in kinds
     # Nothing is left running: a second start finds nothing to interrupt.
-    assert validate.recover_after_restart(deps.store, clock=deps.clock, chat=deps.chat) == []
+    assert recovery.recover_after_restart(deps.store, clock=deps.clock, chat=deps.chat) == []
 
 
 def test_a_script_target_whose_status_command_fails_is_inconsistent(

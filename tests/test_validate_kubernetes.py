@@ -78,13 +78,15 @@ def card(bot: RunningBot) -> str:
 
 
 def test_a_target_as_configured_passes(start: Callable[..., RunningBot], k8s: K8sEmulator) -> None:
-    k8s.add_deployment(NS, "payments", image=f"{REPO}:v2.1.0")
+    # It runs the version validated: the suite (no {version} in it) tests it where it runs.
+    k8s.add_deployment(NS, "payments", image=f"{REPO}:v2.1.1")
     bot = start()
     # --test-suite left out: the environment's only suite.
     reply = command(bot, VALIDATE.replace(" --test-suite=critical-path", ""))
     assert "of critical-path on payments/staging" in reply["text"], reply
     assert records.get(bot.deps.store, "VAL-1").state is RunState.PASSED
     assert configuration(bot)["state"] == "passed"
+    assert records.get(bot.deps.store, "VAL-1").detail["running_version"] == "v2.1.1"
     # Reads only: validation changes nothing in the cluster.
     assert not k8s.requests_matching("PATCH") and not k8s.requests_matching("PUT")
 

@@ -143,7 +143,8 @@ def _run(env: CommandEnv, run: PipelineRun) -> None:
 
 
 def _roll_back(env: CommandEnv, run: PipelineRun) -> dict[str, Any]:
-    """The target's last deployment, rolled back as its Rollback button would."""
+    """The target's last deployment, rolled back as its Rollback button would - only when it
+    is of the version verified (the run's version: what ran when the verification started)."""
     store = env.deps.store
     again = f"/hotfix rollback --target={run.environment} --service={run.service}"
     last = deployments.latest_for_target(store, run.service, run.environment, states=RAN)
@@ -158,6 +159,16 @@ def _roll_back(env: CommandEnv, run: PipelineRun) -> dict[str, Any]:
             "deployment_id": None,
             "text": f"the last deployment, {last.id}, is {last.state.label.lower()}: nothing"
             f" was rolled back automatically. To roll back: `{again} --version=v…`",
+        }
+    if last.version != run.version:
+        # Never roll back a deployment that was not what failed: e.g. one started while the
+        # verification ran, or a target changed by hand under the bot's last deployment.
+        verified = run.version or "a version the bot could not read"
+        return {
+            "deployment_id": None,
+            "text": f"the last deployment, {last.id}, is of {last.version}, but the"
+            f" verification checked {verified}: nothing was rolled back automatically. To roll"
+            f" back: `{again} --version=v…`",
         }
     # Its own request key: the rollback request is made once, whatever retries the job.
     as_click = env.with_invocation(trigger_id=f"{run.id}:auto-rollback", replayed=False)

@@ -57,3 +57,19 @@ def configuration_problems(
             f" left {expected}: it was changed outside the bot (deployed by hand?)."
         )
     return problems
+
+
+def running_version(
+    env: EnvironmentSettings, *, service: str, environment: str, clock: Clock
+) -> tuple[str | None, str | None]:
+    """(what the target runs now, None), or (None, why it could not be read)."""
+    try:
+        backend = registry.target_backend(
+            env, service=service, environment=environment, clock=clock
+        )
+        running = backend.current().version
+    except UserFacingError as exc:
+        return None, exc.message
+    if running is None:
+        return None, "the target does not say which version it runs"
+    return running, None

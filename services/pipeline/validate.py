@@ -26,14 +26,14 @@ from services.chat import Chat
 from services.clock import Clock, isoformat
 from services.deploy import versions
 from services.deploy.approvals import require_requester, target_settings
-from services.deploy.checks import CHECK_TAIL_LINES
+from services.deploy.checks import CHECK_TAIL_LINES, run_checks
 from services.deploy.inference import MissingChoiceError
-from services.deploy.process import OUTPUT_KEPT, environment_for, fill, run
-from services.deploy.settings import EnvironmentSettings
+from services.deploy.process import OUTPUT_KEPT, environment_for
+from services.deploy.settings import Check, EnvironmentSettings
 from services.errors import ConflictError, UserFacingError
 from services.incidents.model import Incident
-from services.pipeline import records, validate_card
-from services.pipeline.consistency import configuration_problems
+from services.pipeline import records
+from services.pipeline.consistency import configuration_problems, running_version
 from services.pipeline.records import NewRun, PipelineRun, RunKind
 from services.settings import Settings
 from services.store import Store
@@ -77,13 +77,12 @@ class ValidateRequest:
 
 @dataclass(frozen=True)
 class Planned:
-    """One check of a run: a built-in one (argv None for the configuration check) or the
+    """One check of a run: a built-in one (no command for the configuration check) or the
     suite's."""
 
     name: str
     builtin: bool
-    argv: list[str] | None
-    timeout_seconds: float
+    command: Check | None
 
 
 @dataclass(frozen=True)
@@ -119,14 +118,41 @@ def choose_suite(env: EnvironmentSettings, target: str, suite: str | None) -> st
 
 def plan(settings: Settings, env: EnvironmentSettings, service: str, suite: str) -> list[Planned]:
     """The checks of a run, in order: configuration, the migration dry-run, the suite."""
-    planned = [Planned(CONFIGURATION, True, None, 0)]
+    planned = [Planned(CONFIGURATION, True, None)]
     migrations = settings.services[service].migrations
     if migrations is not None and migrations.check:
-        planned.append(
-            Planned(MIGRATIONS, True, list(migrations.check), migrations.timeout_seconds)
+        dry_run = Check(
+            name=MIGRATIONS, argv=list(migrations.check), timeout_seconds=migrations.timeout_seconds
         )
-    planned += [Planned(c.name, False, list(c.argv), c.timeout_seconds) for c in env.suites[suite]]
+        planned.append(Planned(MIGRATIONS, True, dry_run))
+    planned += [Planned(c.name, False, c) for c in env.suites[suite]]
     return planned
+
+
+def names_the_candidate(env: EnvironmentSettings, suite: str) -> bool:
+    """Whether a check of the suite is given {version}: then it can test the candidate
+    itself (its image, its artefact) whatever the target runs; a suite that never names it
+    can only test what runs."""
+    return any("{version}" in arg for check in env.suites[suite] for arg in check.argv)
+
+
+def version_warning(
+    found: PipelineRun, env: EnvironmentSettings, running: str | None, unread: str | None
+) -> tuple[str | None, bool]:
+    """(the warning when the target did not run the validated version, whether that fails
+    the run). What ran is said plainly; a suite that never takes {version} tested nothing of
+    the version asked, so its pass would be a false record for the promotion gate."""
+    if running is not None and running == found.version:
+        return None, False
+    what = running or f"a version the bot could not read ({unread})"
+    said = f"the suite ran against {what} while {found.version} was asked"
+    if names_the_candidate(env, found.name):
+        return f"{said}: its checks were given {{version}}={found.version}", False
+    return (
+        f"{said}, and none of its checks takes {{version}}: nothing tested {found.version}."
+        f" Deploy {found.version} to {found.environment} first, then validate again.",
+        True,
+    )
 
 
 def request(deps: ValidateDeps, req: ValidateRequest) -> tuple[PipelineRun, bool]:
@@ -212,15 +238,24 @@ def _execute(
         "service": found.service,
         "environment": found.environment,
     }
+    # What the target runs as the validation starts: the record says what was tested.
+    running, unread = running_version(
+        env, service=found.service, environment=found.environment, clock=deps.clock
+    )
+    warning, mismatch_fails = version_warning(found, env, running, unread)
+    # Shown with the first check's start (one card edit less).
+    records.merge_detail(deps.store, found.id, running_version=running, version_warning=warning)
     rows: list[dict[str, Any]] = [_row(c, CheckState.WAITING) for c in checks]
     for index, check in enumerate(checks):
         started = deps.clock.now()
         rows[index] = _row(check, CheckState.RUNNING, started_at=isoformat(started))
         on_change(records.merge_detail(deps.store, found.id, checks=rows))
-        if check.argv is None:
-            outcome = _configuration(deps, found, env)
+        if check.command is None:
+            outcome = _configuration(
+                deps, found, env, [warning] if warning and mismatch_fails else []
+            )
         else:
-            outcome = _command(check, values=values, env=child_env)
+            outcome = _command(check.command, values=values, env=child_env)
         seconds = round((deps.clock.now() - started).total_seconds(), 1)
         rows[index] = _row(
             check,
@@ -237,6 +272,8 @@ def _execute(
         if not failed
         else ", ".join(f"{r['name']} {r['summary']}" for r in failed)
     )
+    if warning and not mismatch_fails and not failed:  # what the pass the gate reads covers
+        summary += f". Warning: {warning}"
     finished = records.finish(
         deps.store,
         clock=deps.clock,
@@ -249,9 +286,8 @@ def _execute(
     return finished
 
 
-def _command(check: Planned, *, values: dict[str, str], env: dict[str, str]) -> Outcome:
-    assert check.argv is not None
-    result = run(fill(check.argv, values), timeout=check.timeout_seconds, env=env)
+def _command(check: Check, *, values: dict[str, str], env: dict[str, str]) -> Outcome:
+    ((_, result),) = run_checks([check], values=values, env=env).results
     if result.ok:
         return Outcome(CheckState.PASSED, result.describe(), "")
     state = CheckState.TIMED_OUT if result.returncode is None else CheckState.FAILED
@@ -263,8 +299,10 @@ def _command(check: Planned, *, values: dict[str, str], env: dict[str, str]) -> 
     return Outcome(state, summary, result.tail(CHECK_TAIL_LINES))
 
 
-def _configuration(deps: ValidateDeps, found: PipelineRun, env: EnvironmentSettings) -> Outcome:
-    problems = configuration_problems(
+def _configuration(
+    deps: ValidateDeps, found: PipelineRun, env: EnvironmentSettings, more: list[str]
+) -> Outcome:
+    problems = more + configuration_problems(
         deps.store,
         env,
         service=found.service,
@@ -275,13 +313,3 @@ def _configuration(deps: ValidateDeps, found: PipelineRun, env: EnvironmentSetti
         return Outcome(CheckState.PASSED, "the target runs what the config and records say", "")
     count = f"{len(problems)} problem" + ("s" if len(problems) > 1 else "")
     return Outcome(CheckState.FAILED, count, "\n".join(problems))
-
-
-def recover_after_restart(store: Store, *, clock: Clock, chat: Chat) -> list[str]:
-    """At start-up: runs found running died with the old process (records marks them
-    interrupted, on the timeline); each validation's card says so."""
-    stopped = records.interrupt_running(store, clock=clock)
-    for found in stopped:
-        if found.kind is RunKind.VALIDATE:
-            validate_card.post_or_update(store, found, chat=chat)
-    return [found.id for found in stopped]

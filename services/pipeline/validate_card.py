@@ -1,23 +1,19 @@
 """The validation card: one message per run, edited in place as each check starts and ends.
 
-Like the deployment card (services.deploy.card.post_or_update): posted once, then
-chat.update on the same ts; a failed Slack call is reported and never stops the run. What
-the card says is decided here; templates/validate_card.yml.j2 only presents it.
+Posted and edited through services.pipeline.cards (as the verify card); what the card says
+is decided here; templates/validate_card.yml.j2 only presents it.
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-from services.chat import Chat, ChatError, Message
+from services.chat import Chat, Message
 from services.deploy.card import TAIL_LINES, TAIL_WIDTH
-from services.pipeline import records
+from services.pipeline import cards, records
 from services.pipeline.records import PipelineRun, RunState
 from services.redaction import redact
 from services.store import Store
-
-log = logging.getLogger(__name__)
 
 TEMPLATE = "validate_card"
 STATE_LABELS = {
@@ -67,6 +63,9 @@ def card_data(run: PipelineRun) -> dict[str, Any]:
             "incident_id": run.incident_id,
             "summary": str(run.detail.get("summary") or ""),
             "inferred": [str(line) for line in run.detail.get("inferred") or []],
+            # What the target ran as the validation started (None: not read yet / unreadable).
+            "running_version": run.detail.get("running_version"),
+            "version_warning": run.detail.get("version_warning"),
         },
         "checks": checks,
         "progress": {"done": done, "total": len(checks)},
@@ -76,14 +75,4 @@ def card_data(run: PipelineRun) -> dict[str, Any]:
 def post_or_update(store: Store, run: PipelineRun, *, chat: Chat) -> str | None:
     """Post the card the first time, edit it afterwards; returns a problem, or None."""
     run = records.get(store, run.id)
-    message = Message(TEMPLATE, card_data(run), key=f"{run.id}:card")
-    try:
-        if run.card_ts and run.channel_id:
-            chat.update(run.channel_id, run.card_ts, message)
-        elif run.channel_id:
-            posted = chat.post(run.channel_id, message)
-            records.set_card(store, run.id, channel_id=posted.channel_id, card_ts=posted.ts)
-    except ChatError as exc:
-        log.warning("%s: could not post or update its card: %s", run.id, exc.error)
-        return f"Could not update the validation card: `{exc.error}`"
-    return None
+    return cards.show(store, chat, run, Message(TEMPLATE, card_data(run), key=f"{run.id}:card"))

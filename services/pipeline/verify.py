@@ -98,6 +98,12 @@ def endpoint_group(
     return group
 
 
+def checks_something(env: EnvironmentSettings, group: str) -> bool:
+    """Whether a sample checks anything: an endpoint of the group, or a metric rule. A
+    verification of nothing must never be recorded as passed."""
+    return bool(env.endpoints.get(group)) or bool(env.analysis and env.analysis.queries)
+
+
 @dataclass(frozen=True)
 class Request:
     service: str
@@ -126,6 +132,14 @@ def start(deps: DeployDeps, req: Request) -> tuple[PipelineRun, bool, str | None
         doing="verify",
     )
     group = endpoint_group(req.service, req.environment, env, req.group)
+    if not checks_something(env, group):
+        raise UserFacingError(
+            f"Nothing would be checked: the endpoint group {group} of"
+            f" {req.service}/{req.environment} has no endpoints and the environment has no"
+            " analysis rules.",
+            hint=f"Add URLs to services.{req.service}.environments.{req.environment}"
+            f".endpoints.{group}, or analysis queries, to the bot's configuration.",
+        )
     running = versions.running_now(
         deps, service=req.service, environment=req.environment, env=env, strategy=env.strategy
     )
@@ -216,6 +230,8 @@ def _sample_all(deps: DeployDeps, verification: PipelineRun) -> tuple[Outcome, s
             endpoints=[_endpoint(check, p) for check, p in probed],
             metrics=_metrics(metrics) if metrics is not None else detail["metrics"],
         )
+        if not checks and metrics is None:  # the configuration changed under the run
+            return "inconclusive", "nothing was checked: no endpoints and no analysis rules"
         if done or left <= 0:
             return _verdict(problems, metrics, samples)
         if samples % CARD_EVERY == 0:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.chat import ChatError, Message
+from services.chat import Chat, Message
 from services.clock import Clock, parse_iso
 from services.deploy.engine.deps import DeployDeps
-from services.pipeline import records
+from services.pipeline import cards, records
 from services.pipeline.records import PipelineRun, RunState
+from services.store import Store
 
 # Endpoints and metrics shown by name; the rest are counted (Slack's 3000 characters a section).
 SHOWN = 15
@@ -39,8 +40,16 @@ def card_data(run: PipelineRun, *, clock: Clock) -> dict[str, Any]:
     metrics = list(detail.get("metrics") or [])
     rollback = detail.get("rollback")
     advice = None
+    again = f"/hotfix rollback --target={run.environment} --service={run.service}"
     if outcome == "failed" and not rollback:
-        advice = f"/hotfix rollback --target={run.environment} --service={run.service}"
+        advice = again
+    # A restart killed the sampling: an armed --auto-rollback will never fire, say so plainly.
+    interrupted_rollback = None
+    if run.state is RunState.INTERRUPTED and detail.get("auto_rollback"):
+        interrupted_rollback = (
+            "--auto-rollback was armed, but the verification was interrupted: NO rollback ran."
+            f" If what runs is bad, roll back: `{again}`"
+        )
     return {
         "verify": {
             "id": run.id,
@@ -66,6 +75,7 @@ def card_data(run: PipelineRun, *, clock: Clock) -> dict[str, Any]:
             "metrics_more": max(0, len(metrics) - SHOWN),
             "rollback": rollback,
             "advice": advice,
+            "interrupted_rollback": interrupted_rollback,
         }
     }
 
@@ -73,16 +83,10 @@ def card_data(run: PipelineRun, *, clock: Clock) -> dict[str, Any]:
 def show(deps: DeployDeps, run: PipelineRun) -> str | None:
     """Post the card the first time, edit it afterwards; returns a problem, or None (the
     verification goes on when Slack refuses its card: the record and the timeline have it)."""
-    run = records.get(deps.store, run.id)
-    if run.channel_id is None:
-        return None
-    message = Message("verify_card", card_data(run, clock=deps.clock), key=f"{run.id}:card")
-    try:
-        if run.card_ts:
-            deps.chat.update(run.channel_id, run.card_ts, message)
-        else:
-            posted = deps.chat.post(run.channel_id, message)
-            records.set_card(deps.store, run.id, channel_id=posted.channel_id, card_ts=posted.ts)
-    except ChatError as exc:
-        return f"Could not post the verification card: `{exc.error}`"
-    return None
+    return show_with(deps.store, deps.chat, run, clock=deps.clock)
+
+
+def show_with(store: Store, chat: Chat, run: PipelineRun, *, clock: Clock) -> str | None:
+    run = records.get(store, run.id)
+    message = Message("verify_card", card_data(run, clock=clock), key=f"{run.id}:card")
+    return cards.show(store, chat, run, message)
