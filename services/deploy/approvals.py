@@ -15,7 +15,7 @@ from services import timeline
 from services.access import is_terminal_actor, members_of
 from services.chat import Chat
 from services.clock import Clock
-from services.deploy import card, deployments, gates, registry, versions, withdraw
+from services.deploy import card, deployments, engine, gates, history, registry, versions, withdraw
 from services.deploy.deployments import NewDeployment
 from services.deploy.engine import DeployDeps, environment_of
 from services.deploy.model import IN_FLIGHT, Deployment, Kind, State
@@ -128,10 +128,13 @@ def request(
     # for approval instead of queueing behind it (the request is cancelled below).
     emergency = req.kind is Kind.ROLLBACK and req.immediate
     _refuse_if_busy(deps, req, pending_ok=emergency)
+    if req.kind is Kind.ROLLBACK and not req.preserve_data:
+        _refuse_after_manual_intervention(deps, req)
     resolved = versions.resolve(deps, req, env, strategy)
     skipped: list[gates.Refusal] = []
-    if req.kind is Kind.DEPLOY:
+    if req.kind is Kind.DEPLOY or _never_ran_there(deps, req, resolved.version):
         # Refused: nothing is recorded. Break-glass: what was skipped goes on the record.
+        # A rollback to a version that never ran there is a deploy in all but name.
         skipped = gates.enforce(
             deps,
             env,
@@ -164,7 +167,9 @@ def request(
             notify_stakeholders=req.notify_stakeholders,
             before=resolved.running,
             request_key=req.request_key,
-            detail=_request_detail(req, resolved.note, skipped),
+            detail=_request_detail(
+                req, resolved.note, skipped, glass=gates.break_glass(env, req.incident)
+            ),
         ),
     )
     if not created:
@@ -225,10 +230,49 @@ def _strategy(req: DeployRequest, env: EnvironmentSettings) -> str:
     return strategy
 
 
+def _never_ran_there(deps: DeployDeps, req: DeployRequest, version: str) -> bool:
+    """A rollback to a typed version the bot's records never saw run on the target (no
+    finished deployment of it, no rollback to it, not what ran before one): it goes
+    through the promotion gates like a deploy. "previous" ran there by definition."""
+    if req.kind is not Kind.ROLLBACK or version == versions.PREVIOUS:
+        return False
+    rows = deps.store.query(
+        "SELECT * FROM deployments WHERE service = ? AND environment = ?",
+        (req.service, req.environment),
+    )
+    for row in rows:
+        d = Deployment.from_row(row)
+        if history.landed(d) == version or d.before.get("version") == version:
+            return False
+    return True
+
+
+def _refuse_after_manual_intervention(deps: DeployDeps, req: DeployRequest) -> None:
+    """The target's newest finished deployment left its database to people: a rollback
+    that would run `down` again is refused (code only, --preserve-data, is not)."""
+    row = deps.store.query_one(
+        "SELECT * FROM deployments WHERE service = ? AND environment = ?"
+        " AND state IN (?, ?, ?) ORDER BY number DESC LIMIT 1",
+        (
+            req.service,
+            req.environment,
+            State.FAILED.value,
+            State.SUCCEEDED.value,
+            State.ROLLED_BACK.value,
+        ),
+    )
+    if row is not None:
+        engine.refuse_after_manual_intervention(Deployment.from_row(row))
+
+
 def _request_detail(
-    req: DeployRequest, checked: str | None, skipped: list[gates.Refusal]
+    req: DeployRequest, checked: str | None, skipped: list[gates.Refusal], *, glass: bool
 ) -> dict[str, object]:
     detail: dict[str, object] = {}
+    if glass:
+        # Break-glass applies: the engine skips the CI wait too, even for a CI that was
+        # merely pending now (services.deploy.engine.run).
+        detail["break_glass_gates"] = True
     if skipped:
         detail["gates_skipped"] = [r.as_data() for r in skipped]
     if req.inferred:
