@@ -249,7 +249,7 @@ class Run:
                 if d.kind is Kind.DEPLOY and self.env.requires and not self.break_glass():
                     self.step("gates", self.recheck_gates)
                 if self.env.requires_ci and self.break_glass():
-                    self.skip_step("ci", "BREAK-GLASS: the CI gate was skipped at request time")
+                    self.skip_step("ci", "BREAK-GLASS: skipped CI gate: CI is not waited for")
                 elif self.env.requires_ci:
                     self.step("ci", self.wait_for_ci)
                 self.step("validate", self.validate)
