@@ -3,8 +3,10 @@
 Version X may go to an environment with `requires: [staging]` only once X, on staging,
 (a) passed `/hotfix validate` and (b) was deployed there and verified: a succeeded
 deployment of X with verification on, or (after one with --no-verify) a passed
-`/hotfix verify` of X. Each missing piece is its own refusal, with the command that
-supplies it, so the person knows exactly what to run next.
+`/hotfix verify` of X; and staging still runs X by the bot's records (no later finished
+deployment or rollback moved it away) and its newest on-demand verify of X since did not
+fail. Each missing piece is its own refusal, with the command that supplies it, so the
+person knows exactly what to run next.
 """
 
 from __future__ import annotations

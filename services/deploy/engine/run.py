@@ -4,11 +4,12 @@ approved → validating → deploying → verifying → succeeded, or
 failed → rolling_back → rolled_back. Each step is recorded before and after it runs
 (`Run.step`); the steps themselves are in `steps`, `verification` and `database`.
 
-validating: ci, validate, backup, migrate-up · deploying: deploy · verifying: smoke,
-verify, after-deploy hooks · rolling back: rollback (code), migrate-down, migrate-verify
-(migrate-snapshot if either fails), rollback-verify, after-rollback hooks.
-A resumed run (after a restart) skips the migrations recorded as done and never runs one
-found interrupted again.
+validating: gates (the `requires:` gate again), ci, validate, backup, migrate-up ·
+deploying: deploy · verifying: smoke, verify, after-deploy hooks · rolling back (in
+`rolling_back`): rollback (code), migrate-down, migrate-verify (migrate-snapshot if either
+fails), rollback-verify, after-rollback hooks.
+A migration runs at most once per deployment: one recorded as done is skipped, one found
+interrupted or failed is never run again.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ class Run:
         self.deps = deps
         self.deployment = deployment
         self.env = environment_of(deps.settings, deployment)
-        # Resumed after a restart: a migration recorded as done is not run again.
+        # Resumed after a restart (for the log; the steps' records decide what runs again).
         self.resumed = resumed
         self.migrations = database.settings_of(deps, deployment)
         # A backend reads the people's controls, reports its live state and tells the war
