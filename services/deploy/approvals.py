@@ -129,12 +129,19 @@ def request(
     emergency = req.kind is Kind.ROLLBACK and req.immediate
     _refuse_if_busy(deps, req, pending_ok=emergency)
     if req.kind is Kind.ROLLBACK and not req.preserve_data:
-        _refuse_after_manual_intervention(deps, req)
+        engine.refuse_rollback_of_target(deps.store, req.service, req.environment)
     resolved = versions.resolve(deps, req, env, strategy)
     skipped: list[gates.Refusal] = []
-    if req.kind is Kind.DEPLOY or _never_ran_there(deps, req, resolved.version):
+    if req.kind is Kind.DEPLOY or (
+        resolved.running.get("version") != resolved.version
+        and req.kind is Kind.ROLLBACK
+        and resolved.version != versions.PREVIOUS
+        and not history.ran_there(deps.store, req.service, req.environment, resolved.version)
+    ):
         # Refused: nothing is recorded. Break-glass: what was skipped goes on the record.
-        # A rollback to a version that never ran there is a deploy in all but name.
+        # A rollback to a typed version the records never saw run there (not what runs
+        # now, no finished deployment of it, no rollback to it, not what ran before one)
+        # is a deploy in all but name. "previous" ran there by definition.
         skipped = gates.enforce(
             deps,
             env,
@@ -228,41 +235,6 @@ def _strategy(req: DeployRequest, env: EnvironmentSettings) -> str:
             f" --strategy={env.strategy} (nothing was requested).",
         )
     return strategy
-
-
-def _never_ran_there(deps: DeployDeps, req: DeployRequest, version: str) -> bool:
-    """A rollback to a typed version the bot's records never saw run on the target (no
-    finished deployment of it, no rollback to it, not what ran before one): it goes
-    through the promotion gates like a deploy. "previous" ran there by definition."""
-    if req.kind is not Kind.ROLLBACK or version == versions.PREVIOUS:
-        return False
-    rows = deps.store.query(
-        "SELECT * FROM deployments WHERE service = ? AND environment = ?",
-        (req.service, req.environment),
-    )
-    for row in rows:
-        d = Deployment.from_row(row)
-        if history.landed(d) == version or d.before.get("version") == version:
-            return False
-    return True
-
-
-def _refuse_after_manual_intervention(deps: DeployDeps, req: DeployRequest) -> None:
-    """The target's newest finished deployment left its database to people: a rollback
-    that would run `down` again is refused (code only, --preserve-data, is not)."""
-    row = deps.store.query_one(
-        "SELECT * FROM deployments WHERE service = ? AND environment = ?"
-        " AND state IN (?, ?, ?) ORDER BY number DESC LIMIT 1",
-        (
-            req.service,
-            req.environment,
-            State.FAILED.value,
-            State.SUCCEEDED.value,
-            State.ROLLED_BACK.value,
-        ),
-    )
-    if row is not None:
-        engine.refuse_after_manual_intervention(Deployment.from_row(row))
 
 
 def _request_detail(

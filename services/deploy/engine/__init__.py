@@ -23,7 +23,11 @@ from services.deploy.engine.lifecycle import (
     rollback_now,
     start,
 )
-from services.deploy.engine.rolling_back import keep_data, refuse_after_manual_intervention
+from services.deploy.engine.rolling_back import (
+    keep_data,
+    refuse_after_manual_intervention,
+    refuse_rollback_of_target,
+)
 
 __all__ = [
     "DeployDeps",
@@ -32,6 +36,7 @@ __all__ = [
     "keep_data",
     "recover_after_restart",
     "refuse_after_manual_intervention",
+    "refuse_rollback_of_target",
     "resume",
     "rollback_now",
     "start",

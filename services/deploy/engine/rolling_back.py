@@ -39,6 +39,25 @@ def aim(d: Deployment) -> str | None:
     return None
 
 
+def refuse_rollback_of_target(store: Store, service: str, environment: str) -> None:
+    """`/hotfix rollback` (a new rollback record) on a target whose newest finished
+    deployment left its database to people: refused like that deployment's Rollback button
+    (code only, --preserve-data, is not refused: the caller skips this)."""
+    row = store.query_one(
+        "SELECT * FROM deployments WHERE service = ? AND environment = ?"
+        " AND state IN (?, ?, ?) ORDER BY number DESC LIMIT 1",
+        (
+            service,
+            environment,
+            State.FAILED.value,
+            State.SUCCEEDED.value,
+            State.ROLLED_BACK.value,
+        ),
+    )
+    if row is not None:
+        refuse_after_manual_intervention(Deployment.from_row(row))
+
+
 def refuse_after_manual_intervention(d: Deployment) -> None:
     """A deployment whose database rollback failed is for people: no Rollback runs `down`
     again on a database in an unknown state (ConflictError naming the snapshot)."""
