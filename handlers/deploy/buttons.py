@@ -53,6 +53,7 @@ def rollback(env: CommandEnv, press: ButtonPress) -> Reply:
         return deployment_reply(
             env, deployment, f"Rollback requested: {deployment.id} stops and rolls back.", []
         )
+    engine.refuse_after_manual_intervention(deployment)
     if deployment.state is State.REQUESTED:
         raise ConflictError(
             f"{deployment.id} is waiting for approval: nothing ran yet, so there is nothing to"

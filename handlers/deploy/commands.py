@@ -17,7 +17,8 @@ from handlers.deploy.buttons import reject as reject_button
 from handlers.deploy.buttons import rollback as rollback_button
 from handlers.deploy.runner import submit
 from handlers.incident.lookup import incident_here
-from services.deploy import deployments, inference
+from services.access import require_deployer
+from services.deploy import deployments, engine, inference
 from services.deploy.approvals import DeployRequest
 from services.deploy.model import IN_FLIGHT, Kind, State
 from services.incidents.announcement import unannounced
@@ -163,7 +164,8 @@ def _stakeholders_unreachable(env: CommandEnv, incident: Incident | None) -> lis
 @click.option(
     "--preserve-data",
     is_flag=True,
-    help="Roll back code only, run no down-migration (today nothing touches data).",
+    help="Roll back code only: the service's migrations.down (and verify) do not run;"
+    " data and schema stay as they are.",
 )
 @click.option(
     "--immediate", is_flag=True, help="Skip approval (only where the environment allows it)."
@@ -191,6 +193,17 @@ def rollback(
         env.deps.store, service, environment, states=IN_PROGRESS
     )
     if running is not None and running.kind is Kind.DEPLOY:
+        if preserve_data:
+            # The flag rides along to the deployment's own rollback (checked like a click).
+            require_deployer(
+                env.invocation.actor,
+                access=env.deps.settings.access,
+                chat=env.deps.chat,
+                what="roll back",
+            )
+            engine.keep_data(
+                env.deps.store, clock=env.deps.clock, deployment=running, actor=env.invocation.actor
+            )
         return rollback_button(env, ButtonPress(value=running.id))
     return submit(
         env,

@@ -92,6 +92,8 @@ for _name, _help, _button in (
 def next_commands(deployment: Deployment) -> list[str]:
     """The commands that apply to the deployment now: the card's buttons, typed."""
     state = deployment.state
+    if deployment.detail.get("manual_intervention"):
+        return []  # people take over the database: no rollback is offered (the card's too)
     if state is State.REQUESTED:
         words = ["approve", "reject", "cancel"]
         return [f"{word} {deployment.id}" for word in words]

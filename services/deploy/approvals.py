@@ -15,7 +15,7 @@ from services import timeline
 from services.access import is_terminal_actor, members_of
 from services.chat import Chat
 from services.clock import Clock
-from services.deploy import card, deployments, gates, registry, versions, withdraw
+from services.deploy import card, deployments, engine, gates, history, registry, versions, withdraw
 from services.deploy.deployments import NewDeployment
 from services.deploy.engine import DeployDeps, environment_of
 from services.deploy.model import IN_FLIGHT, Deployment, Kind, State
@@ -128,10 +128,20 @@ def request(
     # for approval instead of queueing behind it (the request is cancelled below).
     emergency = req.kind is Kind.ROLLBACK and req.immediate
     _refuse_if_busy(deps, req, pending_ok=emergency)
+    if req.kind is Kind.ROLLBACK and not req.preserve_data:
+        engine.refuse_rollback_of_target(deps.store, req.service, req.environment)
     resolved = versions.resolve(deps, req, env, strategy)
     skipped: list[gates.Refusal] = []
-    if req.kind is Kind.DEPLOY:
+    if req.kind is Kind.DEPLOY or (
+        resolved.running.get("version") != resolved.version
+        and req.kind is Kind.ROLLBACK
+        and resolved.version != versions.PREVIOUS
+        and not history.ran_there(deps.store, req.service, req.environment, resolved.version)
+    ):
         # Refused: nothing is recorded. Break-glass: what was skipped goes on the record.
+        # A rollback to a typed version the records never saw run there (not what runs
+        # now, no finished deployment of it, no rollback to it, not what ran before one)
+        # is a deploy in all but name. "previous" ran there by definition.
         skipped = gates.enforce(
             deps,
             env,
@@ -164,7 +174,9 @@ def request(
             notify_stakeholders=req.notify_stakeholders,
             before=resolved.running,
             request_key=req.request_key,
-            detail=_request_detail(req, resolved.note, skipped),
+            detail=_request_detail(
+                req, resolved.note, skipped, glass=gates.break_glass(env, req.incident)
+            ),
         ),
     )
     if not created:
@@ -226,9 +238,13 @@ def _strategy(req: DeployRequest, env: EnvironmentSettings) -> str:
 
 
 def _request_detail(
-    req: DeployRequest, checked: str | None, skipped: list[gates.Refusal]
+    req: DeployRequest, checked: str | None, skipped: list[gates.Refusal], *, glass: bool
 ) -> dict[str, object]:
     detail: dict[str, object] = {}
+    if glass:
+        # Break-glass applies: the engine skips the CI wait too, even for a CI that was
+        # merely pending now (services.deploy.engine.run).
+        detail["break_glass_gates"] = True
     if skipped:
         detail["gates_skipped"] = [r.as_data() for r in skipped]
     if req.inferred:

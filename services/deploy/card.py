@@ -106,6 +106,10 @@ class Card:
             return Actions.RECOVER
         if self.canary is not None and self.canary.live:
             return Actions.STEER
+        if d.detail.get("manual_intervention"):
+            # The war room was told people must take over the database: no button runs
+            # the rollback (and its `down`) again.
+            return Actions.NONE
         if d.state in ROLLBACK_OFFERED or (d.state is State.FAILED and changed(d)):
             return Actions.ROLLBACK
         return Actions.NONE

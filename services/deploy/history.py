@@ -53,3 +53,16 @@ def previous_version(
             continue  # undone (a failed deploy rolled back): an earlier change explains `now`
         return Previous(version=str(before), source=deployment.id) if before else None
     return None
+
+
+def ran_there(store: Store, service: str, environment: str, version: str) -> bool:
+    """Did `version` ever run on the target, by the records: a finished deployment of it,
+    a rollback to it, or what ran before one of the bot's deployments."""
+    rows = store.query(
+        "SELECT * FROM deployments WHERE service = ? AND environment = ?", (service, environment)
+    )
+    for row in rows:
+        deployment = Deployment.from_row(row)
+        if landed(deployment) == version or deployment.before.get("version") == version:
+            return True
+    return False

@@ -3,19 +3,22 @@
 Version X may go to an environment with `requires: [staging]` only once X, on staging,
 (a) passed `/hotfix validate` and (b) was deployed there and verified: a succeeded
 deployment of X with verification on, or (after one with --no-verify) a passed
-`/hotfix verify` of X. Each missing piece is its own refusal, with the command that
-supplies it, so the person knows exactly what to run next.
+`/hotfix verify` of X; and staging still runs X by the bot's records (no later finished
+deployment or rollback moved it away) and its newest on-demand verify of X since did not
+fail. Each missing piece is its own refusal, with the command that supplies it, so the
+person knows exactly what to run next.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from services.deploy import deployments
+from services.clock import isoformat
+from services.deploy import deployments, history
 from services.deploy.model import Deployment, Kind, State
 from services.deploy.settings import EnvironmentSettings
 from services.pipeline import records
-from services.pipeline.records import RunKind
+from services.pipeline.records import RunKind, RunState
 
 if TYPE_CHECKING:
     from services.deploy.engine.deps import DeployDeps
@@ -57,6 +60,8 @@ def refusals(
                 )
             )
         deployed = last_deployed(deps, service=service, environment=required, version=version)
+        moved = moved_away(deps, deployed) if deployed is not None else None
+        failed = failed_verify(deps, deployed) if deployed is not None else None
         if deployed is None:
             found.append(
                 Refusal(
@@ -65,7 +70,24 @@ def refusals(
                     f"/hotfix deploy --target={required} {where}",
                 )
             )
-        elif not verified(deps, deployed):
+        elif moved is not None:
+            found.append(
+                Refusal(
+                    "requires",
+                    f"{version} no longer runs on {required}: {moved.id} changed it since"
+                    f" {deployed.id}",
+                    f"/hotfix deploy --target={required} {where}",
+                )
+            )
+        elif failed is not None:
+            found.append(
+                Refusal(
+                    "requires",
+                    f"{version} failed its latest verify on {required} ({failed})",
+                    f"/hotfix verify --target={required} --service={service}",
+                )
+            )
+        elif not deployed.verify and not verified_since(deps, deployed):
             found.append(
                 Refusal(
                     "requires",
@@ -80,8 +102,7 @@ def refusals(
 def last_deployed(
     deps: DeployDeps, *, service: str, environment: str, version: str
 ) -> Deployment | None:
-    """The newest deployment of `version` that succeeded there (and was not rolled back:
-    a rolled-back deployment ends rolled back, not succeeded)."""
+    """The newest deployment of `version` that succeeded there."""
     row = deps.store.query_one(
         "SELECT id FROM deployments WHERE service = ? AND environment = ? AND version = ?"
         " AND kind = ? AND state = ? ORDER BY number DESC LIMIT 1",
@@ -90,16 +111,58 @@ def last_deployed(
     return deployments.get(deps.store, row["id"]) if row else None
 
 
-def verified(deps: DeployDeps, deployed: Deployment) -> bool:
-    """Verified by the deployment itself, or by an on-demand verify of that version after it."""
-    if deployed.verify:
-        return True
-    run = records.latest_passed(
-        deps.store,
-        kind=RunKind.VERIFY,
-        service=deployed.service,
-        environment=deployed.environment,
-        version=deployed.version,
+def moved_away(deps: DeployDeps, deployed: Deployment) -> Deployment | None:
+    """The later deployment after which the records no longer say the target runs
+    `deployed`'s version: a finished deploy of another version, a rollback (a new
+    kind=rollback record: the original stays succeeded), or one that failed after touching
+    the target. None: it still runs there."""
+    later = deps.store.query(
+        "SELECT * FROM deployments WHERE service = ? AND environment = ? AND number > ?"
+        " AND state IN (?, ?, ?) ORDER BY number",
+        (
+            deployed.service,
+            deployed.environment,
+            deployed.number,
+            State.SUCCEEDED.value,
+            State.ROLLED_BACK.value,
+            State.FAILED.value,
+        ),
     )
+    for found in map(Deployment.from_row, later):
+        if found.state is State.FAILED and found.detail.get("changed") is False:
+            continue  # failed before touching the target
+        if history.landed(found) != deployed.version:
+            return found
+    return None
+
+
+def _newest_verify(deps: DeployDeps, deployed: Deployment) -> dict[str, Any] | None:
+    """The newest finished on-demand verify of the deployed version there since the deploy."""
     finished = deployed.finished_at or deployed.requested_at
-    return run is not None and run.started_at >= finished
+    return deps.store.query_one(
+        "SELECT id, state FROM pipeline_runs WHERE kind = ? AND service = ?"
+        " AND environment = ? AND version = ? AND state IN (?, ?) AND started_at >= ?"
+        " ORDER BY number DESC LIMIT 1",
+        (
+            RunKind.VERIFY.value,
+            deployed.service,
+            deployed.environment,
+            deployed.version,
+            RunState.PASSED.value,
+            RunState.FAILED.value,
+            isoformat(finished),
+        ),
+    )
+
+
+def failed_verify(deps: DeployDeps, deployed: Deployment) -> str | None:
+    """The id of the newest verify since the deploy when it failed: what staging says now
+    outweighs the deploy's own verification."""
+    newest = _newest_verify(deps, deployed)
+    return str(newest["id"]) if newest and newest["state"] == RunState.FAILED.value else None
+
+
+def verified_since(deps: DeployDeps, deployed: Deployment) -> bool:
+    """An on-demand verify of that version passed after the deploy (one with --no-verify)."""
+    newest = _newest_verify(deps, deployed)
+    return newest is not None and newest["state"] == RunState.PASSED.value

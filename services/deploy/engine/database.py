@@ -71,3 +71,13 @@ def interrupted(step: str) -> DeployError:
         hint="Check the database (migrations.check), then decide: roll back or deploy again.",
         changed=True,
     )
+
+
+def already_failed(step: str) -> DeployError:
+    """A migration that failed earlier in this deployment: a second try on a database in an
+    unknown state could make it worse (a `downgrade -1` drops one more migration)."""
+    return DeployError(
+        f"Migration {STEP_COMMAND[step]} already failed in this deployment: it is not run again.",
+        hint="Check the database (migrations.check) and repair it by hand.",
+        changed=True,
+    )

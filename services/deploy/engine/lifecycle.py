@@ -24,8 +24,8 @@ log = logging.getLogger(__name__)
 def start(deps: DeployDeps, deployment_id: str, *, resumed: bool = False) -> None:
     """Run an approved deployment to its end. Meant for the worker.
 
-    `resumed`: after a restart; the steps recorded as done that must not run twice (the
-    database migrations) are skipped."""
+    `resumed`: after a restart. Whatever the run, a database migration recorded as done is
+    skipped and one recorded failed or running is not run again (Run.migration)."""
     deployment = deployments.get(deps.store, deployment_id)
     held = deployments.acquire_lock(
         deps.store, clock=deps.clock, deployment=deployment, holder=deployment.requested_by
@@ -171,8 +171,8 @@ def rollback_now(
         raise ConflictError(
             f"{deployment.target} is locked by {held['deployment_id']} ({held['held_by']})."
         )
-    # Rolling back an interrupted deployment continues its record: a migration done
-    # before the restart is not run twice.
+    # Rolling back continues the deployment's record: a migration (or the code rollback)
+    # recorded before, by an earlier run or rollback, is not run twice.
     Run(
         deps, deployments.get(deps.store, deployment.id), resumed=seen is State.INTERRUPTED
     ).rollback_and_verify(reason=reason)

@@ -4,11 +4,12 @@ approved → validating → deploying → verifying → succeeded, or
 failed → rolling_back → rolled_back. Each step is recorded before and after it runs
 (`Run.step`); the steps themselves are in `steps`, `verification` and `database`.
 
-validating: ci, validate, backup, migrate-up · deploying: deploy · verifying: smoke,
-verify, after-deploy hooks · rolling back: rollback (code), migrate-down, migrate-verify
-(migrate-snapshot if either fails), rollback-verify, after-rollback hooks.
-A resumed run (after a restart) skips the migrations recorded as done and never runs one
-found interrupted again.
+validating: gates (the `requires:` gate again), ci, validate, backup, migrate-up ·
+deploying: deploy · verifying: smoke, verify, after-deploy hooks · rolling back (in
+`rolling_back`): rollback (code), migrate-down, migrate-verify (migrate-snapshot if either
+fails), rollback-verify, after-rollback hooks.
+A migration runs at most once per deployment: one recorded as done is skipped, one found
+interrupted or failed is never run again.
 """
 
 from __future__ import annotations
@@ -20,15 +21,15 @@ from typing import Any
 
 from services.chat import Message
 from services.ci import gate as ci_gate
-from services.deploy import card, deployments, registry
+from services.deploy import card, deployments, gates, promotion, registry
 from services.deploy.backend import AlreadyThereError
 from services.deploy.context import StoreContext
-from services.deploy.engine import database, stakeholders, steps, verification
+from services.deploy.engine import database, rolling_back, stakeholders, steps, verification
 from services.deploy.engine.deps import BOT, DeployDeps, environment_of, tell
 from services.deploy.engine.steps import Done
 from services.deploy.model import Deployment, Kind, State
 from services.deploy.settings import Check
-from services.errors import DeployError, UserFacingError
+from services.errors import UserFacingError
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ class Run:
         self.deps = deps
         self.deployment = deployment
         self.env = environment_of(deps.settings, deployment)
-        # Resumed after a restart: a migration recorded as done is not run again.
+        # Resumed after a restart (for the log; the steps' records decide what runs again).
         self.resumed = resumed
         self.migrations = database.settings_of(deps, deployment)
         # A backend reads the people's controls, reports its live state and tells the war
@@ -123,12 +124,17 @@ class Run:
         self.update_card()
         return done
 
-    def recorded(self, name: str) -> str | None:
-        """The recorded state of a step of this deployment (ok, failed, running...), or None."""
+    def recorded_step(self, name: str) -> dict[str, Any] | None:
+        """The recorded row of a step of this deployment (state, detail...), or None."""
         found = [
             s for s in deployments.steps(self.deps.store, self.deployment.id) if s["step"] == name
         ]
-        return str(found[0]["state"]) if found else None
+        return found[0] if found else None
+
+    def recorded(self, name: str) -> str | None:
+        """The recorded state of a step of this deployment (ok, failed, running...), or None."""
+        found = self.recorded_step(name)
+        return str(found["state"]) if found else None
 
     def skip_step(self, name: str, why: str) -> None:
         """A step not run, on the card and the timeline with the reason."""
@@ -185,14 +191,20 @@ class Run:
         return lambda: steps.commands(self.env, self.deployment, checks, what=what, version=version)
 
     def migration(self, name: str, *, version: str) -> Done:
-        """A migration step, once: resumed after a restart, one recorded as done is skipped
-        and one found interrupted is not run again (DeployError: the outcome is unknown)."""
+        """A migration step, at most once per deployment: one recorded as done is skipped,
+        one found started (interrupted) or failed is never run again (DeployError: the
+        database's state is for people now). A second Rollback, a Resume and a restart all
+        come through here."""
         assert self.migrations is not None
-        state = self.recorded(name) if self.resumed else None
-        if state == "ok":
-            return Done("done before the restart")
-        if state == "running":
-            error = database.interrupted(name)
+        found = self.recorded_step(name)
+        if found is not None and found["state"] == "ok":
+            return Done(str(found.get("detail") or "done before: not run twice"))
+        if found is not None and found["state"] in ("running", "failed"):
+            error = (
+                database.interrupted(name)
+                if found["state"] == "running"
+                else database.already_failed(name)
+            )
             deployments.step_finished(
                 self.deps.store,
                 clock=self.deps.clock,
@@ -235,8 +247,10 @@ class Run:
             self.move(State.VALIDATING, "validating")
         if self.deployment.state is State.VALIDATING:
             try:
-                if self.env.requires_ci and self.gate_skipped("ci"):
-                    self.skip_step("ci", "BREAK-GLASS: the CI gate was skipped at request time")
+                if d.kind is Kind.DEPLOY and self.env.requires and not self.break_glass():
+                    self.step("gates", self.recheck_gates)
+                if self.env.requires_ci and self.break_glass():
+                    self.skip_step("ci", "BREAK-GLASS: skipped CI gate: CI is not waited for")
                 elif self.env.requires_ci:
                     self.step("ci", self.wait_for_ci)
                 self.step("validate", self.validate)
@@ -291,9 +305,33 @@ class Run:
         else:
             self.finish()
 
-    def gate_skipped(self, gate: str) -> bool:
-        skipped = self.deployment.detail.get("gates_skipped") or []
-        return any(isinstance(r, dict) and r.get("gate") == gate for r in skipped)
+    def break_glass(self) -> bool:
+        """Break-glass applied at request time (a severe incident): the promotion gates are
+        skipped here too, a CI merely pending then included."""
+        detail = self.deployment.detail
+        skipped = detail.get("gates_skipped") or []
+        return bool(detail.get("break_glass_gates")) or any(
+            isinstance(r, dict) and r.get("gate") == "ci" for r in skipped
+        )
+
+    def recheck_gates(self) -> Done:
+        """The `requires:` gate again as the approved deploy starts: an approval an hour
+        later must not ship what staging no longer vouches for (GateRefusedError, its
+        reasons and the commands that would supply them)."""
+        d = self.deployment
+        found = promotion.refusals(
+            self.deps, self.env, service=d.service, environment=d.environment, version=d.version
+        )
+        if found:
+            commands = "\n".join(f"Run `{r.command}`" for r in found if r.command)
+            raise gates.GateRefusedError(
+                f"{d.service} {d.version} may no longer be deployed to {d.environment}: "
+                + "; ".join(r.reason for r in found)
+                + ".\n"
+                + commands,
+                hint=commands or None,
+            )
+        return Done("still passed: " + ", ".join(self.env.requires))
 
     def rolled_out(self) -> bool:
         """Did this run touch the code? A deploy that failed before its rollout (a failed
@@ -301,149 +339,7 @@ class Run:
         return self.deployment.kind is Kind.ROLLBACK or self.recorded("deploy") is not None
 
     def rollback_and_verify(self, *, reason: str, after_failure: bool = False) -> None:
-        if not self.rolled_out():
-            self.skip_step("rollback", "nothing was rolled out: the code is unchanged")
-        elif self.resumed and self.recorded("rollback") == "ok":
-            pass  # the code went back before the restart: on to the data
-        elif not self.roll_back_code(reason, after_failure=after_failure):
-            return
-        if not self.roll_back_data(reason):
-            return
-        try:
-            self.step("rollback-verify", self.verify)
-        except UserFacingError as exc:
-            self.escalate_failed_rollback(exc, reason)
-            return
-        self.hooks(
-            "after-rollback",
-            self.env.after_rollback,
-            version=verification.expected_version(self.refresh()),
-        )
-        to = self.refresh().detail.get("rolled_back_to")
-        self.move(
-            State.ROLLED_BACK,
-            f"rolled back to {to} ({reason})" if to else f"rolled back ({reason})",
-            rolled_back_to=to,
-        )
-        self.finish()
-
-    def roll_back_code(self, reason: str, *, after_failure: bool) -> bool:
-        """The code rollback; False when the run ended here (skipped, impossible, failed)."""
-        try:
-            self.step("rollback", self.roll_back, announce=False)
-        except AlreadyThereError as exc:
-            self.skip_rollback(exc, after_failure=after_failure)
-            return False
-        except DeployError as exc:
-            if not exc.changed:
-                # Nothing to roll back (already at that revision, unknown version): the
-                # target is as it was, so say so instead of paging people.
-                deployments.merge_detail(self.deps.store, self.deployment.id, changed=False)
-                self.move(
-                    State.FAILED,
-                    f"rollback not possible: {exc.message} (nothing was changed)",
-                    error=exc.message,
-                )
-                self.say("deploy_failed", error=exc.message, hint=exc.hint, rolling_back=False)
-                self.finish()
-                return False
-            self.escalate_failed_rollback(exc, reason)
-            return False
-        except UserFacingError as exc:
-            self.escalate_failed_rollback(exc, reason)
-            return False
-        return True
-
-    def roll_back_data(self, reason: str) -> bool:
-        """`down` then `verify`, after the code; False when people must take over."""
-        m = self.migrations
-        if m is None:
-            return True
-        if self.deployment.kind is Kind.DEPLOY and self.recorded(database.UP) is None:
-            return True  # this deployment never migrated: nothing to revert
-        if not m.down:
-            # Said, not silent: the schema stays as `up` left it.
-            self.skip_step(database.DOWN, "no migrations.down configured: the database is kept")
-            return True
-        if self.deployment.detail.get("preserve_data"):
-            self.skip_step(database.DOWN, "--preserve-data: code only, data and schema kept")
-            return True
-        version = verification.expected_version(self.refresh())
-        try:
-            self.migration(database.DOWN, version=version)
-            if m.verify:
-                self.migration(database.VERIFY, version=version)
-        except UserFacingError as exc:
-            self.manual_intervention(exc, reason, version=version)
-            return False
-        return True
-
-    def manual_intervention(self, exc: UserFacingError, reason: str, *, version: str) -> None:
-        """A failed `down` or `verify`: the emergency dump, then stop and call people."""
-        snapshot = "no snapshot command is configured (migrations.snapshot)"
-        if self.migrations is not None and self.migrations.snapshot:
-            try:
-                done = self.migration(database.SNAPSHOT, version=version)
-                snapshot = done.detail
-            except UserFacingError as failed:
-                snapshot = f"the snapshot failed too: {failed.message}"
-        deployments.merge_detail(
-            self.deps.store,
-            self.deployment.id,
-            manual_intervention={"error": exc.message, "snapshot": snapshot},
-        )
-        self.deployment = deployments.transition(
-            self.deps.store,
-            clock=self.deps.clock,
-            deployment=self.refresh(),
-            to=State.FAILED,
-            actor=BOT,
-            text=f"manual intervention required: {exc.message.partition(chr(10))[0]}",
-            data={"error": exc.message, "snapshot": snapshot},
-            expect=State.ROLLING_BACK,
-        )
-        self.update_card()
-        self.say(
-            "deploy_manual_intervention",
-            error=exc.message,
-            reason=reason,
-            snapshot=snapshot,
-            people=stakeholders.people_to_call(self.deps, self.deployment),
-        )
-        self.finish()
-
-    def skip_rollback(self, exc: AlreadyThereError, *, after_failure: bool) -> None:
-        """Nothing to roll back: the target already runs what the rollback aims at.
-
-        Not a failure and nobody is paged (`kubectl rollout undo`: "skipped rollback"); a
-        deployment that failed stays failed, with the skip on its record.
-        """
-        if after_failure:
-            self.move(State.FAILED, f"failed; {exc.message}", error=exc.message, skipped=True)
-        else:
-            self.move(State.ROLLBACK_SKIPPED, exc.message, skipped=True)
-        self.finish()
-
-    def escalate_failed_rollback(self, exc: UserFacingError, reason: str) -> None:
-        """The rollback failed or left the service unhealthy: that is for people now."""
-        self.deployment = deployments.transition(
-            self.deps.store,
-            clock=self.deps.clock,
-            deployment=self.refresh(),
-            to=State.FAILED,
-            actor=BOT,
-            text=f"rollback did not restore a healthy service: {exc.message}",
-            data={"error": exc.message},
-            expect=State.ROLLING_BACK,
-        )
-        self.update_card()
-        self.say(
-            "deploy_escalation",
-            error=exc.message,
-            reason=reason,
-            people=stakeholders.people_to_call(self.deps, self.deployment),
-        )
-        self.finish()
+        rolling_back.rollback_and_verify(self, reason=reason, after_failure=after_failure)
 
     def finish(self) -> None:
         deployments.release_lock(self.deps.store, self.refresh())
