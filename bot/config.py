@@ -208,7 +208,9 @@ def _problems(exc: ValidationError, root: yaml.Node | None) -> list[ConfigProble
             message = "unknown key" + _suggestion(loc)
         else:
             message = error["msg"].removeprefix("Value error, ")  # our validators' own words
-            if "input" in error and error["type"] != "missing":
+            # A value is worth repeating; a whole section (a model's own check) is not.
+            scalar = not isinstance(error.get("input"), dict | list)
+            if "input" in error and error["type"] != "missing" and scalar:
                 message += f" (got {error['input']!r})"
         problems.append(ConfigProblem(_line_of(root, loc), field, message))
     return problems

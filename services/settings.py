@@ -181,6 +181,14 @@ class ServiceSettings(Section):
                         f"environments.{name}.requires names {required!r},"
                         f" which is not an environment of this service ({known})"
                     )
+                before = self.environments[required]
+                if not before.health_checks and before.analysis is None:
+                    # The gate counts a deploy "verified" there: with nothing to check, that
+                    # would promise what nobody looked at.
+                    raise ValueError(
+                        f"environments.{name}.requires {required}, but {required} verifies"
+                        f" nothing: give environments.{required} health_checks or analysis"
+                    )
         cycle = _requirement_cycle(self.environments)
         if cycle:
             raise ValueError("environments require each other in a circle: " + " → ".join(cycle))

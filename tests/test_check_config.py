@@ -340,6 +340,7 @@ services:
         backend: command
         command:
           deploy: ["{deploy_dir}/deploy.sh", "{{version}}"]
+        health_checks: [{{url: "http://127.0.0.1:8080/healthz"}}]
         suites:
           critical-path: [["smoke-test", "{{version}}"], ["./missing-suite.sh"]]
         smoke: ["./missing-smoke.sh"]

@@ -23,9 +23,11 @@ SERVICE = """services:
       staging:
         backend: command
         command: {{deploy: ["./deploy.sh", "{{version}}"]}}
+        health_checks: [{{url: "http://127.0.0.1:8080/healthz"}}]
 {staging}      production:
         backend: command
         command: {{deploy: ["./deploy.sh", "{{version}}"]}}
+        analysis: {{prometheus_url: "http://127.0.0.1:9090"}}
 {production}"""
 
 
@@ -186,3 +188,27 @@ def test_a_hostile_run_id_is_answered_without_echoing_it(store: Store, typed: st
 def test_an_unknown_run_id_is_named(store: Store) -> None:
     with pytest.raises(NotFoundError, match="There is no VAL-99"):
         records.get(store, "val-99")
+
+
+def test_a_required_environment_must_verify_something(tmp_path: Path) -> None:
+    """The gate trusts "deployed and verified there": an environment that checks nothing
+    after a deploy cannot vouch for a version."""
+    path = tmp_path / "hotfix.yml"
+    path.write_text(
+        """services:
+  payments:
+    environments:
+      qa:
+        backend: command
+        command: {deploy: ["./deploy.sh", "{version}"]}
+      production:
+        backend: command
+        command: {deploy: ["./deploy.sh", "{version}"]}
+        requires: [qa]
+"""
+    )
+    (message,) = problems_of(path).values()
+    assert message == (
+        "environments.production.requires qa, but qa verifies nothing:"
+        " give environments.qa health_checks or analysis"
+    )
