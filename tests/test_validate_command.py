@@ -297,13 +297,15 @@ def test_a_version_deployed_by_hand_is_caught_as_drift(
 def test_unknown_suite_environment_and_service_say_what_exists(vbot: RunningBot) -> None:
     suite = command(vbot, TYPED.replace("critical-path", "nightly"))
     assert "payments/staging has no test suite 'nightly'" in str(suite)
-    assert "Its suites: broken, critical-path, slow." in str(suite)
+    assert "Configured: broken, critical-path, slow." in str(suite)
     env = command(vbot, TYPED.replace("staging", "qa"))
     assert "payments has no environment 'qa'" in str(env) and "Configured: staging." in str(env)
     svc = command(vbot, TYPED.replace("payments", "orders"))
     assert "There is no deployable service 'orders'" in str(svc)
     which = command(vbot, "validate --environment=staging --service=payments --version=v1")
-    assert "Which suite? payments/staging has several: broken, critical-path, slow." in str(which)
+    assert "Which test suite? payments/staging has several: broken, critical-path, slow." in str(
+        which
+    )
     assert "--test-suite" in str(which)
     nothing = command(vbot, "validate --environment=staging --test-suite=critical-path")
     assert "Which version?" in str(nothing)

@@ -27,12 +27,12 @@ from services.clock import Clock, isoformat
 from services.deploy import versions
 from services.deploy.approvals import require_requester, target_settings
 from services.deploy.checks import CHECK_TAIL_LINES, run_checks
-from services.deploy.inference import MissingChoiceError
 from services.deploy.process import OUTPUT_KEPT, environment_for
 from services.deploy.settings import Check, EnvironmentSettings
 from services.errors import ConflictError, UserFacingError
 from services.incidents.model import Incident
 from services.pipeline import records
+from services.pipeline.choice import Named, choose
 from services.pipeline.consistency import configuration_problems, running_version
 from services.pipeline.records import NewRun, PipelineRun, RunKind
 from services.settings import Settings
@@ -94,26 +94,14 @@ class Outcome:
 
 def choose_suite(env: EnvironmentSettings, target: str, suite: str | None) -> str:
     """The suite asked for, or the environment's only one; a clear answer otherwise."""
-    names = sorted(env.suites)
-    if not names:
-        raise UserFacingError(
-            f"{target} has no test suites.",
-            hint="Add suites: {critical-path: [[./tests/critical.sh, '{version}']]} to the"
-            " environment in the bot's configuration.",
-        )
-    if suite is None:
-        if len(names) == 1:
-            return names[0]
-        raise MissingChoiceError(
-            f"Which suite? {target} has several: {', '.join(names)}.",
-            hint="Add --test-suite=<name>.",
-        )
-    if suite not in env.suites:
-        raise UserFacingError(
-            f"{target} has no test suite {suite[:ECHOED]!r}.",
-            hint=f"Its suites: {', '.join(names)}.",
-        )
-    return suite
+    named = Named(
+        what="test suite",
+        flag="--test-suite",
+        where=target,
+        how_to_add="Add suites: {critical-path: [[./tests/critical.sh, '{version}']]} to the"
+        " environment in the bot's configuration.",
+    )
+    return choose(named, env.suites, suite)
 
 
 def plan(settings: Settings, env: EnvironmentSettings, service: str, suite: str) -> list[Planned]:

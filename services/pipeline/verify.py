@@ -31,6 +31,7 @@ from services.deploy.settings import EnvironmentSettings, HealthCheck
 from services.deploy.verify import Probed, measure
 from services.errors import UserFacingError
 from services.pipeline import records
+from services.pipeline.choice import Named, choose
 from services.pipeline.records import NewRun, PipelineRun, RunKind
 from services.pipeline.verify_card import show
 
@@ -75,27 +76,14 @@ def endpoint_group(
     service: str, environment: str, env: EnvironmentSettings, group: str | None
 ) -> str:
     """The group named, or the environment's only one; else an answer listing them."""
-    groups = sorted(env.endpoints)
-    where = f"{service}/{environment}"
-    if not groups:
-        raise UserFacingError(
-            f"{where} has no endpoint groups to verify.",
-            hint=f"Add services.{service}.environments.{environment}.endpoints to the bot's"
-            " configuration, e.g. {critical: [{url: https://…/healthz}]}.",
-        )
-    if group is None:
-        if len(groups) == 1:
-            return groups[0]
-        raise UserFacingError(
-            f"Which endpoints? {where} has several groups: {', '.join(groups)}.",
-            hint=f"Add --endpoints=<group>, e.g. --endpoints={groups[0]}.",
-        )
-    if group not in env.endpoints:
-        raise UserFacingError(
-            f"{where} has no endpoint group {group[:40]!r}.",
-            hint="Configured: " + ", ".join(groups) + ".",
-        )
-    return group
+    named = Named(
+        what="endpoint group",
+        flag="--endpoints",
+        where=f"{service}/{environment}",
+        how_to_add=f"Add services.{service}.environments.{environment}.endpoints to the bot's"
+        " configuration, e.g. {critical: [{url: https://…/healthz}]}.",
+    )
+    return choose(named, env.endpoints, group)
 
 
 def checks_something(env: EnvironmentSettings, group: str) -> bool:
