@@ -178,25 +178,14 @@ def manual_intervention(run: Run, exc: UserFacingError, reason: str, *, version:
         run.deployment.id,
         manual_intervention={"error": exc.message, "snapshot": snapshot},
     )
-    run.deployment = deployments.transition(
-        run.deps.store,
-        clock=run.deps.clock,
-        deployment=run.refresh(),
-        to=State.FAILED,
-        actor=BOT,
-        text=f"manual intervention required: {exc.message.partition(chr(10))[0]}",
-        data={"error": exc.message, "snapshot": snapshot},
-        expect=State.ROLLING_BACK,
-    )
-    run.update_card()
-    run.say(
+    hand_over(
+        run,
+        f"manual intervention required: {exc.message.partition(chr(10))[0]}",
         "deploy_manual_intervention",
         error=exc.message,
         reason=reason,
         snapshot=snapshot,
-        people=stakeholders.people_to_call(run.deps, run.deployment),
     )
-    run.finish()
 
 
 def skip_rollback(run: Run, exc: AlreadyThereError, *, after_failure: bool) -> None:
@@ -214,23 +203,30 @@ def skip_rollback(run: Run, exc: AlreadyThereError, *, after_failure: bool) -> N
 
 def escalate_failed_rollback(run: Run, exc: UserFacingError, reason: str) -> None:
     """The rollback failed or left the service unhealthy: that is for people now."""
+    hand_over(
+        run,
+        f"rollback did not restore a healthy service: {exc.message}",
+        "deploy_escalation",
+        error=exc.message,
+        reason=reason,
+    )
+
+
+def hand_over(run: Run, text: str, template: str, **told: str) -> None:
+    """The rollback could not finish the job: failed (on the timeline with what went wrong),
+    and the people the escalation path names are called in the card's thread."""
     run.deployment = deployments.transition(
         run.deps.store,
         clock=run.deps.clock,
         deployment=run.refresh(),
         to=State.FAILED,
         actor=BOT,
-        text=f"rollback did not restore a healthy service: {exc.message}",
-        data={"error": exc.message},
+        text=text,
+        data={key: told[key] for key in ("error", "snapshot") if key in told},
         expect=State.ROLLING_BACK,
     )
     run.update_card()
-    run.say(
-        "deploy_escalation",
-        error=exc.message,
-        reason=reason,
-        people=stakeholders.people_to_call(run.deps, run.deployment),
-    )
+    run.say(template, **told, people=stakeholders.people_to_call(run.deps, run.deployment))
     run.finish()
 
 
