@@ -410,6 +410,36 @@ def test_the_console_runs_it_and_prints_the_card(
         store.close()
 
 
+def test_a_terminal_command_prints_the_outcome_not_only_that_it_started(
+    target: DeployTarget, scripts: Scripts, tmp_path: Path
+) -> None:
+    """`hotfix-bot validate …` has no channel and no card to watch: the finished card reaches
+    the person at the terminal once, directly, as a deployment's outcome does."""
+    config = tmp_path / "hotfix.yml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "store": {"path": str(tmp_path / "cli.db")},
+                "access": {"console_is_trusted": True},
+                "services": {"payments": service_settings(target, scripts)},
+            }
+        )
+    )
+    done = run_cli(
+        "--config",
+        str(config),
+        "--user",
+        "alice",
+        *TYPED.replace("broken", "x").split(),
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "VAL-1 started" in out, out
+    assert "[DM @alice" in out and "Passed" in out and "all 4 checks passed" in out, out
+    assert out.count("all 4 checks passed") == 1, out
+
+
 def test_a_run_found_running_at_start_up_is_marked_interrupted(vbot: RunningBot) -> None:
     deps = vbot.deps
     # What a bot that died mid-run left: the run recorded running, its card posted.

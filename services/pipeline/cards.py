@@ -12,7 +12,7 @@ import logging
 
 from services.chat import Chat, ChatError, Message
 from services.pipeline import records
-from services.pipeline.records import PipelineRun
+from services.pipeline.records import PipelineRun, RunState
 from services.store import Store
 
 log = logging.getLogger(__name__)
@@ -22,7 +22,7 @@ def show(store: Store, chat: Chat, run: PipelineRun, message: Message) -> str | 
     """Post `message` as the run's card the first time, edit it afterwards; returns a
     problem to tell the requester, or None. `run` must be fresh (its card ts read now)."""
     if run.channel_id is None:
-        return None
+        return _tell_requester(store, chat, run, message)
     try:
         if run.card_ts:
             chat.update(run.channel_id, run.card_ts, message)
@@ -32,4 +32,18 @@ def show(store: Store, chat: Chat, run: PipelineRun, message: Message) -> str | 
     except ChatError as exc:
         log.warning("%s: could not post or update its card: %s", run.id, exc.error)
         return f"Could not post or update the {run.kind.value} card of {run.id}: `{exc.error}`"
+    return None
+
+
+def _tell_requester(store: Store, chat: Chat, run: PipelineRun, message: Message) -> str | None:
+    """No channel (`hotfix-bot validate …` at a terminal): nobody watches a card, so the
+    requester gets the finished card once, directly (as a deployment's outcome)."""
+    if run.state is RunState.RUNNING or run.detail.get("outcome_told"):
+        return None
+    try:
+        chat.direct_message(run.requested_by, message)
+    except ChatError as exc:
+        log.warning("%s: could not tell %s the outcome: %s", run.id, run.requested_by, exc.error)
+        return f"Could not send the outcome of {run.id}: `{exc.error}`"
+    records.merge_detail(store, run.id, outcome_told=True)
     return None
