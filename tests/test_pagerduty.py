@@ -343,6 +343,10 @@ def test_replayed_requests_and_restarts_send_nothing_twice(start_paging: Starter
     assert room
     paging.pd.fail_next(503)  # the acknowledge waits in the queue, the page behind it
     update = paging.bot.driver.slash('incident update --message="looking"', channel_id=room)
+    # Each command is handled on the bot's worker: the update's acknowledge is queued before
+    # the page is sent, as a person typing one after the other would see it (two commands in
+    # flight at once may queue in either order on a busy machine).
+    paging.bot.settle()
     page = paging.bot.driver.slash('page --message="need a hand"', channel_id=room)
     paging.drain()
     # Slack retries the same requests (same trigger ids): nothing new is planned.
