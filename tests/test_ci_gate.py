@@ -16,16 +16,15 @@ from services.clock import ManualClock
 from services.deploy import deployments
 from services.deploy.model import State
 from tests.harness.bot_actions import click, command, war_room
+from tests.harness.ci_bot import sender, start_ci_bot
 from tests.harness.ci_payloads import CiSender, gitlab_pipeline, workflow_run
 from tests.harness.deploy_target import DeployTarget
 from tests.harness.git_repos import GitWorld
-from tests.harness.running_bot import RunningBot, start_bot
+from tests.harness.running_bot import RunningBot
 from tests.harness.slack_emulator import SlackEmulator
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.usefixtures("isolated_git")]
 
-SECRET = "gh-webhook-secret-5c1e"
-TOKEN = "gl-webhook-token-77aa"
 DEPLOY = "deploy --target=production --service=payments --version=v2.1.0"
 
 
@@ -38,30 +37,20 @@ def gate_bot(
     clock: ManualClock,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[RunningBot]:
-    monkeypatch.setenv("GITHUB_WEBHOOK_SECRET", SECRET)
-    monkeypatch.setenv("GITLAB_WEBHOOK_TOKEN", TOKEN)
     (target.root / "live").write_text("v2.0.0")
     slack.add_user("U0CAROL", "carol")
-    slack.add_channel("incidents", channel_id="C0INCIDENTS", members=("UBOT",))
     production = target.environment(approvals=1, requires_ci=True, ci_wait_minutes=1)
-    settings = {
-        "services": {
-            "payments": {
-                "git": world.settings().model_dump(mode="json"),
-                # "CI" is the workflow_run builder's name: the one that must pass.
-                "ci": {
-                    "github_repository": "acme/payments",
-                    "gitlab_project": "acme/payments",
-                    "required": ["CI"],
-                },
-                "environments": {"production": production},
-            }
+    running = start_ci_bot(
+        slack=slack,
+        tmp_path=tmp_path,
+        clock=clock,
+        monkeypatch=monkeypatch,
+        payments={
+            "git": world.settings().model_dump(mode="json"),
+            "environments": {"production": production},
         },
-        "access": {"deployers": ["U0ALICE"]},
-        "incidents": {"announcement_channel": "C0INCIDENTS"},
-    }
-    running = start_bot(
-        slack=slack, store_path=tmp_path / "bot.db", clock=clock, extra_settings=settings
+        # "CI" is the workflow_run builder's name: the one that must pass.
+        ci={"required": ["CI"]},
     )
     yield running
     running.stop()
@@ -69,9 +58,7 @@ def gate_bot(
 
 @pytest.fixture
 def ci(gate_bot: RunningBot) -> CiSender:
-    return CiSender(
-        f"http://127.0.0.1:{gate_bot.server.port}", github_secret=SECRET, gitlab_token=TOKEN
-    )
+    return sender(gate_bot)
 
 
 @pytest.fixture

@@ -11,15 +11,14 @@ import pytest
 
 from services.clock import ManualClock
 from tests.harness.bot_actions import command, war_room
+from tests.harness.ci_bot import sender, start_ci_bot
 from tests.harness.ci_payloads import CiSender, gitlab_pipeline, workflow_run
 from tests.harness.git_repos import GitWorld
-from tests.harness.running_bot import RunningBot, start_bot
+from tests.harness.running_bot import RunningBot
 from tests.harness.slack_emulator import SlackEmulator
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.usefixtures("isolated_git")]
 
-SECRET = "gh-webhook-secret-5c1e"
-TOKEN = "gl-webhook-token-77aa"
 BRANCH = "hotfix/PROD-2847-payment-null-pointer"
 CREATE = '/hotfix create --issue=PROD-2847 --severity=critical --desc="payment null pointer"'
 
@@ -32,21 +31,12 @@ def ci_bot(
     clock: ManualClock,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[RunningBot]:
-    monkeypatch.setenv("GITHUB_WEBHOOK_SECRET", SECRET)
-    monkeypatch.setenv("GITLAB_WEBHOOK_TOKEN", TOKEN)
-    slack.add_channel("incidents", channel_id="C0INCIDENTS", members=("UBOT",))
-    settings = {
-        "services": {
-            "payments": {
-                "git": world.settings().model_dump(mode="json"),
-                "ci": {"github_repository": "acme/payments", "gitlab_project": "acme/payments"},
-            }
-        },
-        "access": {"deployers": ["U0ALICE"]},
-        "incidents": {"announcement_channel": "C0INCIDENTS"},
-    }
-    running = start_bot(
-        slack=slack, store_path=tmp_path / "bot.db", clock=clock, extra_settings=settings
+    running = start_ci_bot(
+        slack=slack,
+        tmp_path=tmp_path,
+        clock=clock,
+        monkeypatch=monkeypatch,
+        payments={"git": world.settings().model_dump(mode="json")},
     )
     yield running
     running.stop()
@@ -54,9 +44,7 @@ def ci_bot(
 
 @pytest.fixture
 def ci(ci_bot: RunningBot) -> CiSender:
-    return CiSender(
-        f"http://127.0.0.1:{ci_bot.server.port}", github_secret=SECRET, gitlab_token=TOKEN
-    )
+    return sender(ci_bot)
 
 
 def ci_line(message: dict[str, Any]) -> str:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from services.clock import ManualClock
+from tests.harness.ci_bot import SECRET, sender, start_ci_bot
 from tests.harness.ci_payloads import (
     CiSender,
     check_suite,
@@ -18,13 +19,11 @@ from tests.harness.ci_payloads import (
     post,
     workflow_run,
 )
-from tests.harness.running_bot import RunningBot, start_bot
+from tests.harness.running_bot import RunningBot
 from tests.harness.slack_emulator import SlackEmulator
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-SECRET = "gh-webhook-secret-5c1e"
-TOKEN = "gl-webhook-token-77aa"
 SHA = "3484a3fb816e0859fd6e1cea078d76385ff50625"
 BRANCH = "hotfix/PROD-2847-payment-null-pointer"
 
@@ -33,27 +32,14 @@ BRANCH = "hotfix/PROD-2847-payment-null-pointer"
 def ci_bot(
     slack: SlackEmulator, tmp_path: Path, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[RunningBot]:
-    monkeypatch.setenv("GITHUB_WEBHOOK_SECRET", SECRET)
-    monkeypatch.setenv("GITLAB_WEBHOOK_TOKEN", TOKEN)
-    settings = {
-        "services": {
-            "payments": {
-                "ci": {"github_repository": "acme/payments", "gitlab_project": "acme/payments"}
-            }
-        }
-    }
-    running = start_bot(
-        slack=slack, store_path=tmp_path / "bot.db", clock=clock, extra_settings=settings
-    )
+    running = start_ci_bot(slack=slack, tmp_path=tmp_path, clock=clock, monkeypatch=monkeypatch)
     yield running
     running.stop()
 
 
 @pytest.fixture
 def ci(ci_bot: RunningBot) -> CiSender:
-    return CiSender(
-        f"http://127.0.0.1:{ci_bot.server.port}", github_secret=SECRET, gitlab_token=TOKEN
-    )
+    return sender(ci_bot)
 
 
 def stored(bot: RunningBot) -> list[dict]:

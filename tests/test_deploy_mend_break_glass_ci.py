@@ -13,12 +13,12 @@ from services.clock import ManualClock
 from services.deploy import deployments
 from services.deploy.model import State
 from tests.harness.bot_actions import card_text, click, command, war_room
-from tests.harness.ci_payloads import CiSender
+from tests.harness.ci_bot import sender, start_ci_bot
 from tests.harness.deploy_target import DeployTarget
 from tests.harness.git_repos import GitWorld
-from tests.harness.running_bot import RunningBot, start_bot
+from tests.harness.running_bot import RunningBot
 from tests.harness.slack_emulator import SlackEmulator
-from tests.test_ci_gate import SECRET, report
+from tests.test_ci_gate import report
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.usefixtures("isolated_git")]
 
@@ -32,29 +32,23 @@ def glass_bot(
     clock: ManualClock,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[RunningBot]:
-    monkeypatch.setenv("GITHUB_WEBHOOK_SECRET", SECRET)
     (target.root / "live").write_text("v2.0.0")
     slack.add_user("U0CAROL", "carol")
-    slack.add_channel("incidents", channel_id="C0INCIDENTS", members=("UBOT",))
     production = target.environment(
         approvals=1,
         requires_ci=True,
         ci_wait_minutes=30,
         break_glass={"severities": ["sev0"], "approvals": 1},
     )
-    settings = {
-        "services": {
-            "payments": {
-                "git": world.settings().model_dump(mode="json"),
-                "ci": {"github_repository": "acme/payments"},
-                "environments": {"production": production},
-            }
+    running = start_ci_bot(
+        slack=slack,
+        tmp_path=tmp_path,
+        clock=clock,
+        monkeypatch=monkeypatch,
+        payments={
+            "git": world.settings().model_dump(mode="json"),
+            "environments": {"production": production},
         },
-        "access": {"deployers": ["U0ALICE"]},
-        "incidents": {"announcement_channel": "C0INCIDENTS"},
-    }
-    running = start_bot(
-        slack=slack, store_path=tmp_path / "bot.db", clock=clock, extra_settings=settings
     )
     yield running
     running.stop()
@@ -63,9 +57,7 @@ def glass_bot(
 def test_break_glass_skips_a_ci_that_was_only_pending_at_request_time(
     glass_bot: RunningBot, world: GitWorld, clock: ManualClock, target: DeployTarget
 ) -> None:
-    ci = CiSender(
-        f"http://127.0.0.1:{glass_bot.server.port}", github_secret=SECRET, gitlab_token="-"
-    )
+    ci = sender(glass_bot)
     report(ci, world.rev(world.origin, "v2.1.0^{commit}"), "in_progress")
     room = war_room(glass_bot, 'incident create --severity=sev0 --title="Payments down"')
     reply = command(
