@@ -52,6 +52,30 @@ def inferred_or_usage(call: Callable[[], T]) -> T:
         raise click.UsageError(f"{exc.message} {exc.hint or ''}".strip()) from exc
 
 
+def service_and_version(
+    env: CommandEnv,
+    *,
+    environment: str,
+    service: str | None,
+    version: str | None,
+    again: str | None = None,
+) -> inference.Choice:
+    """--service and --version as typed, or as the war room's hotfix implies them (deploy,
+    validate); `again` is the command the answer suggests when the version is missing."""
+    incident = incident_here(env)
+    return inferred_or_usage(
+        lambda: inference.for_deploy(
+            env.deps.settings,
+            env.deps.store,
+            incident=incident,
+            environment=environment,
+            service=service,
+            version=version,
+            **({"again": again} if again else {}),
+        )
+    )
+
+
 def _request(env: CommandEnv, **choices: Any) -> DeployRequest:
     """A request with who asked, where, in which incident, and Slack's idempotency key."""
     return DeployRequest(
@@ -103,17 +127,7 @@ def deploy(
 
     In an incident's war room, --service and --version default to its hotfix's service and
     the tag its finish made; the card says what was inferred."""
-    incident = incident_here(env)
-    choice = inferred_or_usage(
-        lambda: inference.for_deploy(
-            env.deps.settings,
-            env.deps.store,
-            incident=incident,
-            environment=environment,
-            service=service,
-            version=version,
-        )
-    )
+    choice = service_and_version(env, environment=environment, service=service, version=version)
     return submit(
         env,
         _request(
@@ -129,7 +143,7 @@ def deploy(
             inferred=choice.inferred,
             typed_version=version is not None,
         ),
-        problems=_stakeholders_unreachable(env, incident) if notify_stakeholders else [],
+        problems=_stakeholders_unreachable(env, incident_here(env)) if notify_stakeholders else [],
     )
 
 

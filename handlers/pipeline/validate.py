@@ -9,10 +9,9 @@ from handlers.console.chat import CHANNEL_PREFIX
 from handlers.core.commands import CommandList, chat_command
 from handlers.core.context import CommandEnv
 from handlers.core.replies import Reply
-from handlers.deploy.commands import inferred_or_usage
+from handlers.deploy.commands import inferred_or_usage, service_and_version
 from handlers.deploy.runner import home_channel
 from handlers.incident.lookup import incident_here
-from services.deploy import inference
 from services.logcontext import bound
 from services.pipeline import validate as validation
 from services.pipeline import validate_card
@@ -61,16 +60,8 @@ def validate(
     `requires:` gate of the environments after this one."""
     incident = incident_here(env)
     deps = deps_of(env)
-    choice = inferred_or_usage(
-        lambda: inference.for_deploy(
-            env.deps.settings,
-            env.deps.store,
-            incident=incident,
-            environment=environment,
-            service=service,
-            version=version,
-            again=AGAIN,
-        )
+    choice = service_and_version(
+        env, environment=environment, service=service, version=version, again=AGAIN
     )
     run, created = inferred_or_usage(
         lambda: validation.request(
