@@ -11,10 +11,9 @@ person knows exactly what to run next.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from services.clock import isoformat
-from services.deploy import deployments, history
+from services.deploy import history
 from services.deploy.model import Deployment, Kind, State
 from services.deploy.settings import EnvironmentSettings
 from services.pipeline import records
@@ -61,7 +60,7 @@ def refusals(
             )
         deployed = last_deployed(deps, service=service, environment=required, version=version)
         moved = moved_away(deps, deployed) if deployed is not None else None
-        failed = failed_verify(deps, deployed) if deployed is not None else None
+        failed = failed_verify(deps, deployed) if deployed is not None and moved is None else None
         if deployed is None:
             found.append(
                 Refusal(
@@ -104,11 +103,11 @@ def last_deployed(
 ) -> Deployment | None:
     """The newest deployment of `version` that succeeded there."""
     row = deps.store.query_one(
-        "SELECT id FROM deployments WHERE service = ? AND environment = ? AND version = ?"
+        "SELECT * FROM deployments WHERE service = ? AND environment = ? AND version = ?"
         " AND kind = ? AND state = ? ORDER BY number DESC LIMIT 1",
         (service, environment, version, Kind.DEPLOY.value, State.SUCCEEDED.value),
     )
-    return deployments.get(deps.store, row["id"]) if row else None
+    return Deployment.from_row(row) if row else None
 
 
 def moved_away(deps: DeployDeps, deployed: Deployment) -> Deployment | None:
@@ -136,22 +135,16 @@ def moved_away(deps: DeployDeps, deployed: Deployment) -> Deployment | None:
     return None
 
 
-def _newest_verify(deps: DeployDeps, deployed: Deployment) -> dict[str, Any] | None:
+def _newest_verify(deps: DeployDeps, deployed: Deployment) -> records.PipelineRun | None:
     """The newest finished on-demand verify of the deployed version there since the deploy."""
-    finished = deployed.finished_at or deployed.requested_at
-    return deps.store.query_one(
-        "SELECT id, state FROM pipeline_runs WHERE kind = ? AND service = ?"
-        " AND environment = ? AND version = ? AND state IN (?, ?) AND started_at >= ?"
-        " ORDER BY number DESC LIMIT 1",
-        (
-            RunKind.VERIFY.value,
-            deployed.service,
-            deployed.environment,
-            deployed.version,
-            RunState.PASSED.value,
-            RunState.FAILED.value,
-            isoformat(finished),
-        ),
+    return records.newest(
+        deps.store,
+        kind=RunKind.VERIFY,
+        service=deployed.service,
+        environment=deployed.environment,
+        version=deployed.version,
+        states=(RunState.PASSED, RunState.FAILED),
+        since=deployed.finished_at or deployed.requested_at,
     )
 
 
@@ -159,10 +152,10 @@ def failed_verify(deps: DeployDeps, deployed: Deployment) -> str | None:
     """The id of the newest verify since the deploy when it failed: what staging says now
     outweighs the deploy's own verification."""
     newest = _newest_verify(deps, deployed)
-    return str(newest["id"]) if newest and newest["state"] == RunState.FAILED.value else None
+    return newest.id if newest and newest.state is RunState.FAILED else None
 
 
 def verified_since(deps: DeployDeps, deployed: Deployment) -> bool:
     """An on-demand verify of that version passed after the deploy (one with --no-verify)."""
     newest = _newest_verify(deps, deployed)
-    return newest is not None and newest["state"] == RunState.PASSED.value
+    return newest is not None and newest.state is RunState.PASSED

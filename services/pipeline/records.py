@@ -242,10 +242,43 @@ def finish(
 def latest_passed(
     store: Store, *, kind: RunKind, service: str, environment: str, version: str
 ) -> PipelineRun | None:
+    return newest(
+        store,
+        kind=kind,
+        service=service,
+        environment=environment,
+        version=version,
+        states=(RunState.PASSED,),
+    )
+
+
+def newest(
+    store: Store,
+    *,
+    kind: RunKind,
+    service: str,
+    environment: str,
+    version: str,
+    states: tuple[RunState, ...],
+    since: datetime | None = None,
+) -> PipelineRun | None:
+    """The newest run of `version` there in one of `states` (started at `since` or later)."""
+    marks = ", ".join("?" for _ in states)  # placeholders only: the values are parameters
+    sql = (
+        "SELECT * FROM pipeline_runs WHERE kind = ? AND service = ? AND environment = ?"  # noqa: S608
+        f" AND version = ? AND state IN ({marks}) AND started_at >= ?"
+        " ORDER BY number DESC LIMIT 1"
+    )
     row = store.query_one(
-        "SELECT * FROM pipeline_runs WHERE kind = ? AND service = ? AND environment = ?"
-        " AND version = ? AND state = ? ORDER BY number DESC LIMIT 1",
-        (kind.value, service, environment, version, RunState.PASSED.value),
+        sql,
+        (
+            kind.value,
+            service,
+            environment,
+            version,
+            *(state.value for state in states),
+            isoformat(since) if since else "",
+        ),
     )
     return PipelineRun.from_row(row) if row else None
 

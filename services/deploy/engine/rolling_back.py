@@ -43,19 +43,11 @@ def refuse_rollback_of_target(store: Store, service: str, environment: str) -> N
     """`/hotfix rollback` (a new rollback record) on a target whose newest finished
     deployment left its database to people: refused like that deployment's Rollback button
     (code only, --preserve-data, is not refused: the caller skips this)."""
-    row = store.query_one(
-        "SELECT * FROM deployments WHERE service = ? AND environment = ?"
-        " AND state IN (?, ?, ?) ORDER BY number DESC LIMIT 1",
-        (
-            service,
-            environment,
-            State.FAILED.value,
-            State.SUCCEEDED.value,
-            State.ROLLED_BACK.value,
-        ),
+    newest = deployments.latest_for_target(
+        store, service, environment, states={State.FAILED, State.SUCCEEDED, State.ROLLED_BACK}
     )
-    if row is not None:
-        refuse_after_manual_intervention(Deployment.from_row(row))
+    if newest is not None:
+        refuse_after_manual_intervention(newest)
 
 
 def refuse_after_manual_intervention(d: Deployment) -> None:
