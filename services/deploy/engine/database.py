@@ -13,9 +13,9 @@ stops for people: nothing more is tried on a database in an unknown state.
 from __future__ import annotations
 
 from services.deploy.engine.deps import DeployDeps
-from services.deploy.engine.steps import Done, short_lines, values
+from services.deploy.engine.steps import Done, command_step, values
 from services.deploy.model import Deployment
-from services.deploy.process import OUTPUT_KEPT, environment_for, fill, run
+from services.deploy.process import environment_for, fill, run
 from services.deploy.settings import EnvironmentSettings, MigrationSettings
 from services.errors import DeployError
 
@@ -51,16 +51,7 @@ def migrate(
         timeout=migrations.timeout_seconds,
         env=environment_for(env),
     )
-    output = result.output[-OUTPUT_KEPT:]
-    if not result.ok:
-        raise DeployError(
-            f"Migration {which} {result.describe()}:\n{short_lines(result.tail(8))}",
-            changed=True,
-            output=output,
-        )
-    return Done(
-        f"{which} {result.describe()}\n{short_lines(result.tail(3))}".rstrip(), output=output
-    )
+    return command_step(result, failed_as=f"Migration {which}", done_as=which, changed=True)
 
 
 def interrupted(step: str) -> DeployError:

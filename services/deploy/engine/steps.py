@@ -15,7 +15,7 @@ from services.deploy.backend import Backend, Progress, ShouldAbort
 from services.deploy.checks import run_checks
 from services.deploy.engine.deps import BOT, DeployDeps
 from services.deploy.model import Deployment
-from services.deploy.process import OUTPUT_KEPT, environment_for, fill, run
+from services.deploy.process import OUTPUT_KEPT, ProcessResult, environment_for, fill, run
 from services.deploy.settings import Check, EnvironmentSettings
 from services.deploy.versions import rollback_aim
 from services.errors import DeployError
@@ -88,16 +88,23 @@ def backup(deps: DeployDeps, env: EnvironmentSettings, deployment: Deployment) -
             "output_tail": result.tail(),
         },
     )
+    # Where the backup went is worth reading on the card: its last lines follow.
+    return command_step(result, failed_as="The backup", done_as="backup", changed=False)
+
+
+def command_step(result: ProcessResult, *, failed_as: str, done_as: str, changed: bool) -> Done:
+    """One configured command as a step (the backup, a migration): its outcome line and last
+    lines for the card, or a DeployError with its last lines when it failed; its whole
+    output (the end, if very long) for the timeline either way."""
+    output = result.output[-OUTPUT_KEPT:]
     if not result.ok:
         raise DeployError(
-            f"The backup {result.describe()}:\n{result.tail(8)}",
-            changed=False,
-            output=result.output[-OUTPUT_KEPT:],
+            f"{failed_as} {result.describe()}:\n{short_lines(result.tail(8))}",
+            changed=changed,
+            output=output,
         )
-    # Where the backup went is worth reading on the card: its last lines follow.
     return Done(
-        f"backup {result.describe()}\n{result.tail(3)}".rstrip(),
-        output=result.output[-OUTPUT_KEPT:],
+        f"{done_as} {result.describe()}\n{short_lines(result.tail(3))}".rstrip(), output=output
     )
 
 
