@@ -371,19 +371,25 @@ def test_only_the_environments_requesters_may_validate(vbot: RunningBot, scripts
 # ------------------------------------------------------------------------------ console
 
 
-def test_the_console_runs_it_and_prints_the_card(
-    target: DeployTarget, scripts: Scripts, tmp_path: Path
-) -> None:
+def terminal_config(tmp_path: Path, target: DeployTarget, scripts: Scripts) -> Path:
+    """A config file for the bot at a terminal (the console, or one command)."""
     config = tmp_path / "hotfix.yml"
     config.write_text(
         yaml.safe_dump(
             {
-                "store": {"path": str(tmp_path / "console.db")},
+                "store": {"path": str(tmp_path / "terminal.db")},
                 "access": {"console_is_trusted": True},
                 "services": {"payments": service_settings(target, scripts)},
             }
         )
     )
+    return config
+
+
+def test_the_console_runs_it_and_prints_the_card(
+    target: DeployTarget, scripts: Scripts, tmp_path: Path
+) -> None:
+    config = terminal_config(tmp_path, target, scripts)
     done = run_cli(
         "--config",
         str(config),
@@ -400,7 +406,7 @@ def test_the_console_runs_it_and_prints_the_card(
     assert "VAL-1: critical-path · payments v2.1.1 → staging" in out, out
     assert "Passed" in out and "Failed" in out, out
     assert "AssertionError: checkout returned 500" in out, out
-    store = Store(tmp_path / "console.db")
+    store = Store(tmp_path / "terminal.db")
     try:
         states = [
             r["state"] for r in store.query("SELECT state FROM pipeline_runs ORDER BY number")
@@ -415,22 +421,13 @@ def test_a_terminal_command_prints_the_outcome_not_only_that_it_started(
 ) -> None:
     """`hotfix-bot validate …` has no channel and no card to watch: the finished card reaches
     the person at the terminal once, directly, as a deployment's outcome does."""
-    config = tmp_path / "hotfix.yml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "store": {"path": str(tmp_path / "cli.db")},
-                "access": {"console_is_trusted": True},
-                "services": {"payments": service_settings(target, scripts)},
-            }
-        )
-    )
+    config = terminal_config(tmp_path, target, scripts)
     done = run_cli(
         "--config",
         str(config),
         "--user",
         "alice",
-        *TYPED.replace("broken", "x").split(),
+        *TYPED.split(),
         cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr
