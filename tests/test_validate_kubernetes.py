@@ -13,6 +13,7 @@ import pytest
 from services.clock import ManualClock
 from services.pipeline import records
 from services.pipeline.records import RunState
+from tests.harness.argo_rollouts import require_crd
 from tests.harness.bot_actions import command
 from tests.harness.k8s_emulator import K8sEmulator
 from tests.harness.running_bot import RunningBot, start_bot
@@ -148,6 +149,7 @@ def test_blue_green_checks_the_colour_that_serves(
 def test_an_argo_rollout_is_checked_like_a_deployment(
     start: Callable[..., RunningBot], k8s: K8sEmulator
 ) -> None:
+    require_crd()
     k8s.add_rollout(NS, "payments", image="docker.io/someone/payments:v2.1.0")
     bot = start(
         backend="argo_rollouts",

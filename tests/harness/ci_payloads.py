@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = REPO_ROOT.parent / "shared" / "specs" / "github-webhooks" / "schema.json"
@@ -30,8 +31,16 @@ def _schema() -> dict[str, Any]:
     return dict(json.loads(SCHEMA.read_text()))
 
 
+def _require_schema() -> None:
+    """Skip (with the reason) where ../shared/specs does not hold GitHub's schema: a payload
+    no schema checked could be one GitHub never sends (as the Argo tests and the CRD)."""
+    if not SCHEMA.exists():
+        pytest.skip(f"GitHub's webhook schema is absent ({SCHEMA}): payloads cannot be checked")
+
+
 def validate_github(payload: dict[str, Any], definition: str) -> None:
     """Raise jsonschema.ValidationError unless GitHub's schema allows `payload`."""
+    _require_schema()
     schema = {"$ref": f"#/definitions/{definition}", "definitions": _schema()["definitions"]}
     jsonschema.Draft7Validator(schema).validate(payload)
 
